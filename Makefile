@@ -1,0 +1,41 @@
+# Switchboard: build the plugin component, run the host shim, test everything.
+# `make test` is what CI runs on a clean machine; it installs what it needs.
+
+CARGO      ?= cargo
+TARGET     := wasm32-wasip2
+COMPONENT  := target/$(TARGET)/release/switchboard_plugin.wasm
+DATA       ?= data
+
+.PHONY: all component target run test unit e2e lint fmt bench clean
+
+all: component
+	$(CARGO) build -p switchboard-host-shim
+
+# rustup adds the wasm target when it is missing (a fresh machine has only the host's).
+target:
+	@rustup target list --installed | grep -qx '$(TARGET)' || rustup target add $(TARGET)
+
+component: target
+	$(CARGO) build -p switchboard-plugin --target $(TARGET) --release
+
+run: component
+	$(CARGO) run -p switchboard-host-shim --bin host-shim -- --data $(DATA) --manifest manifest.json
+
+# One dev profile for everything: the native plugin tests, the shim's unit
+# tests and the end-to-end tests share one build of the dependencies.
+test: component
+	$(CARGO) test --workspace --no-fail-fast
+
+lint: target
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p switchboard-plugin --target $(TARGET) -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+bench: component
+	$(CARGO) bench -p switchboard-tests
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,111 @@
+//! The chat server's own logic, shared by the REST API and the plugin's
+//! imports: configuration, posts, permissions, events, first-start setup.
+
+mod bootstrap;
+mod events;
+pub mod permissions;
+mod posts;
+
+pub use bootstrap::{Bootstrap, bootstrap};
+pub use events::{Event, Events, LogLine};
+pub use permissions::Scope;
+
+use crate::config::Config;
+use crate::egress::{Egress, EgressConfig};
+use crate::store::Store;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// The server's state. One per shim; shared by every request and plugin call.
+pub struct App {
+    pub store: Store,
+    pub events: Events,
+    config: RwLock<Arc<Config>>,
+    /// Where configuration changes are saved; `None` keeps them in memory.
+    config_path: Option<PathBuf>,
+    egress: RwLock<Egress>,
+    own_addresses: RwLock<Vec<IpAddr>>,
+}
+
+impl App {
+    pub fn new(store: Store, config: Config, config_path: Option<PathBuf>) -> anyhow::Result<App> {
+        let egress = Egress::new(egress_config(&config, &[])).map_err(anyhow::Error::msg)?;
+        Ok(App {
+            store,
+            events: Events::default(),
+            config: RwLock::new(Arc::new(config)),
+            config_path,
+            egress: RwLock::new(egress),
+            own_addresses: RwLock::new(Vec::new()),
+        })
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the configuration: saved first (when there is a file), then
+    /// applied, so a failed save changes nothing.
+    pub fn set_config(&self, config: Config) -> anyhow::Result<()> {
+        if let Some(path) = &self.config_path {
+            config.save(path)?;
+        }
+        let own = self
+            .own_addresses
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let egress = Egress::new(egress_config(&config, &own)).map_err(anyhow::Error::msg)?;
+        *self.egress.write().unwrap_or_else(|p| p.into_inner()) = egress;
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
+        Ok(())
+    }
+
+    /// Tells egress the addresses the server listens on, which integrations
+    /// may not call back into unless allowed.
+    pub fn set_own_addresses(&self, addresses: Vec<IpAddr>) -> anyhow::Result<()> {
+        *self
+            .own_addresses
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = addresses;
+        self.set_config_without_saving()
+    }
+
+    fn set_config_without_saving(&self) -> anyhow::Result<()> {
+        let config = self.config();
+        let own = self
+            .own_addresses
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let egress = Egress::new(egress_config(&config, &own)).map_err(anyhow::Error::msg)?;
+        *self.egress.write().unwrap_or_else(|p| p.into_inner()) = egress;
+        Ok(())
+    }
+
+    pub fn egress(&self) -> Egress {
+        self.egress
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn has_permission(&self, user_id: &str, permission: &str, scope: &Scope) -> bool {
+        permissions::has_permission(&self.store, user_id, permission, scope).unwrap_or(false)
+    }
+}
+
+fn egress_config(config: &Config, own: &[IpAddr]) -> EgressConfig {
+    let s = &config.service_settings;
+    EgressConfig {
+        allowed_untrusted_internal: s.allowed_untrusted_internal_connections.clone(),
+        timeout: Duration::from_secs(u64::from(s.outgoing_integration_requests_timeout.max(1))),
+        own_addresses: own.to_vec(),
+        ..EgressConfig::default()
+    }
+}

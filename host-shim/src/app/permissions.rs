@@ -1,0 +1,107 @@
+//! Mattermost's role-based permissions, reduced to the roles the shim knows:
+//! system_admin, system_user, team_admin, team_user and channel_user.
+
+use crate::store::{ChannelType, Store, StoreError};
+
+/// Where a permission is asked about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    System,
+    Team(String),
+    Channel(String),
+}
+
+const TEAM_USER: &[&str] = &[
+    "view_team",
+    "list_team_channels",
+    "join_public_channels",
+    "read_public_channel",
+    "create_public_channel",
+    "create_private_channel",
+    "manage_own_incoming_webhooks",
+    "manage_own_outgoing_webhooks",
+    "manage_own_slash_commands",
+    "use_slash_commands",
+];
+
+const TEAM_ADMIN: &[&str] = &[
+    "manage_others_incoming_webhooks",
+    "manage_others_outgoing_webhooks",
+    "manage_others_slash_commands",
+    "bypass_incoming_webhook_channel_lock",
+    "manage_team",
+    "manage_public_channel_properties",
+    "manage_private_channel_properties",
+];
+
+const CHANNEL_USER: &[&str] = &[
+    "read_channel",
+    "read_channel_content",
+    "create_post",
+    "use_slash_commands",
+    "use_channel_mentions",
+    "manage_public_channel_properties",
+    "manage_private_channel_properties",
+];
+
+/// What any team member may do in a public channel of that team.
+const PUBLIC_CHANNEL_VIEWER: &[&str] = &["read_channel", "read_channel_content"];
+
+fn grants(roles: &str, permission: &str) -> bool {
+    roles.split_whitespace().any(|role| {
+        let table: &[&str] = match role {
+            "team_user" => TEAM_USER,
+            "team_admin" => TEAM_ADMIN,
+            "channel_user" => CHANNEL_USER,
+            _ => &[],
+        };
+        table.contains(&permission)
+    })
+}
+
+/// Whether `user_id` holds `permission` in `scope`. Unknown users hold nothing.
+pub fn has_permission(
+    store: &Store,
+    user_id: &str,
+    permission: &str,
+    scope: &Scope,
+) -> Result<bool, StoreError> {
+    let user = match store.user(user_id) {
+        Ok(u) if u.delete_at == 0 => u,
+        Ok(_) | Err(StoreError::NotFound(_)) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if user.is_system_admin() {
+        return Ok(true);
+    }
+    let team_roles = |team_id: &str| -> Result<String, StoreError> {
+        if team_id.is_empty() {
+            return Ok(String::new());
+        }
+        Ok(store
+            .team_member(team_id, user_id)?
+            .map(|m| m.roles)
+            .unwrap_or_default())
+    };
+    match scope {
+        Scope::System => Ok(false),
+        Scope::Team(team_id) => Ok(grants(&team_roles(team_id)?, permission)),
+        Scope::Channel(channel_id) => {
+            let channel = match store.channel(channel_id) {
+                Ok(c) => c,
+                Err(StoreError::NotFound(_)) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            let team = team_roles(&channel.team_id)?;
+            if grants(&team, permission) {
+                return Ok(true);
+            }
+            if store.is_channel_member(channel_id, user_id)? {
+                return Ok(grants("channel_user", permission));
+            }
+            Ok(channel.channel_type == ChannelType::Open
+                && !team.is_empty()
+                && PUBLIC_CHANNEL_VIEWER.contains(&permission))
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Post creation and update as the chat server does them, shared by the REST
+//! API and the plugin's `posts` import: validation, reserved props, events.
+
+use super::App;
+use crate::store::{Post, StoreError, new_id, now_millis};
+use serde_json::Value;
+
+/// Post types a client or integration may save (Mattermost's allowed list,
+/// plus anything `custom_`).
+const ALLOWED_TYPES: &[&str] = &[
+    "",
+    "slack_attachment",
+    "me",
+    "reminder",
+    "system_ephemeral",
+    "system_join_channel",
+    "system_leave_channel",
+    "system_header_change",
+    "system_purpose_change",
+];
+
+/// Props a post never keeps, whoever creates it.
+const STRIPPED_PROPS: &[&str] = &["add_channel_member", "force_notification"];
+
+/// Mattermost's ceiling for the JSON of a post's props, in runes.
+const MAX_PROPS_RUNES: usize = 800_000;
+
+impl App {
+    /// Validates and stores a new post; returns it as stored.
+    pub fn create_post(&self, mut post: Post) -> Result<Post, StoreError> {
+        let max = self.config().switchboard_settings.max_post_size as usize;
+        self.prepare_post(&mut post, max)?;
+        let channel = self.store.channel(&post.channel_id)?;
+        if channel.delete_at != 0 {
+            return Err(StoreError::Invalid(format!(
+                "channel {} is archived",
+                channel.id
+            )));
+        }
+        let author = self.store.user(&post.user_id)?;
+        if !post.root_id.is_empty() {
+            let root = self.store.post(&post.root_id).map_err(|_| {
+                StoreError::Invalid(format!("root post {} does not exist", post.root_id))
+            })?;
+            if root.channel_id != post.channel_id {
+                return Err(StoreError::Invalid(
+                    "root post is in another channel".into(),
+                ));
+            }
+            if !root.root_id.is_empty() {
+                return Err(StoreError::Invalid("root post is itself a reply".into()));
+            }
+        }
+        if author.is_bot {
+            let mut props = props_object(&post.props)?;
+            props.insert("from_bot".into(), Value::String("true".into()));
+            post.props = Value::Object(props).to_string();
+        }
+        let now = now_millis();
+        post.id = new_id();
+        post.create_at = now;
+        post.update_at = now;
+        self.store.insert_post(&post)?;
+        self.events.posted(&post, &channel);
+        Ok(post)
+    }
+
+    /// A post shown to one user only: never stored, only sent to them.
+    pub fn create_ephemeral(&self, user_id: &str, mut post: Post) -> Result<Post, StoreError> {
+        let now = now_millis();
+        post.id = new_id();
+        post.create_at = now;
+        post.update_at = now;
+        if post.props.trim().is_empty() {
+            post.props = "{}".into();
+        }
+        if post.metadata.trim().is_empty() {
+            post.metadata = "{}".into();
+        }
+        self.events.ephemeral(user_id, &post);
+        Ok(post)
+    }
+
+    /// Replaces the editable parts of a stored post.
+    pub fn update_post(&self, update: Post) -> Result<Post, StoreError> {
+        let mut post = self.store.post(&update.id)?;
+        let max = self.config().switchboard_settings.max_post_size as usize;
+        let mut candidate = update.clone();
+        self.prepare_post(&mut candidate, max)?;
+        post.message = candidate.message;
+        post.post_type = candidate.post_type;
+        post.props = candidate.props;
+        post.metadata = candidate.metadata;
+        post.is_pinned = update.is_pinned;
+        let now = now_millis().max(post.update_at + 1);
+        post.update_at = now;
+        post.edit_at = now;
+        self.store.update_post(&post)?;
+        let channel = self.store.channel(&post.channel_id)?;
+        self.events.edited(&post, &channel);
+        Ok(post)
+    }
+
+    /// The checks every saved post passes (Mattermost's `Post.IsValid` and
+    /// `PreSave`), and removal of props no post may carry.
+    fn prepare_post(&self, post: &mut Post, max_runes: usize) -> Result<(), StoreError> {
+        if post.message.chars().count() > max_runes {
+            return Err(StoreError::Invalid(format!(
+                "message is longer than {max_runes} characters"
+            )));
+        }
+        if !ALLOWED_TYPES.contains(&post.post_type.as_str())
+            && !post.post_type.starts_with("custom_")
+        {
+            return Err(StoreError::Invalid(format!(
+                "post type {:?} is not allowed",
+                post.post_type
+            )));
+        }
+        let mut props = props_object(&post.props)?;
+        for key in STRIPPED_PROPS {
+            props.remove(*key);
+        }
+        let text = Value::Object(props).to_string();
+        if text.chars().count() > MAX_PROPS_RUNES {
+            return Err(StoreError::Invalid("props are too long".into()));
+        }
+        post.props = text;
+        if post.metadata.trim().is_empty() {
+            post.metadata = "{}".into();
+        } else if !matches!(
+            serde_json::from_str::<Value>(&post.metadata),
+            Ok(Value::Object(_))
+        ) {
+            return Err(StoreError::Invalid("metadata is not a JSON object".into()));
+        }
+        Ok(())
+    }
+}
+
+fn props_object(text: &str) -> Result<serde_json::Map<String, Value>, StoreError> {
+    if text.trim().is_empty() {
+        return Ok(serde_json::Map::new());
+    }
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Null) => Ok(serde_json::Map::new()),
+        _ => Err(StoreError::Invalid("props are not a JSON object".into())),
+    }
+}

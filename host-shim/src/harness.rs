@@ -1,0 +1,221 @@
+//! The shim as a library for tests: start a real server with the real
+//! component on a free loopback port, drive it over HTTP, and look at what
+//! happened (posts, events, plugin logs) without going through the API.
+
+use crate::app::{Event, LogLine};
+use crate::config::Config;
+use crate::manifest::Manifest;
+use crate::runtime::{Grants, Runtime, RuntimeOptions};
+use crate::store::{Channel, Post, Team, User, new_id, now_millis};
+use crate::{OpenOptions, Shim};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The component `make component` builds, unless `SWITCHBOARD_COMPONENT` names another.
+pub fn default_component() -> PathBuf {
+    std::env::var_os("SWITCHBOARD_COMPONENT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/wasm32-wasip2/release/switchboard_plugin.wasm"))
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// One compiled runtime per component per test process: compiling is the slow
+/// part, and instances are per call anyway. The disk cache spares other
+/// test processes the compile too.
+fn shared_runtime(component: &Path) -> anyhow::Result<Arc<Runtime>> {
+    static RUNTIMES: OnceLock<Mutex<HashMap<PathBuf, Arc<Runtime>>>> = OnceLock::new();
+    let mut runtimes = RUNTIMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(runtime) = runtimes.get(component) {
+        return Ok(runtime.clone());
+    }
+    if !component.exists() {
+        anyhow::bail!(
+            "the plugin component {} does not exist; build it with `make component`",
+            component.display()
+        );
+    }
+    let manifest = Manifest::load(&workspace().join("manifest.json"))?;
+    let runtime = Arc::new(Runtime::load(
+        component,
+        manifest.permissions,
+        RuntimeOptions {
+            max_concurrent_calls: 64,
+            cache_dir: Some(workspace().join("target/switchboard-cache")),
+            ..RuntimeOptions::default()
+        },
+    )?);
+    runtimes.insert(component.to_path_buf(), runtime.clone());
+    Ok(runtime)
+}
+
+/// How to start a [`TestShim`].
+pub struct TestShimBuilder {
+    config: Config,
+    component: PathBuf,
+}
+
+impl TestShimBuilder {
+    /// Changes the configuration before start (e.g. enable overrides).
+    pub fn config(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    pub fn component(mut self, path: impl Into<PathBuf>) -> Self {
+        self.component = path.into();
+        self
+    }
+
+    pub async fn start(self) -> anyhow::Result<TestShim> {
+        let dir = tempfile::tempdir()?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let mut config = self.config;
+        config.service_settings.site_url = format!("http://{addr}");
+        config.service_settings.listen_address = addr.to_string();
+        let runtime = shared_runtime(&self.component)?;
+        let manifest = Manifest::load(&workspace().join("manifest.json"))?;
+        let (shim, bootstrap) = crate::open(OpenOptions {
+            data_dir: dir.path().to_path_buf(),
+            config,
+            config_path: None,
+            manifest,
+            runtime: Some(runtime),
+        })
+        .await?;
+        let bootstrap = bootstrap
+            .ok_or_else(|| anyhow::anyhow!("a fresh data directory was not bootstrapped"))?;
+        let team = shim.app.store.team_by_name(&bootstrap.team_name)?;
+        let town_square = shim.app.store.channel_by_name(&team.id, "town-square")?;
+        let admin = shim.app.store.user_by_username(&bootstrap.admin_username)?;
+
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(crate::serve(listener, shim.clone(), async {
+            let _ = stopped.await;
+        }));
+        Ok(TestShim {
+            url: format!("http://{addr}"),
+            admin_token: bootstrap.admin_token,
+            admin,
+            team,
+            town_square,
+            shim,
+            stop: Some(stop),
+            server: Some(server),
+            _dir: dir,
+        })
+    }
+}
+
+/// A running shim on a free loopback port, with a temporary data directory.
+/// Stop it with [`TestShim::stop`]; dropping it also stops the server.
+pub struct TestShim {
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    pub admin_token: String,
+    pub admin: User,
+    pub team: Team,
+    pub town_square: Channel,
+    pub shim: Shim,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestShim {
+    /// Default configuration plus `EnableTesting` and `EnableDeveloper`, so
+    /// fault routes work and error envelopes carry their details.
+    pub fn builder() -> TestShimBuilder {
+        let mut config = Config::default();
+        config.service_settings.enable_testing = true;
+        config.service_settings.enable_developer = true;
+        TestShimBuilder {
+            config,
+            component: default_component(),
+        }
+    }
+
+    pub async fn start() -> anyhow::Result<TestShim> {
+        TestShim::builder().start().await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    /// Creates a user who is a `team_user` of the default team and a member of
+    /// town-square; returns it with a personal access token.
+    pub fn create_user(&self, username: &str) -> anyhow::Result<(User, String)> {
+        let store = &self.shim.app.store;
+        let user = User {
+            id: new_id(),
+            username: username.to_string(),
+            email: format!("{username}@example.com"),
+            roles: "system_user".into(),
+            create_at: now_millis(),
+            ..User::default()
+        };
+        // Tests log in with tokens, so the password hash is never checked.
+        store.create_user(&user, "!")?;
+        store.add_team_member(&self.team.id, &user.id, "team_user")?;
+        store.add_channel_member(&self.town_square.id, &user.id)?;
+        let token = store.create_token(&user.id, "pat", "test")?;
+        Ok((user, token))
+    }
+
+    /// Every stored post, oldest first.
+    pub fn posts(&self) -> Vec<Post> {
+        self.shim.app.store.all_posts().unwrap_or_default()
+    }
+
+    /// Recent server events (`posted`, `ephemeral_message`, `post_edited`).
+    pub fn events(&self) -> Vec<Event> {
+        self.shim.app.events.recent()
+    }
+
+    /// What the plugin logged, and notes of its outbound calls.
+    pub fn logs(&self) -> Vec<LogLine> {
+        self.shim.app.events.logs()
+    }
+
+    /// Changes the configuration while running, as `PUT /api/v4/config/patch` does.
+    pub fn set_config(&self, f: impl FnOnce(&mut Config)) -> anyhow::Result<()> {
+        let mut config = (*self.shim.app.config()).clone();
+        f(&mut config);
+        self.shim.app.set_config(config)
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await??;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TestShim {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// Lets a plugin developer load their own build with the shim's grants.
+pub fn grants_for(manifest: &Manifest) -> Grants {
+    Grants::from_permissions(&manifest.permissions)
+}

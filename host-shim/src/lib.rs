@@ -1,0 +1,94 @@
+//! The Switchboard host shim: a wasmtime host that stands in for a Mattermost
+//! server. It is a runnable server (`host-shim`), and a library whose
+//! [`harness`] lets plugin developers drive the real component in tests.
+
+pub mod app;
+pub mod config;
+pub mod egress;
+pub mod harness;
+pub mod manifest;
+pub mod runtime;
+pub mod server;
+pub mod store;
+
+pub use server::Shim;
+
+use app::{App, Bootstrap};
+use config::Config;
+use manifest::Manifest;
+use runtime::{Runtime, RuntimeOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Everything needed to open a shim on a data directory.
+pub struct OpenOptions {
+    pub data_dir: PathBuf,
+    pub config: Config,
+    /// Where configuration changes are saved; `None` keeps them in memory.
+    pub config_path: Option<PathBuf>,
+    pub manifest: Manifest,
+    /// A runtime to reuse (tests share one compiled component); `None` loads
+    /// the manifest's component, cached in `<data>/cache`.
+    pub runtime: Option<Arc<Runtime>>,
+}
+
+/// Opens the store (migrating it), runs first-start setup, loads and
+/// activates the plugin. Returns the shim and what first start created.
+pub async fn open(options: OpenOptions) -> anyhow::Result<(Shim, Option<Bootstrap>)> {
+    std::fs::create_dir_all(&options.data_dir)?;
+    let store = store::Store::open(&options.data_dir.join("switchboard.db"))?;
+    let bootstrap = app::bootstrap(&store, Some(&options.data_dir))?;
+    let app = Arc::new(App::new(store, options.config, options.config_path)?);
+    let runtime = match options.runtime {
+        Some(runtime) => runtime,
+        None => Arc::new(load_runtime(
+            &options.manifest,
+            &options.data_dir.join("cache"),
+            &app,
+        )?),
+    };
+    match runtime.activate(app.clone()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(reason)) => anyhow::bail!("the plugin refused to activate: {reason}"),
+        Err(err) => anyhow::bail!("activating the plugin failed: {err}"),
+    }
+    Ok((Shim { app, runtime }, bootstrap))
+}
+
+/// Loads the manifest's component with the configured limits.
+pub fn load_runtime(manifest: &Manifest, cache_dir: &Path, app: &App) -> anyhow::Result<Runtime> {
+    let settings = &app.config().switchboard_settings;
+    let path = manifest.component_path();
+    if !path.exists() {
+        anyhow::bail!(
+            "the plugin component {} does not exist; build it with `make component`",
+            path.display()
+        );
+    }
+    Runtime::load(
+        &path,
+        manifest.permissions.clone(),
+        RuntimeOptions {
+            memory_limit: (settings.plugin_memory_limit_mib as usize) << 20,
+            cache_dir: Some(cache_dir.to_path_buf()),
+            ..RuntimeOptions::default()
+        },
+    )
+}
+
+/// Serves `shim` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shim: Shim,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let own: Vec<std::net::IpAddr> = listener
+        .local_addr()
+        .map(|a| vec![a.ip()])
+        .unwrap_or_default();
+    shim.app.set_own_addresses(own)?;
+    axum::serve(listener, server::router(shim))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

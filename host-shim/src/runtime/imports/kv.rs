@@ -1,0 +1,66 @@
+//! `kv`: the plugin's own durable keys in the shim's SQLite file.
+
+use crate::runtime::CallState;
+use crate::runtime::bindings::switchboard::plugin::kv::Host;
+use crate::runtime::bindings::types::Error;
+
+/// Keys longer than this are refused: they are ids and prefixes, not data.
+const MAX_KEY_BYTES: usize = 512;
+
+fn check_key(grants: crate::runtime::Grants, key: &str) -> Result<(), Error> {
+    if !grants.kv {
+        return Err(Error::Forbidden(
+            "the plugin's manifest does not request the `kv` permission".into(),
+        ));
+    }
+    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+        return Err(Error::Invalid(format!(
+            "kv keys are 1 to {MAX_KEY_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+impl Host for CallState {
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, Error> {
+        check_key(self.grants, &key)?;
+        Ok(self.app.store.kv_get(&key)?)
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), Error> {
+        check_key(self.grants, &key)?;
+        Ok(self.app.store.kv_set(&key, &value)?)
+    }
+
+    async fn delete(&mut self, key: String) -> Result<(), Error> {
+        check_key(self.grants, &key)?;
+        Ok(self.app.store.kv_delete(&key)?)
+    }
+
+    async fn list_keys(
+        &mut self,
+        prefix: String,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<String>, Error> {
+        if !self.grants.kv {
+            return Err(Error::Forbidden(
+                "the plugin's manifest does not request the `kv` permission".into(),
+            ));
+        }
+        Ok(self.app.store.kv_list(&prefix, offset, limit)?)
+    }
+
+    async fn compare_and_set(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool, Error> {
+        check_key(self.grants, &key)?;
+        Ok(self
+            .app
+            .store
+            .kv_compare_and_set(&key, expected.as_deref(), new.as_deref())?)
+    }
+}

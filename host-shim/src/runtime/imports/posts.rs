@@ -1,0 +1,27 @@
+//! `posts`: create, create-ephemeral, get, update — through the same `App`
+//! logic as the REST API, so plugin posts are validated like any other.
+
+use super::{post_from_wit, post_to_wit};
+use crate::runtime::CallState;
+use crate::runtime::bindings::switchboard::plugin::posts::Host;
+use crate::runtime::bindings::types::{Error, Post};
+
+impl Host for CallState {
+    async fn create(&mut self, post: Post) -> Result<Post, Error> {
+        Ok(post_to_wit(self.app.create_post(post_from_wit(post))?))
+    }
+
+    async fn create_ephemeral(&mut self, user_id: String, post: Post) -> Result<Post, Error> {
+        Ok(post_to_wit(
+            self.app.create_ephemeral(&user_id, post_from_wit(post))?,
+        ))
+    }
+
+    async fn get(&mut self, id: String) -> Result<Post, Error> {
+        Ok(post_to_wit(self.app.store.post(&id)?))
+    }
+
+    async fn update(&mut self, post: Post) -> Result<Post, Error> {
+        Ok(post_to_wit(self.app.update_post(post_from_wit(post))?))
+    }
+}

@@ -1,0 +1,356 @@
+//! Runs the plugin component: one engine, the component compiled once (and
+//! cached on disk), one `InstancePre`, and a fresh `Store` per call with a
+//! memory cap and a deadline, so one bad call fails alone.
+
+mod bindings;
+mod cache;
+mod imports;
+
+pub use bindings::exports::switchboard::plugin::commands::CommandArgs;
+pub use bindings::exports::switchboard::plugin::http::{
+    Request as PluginRequest, Response as PluginResponse,
+};
+pub use bindings::types::{AppError, Header as PluginHeader};
+
+use crate::app::App;
+use bindings::{Switchboard, SwitchboardPre};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{
+    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder,
+};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// How often the epoch advances; the deadline's granularity.
+const TICK: Duration = Duration::from_millis(10);
+
+/// How the engine is set up. Defaults suit a server; tests shrink them.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Linear memory one call may use, in bytes.
+    pub memory_limit: usize,
+    /// Calls that may run at once; the pooling allocator reserves this many
+    /// instance slots up front (virtual memory only, until used).
+    pub max_concurrent_calls: u32,
+    /// Where compiled components are cached; `None` compiles on every start.
+    pub cache_dir: Option<std::path::PathBuf>,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            memory_limit: 64 << 20,
+            max_concurrent_calls: 128,
+            cache_dir: None,
+        }
+    }
+}
+
+/// Why a plugin call failed. The call's effects up to the failure stay (like
+/// any partially run request); the server keeps serving.
+#[derive(Debug)]
+pub enum CallError {
+    /// The plugin trapped (a panic, an out-of-bounds access …).
+    Trap(String),
+    /// It ran past its deadline.
+    Timeout(Duration),
+    /// It tried to grow memory past the cap.
+    MemoryLimit(usize),
+    /// It could not be instantiated (the pool is exhausted, …).
+    Instantiate(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Trap(m) => write!(f, "the plugin failed: {m}"),
+            CallError::Timeout(d) => {
+                write!(f, "the plugin did not answer within {} s", d.as_secs_f64())
+            }
+            CallError::MemoryLimit(n) => {
+                write!(f, "the plugin exceeded its memory limit of {} MiB", n >> 20)
+            }
+            CallError::Instantiate(m) => write!(f, "the plugin could not be started: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// Per-call state: the host's shared `App` plus this call's WASI context and limits.
+pub struct CallState {
+    pub(crate) app: Arc<App>,
+    /// What the manifest lets the plugin use; imports check it.
+    pub(crate) grants: Grants,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Capabilities the manifest's `permissions` grant. Lookups and posts are
+/// the plugin's purpose and always granted; network and storage are opt-in.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Grants {
+    pub egress: bool,
+    pub kv: bool,
+}
+
+impl Grants {
+    pub fn from_permissions(permissions: &[String]) -> Grants {
+        Grants {
+            egress: permissions.iter().any(|p| p == "egress"),
+            kv: permissions.iter().any(|p| p == "kv"),
+        }
+    }
+}
+
+/// The loaded plugin. Cheap to share behind an `Arc`; every call gets its own store.
+pub struct Runtime {
+    engine: Engine,
+    pre: SwitchboardPre<CallState>,
+    options: RuntimeOptions,
+    grants: Grants,
+    /// Whether start-up found the compiled component in the cache.
+    pub loaded_from_cache: bool,
+    /// How long loading (compile or cache read) took.
+    pub load_time: Duration,
+    _ticker: Ticker,
+}
+
+impl Runtime {
+    /// Loads the component at `path`.
+    pub fn load(
+        path: &Path,
+        permissions: Vec<String>,
+        options: RuntimeOptions,
+    ) -> anyhow::Result<Runtime> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("reading the plugin component {}: {e}", path.display()))?;
+        Runtime::from_bytes(&bytes, Grants::from_permissions(&permissions), options)
+    }
+
+    pub fn from_bytes(
+        bytes: &[u8],
+        grants: Grants,
+        options: RuntimeOptions,
+    ) -> anyhow::Result<Runtime> {
+        let started = Instant::now();
+        let engine = Engine::new(&engine_config(&options))?;
+        let (component, loaded_from_cache) =
+            cache::load(&engine, bytes, options.cache_dir.as_deref())?;
+
+        let mut linker: Linker<CallState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        Switchboard::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)?;
+        let pre = SwitchboardPre::new(linker.instantiate_pre(&component)?)?;
+        Ok(Runtime {
+            _ticker: Ticker::start(&engine),
+            engine,
+            pre,
+            options,
+            grants,
+            loaded_from_cache,
+            load_time: started.elapsed(),
+        })
+    }
+
+    fn new_store(&self, app: Arc<App>, deadline: Duration) -> Store<CallState> {
+        let mut wasi = WasiCtx::builder();
+        // The plugin reaches the network only through `egress`, and has no
+        // files or environment; panics go to the shim's stderr for debugging.
+        wasi.inherit_stderr()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        let state = CallState {
+            app,
+            grants: self.grants,
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.options.memory_limit)
+                .trap_on_grow_failure(true)
+                .build(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let ticks = (deadline.as_millis() / TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        store
+    }
+
+    /// Runs one export in a fresh instance. `f` gets the instance and the store.
+    async fn run<R, F, Fut>(&self, app: Arc<App>, f: F) -> Result<R, CallError>
+    where
+        F: FnOnce(Switchboard, Store<CallState>) -> Fut,
+        Fut: Future<Output = wasmtime::Result<R>>,
+    {
+        let deadline = Duration::from_secs(u64::from(
+            app.config()
+                .switchboard_settings
+                .plugin_call_timeout_seconds
+                .max(1),
+        ));
+        let mut store = self.new_store(app, deadline);
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+        // The epoch deadline stops a plugin spinning in wasm; this one also
+        // covers time spent waiting in host calls.
+        match tokio::time::timeout(deadline + TICK * 10, f(instance, store)).await {
+            Err(_) => Err(CallError::Timeout(deadline)),
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(classify(e, deadline, self.options.memory_limit)),
+        }
+    }
+
+    pub async fn handle_http(
+        &self,
+        app: Arc<App>,
+        request: PluginRequest,
+    ) -> Result<PluginResponse, CallError> {
+        self.run(app, |plugin, mut store| async move {
+            plugin
+                .switchboard_plugin_http()
+                .call_handle(&mut store, &request)
+                .await
+        })
+        .await
+    }
+
+    pub async fn message_has_been_posted(
+        &self,
+        app: Arc<App>,
+        post: bindings::types::Post,
+    ) -> Result<(), CallError> {
+        self.run(app, |plugin, mut store| async move {
+            plugin
+                .switchboard_plugin_hooks()
+                .call_message_has_been_posted(&mut store, &post)
+                .await
+        })
+        .await
+    }
+
+    pub async fn execute_command(
+        &self,
+        app: Arc<App>,
+        args: CommandArgs,
+    ) -> Result<Result<String, AppError>, CallError> {
+        self.run(app, |plugin, mut store| async move {
+            plugin
+                .switchboard_plugin_commands()
+                .call_execute(&mut store, &args)
+                .await
+        })
+        .await
+    }
+
+    pub async fn activate(&self, app: Arc<App>) -> Result<Result<(), String>, CallError> {
+        self.run(app, |plugin, mut store| async move {
+            plugin
+                .switchboard_plugin_lifecycle()
+                .call_activate(&mut store)
+                .await
+        })
+        .await
+    }
+
+    pub async fn configuration_changed(&self, app: Arc<App>) -> Result<(), CallError> {
+        self.run(app, |plugin, mut store| async move {
+            plugin
+                .switchboard_plugin_lifecycle()
+                .call_configuration_changed(&mut store)
+                .await
+        })
+        .await
+    }
+}
+
+fn classify(error: wasmtime::Error, deadline: Duration, memory_limit: usize) -> CallError {
+    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        if *trap == wasmtime::Trap::Interrupt {
+            return CallError::Timeout(deadline);
+        }
+    }
+    let text = format!("{error:#}");
+    if text.contains("forcing trap when growing memory") {
+        return CallError::MemoryLimit(memory_limit);
+    }
+    CallError::Trap(text)
+}
+
+fn engine_config(options: &RuntimeOptions) -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    // Deadlines without a signal handler or a thread per call: a ticker bumps
+    // the epoch and wasm code checks it at loop heads and function entries.
+    config.epoch_interruption(true);
+    // Copy-on-write images make instantiation a mapping, not a copy, which is
+    // what makes a fresh instance per call affordable.
+    config.memory_init_cow(true);
+    let mut pool = PoolingAllocationConfig::default();
+    let slots = options.max_concurrent_calls.max(1);
+    pool.total_component_instances(slots);
+    // A Rust component is a handful of core instances (the program plus
+    // adapter shims), each with at most one memory and a few tables.
+    pool.total_core_instances(slots * 8);
+    pool.total_memories(slots * 2);
+    pool.total_tables(slots * 8);
+    pool.max_memory_size(options.memory_limit);
+    pool.total_stacks(slots);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
+/// Advances the engine's epoch every `TICK` until the runtime is dropped.
+struct Ticker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Ticker {
+    fn start(engine: &Engine) -> Ticker {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let engine = engine.weak();
+        std::thread::Builder::new()
+            .name("switchboard-epoch".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    match engine.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .expect("spawning the epoch ticker thread");
+        Ticker { stop }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A stored post as the plugin sees it.
+pub fn bindings_post(post: crate::store::Post) -> bindings::types::Post {
+    imports::post_to_wit(post)
+}

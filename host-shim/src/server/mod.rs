@@ -1,0 +1,88 @@
+//! The shim as an HTTP server: the Mattermost v4 REST subset integrations and
+//! their clients use, and the routing of plugin-owned paths to the component.
+
+mod error;
+mod plugin;
+mod rest;
+
+pub use error::ApiError;
+
+use crate::app::App;
+use crate::runtime::Runtime;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use std::sync::Arc;
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct Shim {
+    pub app: Arc<App>,
+    pub runtime: Arc<Runtime>,
+}
+
+/// The whole HTTP surface.
+pub fn router(shim: Shim) -> Router {
+    rest::routes()
+        .merge(plugin::routes())
+        .fallback(|| async { ApiError::not_found_route() })
+        .layer(middleware::from_fn_with_state(
+            shim.clone(),
+            developer_details,
+        ))
+        .with_state(shim)
+}
+
+/// In developer mode, re-renders error envelopes with their details.
+async fn developer_details(State(shim): State<Shim>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    match response.extensions().get::<ApiError>() {
+        Some(err) if shim.app.config().service_settings.enable_developer => {
+            err.clone().into_response_with(true)
+        }
+        _ => response,
+    }
+}
+
+impl Shim {
+    /// The user behind the request's token (`Authorization: Bearer|Token …`,
+    /// or `access_token` in the query), if any.
+    pub fn session_user(&self, headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+        let from_header = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.trim().split_once(' ')?;
+                (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
+                    .then(|| token.trim().to_string())
+            });
+        let from_query = || {
+            url::form_urlencoded::parse(query?.as_bytes())
+                .find(|(k, _)| k == "access_token")
+                .map(|(_, v)| v.into_owned())
+        };
+        let token = from_header.or_else(from_query)?;
+        self.app.store.user_for_token(&token).ok().flatten()
+    }
+
+    pub fn require_user(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<String, ApiError> {
+        self.session_user(headers, query)
+            .ok_or_else(ApiError::unauthorized)
+    }
+
+    /// The request body cap: `MaximumPayloadSizeBytes` plus Mattermost's 512.
+    pub fn body_limit(&self) -> usize {
+        (self
+            .app
+            .config()
+            .service_settings
+            .maximum_payload_size_bytes as usize)
+            .saturating_add(512)
+    }
+}

@@ -1,0 +1,149 @@
+//! Routes the plugin owns, forwarded to its exports: `/hooks/...`, integration
+//! management under `/api/v4`, slash command execution and `/plugins/switchboard/...`.
+
+use super::{ApiError, Shim};
+use crate::runtime::{CallError, CommandArgs, PluginHeader, PluginRequest};
+use crate::store::new_id;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+pub fn routes() -> Router<Shim> {
+    Router::new()
+        .route("/hooks/{*rest}", any(forward))
+        .route("/api/v4/hooks/{*rest}", any(forward))
+        .route("/api/v4/commands", any(forward))
+        .route("/api/v4/commands/execute", post(execute_command))
+        .route("/api/v4/commands/{*rest}", any(forward))
+        .route(
+            "/api/v4/teams/{team_id}/commands/autocomplete",
+            any(forward),
+        )
+        .route(
+            "/api/v4/teams/{team_id}/commands/autocomplete_suggestions",
+            any(forward),
+        )
+        .route("/api/v4/actions/{*rest}", any(forward))
+        .route("/api/v4/posts/{post_id}/actions/{action_id}", any(forward))
+        .route("/plugins/switchboard", any(forward))
+        .route("/plugins/switchboard/{*rest}", any(forward))
+}
+
+/// A plugin call that failed (trap, deadline, memory) is a 500 for this
+/// request only.
+pub fn call_failed(err: CallError) -> ApiError {
+    tracing::error!("plugin call failed: {err}");
+    ApiError::new(500, "app.plugin.call_failed.app_error", err.to_string())
+        .detail(format!("{err:?}"))
+}
+
+/// Reads the body up to the cap; `None` when it is over.
+pub async fn read_body(shim: &Shim, body: Body) -> Result<Option<Vec<u8>>, ApiError> {
+    match Limited::new(body, shim.body_limit()).collect().await {
+        Ok(collected) => Ok(Some(collected.to_bytes().to_vec())),
+        Err(e) if e.is::<LengthLimitError>() => Ok(None),
+        Err(e) => Err(ApiError::invalid_body("body").detail(e.to_string())),
+    }
+}
+
+async fn forward(State(shim): State<Shim>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let query = parts.uri.query().unwrap_or("").to_string();
+    let user_id = shim.session_user(&parts.headers, Some(&query));
+    let (body, body_too_large) = match read_body(&shim, body).await {
+        Ok(Some(body)) => (body, false),
+        Ok(None) => (Vec::new(), true),
+        Err(e) => return e.into_response(),
+    };
+    let headers = parts
+        .headers
+        .iter()
+        .filter_map(|(name, value)| {
+            Some(PluginHeader {
+                name: name.as_str().to_string(),
+                value: value.to_str().ok()?.to_string(),
+            })
+        })
+        .collect();
+    let request = PluginRequest {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query,
+        headers,
+        body,
+        body_too_large,
+        user_id,
+        request_id: new_id(),
+    };
+    match shim.runtime.handle_http(shim.app.clone(), request).await {
+        Ok(response) => plugin_response(response),
+        Err(err) => call_failed(err).into_response(),
+    }
+}
+
+fn plugin_response(response: crate::runtime::PluginResponse) -> Response {
+    let mut builder = Response::builder().status(response.status);
+    for header in &response.headers {
+        builder = builder.header(header.name.as_str(), header.value.as_str());
+    }
+    builder.body(Body::from(response.body)).unwrap_or_else(|e| {
+        ApiError::new(
+            500,
+            "app.plugin.bad_response.app_error",
+            "The plugin answered with an invalid response.",
+        )
+        .detail(e.to_string())
+        .into_response()
+    })
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct ExecuteBody {
+    channel_id: String,
+    team_id: String,
+    root_id: String,
+    parent_id: String,
+    command: String,
+}
+
+/// `POST /api/v4/commands/execute` goes to the plugin's `commands` export,
+/// which chat servers call from their own command box too.
+async fn execute_command(State(shim): State<Shim>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let user_id = match shim.require_user(&parts.headers, parts.uri.query()) {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    let body = match read_body(&shim, body).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return ApiError::too_large().into_response(),
+        Err(e) => return e.into_response(),
+    };
+    let Ok(args) = serde_json::from_slice::<ExecuteBody>(&body) else {
+        return ApiError::invalid_body("command_args").into_response();
+    };
+    let args = CommandArgs {
+        user_id,
+        channel_id: args.channel_id,
+        team_id: args.team_id,
+        root_id: args.root_id,
+        parent_id: args.parent_id,
+        command: args.command,
+    };
+    match shim.runtime.execute_command(shim.app.clone(), args).await {
+        Ok(Ok(json)) => (
+            axum::http::StatusCode::OK,
+            [("content-type", "application/json")],
+            json,
+        )
+            .into_response(),
+        Ok(Err(e)) => ApiError::new(e.status_code, &e.id, e.message)
+            .detail(e.detailed_error)
+            .into_response(),
+        Err(err) => call_failed(err).into_response(),
+    }
+}

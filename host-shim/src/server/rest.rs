@@ -1,0 +1,796 @@
+//! The Mattermost v4 REST subset the shim serves itself: system, users,
+//! tokens, teams, channels, posts and config — the objects integrations act on.
+
+use super::plugin::{call_failed, read_body};
+use super::{ApiError, Shim};
+use crate::app::Scope;
+use crate::runtime::bindings_post;
+use crate::store::{Channel, ChannelType, Post, StoreError, User, new_id, now_millis};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+pub fn routes() -> Router<Shim> {
+    Router::new()
+        .route("/api/v4/system/ping", get(ping))
+        .route("/api/v4/users/login", post(login))
+        .route("/api/v4/users/logout", post(logout))
+        .route("/api/v4/users", post(create_user))
+        .route("/api/v4/users/{user_id}", get(get_user))
+        .route(
+            "/api/v4/users/username/{username}",
+            get(get_user_by_username),
+        )
+        .route("/api/v4/users/{user_id}/tokens", post(create_token))
+        .route("/api/v4/users/{user_id}/teams", get(user_teams))
+        .route("/api/v4/teams", get(list_teams).post(create_team))
+        .route("/api/v4/teams/{team_id}", get(get_team))
+        .route("/api/v4/teams/name/{name}", get(get_team_by_name))
+        .route("/api/v4/teams/{team_id}/members", post(add_team_member))
+        .route(
+            "/api/v4/teams/{team_id}/channels/name/{name}",
+            get(get_channel_by_name),
+        )
+        .route("/api/v4/channels", post(create_channel))
+        .route("/api/v4/channels/direct", post(create_direct))
+        .route("/api/v4/channels/{channel_id}", get(get_channel))
+        .route(
+            "/api/v4/channels/{channel_id}/members",
+            post(add_channel_member),
+        )
+        .route("/api/v4/channels/{channel_id}/posts", get(channel_posts))
+        .route("/api/v4/posts", post(create_post))
+        .route("/api/v4/posts/{post_id}", get(get_post))
+        .route("/api/v4/config", get(get_config))
+        .route("/api/v4/config/patch", put(patch_config))
+}
+
+fn json_response(status: StatusCode, value: Value) -> Response {
+    (
+        status,
+        [("content-type", "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+async fn json_body<T: DeserializeOwned>(shim: &Shim, body: Body, name: &str) -> Result<T> {
+    let bytes = read_body(shim, body)
+        .await?
+        .ok_or_else(ApiError::too_large)?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::invalid_body(name).detail(e.to_string()))
+}
+
+/// `me` in a path means the session user.
+fn resolve_me(id: String, session: &str) -> String {
+    if id == "me" { session.to_string() } else { id }
+}
+
+fn require_admin(shim: &Shim, user_id: &str) -> Result<()> {
+    if shim
+        .app
+        .has_permission(user_id, "manage_system", &Scope::System)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+fn require(shim: &Shim, user_id: &str, permission: &str, scope: Scope) -> Result<()> {
+    if shim.app.has_permission(user_id, permission, &scope) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden().detail(format!("missing permission {permission}")))
+    }
+}
+
+async fn ping() -> Response {
+    json_response(
+        StatusCode::OK,
+        json!({"status": "OK", "version": env!("CARGO_PKG_VERSION")}),
+    )
+}
+
+// ---- users and sessions ----
+
+#[derive(Deserialize)]
+struct Login {
+    login_id: String,
+    password: String,
+}
+
+async fn login(State(shim): State<Shim>, body: Body) -> Result<Response> {
+    let login: Login = json_body(&shim, body, "login_id").await?;
+    let invalid = || {
+        ApiError::new(
+            401,
+            "api.user.login.invalid_credentials_email_username",
+            "Enter a valid email or username and/or password.",
+        )
+    };
+    let (user, hash) = shim
+        .app
+        .store
+        .user_for_login(&login.login_id)
+        .map_err(|_| invalid())?;
+    if user.delete_at != 0 || !bcrypt::verify(&login.password, &hash).unwrap_or(false) {
+        return Err(invalid());
+    }
+    let token = shim
+        .app
+        .store
+        .create_token(&user.id, "session", "login")
+        .map_err(|e| ApiError::store("api.user.login.app_error", e))?;
+    let mut response = json_response(StatusCode::OK, user.to_json());
+    if let Ok(value) = token.parse() {
+        response.headers_mut().insert("token", value);
+    }
+    Ok(response)
+}
+
+async fn logout(State(shim): State<Shim>, headers: HeaderMap) -> Result<Response> {
+    if let Some(token) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' ').map(|(_, t)| t.trim().to_string()))
+    {
+        let _ = shim.app.store.delete_token(&token);
+    }
+    Ok(json_response(StatusCode::OK, json!({"status": "OK"})))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NewUser {
+    username: String,
+    email: String,
+    password: String,
+    nickname: String,
+    first_name: String,
+    last_name: String,
+}
+
+async fn create_user(State(shim): State<Shim>, headers: HeaderMap, body: Body) -> Result<Response> {
+    let session = shim.require_user(&headers, None)?;
+    require_admin(&shim, &session)?;
+    let new: NewUser = json_body(&shim, body, "user").await?;
+    let username = new.username.to_lowercase();
+    let valid_name = !username.is_empty()
+        && username.len() <= 22
+        && username
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase())
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if !valid_name {
+        return Err(ApiError::new(
+            400,
+            "model.user.is_valid.username.app_error",
+            "Username must begin with a letter and contain between 3 and 22 lowercase characters made up of numbers, letters, and the symbols '.', '-', and '_'.",
+        ));
+    }
+    if !new.email.contains('@') {
+        return Err(ApiError::new(
+            400,
+            "model.user.is_valid.email.app_error",
+            "Invalid email.",
+        ));
+    }
+    if new.password.len() < 5 {
+        return Err(ApiError::new(
+            400,
+            "model.user.is_valid.pwd.app_error",
+            "Your password must contain at least 5 characters.",
+        ));
+    }
+    let hash = bcrypt::hash(&new.password, 10)
+        .map_err(|e| ApiError::new(500, "api.user.create_user.app_error", e.to_string()))?;
+    let user = User {
+        id: new_id(),
+        username,
+        email: new.email.to_lowercase(),
+        nickname: new.nickname,
+        first_name: new.first_name,
+        last_name: new.last_name,
+        roles: "system_user".into(),
+        is_bot: false,
+        create_at: now_millis(),
+        delete_at: 0,
+    };
+    shim.app
+        .store
+        .create_user(&user, &hash)
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => ApiError::new(
+                400,
+                "app.user.save.username_exists.app_error",
+                "An account with that username already exists.",
+            ),
+            e => ApiError::store("app.user.save.app_error", e),
+        })?;
+    Ok(json_response(StatusCode::CREATED, user.to_json()))
+}
+
+async fn get_user(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+) -> Result<Response> {
+    let session = shim.require_user(&headers, None)?;
+    let id = resolve_me(user_id, &session);
+    let user = shim
+        .app
+        .store
+        .user(&id)
+        .map_err(|e| ApiError::store("app.user.missing_account.const", e))?;
+    Ok(json_response(StatusCode::OK, user.to_json()))
+}
+
+async fn get_user_by_username(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+) -> Result<Response> {
+    shim.require_user(&headers, None)?;
+    let user = shim
+        .app
+        .store
+        .user_by_username(&username)
+        .map_err(|e| ApiError::store("app.user.get_by_username.app_error", e))?;
+    Ok(json_response(StatusCode::OK, user.to_json()))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NewToken {
+    description: String,
+}
+
+async fn create_token(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+    body: Body,
+) -> Result<Response> {
+    let session = shim.require_user(&headers, None)?;
+    let user_id = resolve_me(user_id, &session);
+    if user_id != session {
+        require_admin(&shim, &session)?;
+    }
+    let request: NewToken = json_body(&shim, body, "description").await?;
+    shim.app
+        .store
+        .user(&user_id)
+        .map_err(|e| ApiError::store("app.user.missing_account.const", e))?;
+    let token = shim
+        .app
+        .store
+        .create_token(&user_id, "pat", &request.description)
+        .map_err(|e| ApiError::store("app.user_access_token.save.app_error", e))?;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"id": new_id(), "token": token, "user_id": user_id, "description": request.description, "is_active": true}),
+    ))
+}
+
+// ---- teams ----
+
+async fn user_teams(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+) -> Result<Response> {
+    let session = shim.require_user(&headers, None)?;
+    let user_id = resolve_me(user_id, &session);
+    if user_id != session {
+        require_admin(&shim, &session)?;
+    }
+    let teams = shim
+        .app
+        .store
+        .teams_for_user(&user_id)
+        .map_err(|e| ApiError::store("app.team.get_all.app_error", e))?;
+    Ok(json_response(
+        StatusCode::OK,
+        Value::Array(teams.iter().map(|t| t.to_json()).collect()),
+    ))
+}
+
+async fn list_teams(State(shim): State<Shim>, headers: HeaderMap) -> Result<Response> {
+    let session = shim.require_user(&headers, None)?;
+    let teams = if shim
+        .app
+        .has_permission(&session, "manage_system", &Scope::System)
+    {
+        shim.app.store.teams()
+    } else {
+        shim.app.store.teams_for_user(&session)
+    }
+    .map_err(|e| ApiError::store("app.team.get_all.app_error", e))?;
+    Ok(json_response(
+        StatusCode::OK,
+        Value::Array(teams.iter().map(|t| t.to_json()).collect()),
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NewTeam {
+    name: String,
+    display_name: String,
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+async fn create_team(State(shim): State<Shim>, headers: HeaderMap, body: Body) -> Result<Response> {
+    let session = shim.require_user(&headers, None)?;
+    let new: NewTeam = json_body(&shim, body, "team").await?;
+    if !valid_name(&new.name) || new.name.len() < 2 {
+        return Err(ApiError::new(
+            400,
+            "model.team.is_valid.url.app_error",
+            "Invalid URL Identifier.",
+        ));
+    }
+    if new.display_name.is_empty() || new.display_name.chars().count() > 64 {
+        return Err(ApiError::new(
+            400,
+            "model.team.is_valid.name.app_error",
+            "Invalid name.",
+        ));
+    }
+    let team = shim
+        .app
+        .store
+        .create_team(&new.name, &new.display_name)
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => ApiError::new(
+                400,
+                "store.sql_team.save_team.existing.app_error",
+                "A team with that name already exists.",
+            ),
+            e => ApiError::store("app.team.save.app_error", e),
+        })?;
+    shim.app
+        .store
+        .add_team_member(&team.id, &session, "team_user team_admin")
+        .map_err(|e| ApiError::store("app.team.join_user_to_team.save_member.app_error", e))?;
+    Ok(json_response(StatusCode::CREATED, team.to_json()))
+}
+
+fn load_team(
+    shim: &Shim,
+    session: &str,
+    team: std::result::Result<crate::store::Team, StoreError>,
+) -> Result<Response> {
+    let team = team.map_err(|e| ApiError::store("app.team.get.find.app_error", e))?;
+    require(shim, session, "view_team", Scope::Team(team.id.clone()))?;
+    Ok(json_response(StatusCode::OK, team.to_json()))
+}
+
+async fn get_team(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    Path(team_id): Path<String>,
+) -> Result<Response> {
+    let session = shim.require_user(&headers, None)?;
+    load_team(&shim, &session, shim.app.store.team(&team_id))
+}
+
+async fn get_team_by_name(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    let session = shim.require_user(&headers, None)?;
+    load_team(&shim, &session, shim.app.store.team_by_name(&name))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NewMember {
+    user_id: String,
+}
+
+async fn add_team_member(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    Path(team_id): Path<String>,
+    body: Body,
+) -> Result<Response> {
+    let session = shim.require_user(&headers, None)?;
+    let member: NewMember = json_body(&shim, body, "team_member").await?;
+    require(&shim, &session, "manage_team", Scope::Team(team_id.clone()))?;
+    shim.app
+        .store
+        .team(&team_id)
+        .map_err(|e| ApiError::store("app.team.get.find.app_error", e))?;
+    shim.app
+        .store
+        .user(&member.user_id)
+        .map_err(|e| ApiError::store("app.user.missing_account.const", e))?;
+    let roles = shim
+        .app
+        .store
+        .team_member(&team_id, &member.user_id)
+        .ok()
+        .flatten()
+        .map(|m| m.roles)
+        .unwrap_or_else(|| "team_user".into());
+    shim.app
+        .store
+        .add_team_member(&team_id, &member.user_id, &roles)
+        .map_err(|e| ApiError::store("app.team.join_user_to_team.save_member.app_error", e))?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        json!({"team_id": team_id, "user_id": member.user_id, "roles": roles}),
+    ))
+}
+
+// ---- channels ----
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NewChannel {
+    team_id: String,
+    name: String,
+    display_name: String,
+    #[serde(rename = "type")]
+    channel_type: String,
+    header: String,
+    purpose: String,
+}
+
+async fn create_channel(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let session = shim.require_user(&headers, None)?;
+    let new: NewChannel = json_body(&shim, body, "channel").await?;
+    let (channel_type, permission) = match new.channel_type.as_str() {
+        "O" | "" => (ChannelType::Open, "create_public_channel"),
+        "P" => (ChannelType::Private, "create_private_channel"),
+        _ => {
+            return Err(ApiError::new(
+                400,
+                "model.channel.is_valid.type.app_error",
+                "Invalid type.",
+            ));
+        }
+    };
+    require(
+        &shim,
+        &session,
+        permission,
+        Scope::Team(new.team_id.clone()),
+    )?;
+    if !valid_name(&new.name) {
+        return Err(ApiError::new(
+            400,
+            "model.channel.is_valid.name.app_error",
+            "Invalid channel name.",
+        ));
+    }
+    if new.display_name.is_empty() || new.display_name.chars().count() > 64 {
+        return Err(ApiError::new(
+            400,
+            "model.channel.is_valid.display_name.app_error",
+            "Invalid display name.",
+        ));
+    }
+    let channel = Channel {
+        id: new_id(),
+        team_id: new.team_id,
+        name: new.name,
+        display_name: new.display_name,
+        channel_type,
+        header: new.header,
+        purpose: new.purpose,
+        creator_id: session.clone(),
+        create_at: now_millis(),
+        update_at: now_millis(),
+        delete_at: 0,
+    };
+    shim.app
+        .store
+        .create_channel(&channel)
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => ApiError::new(
+                400,
+                "store.sql_channel.save_channel.exists.app_error",
+                "A channel with that name already exists on the same team.",
+            ),
+            e => ApiError::store("store.sql_channel.save.app_error", e),
+        })?;
+    shim.app
+        .store
+        .add_channel_member(&channel.id, &session)
+        .map_err(|e| ApiError::store("api.channel.add_member.app_error", e))?;
+    Ok(json_response(StatusCode::CREATED, channel.to_json()))
+}
+
+async fn create_direct(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let session = shim.require_user(&headers, None)?;
+    let ids: Vec<String> = json_body(&shim, body, "user_ids").await?;
+    let [a, b] = ids.as_slice() else {
+        return Err(ApiError::invalid_body("user_ids"));
+    };
+    if *a != session && *b != session {
+        require_admin(&shim, &session)?;
+    }
+    let channel = shim.app.store.direct_channel(a, b).map_err(|e| {
+        ApiError::store(
+            "api.channel.create_direct_channel.invalid_user.app_error",
+            e,
+        )
+    })?;
+    Ok(json_response(StatusCode::CREATED, channel.to_json()))
+}
+
+fn readable_channel(
+    shim: &Shim,
+    session: &str,
+    channel: std::result::Result<Channel, StoreError>,
+) -> Result<Channel> {
+    let channel = channel.map_err(|e| ApiError::store("app.channel.get.existing.app_error", e))?;
+    require(
+        shim,
+        session,
+        "read_channel",
+        Scope::Channel(channel.id.clone()),
+    )?;
+    Ok(channel)
+}
+
+async fn get_channel(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    Path(channel_id): Path<String>,
+) -> Result<Response> {
+    let session = shim.require_user(&headers, None)?;
+    let channel = readable_channel(&shim, &session, shim.app.store.channel(&channel_id))?;
+    Ok(json_response(StatusCode::OK, channel.to_json()))
+}
+
+async fn get_channel_by_name(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    Path((team_id, name)): Path<(String, String)>,
+) -> Result<Response> {
+    let session = shim.require_user(&headers, None)?;
+    let channel = readable_channel(
+        &shim,
+        &session,
+        shim.app.store.channel_by_name(&team_id, &name),
+    )?;
+    Ok(json_response(StatusCode::OK, channel.to_json()))
+}
+
+async fn add_channel_member(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    Path(channel_id): Path<String>,
+    body: Body,
+) -> Result<Response> {
+    let session = shim.require_user(&headers, None)?;
+    let member: NewMember = json_body(&shim, body, "user_id").await?;
+    let channel = shim
+        .app
+        .store
+        .channel(&channel_id)
+        .map_err(|e| ApiError::store("app.channel.get.existing.app_error", e))?;
+    let joining_public = member.user_id == session
+        && channel.channel_type == ChannelType::Open
+        && shim.app.has_permission(
+            &session,
+            "join_public_channels",
+            &Scope::Team(channel.team_id.clone()),
+        );
+    let member_adding = matches!(
+        channel.channel_type,
+        ChannelType::Open | ChannelType::Private
+    ) && shim
+        .app
+        .store
+        .is_channel_member(&channel_id, &session)
+        .unwrap_or(false);
+    if !joining_public && !member_adding {
+        require_admin(&shim, &session)?;
+    }
+    if !channel.team_id.is_empty()
+        && shim
+            .app
+            .store
+            .team_member(&channel.team_id, &member.user_id)
+            .ok()
+            .flatten()
+            .is_none()
+    {
+        return Err(ApiError::new(
+            403,
+            "api.channel.add_members.user_denied",
+            "The user is not a member of the channel's team.",
+        ));
+    }
+    shim.app
+        .store
+        .add_channel_member(&channel_id, &member.user_id)
+        .map_err(|e| ApiError::store("api.channel.add_member.app_error", e))?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        json!({"channel_id": channel_id, "user_id": member.user_id, "roles": "channel_user"}),
+    ))
+}
+
+async fn channel_posts(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    Path(channel_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let session = shim.require_user(&headers, query.as_deref())?;
+    readable_channel(&shim, &session, shim.app.store.channel(&channel_id))?;
+    let param = |name: &str, default: usize| -> Result<usize> {
+        match url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+            .find(|(k, _)| k == name)
+        {
+            None => Ok(default),
+            Some((_, v)) => v.parse().map_err(|_| ApiError::invalid_url_param(name)),
+        }
+    };
+    let page = param("page", 0)?;
+    let per_page = param("per_page", 60)?.min(200);
+    let posts = shim
+        .app
+        .store
+        .channel_posts(&channel_id, page, per_page)
+        .map_err(|e| ApiError::store("app.post.get_posts.app_error", e))?;
+    let order: Vec<&str> = posts.iter().map(|p| p.id.as_str()).collect();
+    let map: serde_json::Map<String, Value> =
+        posts.iter().map(|p| (p.id.clone(), p.to_json())).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"order": order, "posts": map, "next_post_id": "", "prev_post_id": "", "has_next": posts.len() == per_page}),
+    ))
+}
+
+// ---- posts ----
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NewPost {
+    channel_id: String,
+    message: String,
+    root_id: String,
+    #[serde(rename = "type")]
+    post_type: String,
+    props: Option<serde_json::Map<String, Value>>,
+}
+
+async fn create_post(State(shim): State<Shim>, headers: HeaderMap, body: Body) -> Result<Response> {
+    let session = shim.require_user(&headers, None)?;
+    let new: NewPost = json_body(&shim, body, "post").await?;
+    let channel = shim
+        .app
+        .store
+        .channel(&new.channel_id)
+        .map_err(|e| ApiError::store("api.post.create_post.channel.app_error", e))?;
+    require(
+        &shim,
+        &session,
+        "create_post",
+        Scope::Channel(channel.id.clone()),
+    )?;
+    if new.post_type.starts_with("system_") {
+        return Err(ApiError::new(
+            400,
+            "api.context.invalid_param.app_error",
+            "Invalid post.type parameter.",
+        ));
+    }
+    let post = Post {
+        user_id: session,
+        channel_id: channel.id,
+        root_id: new.root_id,
+        message: new.message,
+        post_type: new.post_type,
+        props: Value::Object(new.props.unwrap_or_default()).to_string(),
+        metadata: "{}".into(),
+        ..Post::default()
+    };
+    let post = shim
+        .app
+        .create_post(post)
+        .map_err(|e| ApiError::store("api.post.create_post.app_error", e))?;
+    // Outgoing webhooks and other reactions run after the 201, off this request.
+    let (runtime, app, wit_post) = (
+        shim.runtime.clone(),
+        shim.app.clone(),
+        bindings_post(post.clone()),
+    );
+    tokio::spawn(async move {
+        if let Err(err) = runtime.message_has_been_posted(app, wit_post).await {
+            tracing::error!("post hook failed: {}", call_failed(err).message);
+        }
+    });
+    Ok(json_response(StatusCode::CREATED, post.to_json()))
+}
+
+async fn get_post(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    Path(post_id): Path<String>,
+) -> Result<Response> {
+    let session = shim.require_user(&headers, None)?;
+    let post = shim
+        .app
+        .store
+        .post(&post_id)
+        .map_err(|e| ApiError::store("app.post.get.app_error", e))?;
+    require(
+        &shim,
+        &session,
+        "read_channel",
+        Scope::Channel(post.channel_id.clone()),
+    )?;
+    Ok(json_response(StatusCode::OK, post.to_json()))
+}
+
+// ---- config ----
+
+async fn get_config(State(shim): State<Shim>, headers: HeaderMap) -> Result<Response> {
+    let session = shim.require_user(&headers, None)?;
+    require_admin(&shim, &session)?;
+    let config = serde_json::to_value(&*shim.app.config()).unwrap_or(Value::Null);
+    Ok(json_response(StatusCode::OK, config))
+}
+
+async fn patch_config(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let session = shim.require_user(&headers, None)?;
+    require_admin(&shim, &session)?;
+    let patch: Value = json_body(&shim, body, "config").await?;
+    let config = shim
+        .app
+        .config()
+        .patched(&patch)
+        .map_err(|e| ApiError::invalid_body("config").detail(e))?;
+    shim.app.set_config(config).map_err(|e| {
+        ApiError::new(
+            500,
+            "api.config.update_config.app_error",
+            "Could not save the configuration.",
+        )
+        .detail(e.to_string())
+    })?;
+    let (runtime, app) = (shim.runtime.clone(), shim.app.clone());
+    if let Err(err) = runtime.configuration_changed(app).await {
+        tracing::warn!("plugin configuration_changed failed: {err}");
+    }
+    let config = serde_json::to_value(&*shim.app.config()).unwrap_or(Value::Null);
+    Ok(json_response(StatusCode::OK, config))
+}

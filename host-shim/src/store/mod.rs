@@ -1,0 +1,541 @@
+//! The shim's durable state in one SQLite file: teams, users, channels,
+//! memberships, posts, tokens and the plugin's kv. A write that returns is committed.
+
+mod migrations;
+mod model;
+
+pub use model::{Channel, ChannelType, Post, Team, TeamMember, User};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+#[derive(Debug)]
+pub enum StoreError {
+    NotFound(String),
+    Conflict(String),
+    Invalid(String),
+    Db(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::NotFound(s) => write!(f, "not found: {s}"),
+            StoreError::Conflict(s) => write!(f, "conflict: {s}"),
+            StoreError::Invalid(s) => write!(f, "invalid: {s}"),
+            StoreError::Db(s) => write!(f, "database error: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, msg)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                StoreError::Conflict(msg.clone().unwrap_or_else(|| e.to_string()))
+            }
+            _ => StoreError::Db(e.to_string()),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// One connection behind a mutex: SQLite serialises writers anyway, and the
+/// shim's calls are short, so a pool would add nothing but complexity.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+/// A fresh Mattermost-style id: 26 chars of lowercase base32.
+pub fn new_id() -> String {
+    const ALPHABET: &[u8; 32] = b"ybndrfg8ejkmcpqxot1uwisza345h769";
+    let value: u128 = rand::random();
+    (0..26)
+        .map(|i| {
+            let shift = 125 - 5 * i as i32;
+            let group = if shift >= 0 {
+                (value >> shift) & 0x1f
+            } else {
+                (value << -shift) & 0x1f
+            };
+            ALPHABET[group as usize] as char
+        })
+        .collect()
+}
+
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file and brings its schema up
+    /// to date.
+    pub fn open(path: &Path) -> anyhow::Result<Store> {
+        let mut conn = Connection::open(path)?;
+        // WAL lets readers run beside the writer; FULL sync makes "committed"
+        // mean on disk, which is what a 200 promises.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrations::migrate(&mut conn)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (each
+        // statement is atomic), so a poisoned lock is safe to keep using.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self.conn().query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    // ---- teams ----
+
+    pub fn create_team(&self, name: &str, display_name: &str) -> Result<Team> {
+        let team = Team {
+            id: new_id(),
+            name: name.to_string(),
+            display_name: display_name.to_string(),
+            create_at: now_millis(),
+            delete_at: 0,
+        };
+        self.conn().execute(
+            "INSERT INTO teams (id, name, display_name, create_at, delete_at) VALUES (?1, ?2, ?3, ?4, 0)",
+            params![team.id, team.name, team.display_name, team.create_at],
+        )?;
+        Ok(team)
+    }
+
+    pub fn team(&self, id: &str) -> Result<Team> {
+        self.conn()
+            .query_row("SELECT * FROM teams WHERE id = ?1", [id], Team::from_row)
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("team {id}")))
+    }
+
+    pub fn team_by_name(&self, name: &str) -> Result<Team> {
+        self.conn()
+            .query_row(
+                "SELECT * FROM teams WHERE name = ?1",
+                [name],
+                Team::from_row,
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("team {name}")))
+    }
+
+    pub fn teams(&self) -> Result<Vec<Team>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT * FROM teams WHERE delete_at = 0 ORDER BY name")?;
+        let rows = stmt
+            .query_map([], Team::from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn teams_for_user(&self, user_id: &str) -> Result<Vec<Team>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT t.* FROM teams t JOIN team_members m ON m.team_id = t.id
+             WHERE m.user_id = ?1 AND t.delete_at = 0 ORDER BY t.name",
+        )?;
+        let rows = stmt
+            .query_map([user_id], Team::from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn add_team_member(&self, team_id: &str, user_id: &str, roles: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO team_members (team_id, user_id, roles) VALUES (?1, ?2, ?3)
+             ON CONFLICT (team_id, user_id) DO UPDATE SET roles = excluded.roles",
+            params![team_id, user_id, roles],
+        )?;
+        Ok(())
+    }
+
+    pub fn team_member(&self, team_id: &str, user_id: &str) -> Result<Option<TeamMember>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT team_id, user_id, roles FROM team_members WHERE team_id = ?1 AND user_id = ?2",
+                [team_id, user_id],
+                |r| Ok(TeamMember { team_id: r.get(0)?, user_id: r.get(1)?, roles: r.get(2)? }),
+            )
+            .optional()?)
+    }
+
+    // ---- users ----
+
+    pub fn create_user(&self, user: &User, password_hash: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO users (id, username, email, password_hash, nickname, first_name, last_name,
+                                roles, is_bot, create_at, update_at, delete_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, 0)",
+            params![
+                user.id, user.username, user.email, password_hash, user.nickname, user.first_name,
+                user.last_name, user.roles, user.is_bot, user.create_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn user(&self, id: &str) -> Result<User> {
+        self.conn()
+            .query_row("SELECT * FROM users WHERE id = ?1", [id], User::from_row)
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("user {id}")))
+    }
+
+    pub fn user_by_username(&self, username: &str) -> Result<User> {
+        self.conn()
+            .query_row(
+                "SELECT * FROM users WHERE username = ?1",
+                [username.to_lowercase()],
+                User::from_row,
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("user {username}")))
+    }
+
+    /// The user and password hash for a login id (username or email).
+    pub fn user_for_login(&self, login_id: &str) -> Result<(User, String)> {
+        let conn = self.conn();
+        let id: Option<(String, String)> = conn
+            .query_row(
+                "SELECT id, password_hash FROM users WHERE username = ?1 OR email = ?1",
+                [login_id.to_lowercase()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        drop(conn);
+        let (id, hash) = id.ok_or_else(|| StoreError::NotFound(format!("user {login_id}")))?;
+        Ok((self.user(&id)?, hash))
+    }
+
+    pub fn user_count(&self) -> Result<i64> {
+        Ok(self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
+    }
+
+    // ---- tokens ----
+
+    pub fn create_token(&self, user_id: &str, kind: &str, description: &str) -> Result<String> {
+        let token = new_id();
+        self.conn().execute(
+            "INSERT INTO tokens (token, user_id, kind, description, create_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![token, user_id, kind, description, now_millis()],
+        )?;
+        Ok(token)
+    }
+
+    /// The user a bearer token belongs to, if it is known and the user active.
+    pub fn user_for_token(&self, token: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT t.user_id FROM tokens t JOIN users u ON u.id = t.user_id
+                 WHERE t.token = ?1 AND u.delete_at = 0",
+                [token],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn delete_token(&self, token: &str) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM tokens WHERE token = ?1", [token])?;
+        Ok(())
+    }
+
+    // ---- channels ----
+
+    pub fn create_channel(&self, channel: &Channel) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO channels (id, team_id, name, display_name, type, header, purpose, creator_id,
+                                   create_at, update_at, delete_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 0)",
+            params![
+                channel.id, channel.team_id, channel.name, channel.display_name,
+                channel.channel_type.code(), channel.header, channel.purpose, channel.creator_id,
+                channel.create_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn channel(&self, id: &str) -> Result<Channel> {
+        self.conn()
+            .query_row(
+                "SELECT * FROM channels WHERE id = ?1",
+                [id],
+                Channel::from_row,
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("channel {id}")))
+    }
+
+    /// By exact name in a team; `team_id` empty means team-less channels.
+    /// Archived channels are not returned.
+    pub fn channel_by_name(&self, team_id: &str, name: &str) -> Result<Channel> {
+        self.conn()
+            .query_row(
+                "SELECT * FROM channels WHERE team_id = ?1 AND name = ?2 AND delete_at = 0",
+                [team_id, name],
+                Channel::from_row,
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("channel {name}")))
+    }
+
+    pub fn public_channels(&self, team_id: &str) -> Result<Vec<Channel>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT * FROM channels WHERE team_id = ?1 AND type = 'O' AND delete_at = 0 ORDER BY name",
+        )?;
+        let rows = stmt
+            .query_map([team_id], Channel::from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn update_channel(&self, channel: &Channel) -> Result<()> {
+        self.conn().execute(
+            "UPDATE channels SET display_name = ?2, header = ?3, purpose = ?4, update_at = ?5 WHERE id = ?1",
+            params![channel.id, channel.display_name, channel.header, channel.purpose, now_millis()],
+        )?;
+        Ok(())
+    }
+
+    pub fn add_channel_member(&self, channel_id: &str, user_id: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO channel_members (channel_id, user_id, roles) VALUES (?1, ?2, 'channel_user')",
+            [channel_id, user_id],
+        )?;
+        Ok(())
+    }
+
+    pub fn remove_channel_member(&self, channel_id: &str, user_id: &str) -> Result<()> {
+        self.conn().execute(
+            "DELETE FROM channel_members WHERE channel_id = ?1 AND user_id = ?2",
+            [channel_id, user_id],
+        )?;
+        Ok(())
+    }
+
+    pub fn is_channel_member(&self, channel_id: &str, user_id: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT 1 FROM channel_members WHERE channel_id = ?1 AND user_id = ?2",
+                [channel_id, user_id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// The direct channel of two users (named `<lower id>__<higher id>`, as
+    /// Mattermost names them), created with both as members when missing.
+    pub fn direct_channel(&self, a: &str, b: &str) -> Result<Channel> {
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        let name = format!("{lo}__{hi}");
+        if let Ok(existing) = self.channel_by_name("", &name) {
+            return Ok(existing);
+        }
+        self.user(a)?;
+        self.user(b)?;
+        let channel = Channel {
+            id: new_id(),
+            team_id: String::new(),
+            name: name.clone(),
+            display_name: String::new(),
+            channel_type: ChannelType::Direct,
+            header: String::new(),
+            purpose: String::new(),
+            creator_id: a.to_string(),
+            create_at: now_millis(),
+            update_at: 0,
+            delete_at: 0,
+        };
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO channels (id, team_id, name, display_name, type, header, purpose,
+                                             creator_id, create_at, update_at, delete_at)
+             VALUES (?1, '', ?2, '', 'D', '', '', ?3, ?4, ?4, 0)",
+            params![channel.id, channel.name, channel.creator_id, channel.create_at],
+        )?;
+        if inserted == 1 {
+            for user in [lo, hi] {
+                tx.execute(
+                    "INSERT OR IGNORE INTO channel_members (channel_id, user_id, roles) VALUES (?1, ?2, 'channel_user')",
+                    [&channel.id, user],
+                )?;
+            }
+        }
+        tx.commit()?;
+        drop(conn);
+        self.channel_by_name("", &name)
+    }
+
+    // ---- posts ----
+
+    pub fn insert_post(&self, post: &Post) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO posts (id, create_at, update_at, edit_at, delete_at, user_id, channel_id, root_id,
+                                message, type, props, metadata, is_pinned)
+             VALUES (?1, ?2, ?3, 0, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                post.id, post.create_at, post.update_at, post.user_id, post.channel_id, post.root_id,
+                post.message, post.post_type, post.props, post.metadata, post.is_pinned
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn update_post(&self, post: &Post) -> Result<()> {
+        let n = self.conn().execute(
+            "UPDATE posts SET update_at = ?2, edit_at = ?3, message = ?4, type = ?5, props = ?6,
+                              metadata = ?7, is_pinned = ?8
+             WHERE id = ?1 AND delete_at = 0",
+            params![
+                post.id,
+                post.update_at,
+                post.edit_at,
+                post.message,
+                post.post_type,
+                post.props,
+                post.metadata,
+                post.is_pinned
+            ],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("post {}", post.id)));
+        }
+        Ok(())
+    }
+
+    pub fn post(&self, id: &str) -> Result<Post> {
+        self.conn()
+            .query_row(
+                "SELECT * FROM posts WHERE id = ?1 AND delete_at = 0",
+                [id],
+                Post::from_row,
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("post {id}")))
+    }
+
+    /// A channel's posts, newest first.
+    pub fn channel_posts(
+        &self,
+        channel_id: &str,
+        page: usize,
+        per_page: usize,
+    ) -> Result<Vec<Post>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT * FROM posts WHERE channel_id = ?1 AND delete_at = 0
+             ORDER BY create_at DESC, rowid DESC LIMIT ?2 OFFSET ?3",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![channel_id, per_page as i64, (page * per_page) as i64],
+                Post::from_row,
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Every post, oldest first (for tests and the harness).
+    pub fn all_posts(&self) -> Result<Vec<Post>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT * FROM posts ORDER BY create_at, rowid")?;
+        let rows = stmt
+            .query_map([], Post::from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    // ---- plugin kv ----
+
+    pub fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn kv_set(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    pub fn kv_delete(&self, key: &str) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM kv WHERE key = ?1", [key])?;
+        Ok(())
+    }
+
+    pub fn kv_list(&self, prefix: &str, offset: u32, limit: u32) -> Result<Vec<String>> {
+        let conn = self.conn();
+        // Range scan on the primary key instead of LIKE, which would treat
+        // `%` and `_` in a prefix as wildcards.
+        let mut stmt = conn.prepare(
+            "SELECT key FROM kv WHERE key >= ?1 AND substr(key, 1, length(?1)) = ?1
+             ORDER BY key LIMIT ?2 OFFSET ?3",
+        )?;
+        let rows = stmt
+            .query_map(params![prefix, limit, offset], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn kv_compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current: Option<Vec<u8>> = tx
+            .query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?;
+        if current.as_deref() != expected {
+            return Ok(false);
+        }
+        match new {
+            Some(value) => tx.execute(
+                "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?,
+            None => tx.execute("DELETE FROM kv WHERE key = ?1", [key])?,
+        };
+        tx.commit()?;
+        Ok(true)
+    }
+}

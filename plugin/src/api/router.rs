@@ -1,0 +1,66 @@
+//! The plugin's route table. Each feature owns its handlers; this file only
+//! decides which one a request goes to, and turns errors into envelopes.
+
+use super::{ApiError, Request, Response};
+use crate::host::Host;
+use crate::incoming;
+
+/// Serves one request. Never panics on input: every failure is an envelope.
+pub fn route(host: &dyn Host, req: &Request) -> Response {
+    let segments: Vec<&str> = req
+        .path
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .split('/')
+        .collect();
+    let method = req.method.as_str();
+
+    let result = match (method, segments.as_slice()) {
+        // Incoming webhooks take the oversize body themselves: their errors
+        // carry webhook-specific ids.
+        ("POST", ["hooks", id]) => return incoming::execute::handle(host, req, id),
+        _ if req.body_too_large => Err(ApiError::body_too_large()),
+
+        ("POST", ["api", "v4", "hooks", "incoming"]) => incoming::manage::create(host, req),
+        ("GET", ["api", "v4", "hooks", "incoming"]) => incoming::manage::list(host, req),
+        ("GET", ["api", "v4", "hooks", "incoming", id]) => incoming::manage::get(host, req, id),
+        ("PUT", ["api", "v4", "hooks", "incoming", id]) => {
+            incoming::manage::update(host, req, id)
+        }
+        ("DELETE", ["api", "v4", "hooks", "incoming", id]) => {
+            incoming::manage::delete(host, req, id)
+        }
+
+        ("POST", ["plugins", "switchboard", "test", what]) => test_fault(host, what),
+        _ => Err(ApiError::not_found_route()),
+    };
+    match result {
+        Ok(response) => response,
+        Err(err) => err.into_response(&req.request_id, host.settings().enable_developer),
+    }
+}
+
+/// Deliberate faults, so the host's isolation (traps, deadlines, memory caps)
+/// can be tested through the real component. Only with `EnableTesting`.
+fn test_fault(host: &dyn Host, what: &str) -> Result<Response, ApiError> {
+    if !host.settings().enable_testing {
+        return Err(ApiError::not_found_route());
+    }
+    match what {
+        "trap" => panic!("test fault requested: trap"),
+        "spin" => {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        "alloc" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1u8; 1 << 20]);
+                std::hint::black_box(&hoard);
+            }
+        }
+        _ => Err(ApiError::not_found_route()),
+    }
+}

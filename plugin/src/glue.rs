@@ -1,0 +1,185 @@
+//! The thin layer between the WIT bindings and the plugin's plain-Rust core:
+//! `WitHost` forwards the `Host` trait to the imports, `Plugin` serves the exports.
+
+use crate::host::{
+    AppError, Channel, EgressError, Header, HostError, Level, OutboundRequest, OutboundResponse,
+    PermissionScope, Post, ServerSettings, Team, User,
+};
+
+wit_bindgen::generate!({
+    world: "switchboard",
+    path: "../wit",
+    generate_all,
+});
+
+use exports::switchboard::plugin::{commands, hooks, http, lifecycle};
+use switchboard::plugin as imports;
+
+/// The real host, reached through the component's imports.
+pub(crate) struct WitHost;
+
+impl crate::host::Host for WitHost {
+    fn settings(&self) -> ServerSettings {
+        imports::settings::get()
+    }
+    fn log(&self, level: Level, message: &str) {
+        imports::log::write(level, message)
+    }
+
+    fn create_post(&self, post: Post) -> Result<Post, HostError> {
+        imports::posts::create(&post)
+    }
+    fn create_ephemeral(&self, user_id: &str, post: Post) -> Result<Post, HostError> {
+        imports::posts::create_ephemeral(user_id, &post)
+    }
+    fn post(&self, id: &str) -> Result<Post, HostError> {
+        imports::posts::get(id)
+    }
+    fn update_post(&self, post: Post) -> Result<Post, HostError> {
+        imports::posts::update(&post)
+    }
+
+    fn channel(&self, id: &str) -> Result<Channel, HostError> {
+        imports::channels::get(id)
+    }
+    fn channel_by_name(&self, team_id: &str, name: &str) -> Result<Channel, HostError> {
+        imports::channels::get_by_name(team_id, name)
+    }
+    fn direct_channel(&self, user_a: &str, user_b: &str) -> Result<Channel, HostError> {
+        imports::channels::get_or_create_direct(user_a, user_b)
+    }
+    fn is_channel_member(&self, channel_id: &str, user_id: &str) -> Result<bool, HostError> {
+        imports::channels::is_member(channel_id, user_id)
+    }
+    fn add_channel_member(&self, channel_id: &str, user_id: &str) -> Result<(), HostError> {
+        imports::channels::add_member(channel_id, user_id)
+    }
+    fn remove_channel_member(&self, channel_id: &str, user_id: &str) -> Result<(), HostError> {
+        imports::channels::remove_member(channel_id, user_id)
+    }
+    fn patch_channel(
+        &self,
+        channel_id: &str,
+        header: Option<&str>,
+        purpose: Option<&str>,
+    ) -> Result<Channel, HostError> {
+        imports::channels::patch(channel_id, header, purpose)
+    }
+    fn public_channels(&self, team_id: &str) -> Result<Vec<Channel>, HostError> {
+        imports::channels::list_public(team_id)
+    }
+
+    fn user(&self, id: &str) -> Result<User, HostError> {
+        imports::users::get(id)
+    }
+    fn user_by_username(&self, username: &str) -> Result<User, HostError> {
+        imports::users::get_by_username(username)
+    }
+    fn has_permission(
+        &self,
+        user_id: &str,
+        permission: &str,
+        scope: &PermissionScope,
+    ) -> Result<bool, HostError> {
+        imports::users::has_permission(user_id, permission, scope)
+    }
+
+    fn team(&self, id: &str) -> Result<Team, HostError> {
+        imports::teams::get(id)
+    }
+    fn team_by_name(&self, name: &str) -> Result<Team, HostError> {
+        imports::teams::get_by_name(name)
+    }
+    fn is_team_member(&self, team_id: &str, user_id: &str) -> Result<bool, HostError> {
+        imports::teams::is_member(team_id, user_id)
+    }
+
+    fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, HostError> {
+        imports::kv::get(key)
+    }
+    fn kv_set(&self, key: &str, value: &[u8]) -> Result<(), HostError> {
+        imports::kv::set(key, value)
+    }
+    fn kv_delete(&self, key: &str) -> Result<(), HostError> {
+        imports::kv::delete(key)
+    }
+    fn kv_list(&self, prefix: &str, offset: u32, limit: u32) -> Result<Vec<String>, HostError> {
+        imports::kv::list_keys(prefix, offset, limit)
+    }
+    fn kv_compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, HostError> {
+        imports::kv::compare_and_set(key, expected, new)
+    }
+
+    fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, EgressError> {
+        imports::egress::send(&request)
+    }
+    fn send_all(
+        &self,
+        requests: Vec<OutboundRequest>,
+    ) -> Vec<Result<OutboundResponse, EgressError>> {
+        imports::egress::send_all(&requests)
+    }
+}
+
+struct Plugin;
+
+impl http::Guest for Plugin {
+    fn handle(request: http::Request) -> http::Response {
+        let response = crate::api::route(&WitHost, &request.into());
+        http::Response {
+            status: response.status,
+            headers: response
+                .headers
+                .into_iter()
+                .map(|(name, value)| Header { name, value })
+                .collect(),
+            body: response.body,
+        }
+    }
+}
+
+impl hooks::Guest for Plugin {
+    fn message_has_been_posted(_post: Post) {
+        // Outgoing webhooks arrive with their own issue; nothing fires yet.
+    }
+}
+
+impl commands::Guest for Plugin {
+    fn execute(args: commands::CommandArgs) -> Result<String, AppError> {
+        Err(AppError {
+            id: "api.command.execute_command.not_found.app_error".into(),
+            message: format!("Command with a trigger of '{}' not found.", args.command),
+            detailed_error: String::new(),
+            status_code: 404,
+        })
+    }
+}
+
+impl lifecycle::Guest for Plugin {
+    fn activate() -> Result<(), String> {
+        Ok(())
+    }
+    fn configuration_changed() {}
+}
+
+impl From<http::Request> for crate::api::Request {
+    fn from(r: http::Request) -> Self {
+        crate::api::Request {
+            method: r.method,
+            path: r.path,
+            query: r.query,
+            headers: r.headers.into_iter().map(|h| (h.name, h.value)).collect(),
+            body: r.body,
+            body_too_large: r.body_too_large,
+            user_id: r.user_id,
+            request_id: r.request_id,
+        }
+    }
+}
+
+export!(Plugin);

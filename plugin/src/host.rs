@@ -1,0 +1,101 @@
+//! What the plugin needs from its host, as one trait. The component implements
+//! it over the WIT imports; native tests implement it in memory.
+
+pub use crate::glue::switchboard::plugin::egress::{EgressError, OutboundRequest, OutboundResponse};
+pub use crate::glue::switchboard::plugin::log::Level;
+pub use crate::glue::switchboard::plugin::settings::ServerSettings;
+pub use crate::glue::switchboard::plugin::types::{
+    AppError, Channel, ChannelType, Error as HostError, Header, PermissionScope, Post, Team, User,
+};
+
+/// The host's capabilities, grouped as the WIT interfaces are. Time and
+/// randomness come from WASI, so they are not here.
+pub trait Host {
+    fn settings(&self) -> ServerSettings;
+    fn log(&self, level: Level, message: &str);
+
+    fn create_post(&self, post: Post) -> Result<Post, HostError>;
+    fn create_ephemeral(&self, user_id: &str, post: Post) -> Result<Post, HostError>;
+    fn post(&self, id: &str) -> Result<Post, HostError>;
+    fn update_post(&self, post: Post) -> Result<Post, HostError>;
+
+    fn channel(&self, id: &str) -> Result<Channel, HostError>;
+    fn channel_by_name(&self, team_id: &str, name: &str) -> Result<Channel, HostError>;
+    fn direct_channel(&self, user_a: &str, user_b: &str) -> Result<Channel, HostError>;
+    fn is_channel_member(&self, channel_id: &str, user_id: &str) -> Result<bool, HostError>;
+    fn add_channel_member(&self, channel_id: &str, user_id: &str) -> Result<(), HostError>;
+    fn remove_channel_member(&self, channel_id: &str, user_id: &str) -> Result<(), HostError>;
+    fn patch_channel(
+        &self,
+        channel_id: &str,
+        header: Option<&str>,
+        purpose: Option<&str>,
+    ) -> Result<Channel, HostError>;
+    fn public_channels(&self, team_id: &str) -> Result<Vec<Channel>, HostError>;
+
+    fn user(&self, id: &str) -> Result<User, HostError>;
+    fn user_by_username(&self, username: &str) -> Result<User, HostError>;
+    fn has_permission(
+        &self,
+        user_id: &str,
+        permission: &str,
+        scope: &PermissionScope,
+    ) -> Result<bool, HostError>;
+
+    fn team(&self, id: &str) -> Result<Team, HostError>;
+    fn team_by_name(&self, name: &str) -> Result<Team, HostError>;
+    fn is_team_member(&self, team_id: &str, user_id: &str) -> Result<bool, HostError>;
+
+    fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, HostError>;
+    fn kv_set(&self, key: &str, value: &[u8]) -> Result<(), HostError>;
+    fn kv_delete(&self, key: &str) -> Result<(), HostError>;
+    fn kv_list(&self, prefix: &str, offset: u32, limit: u32) -> Result<Vec<String>, HostError>;
+    fn kv_compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, HostError>;
+
+    fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, EgressError>;
+    fn send_all(&self, requests: Vec<OutboundRequest>)
+    -> Vec<Result<OutboundResponse, EgressError>>;
+
+    /// Milliseconds since the Unix epoch, as Mattermost timestamps are.
+    fn now_millis(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}
+
+impl HostError {
+    pub fn detail(&self) -> &str {
+        match self {
+            HostError::NotFound(s)
+            | HostError::Forbidden(s)
+            | HostError::Invalid(s)
+            | HostError::Conflict(s)
+            | HostError::Unavailable(s) => s,
+        }
+    }
+}
+
+/// Empty post with the defaults a new post starts from.
+pub fn new_post(user_id: &str, channel_id: &str, message: String) -> Post {
+    Post {
+        id: String::new(),
+        create_at: 0,
+        update_at: 0,
+        delete_at: 0,
+        user_id: user_id.to_string(),
+        channel_id: channel_id.to_string(),
+        root_id: String::new(),
+        message,
+        post_type: String::new(),
+        props: "{}".to_string(),
+        metadata: "{}".to_string(),
+        is_pinned: false,
+    }
+}

@@ -1,0 +1,61 @@
+//! Mattermost ids: 26 characters of lowercase base32 over 128 random bits.
+//! Randomness comes from WASI (getrandom), so a host can fix it in tests.
+
+const ALPHABET: &[u8; 32] = b"ybndrfg8ejkmcpqxot1uwisza345h769";
+
+/// A fresh id, as Mattermost's `NewId`.
+pub fn new_id() -> String {
+    let mut bytes = [0u8; 16];
+    // A host without randomness is broken beyond repair; fall back to the clock
+    // rather than trap so a call still completes.
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        bytes = nanos.to_le_bytes();
+    }
+    encode(&bytes)
+}
+
+fn encode(bytes: &[u8; 16]) -> String {
+    let value = u128::from_be_bytes(*bytes);
+    // 26 groups of 5 bits cover 130 bits: the top group holds the first 3 bits.
+    (0..26)
+        .map(|i| {
+            let shift = 125 - 5 * i as i32;
+            let group = if shift >= 0 {
+                (value >> shift) & 0x1f
+            } else {
+                (value << -shift) & 0x1f
+            };
+            ALPHABET[group as usize] as char
+        })
+        .collect()
+}
+
+/// `IsValidId`: exactly 26 ASCII letters or digits.
+pub fn is_valid(id: &str) -> bool {
+    id.len() == 26 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_valid_and_distinct() {
+        let a = new_id();
+        let b = new_id();
+        assert!(is_valid(&a), "{a}");
+        assert_ne!(a, b);
+        assert!(a.bytes().all(|c| ALPHABET.contains(&c)));
+    }
+
+    #[test]
+    fn validity() {
+        assert!(is_valid("abcdefghijklmnopqrstuvwxyz"));
+        assert!(!is_valid("abcdefghijklmnopqrstuvwxy"));
+        assert!(!is_valid("abcdefghijklmnopqrstuvwxy-"));
+    }
+}

@@ -1,0 +1,202 @@
+//! `/api/v4/hooks/incoming[/{id}]`: create, read, update, delete and list
+//! incoming webhooks, with Mattermost's permission and validation rules.
+
+use super::{HOOKS, IncomingWebhook, model::is_valid_username};
+use crate::api::{ApiError, Request, Response, json_body, require_permission};
+use crate::host::{Channel, ChannelType, Host, PermissionScope};
+use crate::ids;
+
+const MANAGE_OWN: &str = "manage_own_incoming_webhooks";
+const MANAGE_OTHERS: &str = "manage_others_incoming_webhooks";
+const BYPASS_LOCK: &str = "bypass_incoming_webhook_channel_lock";
+
+fn require_enabled(host: &dyn Host) -> Result<(), ApiError> {
+    if host.settings().enable_incoming_webhooks {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            501,
+            "api.incoming_webhook.disabled.app_error",
+            "Incoming webhooks have been disabled by the system admin.",
+        ))
+    }
+}
+
+fn load_channel(host: &dyn Host, id: &str) -> Result<Channel, ApiError> {
+    if !ids::is_valid(id) {
+        return Err(ApiError::invalid_param("channel_id"));
+    }
+    host.channel(id)
+        .map_err(|e| ApiError::host("app.channel.get.existing.app_error", &e))
+}
+
+/// The checks Mattermost makes on the channel a hook posts to, for the
+/// session user: manage rights there, and read rights when it is not public.
+fn check_channel_access(host: &dyn Host, user: &str, channel: &Channel) -> Result<(), ApiError> {
+    let scope = PermissionScope::Channel(channel.id.clone());
+    require_permission(host, user, MANAGE_OWN, &scope)?;
+    if channel.channel_type != ChannelType::Open {
+        require_permission(host, user, "read_channel_content", &scope)?;
+    }
+    Ok(())
+}
+
+fn can_bypass_lock(host: &dyn Host, user: &str, channel: &Channel) -> bool {
+    host.has_permission(user, BYPASS_LOCK, &PermissionScope::Channel(channel.id.clone()))
+        .unwrap_or(false)
+}
+
+/// Applies the override settings and the username rule, as Mattermost does on
+/// both create and update (`previous` is the stored hook on update).
+fn apply_overrides(
+    host: &dyn Host,
+    hook: &mut IncomingWebhook,
+    previous: Option<&IncomingWebhook>,
+) -> Result<(), ApiError> {
+    let settings = host.settings();
+    if !settings.enable_post_username_override {
+        hook.username = previous.map(|p| p.username.clone()).unwrap_or_default();
+    }
+    if !settings.enable_post_icon_override {
+        hook.icon_url = previous.map(|p| p.icon_url.clone()).unwrap_or_default();
+    }
+    if !hook.username.is_empty() && !is_valid_username(&hook.username) {
+        return Err(ApiError::new(
+            400,
+            "api.incoming_webhook.invalid_username.app_error",
+            "Invalid username.",
+        ));
+    }
+    Ok(())
+}
+
+pub fn create(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
+    let session = req.session_user()?;
+    let mut hook: IncomingWebhook = json_body(req, "incoming_webhook")?;
+    let channel = load_channel(host, &hook.channel_id)?;
+    check_channel_access(host, session, &channel)?;
+
+    let owner = if hook.user_id.is_empty() || hook.user_id == session {
+        session.to_string()
+    } else {
+        require_permission(
+            host,
+            session,
+            MANAGE_OTHERS,
+            &PermissionScope::Channel(channel.id.clone()),
+        )?;
+        host.user(&hook.user_id)
+            .map_err(|e| ApiError::host("api.user.get.app_error", &e))?
+            .id
+    };
+    if !can_bypass_lock(host, session, &channel) {
+        hook.channel_locked = true;
+    }
+    require_enabled(host)?;
+    apply_overrides(host, &mut hook, None)?;
+
+    let now = host.now_millis();
+    hook.id = ids::new_id();
+    hook.user_id = owner;
+    hook.team_id = channel.team_id.clone();
+    hook.create_at = now;
+    hook.update_at = now;
+    hook.delete_at = 0;
+    hook.validate()?;
+    HOOKS.put(host, &hook.id, &hook)?;
+    Ok(Response::json(201, &hook))
+}
+
+/// Loads a hook the session user may manage.
+fn load_managed(host: &dyn Host, req: &Request, id: &str) -> Result<IncomingWebhook, ApiError> {
+    let session = req.session_user()?;
+    if !ids::is_valid(id) {
+        return Err(ApiError::invalid_url_param("hook_id"));
+    }
+    require_enabled(host)?;
+    let hook: IncomingWebhook = HOOKS.get(host, id)?.ok_or_else(|| {
+        ApiError::new(
+            404,
+            "app.webhooks.get_incoming.app_error",
+            "Unable to get the webhook.",
+        )
+    })?;
+    let scope = PermissionScope::Channel(hook.channel_id.clone());
+    require_permission(host, session, MANAGE_OWN, &scope)?;
+    if hook.user_id != session {
+        require_permission(host, session, MANAGE_OTHERS, &scope)?;
+    }
+    Ok(hook)
+}
+
+pub fn get(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
+    let hook = load_managed(host, req, id)?;
+    Ok(Response::json(200, &hook))
+}
+
+pub fn update(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
+    let session = req.session_user()?;
+    let mut updated: IncomingWebhook = json_body(req, "incoming_webhook")?;
+    if updated.id != id {
+        return Err(ApiError::invalid_param("hook_id"));
+    }
+    let old = load_managed(host, req, id)?;
+    if updated.team_id.is_empty() {
+        updated.team_id = old.team_id.clone();
+    }
+    if updated.team_id != old.team_id {
+        return Err(ApiError::invalid_param("team_id"));
+    }
+    let channel = load_channel(host, &updated.channel_id)?;
+    if channel.team_id != updated.team_id {
+        return Err(ApiError::invalid_param("channel_id"));
+    }
+    check_channel_access(host, session, &channel)?;
+    if !can_bypass_lock(host, session, &channel) {
+        updated.channel_locked = true;
+    }
+    apply_overrides(host, &mut updated, Some(&old))?;
+
+    updated.user_id = old.user_id;
+    updated.create_at = old.create_at;
+    updated.delete_at = 0;
+    updated.update_at = host.now_millis().max(old.update_at + 1);
+    updated.validate()?;
+    HOOKS.put(host, &updated.id, &updated)?;
+    Ok(Response::json(200, &updated))
+}
+
+pub fn delete(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
+    let hook = load_managed(host, req, id)?;
+    HOOKS.delete(host, &hook.id)?;
+    Ok(Response::status_ok())
+}
+
+pub fn list(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
+    let session = req.session_user()?;
+    let (page, per_page) = req.paging()?;
+    let team_id = req.query_param("team_id").unwrap_or_default();
+    let scope = if team_id.is_empty() {
+        PermissionScope::System
+    } else {
+        if !ids::is_valid(&team_id) {
+            return Err(ApiError::invalid_url_param("team_id"));
+        }
+        PermissionScope::Team(team_id.clone())
+    };
+    require_permission(host, session, MANAGE_OWN, &scope)?;
+    let see_others = host
+        .has_permission(session, MANAGE_OTHERS, &scope)
+        .unwrap_or(false);
+    require_enabled(host)?;
+
+    let mut hooks: Vec<IncomingWebhook> = HOOKS
+        .all::<IncomingWebhook>(host)?
+        .into_iter()
+        .filter(|h| team_id.is_empty() || h.team_id == team_id)
+        .filter(|h| see_others || h.user_id == session)
+        .collect();
+    hooks.sort_by(|a, b| (a.create_at, &a.id).cmp(&(b.create_at, &b.id)));
+    let page: Vec<_> = hooks.into_iter().skip(page * per_page).take(per_page).collect();
+    Ok(Response::json(200, &page))
+}

@@ -1,0 +1,125 @@
+//! The incoming webhook definition as Mattermost stores and serves it, with
+//! its field validation (`IsValid`) and the username rule.
+
+use crate::api::ApiError;
+use crate::ids;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IncomingWebhook {
+    pub id: String,
+    pub create_at: i64,
+    pub update_at: i64,
+    pub delete_at: i64,
+    pub user_id: String,
+    pub channel_id: String,
+    pub team_id: String,
+    pub display_name: String,
+    pub description: String,
+    pub username: String,
+    pub icon_url: String,
+    pub channel_locked: bool,
+}
+
+fn invalid(field: &str, message: &str) -> ApiError {
+    ApiError::new(400, &format!("model.incoming_hook.{field}.app_error"), message)
+}
+
+impl IncomingWebhook {
+    /// Mattermost's `IncomingWebhook.IsValid`; byte lengths, as Go's `len`.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        if !ids::is_valid(&self.id) {
+            return Err(invalid("id", "Invalid Id."));
+        }
+        if self.create_at == 0 {
+            return Err(invalid("create_at", "Create at must be a valid time."));
+        }
+        if self.update_at == 0 {
+            return Err(invalid("update_at", "Update at must be a valid time."));
+        }
+        if !ids::is_valid(&self.user_id) {
+            return Err(invalid("user_id", "Invalid user id."));
+        }
+        if !ids::is_valid(&self.channel_id) {
+            return Err(invalid("channel_id", "Invalid channel id."));
+        }
+        if !ids::is_valid(&self.team_id) {
+            return Err(invalid("team_id", "Invalid team id."));
+        }
+        if self.display_name.len() > 64 {
+            return Err(invalid("display_name", "Invalid title."));
+        }
+        if self.description.len() > 500 {
+            return Err(invalid("description", "Invalid description."));
+        }
+        if self.username.len() > 64 {
+            return Err(invalid("username", "Invalid username."));
+        }
+        if self.icon_url.len() > 1024 {
+            return Err(invalid("icon_url", "Invalid icon."));
+        }
+        Ok(())
+    }
+}
+
+/// `IsValidUsername`: 1–64 of `[a-z0-9.\-_]`, not a reserved name.
+pub fn is_valid_username(name: &str) -> bool {
+    const RESERVED: [&str; 4] = ["all", "channel", "matterbot", "system"];
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        && !RESERVED.contains(&name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> IncomingWebhook {
+        IncomingWebhook {
+            id: ids::new_id(),
+            create_at: 1,
+            update_at: 1,
+            user_id: ids::new_id(),
+            channel_id: ids::new_id(),
+            team_id: ids::new_id(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn field_limits_are_bytes() {
+        assert!(valid().validate().is_ok());
+        let cases: [(&str, fn(&mut IncomingWebhook)); 5] = [
+            ("display_name", |h| h.display_name = "é".repeat(33)),
+            ("description", |h| h.description = "x".repeat(501)),
+            ("username", |h| h.username = "x".repeat(65)),
+            ("icon_url", |h| h.icon_url = "x".repeat(1025)),
+            ("channel_id", |h| h.channel_id = "short".into()),
+        ];
+        for (field, break_it) in cases {
+            let mut hook = valid();
+            break_it(&mut hook);
+            let err = hook.validate().unwrap_err();
+            assert_eq!(err.id, format!("model.incoming_hook.{field}.app_error"));
+            assert_eq!(err.status, 400);
+        }
+        let mut at_limit = valid();
+        at_limit.display_name = "x".repeat(64);
+        at_limit.description = "x".repeat(500);
+        assert!(at_limit.validate().is_ok());
+    }
+
+    #[test]
+    fn usernames() {
+        for ok in ["bot", "ci-bot.v2_x", "a"] {
+            assert!(is_valid_username(ok), "{ok}");
+        }
+        for bad in ["", "Bot", "all", "channel", "has space", &"x".repeat(65)] {
+            assert!(!is_valid_username(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Switchboard: Mattermost's integrations feature set as one WASI component.
+//! The logic is plain Rust over the [`host::Host`] trait; `glue` binds it to WIT.
+
+pub mod api;
+pub mod host;
+pub mod ids;
+pub mod incoming;
+pub mod store;
+
+mod glue;
+
+#[cfg(test)]
+mod testing;
