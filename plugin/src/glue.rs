@@ -182,4 +182,7 @@ impl From<http::Request> for crate::api::Request {
     }
 }
 
+// Exported symbols carry WIT names (`switchboard:plugin/http@0.1.0#handle`)
+// that a native linker rejects; natively the crate is only a library for tests.
+#[cfg(target_arch = "wasm32")]
 export!(Plugin);

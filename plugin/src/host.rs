@@ -1,7 +1,9 @@
 //! What the plugin needs from its host, as one trait. The component implements
 //! it over the WIT imports; native tests implement it in memory.
 
-pub use crate::glue::switchboard::plugin::egress::{EgressError, OutboundRequest, OutboundResponse};
+pub use crate::glue::switchboard::plugin::egress::{
+    EgressError, OutboundRequest, OutboundResponse,
+};
 pub use crate::glue::switchboard::plugin::log::Level;
 pub use crate::glue::switchboard::plugin::settings::ServerSettings;
 pub use crate::glue::switchboard::plugin::types::{
@@ -58,8 +60,10 @@ pub trait Host {
     ) -> Result<bool, HostError>;
 
     fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, EgressError>;
-    fn send_all(&self, requests: Vec<OutboundRequest>)
-    -> Vec<Result<OutboundResponse, EgressError>>;
+    fn send_all(
+        &self,
+        requests: Vec<OutboundRequest>,
+    ) -> Vec<Result<OutboundResponse, EgressError>>;
 
     /// Milliseconds since the Unix epoch, as Mattermost timestamps are.
     fn now_millis(&self) -> i64 {

@@ -20,17 +20,9 @@ pub fn new_id() -> String {
 
 fn encode(bytes: &[u8; 16]) -> String {
     let value = u128::from_be_bytes(*bytes);
-    // 26 groups of 5 bits cover 130 bits: the top group holds the first 3 bits.
+    // 26 groups of 5 bits; the last group holds the top 3 bits.
     (0..26)
-        .map(|i| {
-            let shift = 125 - 5 * i as i32;
-            let group = if shift >= 0 {
-                (value >> shift) & 0x1f
-            } else {
-                (value << -shift) & 0x1f
-            };
-            ALPHABET[group as usize] as char
-        })
+        .map(|i| ALPHABET[((value >> (5 * i)) & 0x1f) as usize] as char)
         .collect()
 }
 

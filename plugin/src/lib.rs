@@ -5,6 +5,9 @@ pub mod api;
 pub mod host;
 pub mod ids;
 pub mod incoming;
+pub mod json;
+pub mod slack;
+pub mod split;
 pub mod store;
 
 mod glue;

@@ -22,22 +22,35 @@ impl Collection {
         format!("{}{}", self.prefix, id)
     }
 
-    pub fn get<T: DeserializeOwned>(&self, host: &dyn Host, id: &str) -> Result<Option<T>, ApiError> {
+    pub fn get<T: DeserializeOwned>(
+        &self,
+        host: &dyn Host,
+        id: &str,
+    ) -> Result<Option<T>, ApiError> {
         let Some(bytes) = host.kv_get(&self.key(id)).map_err(|e| storage_error(&e))? else {
             return Ok(None);
         };
         serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            ApiError::new(500, "app.plugin.kv.decode.app_error", "Stored record is corrupt.")
-                .with_detail(e.to_string())
+            ApiError::new(
+                500,
+                "app.plugin.kv.decode.app_error",
+                "Stored record is corrupt.",
+            )
+            .with_detail(e.to_string())
         })
     }
 
     pub fn put<T: Serialize>(&self, host: &dyn Host, id: &str, value: &T) -> Result<(), ApiError> {
         let bytes = serde_json::to_vec(value).map_err(|e| {
-            ApiError::new(500, "app.plugin.kv.encode.app_error", "Could not encode record.")
-                .with_detail(e.to_string())
+            ApiError::new(
+                500,
+                "app.plugin.kv.encode.app_error",
+                "Could not encode record.",
+            )
+            .with_detail(e.to_string())
         })?;
-        host.kv_set(&self.key(id), &bytes).map_err(|e| storage_error(&e))
+        host.kv_set(&self.key(id), &bytes)
+            .map_err(|e| storage_error(&e))
     }
 
     pub fn delete(&self, host: &dyn Host, id: &str) -> Result<(), ApiError> {

@@ -1,1 +1,5 @@
+//! End-to-end tests: the compiled component in the real shim, over real HTTP
+//! on loopback. Run `make component` first (`make test` does).
 
+mod foundation;
+mod incoming_manage;

@@ -283,10 +283,8 @@ impl Runtime {
 }
 
 fn classify(error: wasmtime::Error, deadline: Duration, memory_limit: usize) -> CallError {
-    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
-        if *trap == wasmtime::Trap::Interrupt {
-            return CallError::Timeout(deadline);
-        }
+    if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+        return CallError::Timeout(deadline);
     }
     let text = format!("{error:#}");
     if text.contains("forcing trap when growing memory") {

@@ -56,16 +56,9 @@ pub struct Store {
 pub fn new_id() -> String {
     const ALPHABET: &[u8; 32] = b"ybndrfg8ejkmcpqxot1uwisza345h769";
     let value: u128 = rand::random();
+    // 26 groups of 5 bits; the last group holds the top 3 bits.
     (0..26)
-        .map(|i| {
-            let shift = 125 - 5 * i as i32;
-            let group = if shift >= 0 {
-                (value >> shift) & 0x1f
-            } else {
-                (value << -shift) & 0x1f
-            };
-            ALPHABET[group as usize] as char
-        })
+        .map(|i| ALPHABET[((value >> (5 * i)) & 0x1f) as usize] as char)
         .collect()
 }
 

@@ -40,7 +40,9 @@ impl Request {
 
     /// The session user, or Mattermost's 401.
     pub fn session_user(&self) -> Result<&str, ApiError> {
-        self.user_id.as_deref().ok_or_else(ApiError::session_expired)
+        self.user_id
+            .as_deref()
+            .ok_or_else(ApiError::session_expired)
     }
 
     /// Mattermost's `page` / `per_page` query parameters: page from 0,
@@ -98,8 +100,9 @@ pub fn require_permission(
 ) -> Result<(), ApiError> {
     match host.has_permission(user_id, permission, scope) {
         Ok(true) => Ok(()),
-        Ok(false) => Err(ApiError::forbidden()
-            .with_detail(format!("missing permission {permission}"))),
+        Ok(false) => {
+            Err(ApiError::forbidden().with_detail(format!("missing permission {permission}")))
+        }
         Err(e) => Err(ApiError::host("api.context.permissions.app_error", &e)),
     }
 }

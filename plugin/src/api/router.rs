@@ -24,9 +24,7 @@ pub fn route(host: &dyn Host, req: &Request) -> Response {
         ("POST", ["api", "v4", "hooks", "incoming"]) => incoming::manage::create(host, req),
         ("GET", ["api", "v4", "hooks", "incoming"]) => incoming::manage::list(host, req),
         ("GET", ["api", "v4", "hooks", "incoming", id]) => incoming::manage::get(host, req, id),
-        ("PUT", ["api", "v4", "hooks", "incoming", id]) => {
-            incoming::manage::update(host, req, id)
-        }
+        ("PUT", ["api", "v4", "hooks", "incoming", id]) => incoming::manage::update(host, req, id),
         ("DELETE", ["api", "v4", "hooks", "incoming", id]) => {
             incoming::manage::delete(host, req, id)
         }

@@ -40,13 +40,17 @@ fn run(host: &dyn Host, req: &Request, hook_id: &str) -> Result<(), ApiError> {
     let payload = decode(&req.body).map_err(|e| {
         e.wrap(
             "web.incoming_webhook.decode.app_error",
-            format!("Failed to decode the payload of media type {media} for incoming webhook {hook_id}."),
+            format!(
+                "Failed to decode the payload of media type {media} for incoming webhook {hook_id}."
+            ),
         )
     })?;
     deliver(host, hook_id, payload).map_err(|e| {
         e.wrap(
             "web.incoming_webhook.general.app_error",
-            format!("Failed to handle the payload of media type {media} for incoming webhook {hook_id}."),
+            format!(
+                "Failed to handle the payload of media type {media} for incoming webhook {hook_id}."
+            ),
         )
     })
 }
@@ -84,17 +88,13 @@ fn deliver(host: &dyn Host, hook_id: &str, payload: Payload) -> Result<(), ApiEr
             "No text specified.",
         ));
     }
-    let hook: IncomingWebhook = HOOKS
-        .get(host, hook_id)
-        .ok()
-        .flatten()
-        .ok_or_else(|| {
-            ApiError::new(
-                400,
-                "web.incoming_webhook.invalid.app_error",
-                "Invalid webhook.",
-            )
-        })?;
+    let hook: IncomingWebhook = HOOKS.get(host, hook_id).ok().flatten().ok_or_else(|| {
+        ApiError::new(
+            400,
+            "web.incoming_webhook.invalid.app_error",
+            "Invalid webhook.",
+        )
+    })?;
     let channel = host
         .channel(&hook.channel_id)
         .map_err(|e| ApiError::host("app.channel.get.existing.app_error", &e))?;

@@ -42,8 +42,12 @@ fn check_channel_access(host: &dyn Host, user: &str, channel: &Channel) -> Resul
 }
 
 fn can_bypass_lock(host: &dyn Host, user: &str, channel: &Channel) -> bool {
-    host.has_permission(user, BYPASS_LOCK, &PermissionScope::Channel(channel.id.clone()))
-        .unwrap_or(false)
+    host.has_permission(
+        user,
+        BYPASS_LOCK,
+        &PermissionScope::Channel(channel.id.clone()),
+    )
+    .unwrap_or(false)
 }
 
 /// Applies the override settings and the username rule, as Mattermost does on
@@ -197,6 +201,74 @@ pub fn list(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
         .filter(|h| see_others || h.user_id == session)
         .collect();
     hooks.sort_by(|a, b| (a.create_at, &a.id).cmp(&(b.create_at, &b.id)));
-    let page: Vec<_> = hooks.into_iter().skip(page * per_page).take(per_page).collect();
+    let page: Vec<_> = hooks
+        .into_iter()
+        .skip(page * per_page)
+        .take(per_page)
+        .collect();
     Ok(Response::json(200, &page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{FakeHost, channel, user};
+
+    fn request(user: &str, body: serde_json::Value) -> Request {
+        Request {
+            method: "POST".into(),
+            path: "/api/v4/hooks/incoming".into(),
+            body: body.to_string().into_bytes(),
+            user_id: Some(user.into()),
+            ..Request::default()
+        }
+    }
+
+    fn host() -> FakeHost {
+        let host = FakeHost::default();
+        host.users.borrow_mut().push(user(&"u".repeat(26), "dave"));
+        host.channels.borrow_mut().push(channel(
+            &"c".repeat(26),
+            &"t".repeat(26),
+            "town-square",
+            ChannelType::Open,
+        ));
+        host.members
+            .borrow_mut()
+            .push(("c".repeat(26), "u".repeat(26)));
+        host
+    }
+
+    #[test]
+    fn create_forces_the_lock_and_stores_the_hook() {
+        let host = host();
+        let req = request(
+            &"u".repeat(26),
+            serde_json::json!({"channel_id": "c".repeat(26), "display_name": "CI"}),
+        );
+        let response = create(&host, &req).unwrap();
+        assert_eq!(response.status, 201);
+        let hook: IncomingWebhook = serde_json::from_slice(&response.body).unwrap();
+        assert!(hook.channel_locked);
+        assert_eq!(hook.team_id, "t".repeat(26));
+        assert_eq!(
+            HOOKS.get::<IncomingWebhook>(&host, &hook.id).unwrap(),
+            Some(hook)
+        );
+    }
+
+    #[test]
+    fn create_needs_a_session_and_a_known_channel() {
+        let host = host();
+        let mut req = request(
+            &"u".repeat(26),
+            serde_json::json!({"channel_id": "x".repeat(26)}),
+        );
+        assert_eq!(
+            create(&host, &req).unwrap_err().id,
+            "app.channel.get.existing.app_error"
+        );
+        req.user_id = None;
+        assert_eq!(create(&host, &req).unwrap_err().status, 401);
+    }
 }

@@ -4,6 +4,7 @@
 pub mod execute;
 pub mod manage;
 mod model;
+pub mod payload;
 
 pub use model::IncomingWebhook;
 

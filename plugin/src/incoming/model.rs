@@ -23,7 +23,11 @@ pub struct IncomingWebhook {
 }
 
 fn invalid(field: &str, message: &str) -> ApiError {
-    ApiError::new(400, &format!("model.incoming_hook.{field}.app_error"), message)
+    ApiError::new(
+        400,
+        &format!("model.incoming_hook.{field}.app_error"),
+        message,
+    )
 }
 
 impl IncomingWebhook {
@@ -93,7 +97,8 @@ mod tests {
     #[test]
     fn field_limits_are_bytes() {
         assert!(valid().validate().is_ok());
-        let cases: [(&str, fn(&mut IncomingWebhook)); 5] = [
+        type Breaker = fn(&mut IncomingWebhook);
+        let cases: [(&str, Breaker); 5] = [
             ("display_name", |h| h.display_name = "é".repeat(33)),
             ("description", |h| h.description = "x".repeat(501)),
             ("username", |h| h.username = "x".repeat(65)),

@@ -1,0 +1,292 @@
+//! An in-memory `Host` for native unit tests of the plugin's logic: users,
+//! channels and a kv map, with created posts recorded for assertions.
+
+use crate::host::*;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+pub struct FakeHost {
+    pub settings: RefCell<ServerSettings>,
+    pub users: RefCell<Vec<User>>,
+    pub channels: RefCell<Vec<Channel>>,
+    pub members: RefCell<Vec<(String, String)>>,
+    pub kv: RefCell<BTreeMap<String, Vec<u8>>>,
+    pub posts: RefCell<Vec<Post>>,
+    /// Users who hold every permission.
+    pub admins: RefCell<Vec<String>>,
+}
+
+pub fn settings() -> ServerSettings {
+    ServerSettings {
+        site_url: "http://localhost:8065".into(),
+        enable_incoming_webhooks: true,
+        enable_outgoing_webhooks: true,
+        enable_commands: true,
+        enable_post_username_override: false,
+        enable_post_icon_override: false,
+        enable_outgoing_oauth_connections: false,
+        enable_developer: true,
+        enable_testing: false,
+        outgoing_integration_requests_timeout: 30,
+        maximum_payload_size_bytes: 300_000,
+        max_post_size: 16383,
+        plugin_settings: "{}".into(),
+    }
+}
+
+pub fn user(id: &str, username: &str) -> User {
+    User {
+        id: id.into(),
+        username: username.into(),
+        email: String::new(),
+        nickname: String::new(),
+        first_name: String::new(),
+        last_name: String::new(),
+        roles: "system_user".into(),
+        is_bot: false,
+        create_at: 1,
+        delete_at: 0,
+    }
+}
+
+pub fn channel(id: &str, team_id: &str, name: &str, channel_type: ChannelType) -> Channel {
+    Channel {
+        id: id.into(),
+        team_id: team_id.into(),
+        name: name.into(),
+        display_name: name.into(),
+        channel_type,
+        header: String::new(),
+        purpose: String::new(),
+        creator_id: String::new(),
+        create_at: 1,
+        update_at: 1,
+        delete_at: 0,
+    }
+}
+
+impl Default for FakeHost {
+    fn default() -> Self {
+        FakeHost {
+            settings: RefCell::new(settings()),
+            users: RefCell::default(),
+            channels: RefCell::default(),
+            members: RefCell::default(),
+            kv: RefCell::default(),
+            posts: RefCell::default(),
+            admins: RefCell::default(),
+        }
+    }
+}
+
+fn not_found(what: &str) -> HostError {
+    HostError::NotFound(what.to_string())
+}
+
+impl Host for FakeHost {
+    fn settings(&self) -> ServerSettings {
+        self.settings.borrow().clone()
+    }
+    fn log(&self, _level: Level, _message: &str) {}
+
+    fn create_post(&self, mut post: Post) -> Result<Post, HostError> {
+        post.id = crate::ids::new_id();
+        self.posts.borrow_mut().push(post.clone());
+        Ok(post)
+    }
+    fn create_ephemeral(&self, _user_id: &str, post: Post) -> Result<Post, HostError> {
+        Ok(post)
+    }
+    fn post(&self, id: &str) -> Result<Post, HostError> {
+        self.posts
+            .borrow()
+            .iter()
+            .find(|p| p.id == id)
+            .cloned()
+            .ok_or_else(|| not_found(id))
+    }
+    fn update_post(&self, post: Post) -> Result<Post, HostError> {
+        Ok(post)
+    }
+
+    fn channel(&self, id: &str) -> Result<Channel, HostError> {
+        self.channels
+            .borrow()
+            .iter()
+            .find(|c| c.id == id)
+            .cloned()
+            .ok_or_else(|| not_found(id))
+    }
+    fn channel_by_name(&self, team_id: &str, name: &str) -> Result<Channel, HostError> {
+        self.channels
+            .borrow()
+            .iter()
+            .find(|c| c.team_id == team_id && c.name == name)
+            .cloned()
+            .ok_or_else(|| not_found(name))
+    }
+    fn direct_channel(&self, a: &str, b: &str) -> Result<Channel, HostError> {
+        let name = if a <= b {
+            format!("{a}__{b}")
+        } else {
+            format!("{b}__{a}")
+        };
+        if let Ok(c) = self.channel_by_name("", &name) {
+            return Ok(c);
+        }
+        let c = channel(&crate::ids::new_id(), "", &name, ChannelType::Direct);
+        self.channels.borrow_mut().push(c.clone());
+        Ok(c)
+    }
+    fn is_channel_member(&self, channel_id: &str, user_id: &str) -> Result<bool, HostError> {
+        Ok(self
+            .members
+            .borrow()
+            .iter()
+            .any(|(c, u)| c == channel_id && u == user_id))
+    }
+    fn add_channel_member(&self, channel_id: &str, user_id: &str) -> Result<(), HostError> {
+        self.members
+            .borrow_mut()
+            .push((channel_id.into(), user_id.into()));
+        Ok(())
+    }
+    fn remove_channel_member(&self, channel_id: &str, user_id: &str) -> Result<(), HostError> {
+        self.members
+            .borrow_mut()
+            .retain(|(c, u)| !(c == channel_id && u == user_id));
+        Ok(())
+    }
+    fn patch_channel(
+        &self,
+        channel_id: &str,
+        header: Option<&str>,
+        purpose: Option<&str>,
+    ) -> Result<Channel, HostError> {
+        let mut channels = self.channels.borrow_mut();
+        let c = channels
+            .iter_mut()
+            .find(|c| c.id == channel_id)
+            .ok_or_else(|| not_found(channel_id))?;
+        if let Some(h) = header {
+            c.header = h.into();
+        }
+        if let Some(p) = purpose {
+            c.purpose = p.into();
+        }
+        Ok(c.clone())
+    }
+    fn public_channels(&self, team_id: &str) -> Result<Vec<Channel>, HostError> {
+        Ok(self
+            .channels
+            .borrow()
+            .iter()
+            .filter(|c| c.team_id == team_id && c.channel_type == ChannelType::Open)
+            .cloned()
+            .collect())
+    }
+
+    fn user(&self, id: &str) -> Result<User, HostError> {
+        self.users
+            .borrow()
+            .iter()
+            .find(|u| u.id == id)
+            .cloned()
+            .ok_or_else(|| not_found(id))
+    }
+    fn user_by_username(&self, username: &str) -> Result<User, HostError> {
+        let wanted = username.to_lowercase();
+        self.users
+            .borrow()
+            .iter()
+            .find(|u| u.username == wanted)
+            .cloned()
+            .ok_or_else(|| not_found(username))
+    }
+    fn has_permission(
+        &self,
+        user_id: &str,
+        permission: &str,
+        scope: &PermissionScope,
+    ) -> Result<bool, HostError> {
+        if self.admins.borrow().iter().any(|a| a == user_id) {
+            return Ok(true);
+        }
+        Ok(match scope {
+            PermissionScope::Channel(c) => {
+                self.is_channel_member(c, user_id)?
+                    && !permission.contains("others")
+                    && !permission.starts_with("bypass")
+            }
+            _ => false,
+        })
+    }
+
+    fn team(&self, id: &str) -> Result<Team, HostError> {
+        Ok(Team {
+            id: id.into(),
+            name: "team".into(),
+            display_name: "Team".into(),
+            create_at: 1,
+            delete_at: 0,
+        })
+    }
+    fn team_by_name(&self, name: &str) -> Result<Team, HostError> {
+        Err(not_found(name))
+    }
+    fn is_team_member(&self, _team_id: &str, _user_id: &str) -> Result<bool, HostError> {
+        Ok(true)
+    }
+
+    fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, HostError> {
+        Ok(self.kv.borrow().get(key).cloned())
+    }
+    fn kv_set(&self, key: &str, value: &[u8]) -> Result<(), HostError> {
+        self.kv.borrow_mut().insert(key.into(), value.to_vec());
+        Ok(())
+    }
+    fn kv_delete(&self, key: &str) -> Result<(), HostError> {
+        self.kv.borrow_mut().remove(key);
+        Ok(())
+    }
+    fn kv_list(&self, prefix: &str, offset: u32, limit: u32) -> Result<Vec<String>, HostError> {
+        Ok(self
+            .kv
+            .borrow()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .skip(offset as usize)
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+    fn kv_compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, HostError> {
+        let mut kv = self.kv.borrow_mut();
+        if kv.get(key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        match new {
+            Some(v) => kv.insert(key.into(), v.to_vec()),
+            None => kv.remove(key),
+        };
+        Ok(true)
+    }
+
+    fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, EgressError> {
+        Err(EgressError::Refused(format!(
+            "no network in unit tests: {}",
+            request.url
+        )))
+    }
+    fn send_all(
+        &self,
+        requests: Vec<OutboundRequest>,
+    ) -> Vec<Result<OutboundResponse, EgressError>> {
+        requests.into_iter().map(|r| self.send(r)).collect()
+    }
+}
