@@ -9,6 +9,7 @@ pub mod json;
 pub mod slack;
 pub mod split;
 pub mod store;
+pub mod webhook_post;
 
 mod glue;
 

@@ -2,4 +2,5 @@
 //! on loopback. Run `make component` first (`make test` does).
 
 mod foundation;
+mod incoming;
 mod incoming_manage;

@@ -1,18 +1,12 @@
 //! `POST /hooks/{id}`: decode what the sender posted, find the hook, resolve
 //! the channel, and create the post(s). Errors carry Mattermost's wrapper ids.
 
+use super::payload::{IncomingRequest, PayloadError, parse_incoming};
 use super::{HOOKS, IncomingWebhook};
 use crate::api::{ApiError, Request, Response};
-use crate::host::{ChannelType, Host, PermissionScope, new_post};
-use serde::Deserialize;
-
-/// The sender's payload. Only plain text for now; the full Slack-compatible
-/// payload is decoded by its own module.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Payload {
-    text: String,
-}
+use crate::host::{Channel, ChannelType, Host, PermissionScope};
+use crate::slack::text::{announcements_and_mentions, translate_attachments};
+use crate::webhook_post::{WebhookPost, create_webhook_post};
 
 pub fn handle(host: &dyn Host, req: &Request, hook_id: &str) -> Response {
     let developer = host.settings().enable_developer;
@@ -22,6 +16,7 @@ pub fn handle(host: &dyn Host, req: &Request, hook_id: &str) -> Response {
     }
 }
 
+/// The media type as Mattermost names it in messages: lower-cased, no parameters.
 fn media_type(req: &Request) -> String {
     req.header("content-type")
         .and_then(|ct| ct.split(';').next())
@@ -29,6 +24,8 @@ fn media_type(req: &Request) -> String {
         .unwrap_or_default()
 }
 
+/// Each stage wraps its cause under its own id, in Mattermost's order: the
+/// body is decoded before the hook is even looked up.
 fn run(host: &dyn Host, req: &Request, hook_id: &str) -> Result<(), ApiError> {
     if req.body_too_large {
         return Err(ApiError::body_too_large().wrap(
@@ -37,13 +34,30 @@ fn run(host: &dyn Host, req: &Request, hook_id: &str) -> Result<(), ApiError> {
         ));
     }
     let media = media_type(req);
-    let payload = decode(&req.body).map_err(|e| {
-        e.wrap(
-            "web.incoming_webhook.decode.app_error",
-            format!(
-                "Failed to decode the payload of media type {media} for incoming webhook {hook_id}."
+    let payload = parse_incoming(req.header("content-type"), &req.body).map_err(|e| {
+        let (id, message) = match &e {
+            PayloadError::ParseForm(_) => (
+                "web.incoming_webhook.parse_form.app_error",
+                format!("Failed to parse form for webhook {hook_id}."),
             ),
+            PayloadError::ParseMultipart(_) => (
+                "web.incoming_webhook.parse_multipart.app_error",
+                format!("Failed to parse multipart form for webhook {hook_id}."),
+            ),
+            PayloadError::Decode(_) => (
+                "web.incoming_webhook.decode.app_error",
+                format!(
+                    "Failed to decode the payload of media type {media} for incoming webhook {hook_id}."
+                ),
+            ),
+        };
+        ApiError::new(
+            400,
+            "model.incoming_hook.parse_data.app_error",
+            "Unable to parse incoming data.",
         )
+        .with_detail(e.to_string())
+        .wrap(id, message)
     })?;
     deliver(host, hook_id, payload).map_err(|e| {
         e.wrap(
@@ -55,80 +69,157 @@ fn run(host: &dyn Host, req: &Request, hook_id: &str) -> Result<(), ApiError> {
     })
 }
 
-fn decode(body: &[u8]) -> Result<Payload, ApiError> {
-    let mut stream = serde_json::Deserializer::from_slice(body).into_iter::<Payload>();
-    match stream.next() {
-        Some(Ok(payload)) => Ok(payload),
-        Some(Err(e)) => Err(parse_error(e.to_string())),
-        None => Err(parse_error("empty body".into())),
-    }
+fn error(status: u16, id: &str, message: &str) -> ApiError {
+    ApiError::new(status, id, message)
 }
 
-fn parse_error(detail: String) -> ApiError {
-    ApiError::new(
-        400,
-        "model.incoming_hook.parse_data.app_error",
-        "Unable to parse incoming data.",
-    )
-    .with_detail(detail)
-}
-
-fn deliver(host: &dyn Host, hook_id: &str, payload: Payload) -> Result<(), ApiError> {
+/// Mattermost's `HandleIncomingWebhook`, step by step.
+fn deliver(host: &dyn Host, hook_id: &str, payload: IncomingRequest) -> Result<(), ApiError> {
     if !host.settings().enable_incoming_webhooks {
-        return Err(ApiError::new(
+        return Err(error(
             501,
             "web.incoming_webhook.disabled.app_error",
             "Incoming webhooks have been disabled by the system admin.",
         ));
     }
-    if payload.text.is_empty() {
-        return Err(ApiError::new(
+    if payload.text.is_empty() && payload.attachments.is_empty() {
+        return Err(error(
             400,
             "web.incoming_webhook.text.app_error",
             "No text specified.",
         ));
     }
     let hook: IncomingWebhook = HOOKS.get(host, hook_id).ok().flatten().ok_or_else(|| {
-        ApiError::new(
+        error(
             400,
             "web.incoming_webhook.invalid.app_error",
             "Invalid webhook.",
         )
     })?;
-    let channel = host
-        .channel(&hook.channel_id)
-        .map_err(|e| ApiError::host("app.channel.get.existing.app_error", &e))?;
+
+    let username_of = |id: &str| host.user(id).ok().map(|u| u.username);
+    let text = announcements_and_mentions(&payload.text, &username_of);
+    let mut attachments = payload.attachments;
+    translate_attachments(&mut attachments, &username_of);
+    // Attachments force the type, whatever the sender asked for.
+    let post_type = if attachments.is_empty() {
+        payload.post_type
+    } else {
+        "slack_attachment".to_string()
+    };
+
+    let channel = resolve_channel(host, &hook, &payload.channel)?;
+    if hook.channel_locked && channel.id != hook.channel_id {
+        return Err(error(
+            403,
+            "web.incoming_webhook.channel_locked.app_error",
+            "This webhook is not permitted to post to the requested channel.",
+        ));
+    }
     host.user(&hook.user_id).map_err(|_| {
-        ApiError::new(
+        error(
             403,
             "web.incoming_webhook.user.app_error",
             "The webhook's owner could not be found.",
         )
     })?;
     if channel.channel_type != ChannelType::Open {
-        let allowed = host
-            .has_permission(
-                &hook.user_id,
-                "read_channel_content",
-                &PermissionScope::Channel(channel.id.clone()),
-            )
-            .unwrap_or(false);
-        if !allowed {
-            return Err(ApiError::new(
+        let scope = PermissionScope::Channel(channel.id.clone());
+        if !host
+            .has_permission(&hook.user_id, "read_channel_content", &scope)
+            .unwrap_or(false)
+        {
+            return Err(error(
                 403,
                 "web.incoming_webhook.permissions.app_error",
                 "Inappropriate channel permissions.",
             ));
         }
     }
-    let mut post = new_post(&hook.user_id, &channel.id, payload.text);
-    post.props = serde_json::json!({
-        "from_webhook": "true",
-        "webhook_display_name": hook.display_name,
-    })
-    .to_string();
-    host.create_post(post).map_err(|e| {
-        ApiError::host("api.post.create_webhook_post.creating.app_error", &e).with_status(500)
-    })?;
+    let root_id = check_root(host, &payload.root_id, &channel)?;
+
+    create_webhook_post(
+        host,
+        WebhookPost {
+            user_id: hook.user_id.clone(),
+            channel_id: channel.id,
+            root_id,
+            text,
+            post_type,
+            props: payload.props.unwrap_or_default(),
+            attachments,
+            username: or_else(payload.username, &hook.username),
+            icon_url: or_else(payload.icon_url, &hook.icon_url),
+            icon_emoji: payload.icon_emoji,
+            display_name: hook.display_name,
+            priority: payload.priority,
+        },
+    )?;
     Ok(())
+}
+
+fn or_else(value: String, fallback: &str) -> String {
+    if value.is_empty() {
+        fallback.to_string()
+    } else {
+        value
+    }
+}
+
+/// The `channel` override: empty for the hook's channel, `@user` for a direct
+/// channel with the hook's owner, else a channel name with or without `#`.
+fn resolve_channel(
+    host: &dyn Host,
+    hook: &IncomingWebhook,
+    wanted: &str,
+) -> Result<Channel, ApiError> {
+    if wanted.is_empty() {
+        return host
+            .channel(&hook.channel_id)
+            .map_err(|e| ApiError::host("app.channel.get.existing.app_error", &e));
+    }
+    if let Some(username) = wanted.strip_prefix('@') {
+        let user = host
+            .user_by_username(&username.to_lowercase())
+            .map_err(|_| {
+                error(
+                    400,
+                    "web.incoming_webhook.user.app_error",
+                    "Couldn't find the user.",
+                )
+            })?;
+        return host
+            .direct_channel(&hook.user_id, &user.id)
+            .map_err(|e| ApiError::host("web.incoming_webhook.channel.app_error", &e));
+    }
+    let name = wanted.strip_prefix('#').unwrap_or(wanted);
+    host.channel_by_name(&hook.team_id, name)
+        .or_else(|_| host.channel_by_name("", name))
+        .map_err(|_| {
+            error(
+                404,
+                "web.incoming_webhook.channel.app_error",
+                "Couldn't find the channel.",
+            )
+        })
+}
+
+/// `root_id` (our addition): the post goes into that thread, whose root must
+/// be a root post in the target channel.
+fn check_root(host: &dyn Host, root_id: &str, channel: &Channel) -> Result<String, ApiError> {
+    if root_id.is_empty() {
+        return Ok(String::new());
+    }
+    let invalid = || {
+        error(
+            400,
+            "web.incoming_webhook.root_id.app_error",
+            "The root_id must be a root post in the webhook's channel.",
+        )
+    };
+    let root = host.post(root_id).map_err(|_| invalid())?;
+    if root.channel_id != channel.id || !root.root_id.is_empty() || root.delete_at != 0 {
+        return Err(invalid());
+    }
+    Ok(root.id)
 }

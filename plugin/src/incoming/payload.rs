@@ -33,13 +33,7 @@ pub struct IncomingRequest {
     pub priority: Option<Priority>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Priority {
-    pub priority: Option<String>,
-    pub requested_ack: Option<bool>,
-    pub persistent_notifications: Option<bool>,
-}
+pub use crate::webhook_post::Priority;
 
 /// Why a body was refused; each maps to its own Mattermost error id (spec §3.7).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,148 @@
+//! Mattermost's `CreateWebhookPost`, shared by incoming webhooks and outgoing
+//! webhook responses: overrides, props rules, links, splitting, and creation.
+
+use crate::api::ApiError;
+use crate::host::{Host, Post, new_post};
+use crate::ids;
+use crate::slack::attachment::Attachment;
+use crate::slack::text::{link_attachments, links_strict};
+use crate::split::{SplitError, split_post};
+use serde_json::{Map, Value, json};
+
+/// The webhook splitter's budget for one post's props, in runes (Mattermost's
+/// `PostPropsMaxUserRunes`).
+pub const PROPS_BUDGET_RUNES: usize = 760_000;
+
+/// Props the sender may not set: the server writes them.
+const RESERVED_PROPS: &[&str] = &["override_icon_url", "override_username", "from_webhook"];
+
+/// Post priority metadata as senders give it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default)]
+pub struct Priority {
+    pub priority: Option<String>,
+    pub requested_ack: Option<bool>,
+    pub persistent_notifications: Option<bool>,
+}
+
+/// Everything a webhook post is built from, after Slack translation of the
+/// text (announcements and mentions) and of the attachments.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookPost {
+    pub user_id: String,
+    pub channel_id: String,
+    pub root_id: String,
+    pub text: String,
+    pub post_type: String,
+    /// The sender's `props`, filtered here by the reserved-key rules.
+    pub props: Map<String, Value>,
+    pub attachments: Vec<Attachment>,
+    pub username: String,
+    pub icon_url: String,
+    pub icon_emoji: String,
+    /// The hook's display name, written to every part's props.
+    pub display_name: String,
+    pub priority: Option<Priority>,
+}
+
+/// Builds and creates the post, split into parts when long; returns the
+/// parts created. Parts already created stay if a later one fails, as in
+/// Mattermost.
+pub fn create_webhook_post(host: &dyn Host, input: WebhookPost) -> Result<Vec<Post>, ApiError> {
+    let settings = host.settings();
+    if input.post_type.starts_with("system_") {
+        return Err(ApiError::invalid_param("post.type"));
+    }
+    let metadata = match &input.priority {
+        None => json!({}),
+        Some(Priority { priority: None, .. }) => {
+            return Err(ApiError::invalid_param("webhook.priority.priority"));
+        }
+        Some(p) => json!({"priority": {
+            "priority": p.priority,
+            "requested_ack": p.requested_ack.unwrap_or(false),
+            "persistent_notifications": p.persistent_notifications.unwrap_or(false),
+        }}),
+    };
+
+    let mut props = Map::new();
+    props.insert("from_webhook".into(), json!("true"));
+    if settings.enable_post_username_override {
+        let name = if input.username.is_empty() {
+            "webhook"
+        } else {
+            &input.username
+        };
+        props.insert("override_username".into(), json!(name));
+    }
+    if settings.enable_post_icon_override {
+        if !input.icon_url.is_empty() {
+            props.insert("override_icon_url".into(), json!(input.icon_url));
+        }
+        if !input.icon_emoji.is_empty() {
+            props.insert("override_icon_emoji".into(), json!(input.icon_emoji));
+        }
+    }
+    for (key, value) in input.props {
+        // A raw `props.attachments` is dropped: only the typed top-level
+        // attachments become the prop.
+        if key == "attachments" || RESERVED_PROPS.contains(&key.as_str()) {
+            continue;
+        }
+        props.insert(key, value);
+    }
+    props.insert("webhook_display_name".into(), json!(input.display_name));
+
+    let mut attachments = input.attachments;
+    link_attachments(&mut attachments);
+    for attachment in &mut attachments {
+        for action in &mut attachment.actions {
+            if action.id.is_empty() {
+                action.id = ids::new_id();
+            }
+        }
+    }
+    let post_type = if !attachments.is_empty() && input.post_type.is_empty() {
+        "slack_attachment".to_string()
+    } else {
+        input.post_type
+    };
+
+    let message = links_strict(&input.text);
+    let max = settings.max_post_size.max(1) as usize;
+    let parts = split_post(&message, &props, attachments, max, PROPS_BUDGET_RUNES).map_err(
+        |SplitError::PropsTooLong| {
+            ApiError::new(
+                400,
+                "web.incoming_webhook.split_props_length.app_error",
+                format!("Unable to split webhook props into {PROPS_BUDGET_RUNES} character parts."),
+            )
+        },
+    )?;
+
+    let mut created = Vec::with_capacity(parts.len());
+    for part in parts {
+        let mut part_props = props.clone();
+        if !part.attachments.is_empty() {
+            part_props.insert(
+                "attachments".into(),
+                serde_json::to_value(&part.attachments).unwrap_or(Value::Null),
+            );
+        }
+        let mut post = new_post(&input.user_id, &input.channel_id, part.message);
+        post.root_id = input.root_id.clone();
+        post.post_type = post_type.clone();
+        post.props = Value::Object(part_props).to_string();
+        post.metadata = metadata.to_string();
+        let post = host.create_post(post).map_err(|e| {
+            ApiError::new(
+                500,
+                "api.post.create_webhook_post.creating.app_error",
+                "Error creating post.",
+            )
+            .with_detail(e.detail().to_string())
+        })?;
+        created.push(post);
+    }
+    Ok(created)
+}
