@@ -6,6 +6,7 @@ pub mod host;
 pub mod ids;
 pub mod incoming;
 pub mod json;
+pub mod outbound;
 pub mod slack;
 pub mod split;
 pub mod store;

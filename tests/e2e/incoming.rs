@@ -63,7 +63,9 @@ async fn json_under_any_content_type_but_form_and_multipart() {
         Some("text/plain"),
         Some("mimetype/wrong"),
     ] {
-        let reply = hook.send(ct, json!({"text": format!("via {ct:?}")}).to_string()).await;
+        let reply = hook
+            .send(ct, json!({"text": format!("via {ct:?}")}).to_string())
+            .await;
         assert_eq!(reply.text, "ok", "{ct:?}: {}", reply.text);
         assert_eq!(hook.last().message, format!("via {ct:?}"));
     }
