@@ -144,8 +144,8 @@ impl http::Guest for Plugin {
 }
 
 impl hooks::Guest for Plugin {
-    fn message_has_been_posted(_post: Post) {
-        // Outgoing webhooks arrive with their own issue; nothing fires yet.
+    fn message_has_been_posted(post: Post) {
+        crate::outgoing::fire(&WitHost, &post);
     }
 }
 

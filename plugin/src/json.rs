@@ -63,6 +63,35 @@ fn go_utf8(body: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
+/// Decodes an object into `T` as Go decodes into a struct: keys matched to
+/// `fields` ignoring case (last wins), and `null` leaving a field at its default.
+pub fn go_struct<T: serde::de::DeserializeOwned>(
+    mut obj: Map<String, Value>,
+    fields: &[&str],
+) -> Result<T, String> {
+    fold_keys(&mut obj, fields);
+    obj.retain(|_, v| !v.is_null());
+    serde_json::from_value(Value::Object(obj)).map_err(|e| e.to_string())
+}
+
+/// Go's `json.Marshal` escaping for HTML-sensitive characters and the two
+/// JavaScript line terminators, applied to serde's output: these characters
+/// only ever occur inside strings there, so the result is the same JSON value.
+pub fn go_escape(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

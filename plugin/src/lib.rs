@@ -7,6 +7,7 @@ pub mod ids;
 pub mod incoming;
 pub mod json;
 pub mod outbound;
+pub mod outgoing;
 pub mod slack;
 pub mod split;
 pub mod store;

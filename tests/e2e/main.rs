@@ -4,3 +4,4 @@
 mod foundation;
 mod incoming;
 mod incoming_manage;
+mod outgoing;

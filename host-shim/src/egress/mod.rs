@@ -62,6 +62,8 @@ pub struct OutboundResponse {
     pub body: Vec<u8>,
     /// The server sent more than `max_response_bytes`; the rest was not read.
     pub truncated: bool,
+    /// From sending the request to the end of the body, for delivery logs.
+    pub elapsed: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -271,8 +273,12 @@ impl Egress {
 
         let limit = req.timeout.unwrap_or(self.inner.timeout);
         // One deadline over connect, redirects and body, as Go's http.Client.Timeout does.
+        let started = std::time::Instant::now();
         match tokio::time::timeout(limit, self.exchange(request)).await {
-            Ok(result) => result,
+            Ok(result) => result.map(|r| OutboundResponse {
+                elapsed: started.elapsed(),
+                ..r
+            }),
             Err(_) => Err(EgressError::Timeout(format!(
                 "request to {} timed out after {} ({TIMEOUT_SETTING})",
                 redact(&url),
@@ -331,6 +337,7 @@ impl Egress {
             headers,
             body,
             truncated,
+            elapsed: Duration::ZERO,
         })
     }
 

@@ -3,7 +3,7 @@
 
 use super::{ApiError, Request, Response};
 use crate::host::Host;
-use crate::incoming;
+use crate::{incoming, outgoing};
 
 /// Serves one request. Never panics on input: every failure is an envelope.
 pub fn route(host: &dyn Host, req: &Request) -> Response {
@@ -27,6 +27,20 @@ pub fn route(host: &dyn Host, req: &Request) -> Response {
         ("PUT", ["api", "v4", "hooks", "incoming", id]) => incoming::manage::update(host, req, id),
         ("DELETE", ["api", "v4", "hooks", "incoming", id]) => {
             incoming::manage::delete(host, req, id)
+        }
+
+        ("POST", ["api", "v4", "hooks", "outgoing"]) => outgoing::manage::create(host, req),
+        ("GET", ["api", "v4", "hooks", "outgoing"]) => outgoing::manage::list(host, req),
+        ("GET", ["api", "v4", "hooks", "outgoing", id]) => outgoing::manage::get(host, req, id),
+        ("PUT", ["api", "v4", "hooks", "outgoing", id]) => outgoing::manage::update(host, req, id),
+        ("DELETE", ["api", "v4", "hooks", "outgoing", id]) => {
+            outgoing::manage::delete(host, req, id)
+        }
+        ("POST", ["api", "v4", "hooks", "outgoing", id, "regen_token"]) => {
+            outgoing::manage::regen_token(host, req, id)
+        }
+        ("GET", ["api", "v4", "hooks", "outgoing", id, "deliveries"]) => {
+            outgoing::manage::list_deliveries(host, req, id)
         }
 
         ("POST", ["plugins", "switchboard", "test", what]) => test_fault(host, what),

@@ -1,0 +1,232 @@
+//! `/api/v4/hooks/outgoing[/{id}]`: create, read, update, delete, list and
+//! regenerate tokens, with Mattermost's permission, channel and uniqueness rules.
+
+use super::{HOOKS, OutgoingWebhook, deliveries};
+use crate::api::{ApiError, Request, Response, json_body, require_permission};
+use crate::host::{ChannelType, Host, PermissionScope};
+use crate::ids;
+
+const MANAGE_OWN: &str = "manage_own_outgoing_webhooks";
+const MANAGE_OTHERS: &str = "manage_others_outgoing_webhooks";
+
+fn require_enabled(host: &dyn Host) -> Result<(), ApiError> {
+    if host.settings().enable_outgoing_webhooks {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            501,
+            "api.outgoing_webhook.disabled.app_error",
+            "Outgoing webhooks have been disabled by the system admin.",
+        ))
+    }
+}
+
+/// The channel rules shared by create and update; only the ids differ.
+fn check_channel(
+    host: &dyn Host,
+    hook: &OutgoingWebhook,
+    not_open_id: &str,
+) -> Result<(), ApiError> {
+    if hook.channel_id.is_empty() {
+        return Ok(());
+    }
+    let channel = host
+        .channel(&hook.channel_id)
+        .map_err(|e| ApiError::host("app.channel.get.existing.app_error", &e))?;
+    if channel.channel_type != ChannelType::Open {
+        return Err(ApiError::new(
+            403,
+            not_open_id,
+            "Outgoing webhooks can only be created for public channels.",
+        ));
+    }
+    if channel.team_id != hook.team_id {
+        return Err(ApiError::new(
+            403,
+            "api.webhook.create_outgoing.permissions.app_error",
+            "Invalid permissions to create outgoing webhook.",
+        ));
+    }
+    Ok(())
+}
+
+fn check_unique(
+    host: &dyn Host,
+    hook: &OutgoingWebhook,
+    status: u16,
+    id: &str,
+) -> Result<(), ApiError> {
+    let clash = HOOKS
+        .all::<OutgoingWebhook>(host)?
+        .iter()
+        .any(|other| hook.intersects(other));
+    if clash {
+        return Err(ApiError::new(
+            status,
+            id,
+            "Outgoing webhooks from the same channel cannot have the same trigger words/callback URLs.",
+        ));
+    }
+    Ok(())
+}
+
+fn triggers_missing(status: u16) -> ApiError {
+    ApiError::new(
+        status,
+        "api.webhook.create_outgoing.triggers.app_error",
+        "Either trigger_words or channel_id must be set.",
+    )
+}
+
+pub fn create(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
+    let session = req.session_user()?;
+    let mut hook: OutgoingWebhook = json_body(req, "outgoing_webhook")?;
+    let team = PermissionScope::Team(hook.team_id.clone());
+    require_permission(host, session, MANAGE_OWN, &team)?;
+    if hook.creator_id.is_empty() {
+        hook.creator_id = session.to_string();
+    } else if hook.creator_id != session {
+        require_permission(host, session, MANAGE_OTHERS, &team)?;
+        host.user(&hook.creator_id)
+            .map_err(|e| ApiError::host("api.user.get.app_error", &e))?;
+    }
+    require_enabled(host)?;
+    check_channel(host, &hook, "api.outgoing_webhook.disabled.app_error")?;
+    if hook.channel_id.is_empty() && hook.trigger_words.is_empty() {
+        return Err(triggers_missing(400));
+    }
+    check_unique(
+        host,
+        &hook,
+        500,
+        "api.webhook.create_outgoing.intersect.app_error",
+    )?;
+
+    let now = host.now_millis();
+    hook.id = ids::new_id();
+    if hook.token.is_empty() {
+        hook.token = ids::new_id();
+    }
+    hook.signing_secret = ids::new_id() + &ids::new_id();
+    hook.create_at = now;
+    hook.update_at = now;
+    hook.delete_at = 0;
+    hook.validate()?;
+    HOOKS.put(host, &hook.id, &hook)?;
+    Ok(Response::json(201, &hook))
+}
+
+/// Loads a hook the session user may manage.
+fn load_managed(host: &dyn Host, req: &Request, id: &str) -> Result<OutgoingWebhook, ApiError> {
+    let session = req.session_user()?;
+    if !ids::is_valid(id) {
+        return Err(ApiError::invalid_url_param("hook_id"));
+    }
+    require_enabled(host)?;
+    let hook: OutgoingWebhook = HOOKS.get(host, id)?.ok_or_else(|| {
+        ApiError::new(
+            404,
+            "app.webhooks.get_outgoing.app_error",
+            "Unable to get the webhook.",
+        )
+    })?;
+    let team = PermissionScope::Team(hook.team_id.clone());
+    require_permission(host, session, MANAGE_OWN, &team)?;
+    if hook.creator_id != session {
+        require_permission(host, session, MANAGE_OTHERS, &team)?;
+    }
+    Ok(hook)
+}
+
+pub fn get(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
+    Ok(Response::json(200, &load_managed(host, req, id)?))
+}
+
+pub fn update(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
+    let mut updated: OutgoingWebhook = json_body(req, "outgoing_webhook")?;
+    if updated.id != id {
+        return Err(ApiError::invalid_param("hook_id"));
+    }
+    let old = load_managed(host, req, id)?;
+    updated.team_id = old.team_id.clone();
+    check_channel(
+        host,
+        &updated,
+        "api.webhook.create_outgoing.not_open.app_error",
+    )?;
+    if updated.channel_id.is_empty() && updated.trigger_words.is_empty() {
+        return Err(triggers_missing(500));
+    }
+    check_unique(
+        host,
+        &updated,
+        400,
+        "api.webhook.update_outgoing.intersect.app_error",
+    )?;
+    updated.creator_id = old.creator_id;
+    updated.token = old.token;
+    updated.signing_secret = old.signing_secret;
+    updated.create_at = old.create_at;
+    updated.delete_at = 0;
+    updated.update_at = host.now_millis().max(old.update_at + 1);
+    updated.validate()?;
+    HOOKS.put(host, &updated.id, &updated)?;
+    Ok(Response::json(200, &updated))
+}
+
+pub fn delete(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
+    let hook = load_managed(host, req, id)?;
+    HOOKS.delete(host, &hook.id)?;
+    deliveries::forget(host, &hook.id)?;
+    Ok(Response::status_ok())
+}
+
+pub fn regen_token(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
+    let mut hook = load_managed(host, req, id)?;
+    hook.token = ids::new_id();
+    hook.update_at = host.now_millis().max(hook.update_at + 1);
+    HOOKS.put(host, &hook.id, &hook)?;
+    Ok(Response::json(200, &hook))
+}
+
+pub fn list_deliveries(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
+    let hook = load_managed(host, req, id)?;
+    Ok(Response::json(200, &deliveries::recent(host, &hook.id)?))
+}
+
+pub fn list(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
+    let session = req.session_user()?;
+    let (page, per_page) = req.paging()?;
+    let channel_id = req.query_param("channel_id").unwrap_or_default();
+    let mut team_id = req.query_param("team_id").unwrap_or_default();
+    if !channel_id.is_empty() {
+        let channel = host
+            .channel(&channel_id)
+            .map_err(|e| ApiError::host("app.channel.get.existing.app_error", &e))?;
+        team_id = channel.team_id;
+    }
+    let scope = if team_id.is_empty() {
+        PermissionScope::System
+    } else {
+        PermissionScope::Team(team_id.clone())
+    };
+    require_permission(host, session, MANAGE_OWN, &scope)?;
+    let see_others = host
+        .has_permission(session, MANAGE_OTHERS, &scope)
+        .unwrap_or(false);
+    require_enabled(host)?;
+    let mut hooks: Vec<OutgoingWebhook> = HOOKS
+        .all::<OutgoingWebhook>(host)?
+        .into_iter()
+        .filter(|h| team_id.is_empty() || h.team_id == team_id)
+        .filter(|h| channel_id.is_empty() || h.channel_id == channel_id)
+        .filter(|h| see_others || h.creator_id == session)
+        .collect();
+    hooks.sort_by(|a, b| (a.create_at, &a.id).cmp(&(b.create_at, &b.id)));
+    let page: Vec<_> = hooks
+        .into_iter()
+        .skip(page * per_page)
+        .take(per_page)
+        .collect();
+    Ok(Response::json(200, &page))
+}
