@@ -35,7 +35,7 @@ fmt:
 	$(CARGO) fmt --all
 
 bench: component
-	$(CARGO) bench -p switchboard-tests
+	$(CARGO) bench -p switchboard-tests --profile dev --bench webhooks
 
 clean:
 	$(CARGO) clean

@@ -2,7 +2,7 @@
 //! component on a free loopback port, drive it over HTTP, and look at what
 //! happened (posts, events, plugin logs) without going through the API.
 
-use crate::app::{Event, LogLine};
+use crate::app::{Event, LogLine, OutboundCall};
 use crate::config::Config;
 use crate::manifest::Manifest;
 use crate::runtime::{Grants, Runtime, RuntimeOptions};
@@ -180,9 +180,14 @@ impl TestShim {
         self.shim.app.events.recent()
     }
 
-    /// What the plugin logged, and notes of its outbound calls.
+    /// What the plugin logged.
     pub fn logs(&self) -> Vec<LogLine> {
         self.shim.app.events.logs()
+    }
+
+    /// Every outbound request the plugin made, oldest first, with its outcome.
+    pub fn outbound_calls(&self) -> Vec<OutboundCall> {
+        self.shim.app.events.outbound_calls()
     }
 
     /// Changes the configuration while running, as `PUT /api/v4/config/patch` does.

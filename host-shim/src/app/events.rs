@@ -43,10 +43,23 @@ pub struct LogLine {
     pub message: String,
 }
 
+/// One outbound request the plugin made through egress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundCall {
+    pub method: String,
+    pub url: String,
+    /// The response status, when one came back.
+    pub status: Option<u16>,
+    /// Why no response came back (refused, timeout, …).
+    pub error: Option<String>,
+    pub elapsed_ms: u32,
+}
+
 pub struct Events {
     live: broadcast::Sender<Event>,
     kept: Mutex<VecDeque<Event>>,
     logs: Mutex<VecDeque<LogLine>>,
+    outbound: Mutex<VecDeque<OutboundCall>>,
 }
 
 impl Default for Events {
@@ -55,6 +68,7 @@ impl Default for Events {
             live: broadcast::channel(1024).0,
             kept: Mutex::new(VecDeque::new()),
             logs: Mutex::new(VecDeque::new()),
+            outbound: Mutex::new(VecDeque::new()),
         }
     }
 }
@@ -138,6 +152,20 @@ impl Events {
 
     pub fn logs(&self) -> Vec<LogLine> {
         self.logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    pub fn outbound(&self, call: OutboundCall) {
+        tracing::debug!(target: "egress", "{} {}: {:?} {:?} in {} ms", call.method, call.url, call.status, call.error, call.elapsed_ms);
+        push(&self.outbound, call);
+    }
+
+    pub fn outbound_calls(&self) -> Vec<OutboundCall> {
+        self.outbound
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()

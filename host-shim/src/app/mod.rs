@@ -7,7 +7,7 @@ pub mod permissions;
 mod posts;
 
 pub use bootstrap::{Bootstrap, bootstrap};
-pub use events::{Event, Events, LogLine};
+pub use events::{Event, Events, LogLine, OutboundCall};
 pub use permissions::Scope;
 
 use crate::config::Config;
@@ -49,18 +49,13 @@ impl App {
             .clone()
     }
 
-    /// Replaces the configuration: saved first (when there is a file), then
-    /// applied, so a failed save changes nothing.
+    /// Replaces the configuration: checked (egress settings) and saved first,
+    /// then applied, so a failed save changes nothing.
     pub fn set_config(&self, config: Config) -> anyhow::Result<()> {
+        let egress = self.build_egress(&config)?;
         if let Some(path) = &self.config_path {
             config.save(path)?;
         }
-        let own = self
-            .own_addresses
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let egress = Egress::new(egress_config(&config, &own)).map_err(anyhow::Error::msg)?;
         *self.egress.write().unwrap_or_else(|p| p.into_inner()) = egress;
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
         Ok(())
@@ -73,19 +68,18 @@ impl App {
             .own_addresses
             .write()
             .unwrap_or_else(|p| p.into_inner()) = addresses;
-        self.set_config_without_saving()
+        let egress = self.build_egress(&self.config())?;
+        *self.egress.write().unwrap_or_else(|p| p.into_inner()) = egress;
+        Ok(())
     }
 
-    fn set_config_without_saving(&self) -> anyhow::Result<()> {
-        let config = self.config();
+    fn build_egress(&self, config: &Config) -> anyhow::Result<Egress> {
         let own = self
             .own_addresses
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let egress = Egress::new(egress_config(&config, &own)).map_err(anyhow::Error::msg)?;
-        *self.egress.write().unwrap_or_else(|p| p.into_inner()) = egress;
-        Ok(())
+        Egress::new(egress_config(config, &own)).map_err(anyhow::Error::msg)
     }
 
     pub fn egress(&self) -> Egress {

@@ -1,6 +1,7 @@
 //! `egress`: outbound HTTP through the host's policed client. Every call is
 //! noted in the log the harness reads.
 
+use crate::app::OutboundCall;
 use crate::egress::{
     EgressError as HostEgressError, OutboundRequest as HostRequest,
     OutboundResponse as HostResponse,
@@ -49,13 +50,17 @@ fn not_granted() -> EgressError {
 
 impl CallState {
     fn note(&self, method: &str, url: &str, result: &Result<OutboundResponse, EgressError>) {
-        let outcome = match result {
-            Ok(r) => format!("status {}", r.status),
-            Err(e) => format!("error {e:?}"),
+        let (status, error, elapsed_ms) = match result {
+            Ok(r) => (Some(r.status), None, r.elapsed_ms),
+            Err(e) => (None, Some(format!("{e:?}")), 0),
         };
-        self.app
-            .events
-            .log("debug", &format!("egress {method} {url}: {outcome}"));
+        self.app.events.outbound(OutboundCall {
+            method: method.into(),
+            url: url.into(),
+            status,
+            error,
+            elapsed_ms,
+        });
     }
 }
 

@@ -1,0 +1,175 @@
+//! `make bench`: what an incoming webhook costs natively, in the component
+//! (fresh instance per call), and over HTTP, measured in one run so the
+//! ratios hold on a shared machine. Prints a table; asserts nothing.
+
+use std::time::{Duration, Instant};
+use switchboard_plugin::incoming::payload::parse_incoming;
+use switchboard_plugin::slack::text::{
+    announcements_and_mentions, link_attachments, links_strict, translate_attachments,
+};
+use switchboard_plugin::split::split_post;
+use switchboard_tests::{Api, TestShim};
+
+/// A realistic alert: text with a mention and a link, one attachment with fields.
+fn payload() -> String {
+    serde_json::json!({
+        "text": "<!here> *FIRING* <https://grafana.example.com/d/abc|High error rate> on api",
+        "attachments": [{
+            "fallback": "High error rate", "color": "danger", "title": "api: 5xx > 5%",
+            "text": "Runbook: <https://runbooks.example.com/api|api runbook>",
+            "fields": [{"title": "Severity", "value": "critical", "short": true},
+                       {"title": "Errors/min", "value": 1200, "short": true}]
+        }]
+    })
+    .to_string()
+}
+
+/// Runs `f` for about `budget`, returns the mean time per call.
+fn measure(budget: Duration, mut f: impl FnMut()) -> Duration {
+    for _ in 0..10 {
+        f();
+    }
+    let started = Instant::now();
+    let mut n = 0u32;
+    while started.elapsed() < budget {
+        f();
+        n += 1;
+    }
+    started.elapsed() / n
+}
+
+async fn measure_async<F, Fut>(budget: Duration, mut f: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for _ in 0..10 {
+        f().await;
+    }
+    let started = Instant::now();
+    let mut n = 0u32;
+    while started.elapsed() < budget {
+        f().await;
+        n += 1;
+    }
+    started.elapsed() / n
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() {
+    let budget = Duration::from_secs(3);
+    let body = payload();
+
+    // 1. The plugin's pure core, natively: decode, translate, split.
+    let native = measure(budget, || {
+        let request = parse_incoming(Some("application/json"), body.as_bytes()).unwrap();
+        let no_users = |_: &str| None;
+        let text = links_strict(&announcements_and_mentions(&request.text, &no_users));
+        let mut attachments = request.attachments;
+        translate_attachments(&mut attachments, &no_users);
+        link_attachments(&mut attachments);
+        std::hint::black_box(
+            split_post(&text, &serde_json::Map::new(), attachments, 16383, 760_000).unwrap(),
+        );
+    });
+
+    // 2. The compiled component in the shim, without HTTP, and 3. over HTTP.
+    let shim = TestShim::start().await.expect("run `make component` first");
+    let admin = Api::admin(&shim);
+    let hook = admin
+        .create_incoming_hook(&shim.town_square.id, serde_json::json!({}))
+        .await;
+    let path = format!("/hooks/{}", hook["id"].as_str().unwrap());
+    let runtime = shim.shim.runtime.clone();
+    let app = shim.shim.app.clone();
+    let request = || switchboard_host_shim::runtime::PluginRequest {
+        method: "POST".into(),
+        path: path.clone(),
+        query: String::new(),
+        headers: vec![switchboard_host_shim::runtime::PluginHeader {
+            name: "content-type".into(),
+            value: "application/json".into(),
+        }],
+        body: body.clone().into_bytes(),
+        body_too_large: false,
+        user_id: None,
+        request_id: "bench".into(),
+    };
+    let component = measure_async(budget, || {
+        let (runtime, app, request) = (runtime.clone(), app.clone(), request());
+        async move {
+            let response = runtime.handle_http(app, request).await.unwrap();
+            assert_eq!(response.status, 200);
+        }
+    })
+    .await;
+    // A call that only reads kv: the cost of a fresh instance without the
+    // fsync of a committed post.
+    let get_path = format!("/api/v4/hooks/incoming/{}", hook["id"].as_str().unwrap());
+    let admin_id = shim.admin.id.clone();
+    let read_only = measure_async(budget, || {
+        let (runtime, app) = (runtime.clone(), app.clone());
+        let request = switchboard_host_shim::runtime::PluginRequest {
+            method: "GET".into(),
+            path: get_path.clone(),
+            user_id: Some(admin_id.clone()),
+            body: Vec::new(),
+            ..request()
+        };
+        async move {
+            assert_eq!(runtime.handle_http(app, request).await.unwrap().status, 200);
+        }
+    })
+    .await;
+    let anonymous = Api::new(&shim, None);
+    let http = measure_async(budget, || {
+        let (anonymous, path, body) = (anonymous.clone(), path.clone(), body.clone());
+        async move {
+            assert_eq!(
+                anonymous
+                    .post_raw(&path, Some("application/json"), body)
+                    .await
+                    .text,
+                "ok"
+            );
+        }
+    })
+    .await;
+    let posts = shim.posts().len();
+    shim.stop().await.unwrap();
+
+    println!(
+        "incoming webhook, realistic alert payload ({} bytes); {posts} posts written",
+        body.len()
+    );
+    println!("{:<48} {:>12} {:>10}", "path", "per call", "× native");
+    for (name, t) in [
+        ("native core (decode, translate, split)", native),
+        ("component call, read only (fresh instance)", read_only),
+        ("component call (fresh instance, SQLite write)", component),
+        ("HTTP request to the shim (loopback)", http),
+    ] {
+        println!(
+            "{:<48} {:>10.1}µs {:>10.1}",
+            name,
+            t.as_secs_f64() * 1e6,
+            t.as_secs_f64() / native.as_secs_f64()
+        );
+    }
+    println!(
+        "peak resident memory of this process: {} MiB",
+        peak_rss_kib() / 1024
+    );
+}
