@@ -532,3 +532,67 @@ impl Store {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reopening_keeps_data_and_does_not_migrate_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchboard.db");
+        let store = Store::open(&path).unwrap();
+        let version = store.schema_version().unwrap();
+        assert!(version >= 1);
+        let team = store.create_team("t1", "Team").unwrap();
+        store.kv_set("k", b"v").unwrap();
+        drop(store);
+
+        let again = Store::open(&path).unwrap();
+        assert_eq!(again.schema_version().unwrap(), version);
+        assert_eq!(again.team(&team.id).unwrap(), team);
+        assert_eq!(again.kv_get("k").unwrap().as_deref(), Some(b"v".as_slice()));
+    }
+
+    #[test]
+    fn kv_prefix_listing_treats_wildcards_literally_and_cas_is_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        for key in ["a_1", "a_2", "ab", "b"] {
+            store.kv_set(key, b"x").unwrap();
+        }
+        assert_eq!(store.kv_list("a_", 0, 10).unwrap(), ["a_1", "a_2"]);
+        assert_eq!(store.kv_list("a", 1, 1).unwrap(), ["a_2"]);
+        assert!(
+            !store
+                .kv_compare_and_set("n", Some(b"x"), Some(b"y"))
+                .unwrap()
+        );
+        assert!(store.kv_compare_and_set("n", None, Some(b"1")).unwrap());
+        assert!(!store.kv_compare_and_set("n", None, Some(b"2")).unwrap());
+        assert!(store.kv_compare_and_set("n", Some(b"1"), None).unwrap());
+        assert_eq!(store.kv_get("n").unwrap(), None);
+    }
+
+    #[test]
+    fn direct_channels_are_created_once_for_either_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let user = |name: &str| {
+            let u = User {
+                id: new_id(),
+                username: name.into(),
+                roles: "system_user".into(),
+                ..User::default()
+            };
+            store.create_user(&u, "!").unwrap();
+            u
+        };
+        let (a, b) = (user("a"), user("b"));
+        let first = store.direct_channel(&a.id, &b.id).unwrap();
+        let second = store.direct_channel(&b.id, &a.id).unwrap();
+        assert_eq!(first.id, second.id);
+        assert!(store.is_channel_member(&first.id, &a.id).unwrap());
+        assert!(store.is_channel_member(&first.id, &b.id).unwrap());
+    }
+}
