@@ -2,6 +2,7 @@
 //! The logic is plain Rust over the [`host::Host`] trait; `glue` binds it to WIT.
 
 pub mod api;
+pub mod definitions;
 pub mod host;
 pub mod ids;
 pub mod incoming;

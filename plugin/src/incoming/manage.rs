@@ -3,11 +3,10 @@
 
 use super::{HOOKS, IncomingWebhook, model::is_valid_username};
 use crate::api::{ApiError, Request, Response, json_body, require_permission};
+use crate::definitions::{self, Definition};
 use crate::host::{Channel, ChannelType, Host, PermissionScope};
 use crate::ids;
 
-const MANAGE_OWN: &str = "manage_own_incoming_webhooks";
-const MANAGE_OTHERS: &str = "manage_others_incoming_webhooks";
 const BYPASS_LOCK: &str = "bypass_incoming_webhook_channel_lock";
 
 fn require_enabled(host: &dyn Host) -> Result<(), ApiError> {
@@ -34,7 +33,7 @@ fn load_channel(host: &dyn Host, id: &str) -> Result<Channel, ApiError> {
 /// session user: manage rights there, and read rights when it is not public.
 fn check_channel_access(host: &dyn Host, user: &str, channel: &Channel) -> Result<(), ApiError> {
     let scope = PermissionScope::Channel(channel.id.clone());
-    require_permission(host, user, MANAGE_OWN, &scope)?;
+    require_permission(host, user, IncomingWebhook::MANAGE_OWN, &scope)?;
     if channel.channel_type != ChannelType::Open {
         require_permission(host, user, "read_channel_content", &scope)?;
     }
@@ -86,7 +85,7 @@ pub fn create(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
         require_permission(
             host,
             session,
-            MANAGE_OTHERS,
+            IncomingWebhook::MANAGE_OTHERS,
             &PermissionScope::Channel(channel.id.clone()),
         )?;
         host.user(&hook.user_id)
@@ -111,26 +110,8 @@ pub fn create(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
     Ok(Response::json(201, &hook))
 }
 
-/// Loads a hook the session user may manage.
 fn load_managed(host: &dyn Host, req: &Request, id: &str) -> Result<IncomingWebhook, ApiError> {
-    let session = req.session_user()?;
-    if !ids::is_valid(id) {
-        return Err(ApiError::invalid_url_param("hook_id"));
-    }
-    require_enabled(host)?;
-    let hook: IncomingWebhook = HOOKS.get(host, id)?.ok_or_else(|| {
-        ApiError::new(
-            404,
-            "app.webhooks.get_incoming.app_error",
-            "Unable to get the webhook.",
-        )
-    })?;
-    let scope = PermissionScope::Channel(hook.channel_id.clone());
-    require_permission(host, session, MANAGE_OWN, &scope)?;
-    if hook.user_id != session {
-        require_permission(host, session, MANAGE_OTHERS, &scope)?;
-    }
-    Ok(hook)
+    definitions::load_managed(host, req, id, require_enabled)
 }
 
 pub fn get(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
@@ -177,8 +158,6 @@ pub fn delete(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiE
 }
 
 pub fn list(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
-    let session = req.session_user()?;
-    let (page, per_page) = req.paging()?;
     let team_id = req.query_param("team_id").unwrap_or_default();
     let scope = if team_id.is_empty() {
         PermissionScope::System
@@ -188,24 +167,10 @@ pub fn list(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
         }
         PermissionScope::Team(team_id.clone())
     };
-    require_permission(host, session, MANAGE_OWN, &scope)?;
-    let see_others = host
-        .has_permission(session, MANAGE_OTHERS, &scope)
-        .unwrap_or(false);
-    require_enabled(host)?;
-
-    let mut hooks: Vec<IncomingWebhook> = HOOKS
-        .all::<IncomingWebhook>(host)?
-        .into_iter()
-        .filter(|h| team_id.is_empty() || h.team_id == team_id)
-        .filter(|h| see_others || h.user_id == session)
-        .collect();
-    hooks.sort_by(|a, b| (a.create_at, &a.id).cmp(&(b.create_at, &b.id)));
-    let page: Vec<_> = hooks
-        .into_iter()
-        .skip(page * per_page)
-        .take(per_page)
-        .collect();
+    let page =
+        definitions::list_page(host, req, &scope, require_enabled, |h: &IncomingWebhook| {
+            team_id.is_empty() || h.team_id == team_id
+        })?;
     Ok(Response::json(200, &page))
 }
 

@@ -12,3 +12,23 @@ use crate::store::Collection;
 
 /// Hook definitions live in the plugin's kv under this prefix.
 pub(crate) const HOOKS: Collection = Collection::new("incoming_hook/");
+
+impl crate::definitions::Definition for IncomingWebhook {
+    const COLLECTION: Collection = HOOKS;
+    const NOT_FOUND_ID: &'static str = "app.webhooks.get_incoming.app_error";
+    const MANAGE_OWN: &'static str = "manage_own_incoming_webhooks";
+    const MANAGE_OTHERS: &'static str = "manage_others_incoming_webhooks";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn create_at(&self) -> i64 {
+        self.create_at
+    }
+    fn owner(&self) -> &str {
+        &self.user_id
+    }
+    fn scope(&self) -> crate::host::PermissionScope {
+        crate::host::PermissionScope::Channel(self.channel_id.clone())
+    }
+}

@@ -3,11 +3,9 @@
 
 use super::{HOOKS, OutgoingWebhook, deliveries};
 use crate::api::{ApiError, Request, Response, json_body, require_permission};
+use crate::definitions::{self, Definition};
 use crate::host::{ChannelType, Host, PermissionScope};
 use crate::ids;
-
-const MANAGE_OWN: &str = "manage_own_outgoing_webhooks";
-const MANAGE_OTHERS: &str = "manage_others_outgoing_webhooks";
 
 fn require_enabled(host: &dyn Host) -> Result<(), ApiError> {
     if host.settings().enable_outgoing_webhooks {
@@ -82,11 +80,11 @@ pub fn create(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
     let session = req.session_user()?;
     let mut hook: OutgoingWebhook = json_body(req, "outgoing_webhook")?;
     let team = PermissionScope::Team(hook.team_id.clone());
-    require_permission(host, session, MANAGE_OWN, &team)?;
+    require_permission(host, session, OutgoingWebhook::MANAGE_OWN, &team)?;
     if hook.creator_id.is_empty() {
         hook.creator_id = session.to_string();
     } else if hook.creator_id != session {
-        require_permission(host, session, MANAGE_OTHERS, &team)?;
+        require_permission(host, session, OutgoingWebhook::MANAGE_OTHERS, &team)?;
         host.user(&hook.creator_id)
             .map_err(|e| ApiError::host("api.user.get.app_error", &e))?;
     }
@@ -116,26 +114,8 @@ pub fn create(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
     Ok(Response::json(201, &hook))
 }
 
-/// Loads a hook the session user may manage.
 fn load_managed(host: &dyn Host, req: &Request, id: &str) -> Result<OutgoingWebhook, ApiError> {
-    let session = req.session_user()?;
-    if !ids::is_valid(id) {
-        return Err(ApiError::invalid_url_param("hook_id"));
-    }
-    require_enabled(host)?;
-    let hook: OutgoingWebhook = HOOKS.get(host, id)?.ok_or_else(|| {
-        ApiError::new(
-            404,
-            "app.webhooks.get_outgoing.app_error",
-            "Unable to get the webhook.",
-        )
-    })?;
-    let team = PermissionScope::Team(hook.team_id.clone());
-    require_permission(host, session, MANAGE_OWN, &team)?;
-    if hook.creator_id != session {
-        require_permission(host, session, MANAGE_OTHERS, &team)?;
-    }
-    Ok(hook)
+    definitions::load_managed(host, req, id, require_enabled)
 }
 
 pub fn get(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
@@ -195,8 +175,6 @@ pub fn list_deliveries(host: &dyn Host, req: &Request, id: &str) -> Result<Respo
 }
 
 pub fn list(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
-    let session = req.session_user()?;
-    let (page, per_page) = req.paging()?;
     let channel_id = req.query_param("channel_id").unwrap_or_default();
     let mut team_id = req.query_param("team_id").unwrap_or_default();
     if !channel_id.is_empty() {
@@ -210,23 +188,10 @@ pub fn list(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
     } else {
         PermissionScope::Team(team_id.clone())
     };
-    require_permission(host, session, MANAGE_OWN, &scope)?;
-    let see_others = host
-        .has_permission(session, MANAGE_OTHERS, &scope)
-        .unwrap_or(false);
-    require_enabled(host)?;
-    let mut hooks: Vec<OutgoingWebhook> = HOOKS
-        .all::<OutgoingWebhook>(host)?
-        .into_iter()
-        .filter(|h| team_id.is_empty() || h.team_id == team_id)
-        .filter(|h| channel_id.is_empty() || h.channel_id == channel_id)
-        .filter(|h| see_others || h.creator_id == session)
-        .collect();
-    hooks.sort_by(|a, b| (a.create_at, &a.id).cmp(&(b.create_at, &b.id)));
-    let page: Vec<_> = hooks
-        .into_iter()
-        .skip(page * per_page)
-        .take(per_page)
-        .collect();
+    let page =
+        definitions::list_page(host, req, &scope, require_enabled, |h: &OutgoingWebhook| {
+            (team_id.is_empty() || h.team_id == team_id)
+                && (channel_id.is_empty() || h.channel_id == channel_id)
+        })?;
     Ok(Response::json(200, &page))
 }

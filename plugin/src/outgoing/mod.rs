@@ -14,3 +14,23 @@ use crate::store::Collection;
 
 /// Hook definitions live in the plugin's kv under this prefix.
 pub(crate) const HOOKS: Collection = Collection::new("outgoing_hook/");
+
+impl crate::definitions::Definition for OutgoingWebhook {
+    const COLLECTION: Collection = HOOKS;
+    const NOT_FOUND_ID: &'static str = "app.webhooks.get_outgoing.app_error";
+    const MANAGE_OWN: &'static str = "manage_own_outgoing_webhooks";
+    const MANAGE_OTHERS: &'static str = "manage_others_outgoing_webhooks";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn create_at(&self) -> i64 {
+        self.create_at
+    }
+    fn owner(&self) -> &str {
+        &self.creator_id
+    }
+    fn scope(&self) -> crate::host::PermissionScope {
+        crate::host::PermissionScope::Team(self.team_id.clone())
+    }
+}

@@ -1,0 +1,85 @@
+//! What every integration definition (incoming and outgoing webhooks,
+//! commands) shares: stored in kv, owned by a user, managed under a pair of
+//! "own"/"others" permissions in a channel or team scope.
+
+use crate::api::{ApiError, Request, require_permission};
+use crate::host::{Host, PermissionScope};
+use crate::ids;
+use crate::store::Collection;
+use serde::{Serialize, de::DeserializeOwned};
+
+pub trait Definition: Serialize + DeserializeOwned {
+    /// Where the definitions live in kv.
+    const COLLECTION: Collection;
+    /// The 404 id when one is missing, e.g. `app.webhooks.get_incoming.app_error`.
+    const NOT_FOUND_ID: &'static str;
+    /// Permission to manage one's own definitions.
+    const MANAGE_OWN: &'static str;
+    /// Permission to manage other users' definitions.
+    const MANAGE_OTHERS: &'static str;
+
+    fn id(&self) -> &str;
+    fn create_at(&self) -> i64;
+    /// The user the definition belongs to.
+    fn owner(&self) -> &str;
+    /// Where the manage permissions are checked for it.
+    fn scope(&self) -> PermissionScope;
+}
+
+/// Loads a definition the session user may manage: a valid id, the feature
+/// on, the definition found, and the own/others permission held.
+pub fn load_managed<T: Definition>(
+    host: &dyn Host,
+    req: &Request,
+    id: &str,
+    require_enabled: fn(&dyn Host) -> Result<(), ApiError>,
+) -> Result<T, ApiError> {
+    let session = req.session_user()?;
+    if !ids::is_valid(id) {
+        return Err(ApiError::invalid_url_param("hook_id"));
+    }
+    require_enabled(host)?;
+    let found: T = T::COLLECTION.get(host, id)?.ok_or_else(|| {
+        ApiError::new(
+            404,
+            T::NOT_FOUND_ID,
+            "Unable to get the requested integration.",
+        )
+    })?;
+    let scope = found.scope();
+    require_permission(host, session, T::MANAGE_OWN, &scope)?;
+    if found.owner() != session {
+        require_permission(host, session, T::MANAGE_OTHERS, &scope)?;
+    }
+    Ok(found)
+}
+
+/// One page (`page`, `per_page` from the query) of the definitions in
+/// `scope` that pass `keep`, in creation order. Without the "others"
+/// permission a user sees only their own.
+pub fn list_page<T: Definition>(
+    host: &dyn Host,
+    req: &Request,
+    scope: &PermissionScope,
+    require_enabled: fn(&dyn Host) -> Result<(), ApiError>,
+    keep: impl Fn(&T) -> bool,
+) -> Result<Vec<T>, ApiError> {
+    let session = req.session_user()?;
+    let (page, per_page) = req.paging()?;
+    require_permission(host, session, T::MANAGE_OWN, scope)?;
+    let see_others = host
+        .has_permission(session, T::MANAGE_OTHERS, scope)
+        .unwrap_or(false);
+    require_enabled(host)?;
+    let mut all: Vec<T> = T::COLLECTION
+        .all::<T>(host)?
+        .into_iter()
+        .filter(|d| keep(d) && (see_others || d.owner() == session))
+        .collect();
+    all.sort_by(|a, b| (a.create_at(), a.id()).cmp(&(b.create_at(), b.id())));
+    Ok(all
+        .into_iter()
+        .skip(page * per_page)
+        .take(per_page)
+        .collect())
+}
