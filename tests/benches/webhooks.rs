@@ -147,6 +147,32 @@ async fn main() {
         }
     })
     .await;
+    // Many senders at once: what the store's commits cost under load.
+    let concurrent = {
+        let senders = 16;
+        let per_sender = 40;
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..senders)
+            .map(|_| {
+                let (anonymous, path, body) = (anonymous.clone(), path.clone(), body.clone());
+                tokio::spawn(async move {
+                    for _ in 0..per_sender {
+                        assert_eq!(
+                            anonymous
+                                .post_raw(&path, Some("application/json"), body.clone())
+                                .await
+                                .text,
+                            "ok"
+                        );
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        started.elapsed() / (senders * per_sender)
+    };
     let posts = shim.posts().len();
     shim.stop().await.unwrap();
 
@@ -160,6 +186,10 @@ async fn main() {
         ("component call, read only (fresh instance)", read_only),
         ("component call (fresh instance, SQLite write)", component),
         ("HTTP request to the shim (loopback)", http),
+        (
+            "HTTP, 16 concurrent senders (wall time / request)",
+            concurrent,
+        ),
     ] {
         println!(
             "{:<48} {:>10.1}µs {:>10.1}",

@@ -90,6 +90,32 @@ pub struct CallState {
     limits: StoreLimits,
 }
 
+impl CallState {
+    /// Runs a store write off the async threads. Writes wait for their group
+    /// commit; blocking a worker thread meanwhile would keep other calls from
+    /// reaching the writer and joining the same commit.
+    /// The future does not borrow the call state, which is not `Sync`.
+    pub(crate) fn blocking<T, F>(
+        &self,
+        f: F,
+    ) -> impl Future<Output = Result<T, crate::store::StoreError>> + Send + use<T, F>
+    where
+        T: Send + 'static,
+        F: FnOnce(&App) -> Result<T, crate::store::StoreError> + Send + 'static,
+    {
+        let app = self.app.clone();
+        async move {
+            tokio::task::spawn_blocking(move || f(&app))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(crate::store::StoreError::Db(format!(
+                        "store task failed: {e}"
+                    )))
+                })
+        }
+    }
+}
+
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {

@@ -719,9 +719,11 @@ async fn create_post(State(shim): State<Shim>, headers: HeaderMap, body: Body) -
         metadata: "{}".into(),
         ..Post::default()
     };
-    let post = shim
-        .app
-        .create_post(post)
+    // Off the async threads: the write waits for its group commit.
+    let app = shim.app.clone();
+    let post = tokio::task::spawn_blocking(move || app.create_post(post))
+        .await
+        .map_err(|e| ApiError::new(500, "api.post.create_post.app_error", e.to_string()))?
         .map_err(|e| ApiError::store("api.post.create_post.app_error", e))?;
     // Outgoing webhooks and other reactions run after the 201, off this request.
     let (runtime, app, wit_post) = (

@@ -3,6 +3,7 @@
 
 mod migrations;
 mod model;
+mod writer;
 
 pub use model::{Channel, ChannelType, Post, Team, TeamMember, User};
 
@@ -46,10 +47,11 @@ impl From<rusqlite::Error> for StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// One connection behind a mutex: SQLite serialises writers anyway, and the
-/// shim's calls are short, so a pool would add nothing but complexity.
+/// Reads share one connection (WAL lets them run beside the writer); writes
+/// go to the group-commit writer, so concurrent writes share one sync.
 pub struct Store {
     conn: Mutex<Connection>,
+    writer: writer::Writer,
 }
 
 /// A fresh Mattermost-style id: 26 chars of lowercase base32.
@@ -73,16 +75,21 @@ impl Store {
     /// Opens (creating if needed) the database file and brings its schema up
     /// to date.
     pub fn open(path: &Path) -> anyhow::Result<Store> {
-        let mut conn = Connection::open(path)?;
-        // WAL lets readers run beside the writer; FULL sync makes "committed"
-        // mean on disk, which is what a 200 promises.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        migrations::migrate(&mut conn)?;
+        let connect = || -> rusqlite::Result<Connection> {
+            let conn = Connection::open(path)?;
+            // WAL lets readers run beside the writer; FULL sync makes
+            // "committed" mean on disk, which is what a 200 promises.
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            Ok(conn)
+        };
+        let mut write = connect()?;
+        migrations::migrate(&mut write)?;
         Ok(Store {
-            conn: Mutex::new(conn),
+            conn: Mutex::new(connect()?),
+            writer: writer::Writer::start(write)?,
         })
     }
 
@@ -110,10 +117,14 @@ impl Store {
             create_at: now_millis(),
             delete_at: 0,
         };
-        self.conn().execute(
-            "INSERT INTO teams (id, name, display_name, create_at, delete_at) VALUES (?1, ?2, ?3, ?4, 0)",
-            params![team.id, team.name, team.display_name, team.create_at],
-        )?;
+        let row = team.clone();
+        self.writer.write(move |c| {
+            c.execute(
+                "INSERT INTO teams (id, name, display_name, create_at, delete_at) VALUES (?1, ?2, ?3, ?4, 0)",
+                params![row.id, row.name, row.display_name, row.create_at],
+            )?;
+            Ok(())
+        })?;
         Ok(team)
     }
 
@@ -157,12 +168,16 @@ impl Store {
     }
 
     pub fn add_team_member(&self, team_id: &str, user_id: &str, roles: &str) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO team_members (team_id, user_id, roles) VALUES (?1, ?2, ?3)
-             ON CONFLICT (team_id, user_id) DO UPDATE SET roles = excluded.roles",
-            params![team_id, user_id, roles],
-        )?;
-        Ok(())
+        let (team_id, user_id, roles) =
+            (team_id.to_string(), user_id.to_string(), roles.to_string());
+        self.writer.write(move |c| {
+            c.execute(
+                "INSERT INTO team_members (team_id, user_id, roles) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (team_id, user_id) DO UPDATE SET roles = excluded.roles",
+                params![team_id, user_id, roles],
+            )?;
+            Ok(())
+        })
     }
 
     pub fn team_member(&self, team_id: &str, user_id: &str) -> Result<Option<TeamMember>> {
@@ -179,16 +194,19 @@ impl Store {
     // ---- users ----
 
     pub fn create_user(&self, user: &User, password_hash: &str) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO users (id, username, email, password_hash, nickname, first_name, last_name,
-                                roles, is_bot, create_at, update_at, delete_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, 0)",
-            params![
-                user.id, user.username, user.email, password_hash, user.nickname, user.first_name,
-                user.last_name, user.roles, user.is_bot, user.create_at
-            ],
-        )?;
-        Ok(())
+        let (user, hash) = (user.clone(), password_hash.to_string());
+        self.writer.write(move |c| {
+            c.execute(
+                "INSERT INTO users (id, username, email, password_hash, nickname, first_name, last_name,
+                                    roles, is_bot, create_at, update_at, delete_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, 0)",
+                params![
+                    user.id, user.username, user.email, hash, user.nickname, user.first_name,
+                    user.last_name, user.roles, user.is_bot, user.create_at
+                ],
+            )?;
+            Ok(())
+        })
     }
 
     pub fn user(&self, id: &str) -> Result<User> {
@@ -234,10 +252,19 @@ impl Store {
 
     pub fn create_token(&self, user_id: &str, kind: &str, description: &str) -> Result<String> {
         let token = new_id();
-        self.conn().execute(
-            "INSERT INTO tokens (token, user_id, kind, description, create_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![token, user_id, kind, description, now_millis()],
-        )?;
+        let row = (
+            token.clone(),
+            user_id.to_string(),
+            kind.to_string(),
+            description.to_string(),
+        );
+        self.writer.write(move |c| {
+            c.execute(
+                "INSERT INTO tokens (token, user_id, kind, description, create_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![row.0, row.1, row.2, row.3, now_millis()],
+            )?;
+            Ok(())
+        })?;
         Ok(token)
     }
 
@@ -255,25 +282,30 @@ impl Store {
     }
 
     pub fn delete_token(&self, token: &str) -> Result<()> {
-        self.conn()
-            .execute("DELETE FROM tokens WHERE token = ?1", [token])?;
-        Ok(())
+        let token = token.to_string();
+        self.writer.write(move |c| {
+            c.execute("DELETE FROM tokens WHERE token = ?1", [token])?;
+            Ok(())
+        })
     }
 
     // ---- channels ----
 
     pub fn create_channel(&self, channel: &Channel) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO channels (id, team_id, name, display_name, type, header, purpose, creator_id,
-                                   create_at, update_at, delete_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 0)",
-            params![
-                channel.id, channel.team_id, channel.name, channel.display_name,
-                channel.channel_type.code(), channel.header, channel.purpose, channel.creator_id,
-                channel.create_at
-            ],
-        )?;
-        Ok(())
+        let channel = channel.clone();
+        self.writer.write(move |c| {
+            c.execute(
+                "INSERT INTO channels (id, team_id, name, display_name, type, header, purpose, creator_id,
+                                       create_at, update_at, delete_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 0)",
+                params![
+                    channel.id, channel.team_id, channel.name, channel.display_name,
+                    channel.channel_type.code(), channel.header, channel.purpose, channel.creator_id,
+                    channel.create_at
+                ],
+            )?;
+            Ok(())
+        })
     }
 
     pub fn channel(&self, id: &str) -> Result<Channel> {
@@ -312,27 +344,36 @@ impl Store {
     }
 
     pub fn update_channel(&self, channel: &Channel) -> Result<()> {
-        self.conn().execute(
-            "UPDATE channels SET display_name = ?2, header = ?3, purpose = ?4, update_at = ?5 WHERE id = ?1",
-            params![channel.id, channel.display_name, channel.header, channel.purpose, now_millis()],
-        )?;
-        Ok(())
+        let channel = channel.clone();
+        self.writer.write(move |c| {
+            c.execute(
+                "UPDATE channels SET display_name = ?2, header = ?3, purpose = ?4, update_at = ?5 WHERE id = ?1",
+                params![channel.id, channel.display_name, channel.header, channel.purpose, now_millis()],
+            )?;
+            Ok(())
+        })
     }
 
     pub fn add_channel_member(&self, channel_id: &str, user_id: &str) -> Result<()> {
-        self.conn().execute(
-            "INSERT OR IGNORE INTO channel_members (channel_id, user_id, roles) VALUES (?1, ?2, 'channel_user')",
-            [channel_id, user_id],
-        )?;
-        Ok(())
+        let (channel_id, user_id) = (channel_id.to_string(), user_id.to_string());
+        self.writer.write(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO channel_members (channel_id, user_id, roles) VALUES (?1, ?2, 'channel_user')",
+                [channel_id, user_id],
+            )?;
+            Ok(())
+        })
     }
 
     pub fn remove_channel_member(&self, channel_id: &str, user_id: &str) -> Result<()> {
-        self.conn().execute(
-            "DELETE FROM channel_members WHERE channel_id = ?1 AND user_id = ?2",
-            [channel_id, user_id],
-        )?;
-        Ok(())
+        let (channel_id, user_id) = (channel_id.to_string(), user_id.to_string());
+        self.writer.write(move |c| {
+            c.execute(
+                "DELETE FROM channel_members WHERE channel_id = ?1 AND user_id = ?2",
+                [channel_id, user_id],
+            )?;
+            Ok(())
+        })
     }
 
     pub fn is_channel_member(&self, channel_id: &str, user_id: &str) -> Result<bool> {
@@ -357,75 +398,65 @@ impl Store {
         }
         self.user(a)?;
         self.user(b)?;
-        let channel = Channel {
-            id: new_id(),
-            team_id: String::new(),
-            name: name.clone(),
-            display_name: String::new(),
-            channel_type: ChannelType::Direct,
-            header: String::new(),
-            purpose: String::new(),
-            creator_id: a.to_string(),
-            create_at: now_millis(),
-            update_at: 0,
-            delete_at: 0,
-        };
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let inserted = tx.execute(
-            "INSERT OR IGNORE INTO channels (id, team_id, name, display_name, type, header, purpose,
-                                             creator_id, create_at, update_at, delete_at)
-             VALUES (?1, '', ?2, '', 'D', '', '', ?3, ?4, ?4, 0)",
-            params![channel.id, channel.name, channel.creator_id, channel.create_at],
-        )?;
-        if inserted == 1 {
-            for user in [lo, hi] {
-                tx.execute(
-                    "INSERT OR IGNORE INTO channel_members (channel_id, user_id, roles) VALUES (?1, ?2, 'channel_user')",
-                    [&channel.id, user],
-                )?;
+        let (id, creator, members) = (new_id(), a.to_string(), [lo.to_string(), hi.to_string()]);
+        let row_name = name.clone();
+        // One job: the channel and both memberships commit together, and a
+        // concurrent creation of the same pair leaves one channel.
+        self.writer.write(move |c| {
+            let inserted = c.execute(
+                "INSERT OR IGNORE INTO channels (id, team_id, name, display_name, type, header, purpose,
+                                                 creator_id, create_at, update_at, delete_at)
+                 VALUES (?1, '', ?2, '', 'D', '', '', ?3, ?4, ?4, 0)",
+                params![id, row_name, creator, now_millis()],
+            )?;
+            if inserted == 1 {
+                for user in &members {
+                    c.execute(
+                        "INSERT OR IGNORE INTO channel_members (channel_id, user_id, roles) VALUES (?1, ?2, 'channel_user')",
+                        [&id, user],
+                    )?;
+                }
             }
-        }
-        tx.commit()?;
-        drop(conn);
+            Ok(())
+        })?;
         self.channel_by_name("", &name)
     }
 
     // ---- posts ----
 
     pub fn insert_post(&self, post: &Post) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO posts (id, create_at, update_at, edit_at, delete_at, user_id, channel_id, root_id,
-                                message, type, props, metadata, is_pinned)
-             VALUES (?1, ?2, ?3, 0, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
-                post.id, post.create_at, post.update_at, post.user_id, post.channel_id, post.root_id,
-                post.message, post.post_type, post.props, post.metadata, post.is_pinned
-            ],
-        )?;
-        Ok(())
+        let post = post.clone();
+        self.writer.write(move |c| {
+            c.execute(
+                "INSERT INTO posts (id, create_at, update_at, edit_at, delete_at, user_id, channel_id, root_id,
+                                    message, type, props, metadata, is_pinned)
+                 VALUES (?1, ?2, ?3, 0, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    post.id, post.create_at, post.update_at, post.user_id, post.channel_id, post.root_id,
+                    post.message, post.post_type, post.props, post.metadata, post.is_pinned
+                ],
+            )?;
+            Ok(())
+        })
     }
 
     pub fn update_post(&self, post: &Post) -> Result<()> {
-        let n = self.conn().execute(
-            "UPDATE posts SET update_at = ?2, edit_at = ?3, message = ?4, type = ?5, props = ?6,
-                              metadata = ?7, is_pinned = ?8
-             WHERE id = ?1 AND delete_at = 0",
-            params![
-                post.id,
-                post.update_at,
-                post.edit_at,
-                post.message,
-                post.post_type,
-                post.props,
-                post.metadata,
-                post.is_pinned
-            ],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("post {}", post.id)));
-        }
-        Ok(())
+        let post = post.clone();
+        self.writer.write(move |c| {
+            let n = c.execute(
+                "UPDATE posts SET update_at = ?2, edit_at = ?3, message = ?4, type = ?5, props = ?6,
+                                  metadata = ?7, is_pinned = ?8
+                 WHERE id = ?1 AND delete_at = 0",
+                params![
+                    post.id, post.update_at, post.edit_at, post.message, post.post_type, post.props,
+                    post.metadata, post.is_pinned
+                ],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("post {}", post.id)));
+            }
+            Ok(())
+        })
     }
 
     pub fn post(&self, id: &str) -> Result<Post> {
@@ -480,17 +511,22 @@ impl Store {
     }
 
     pub fn kv_set(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )?;
-        Ok(())
+        let (key, value) = (key.to_string(), value.to_vec());
+        self.writer.write(move |c| {
+            c.execute(
+                "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
     }
 
     pub fn kv_delete(&self, key: &str) -> Result<()> {
-        self.conn()
-            .execute("DELETE FROM kv WHERE key = ?1", [key])?;
-        Ok(())
+        let key = key.to_string();
+        self.writer.write(move |c| {
+            c.execute("DELETE FROM kv WHERE key = ?1", [key])?;
+            Ok(())
+        })
     }
 
     pub fn kv_list(&self, prefix: &str, offset: u32, limit: u32) -> Result<Vec<String>> {
@@ -513,23 +549,29 @@ impl Store {
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<bool> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let current: Option<Vec<u8>> = tx
-            .query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
-            .optional()?;
-        if current.as_deref() != expected {
-            return Ok(false);
-        }
-        match new {
-            Some(value) => tx.execute(
-                "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![key, value],
-            )?,
-            None => tx.execute("DELETE FROM kv WHERE key = ?1", [key])?,
-        };
-        tx.commit()?;
-        Ok(true)
+        let (key, expected, new) = (
+            key.to_string(),
+            expected.map(<[u8]>::to_vec),
+            new.map(<[u8]>::to_vec),
+        );
+        // Read and write in one job: the writer runs jobs one at a time, so
+        // nothing can slip in between.
+        self.writer.write(move |c| {
+            let current: Option<Vec<u8>> = c
+                .query_row("SELECT value FROM kv WHERE key = ?1", [&key], |r| r.get(0))
+                .optional()?;
+            if current != expected {
+                return Ok(false);
+            }
+            match new {
+                Some(value) => c.execute(
+                    "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params![key, value],
+                )?,
+                None => c.execute("DELETE FROM kv WHERE key = ?1", [key])?,
+            };
+            Ok(true)
+        })
     }
 }
 

@@ -33,7 +33,8 @@ impl Host for CallState {
     async fn add_member(&mut self, channel_id: String, user_id: String) -> Result<(), Error> {
         self.app.store.channel(&channel_id)?;
         self.app.store.user(&user_id)?;
-        Ok(self.app.store.add_channel_member(&channel_id, &user_id)?)
+        let write = self.blocking(move |app| app.store.add_channel_member(&channel_id, &user_id));
+        Ok(write.await?)
     }
 
     async fn remove_member(&mut self, channel_id: String, user_id: String) -> Result<(), Error> {
@@ -56,7 +57,8 @@ impl Host for CallState {
         if let Some(purpose) = purpose {
             channel.purpose = purpose;
         }
-        self.app.store.update_channel(&channel)?;
+        let write = self.blocking(move |app| app.store.update_channel(&channel));
+        write.await?;
         Ok(channel_to_wit(self.app.store.channel(&channel_id)?))
     }
 

@@ -29,12 +29,14 @@ impl Host for CallState {
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), Error> {
         check_key(self.grants, &key)?;
-        Ok(self.app.store.kv_set(&key, &value)?)
+        let write = self.blocking(move |app| app.store.kv_set(&key, &value));
+        Ok(write.await?)
     }
 
     async fn delete(&mut self, key: String) -> Result<(), Error> {
         check_key(self.grants, &key)?;
-        Ok(self.app.store.kv_delete(&key)?)
+        let write = self.blocking(move |app| app.store.kv_delete(&key));
+        Ok(write.await?)
     }
 
     async fn list_keys(

@@ -8,7 +8,9 @@ use crate::runtime::bindings::types::{Error, Post};
 
 impl Host for CallState {
     async fn create(&mut self, post: Post) -> Result<Post, Error> {
-        Ok(post_to_wit(self.app.create_post(post_from_wit(post))?))
+        let post = post_from_wit(post);
+        let write = self.blocking(move |app| app.create_post(post));
+        Ok(post_to_wit(write.await?))
     }
 
     async fn create_ephemeral(&mut self, user_id: String, post: Post) -> Result<Post, Error> {
@@ -22,6 +24,8 @@ impl Host for CallState {
     }
 
     async fn update(&mut self, post: Post) -> Result<Post, Error> {
-        Ok(post_to_wit(self.app.update_post(post_from_wit(post))?))
+        let post = post_from_wit(post);
+        let write = self.blocking(move |app| app.update_post(post));
+        Ok(post_to_wit(write.await?))
     }
 }

@@ -1,0 +1,196 @@
+//! Group commit: every write goes to one writer thread, which runs all the
+//! writes waiting at that moment in one transaction and syncs once. Each
+//! caller returns only after its write is committed.
+
+use super::StoreError;
+use rusqlite::Connection;
+use std::sync::mpsc::{Receiver, Sender, sync_channel};
+use std::thread::JoinHandle;
+
+/// At most this many writes share one commit; bounds the latency of the first.
+const MAX_BATCH: usize = 256;
+
+type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// Runs one write on the writer's connection; says whether it succeeded and
+/// how to answer its caller once the batch's commit is known.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+
+pub struct Writer {
+    jobs: Option<Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    pub fn start(conn: Connection) -> std::io::Result<Writer> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("switchboard-store-writer".into())
+            .spawn(move || run(conn, queue))?;
+        Ok(Writer {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs `f` in the writer's current transaction, atomically (a savepoint
+    /// undoes it alone if it fails), and returns once that transaction is
+    /// committed.
+    pub fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (answer, answered) = sync_channel::<Result<T, StoreError>>(1);
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit| {
+                let _ = answer.send(commit.and(result));
+            });
+            (ok, reply)
+        });
+        let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
+        jobs.send(job).map_err(|_| stopped())?;
+        answered.recv().map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Db("the write was not committed (see the server log)".into())
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread after the writes already queued.
+        self.jobs.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(conn: Connection, queue: Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let replies = commit_batch(&conn, batch);
+        for (reply, outcome) in replies {
+            reply(outcome);
+        }
+    }
+}
+
+/// One transaction for the whole batch, one savepoint per write.
+fn commit_batch(conn: &Connection, batch: Vec<Job>) -> Vec<(Reply, Result<(), StoreError>)> {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        tracing::error!("store: cannot begin a transaction: {e}");
+        // Dropping the jobs unrun answers each caller with an error.
+        return Vec::new();
+    }
+    let mut replies = Vec::with_capacity(batch.len());
+    for job in batch {
+        let savepoint = conn.execute_batch("SAVEPOINT job");
+        let (ok, reply) = job(conn);
+        let end = if ok {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        match savepoint.and_then(|_| conn.execute_batch(end)) {
+            Ok(()) => replies.push((reply, Ok(()))),
+            Err(e) => replies.push((reply, Err(StoreError::from(e)))),
+        }
+    }
+    let commit = conn.execute_batch("COMMIT").map_err(StoreError::from);
+    if let Err(e) = &commit {
+        let _ = conn.execute_batch("ROLLBACK");
+        tracing::error!("store commit failed: {e}");
+    }
+    replies
+        .into_iter()
+        .map(|(reply, own)| {
+            let outcome = match (&commit, own) {
+                (Err(e), _) => Err(StoreError::Db(e.to_string())),
+                (Ok(()), own) => own,
+            };
+            (reply, outcome)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn job(
+        sql: &'static str,
+        fail_after: bool,
+    ) -> (Job, std::sync::mpsc::Receiver<Result<(), StoreError>>) {
+        let (answer, answered) = sync_channel(1);
+        let job: Job = Box::new(move |conn| {
+            let mut result = conn.execute_batch(sql).map_err(StoreError::from);
+            if fail_after && result.is_ok() {
+                result = Err(StoreError::Invalid("fails after writing".into()));
+            }
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit| {
+                let _ = answer.send(commit.and(result));
+            });
+            (ok, reply)
+        });
+        (job, answered)
+    }
+
+    #[test]
+    fn a_failing_write_is_undone_alone_and_the_rest_commit_together() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (v TEXT PRIMARY KEY)")
+            .unwrap();
+        let (a, a_done) = job("INSERT INTO t VALUES ('a')", false);
+        let (b, b_done) = job("INSERT INTO t VALUES ('b')", true);
+        let (c, c_done) = job("INSERT INTO t VALUES ('c')", false);
+        for (reply, outcome) in commit_batch(&conn, vec![a, b, c]) {
+            reply(outcome);
+        }
+        assert!(a_done.recv().unwrap().is_ok());
+        assert!(matches!(
+            b_done.recv().unwrap(),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(c_done.recv().unwrap().is_ok());
+        let rows: Vec<String> = conn
+            .prepare("SELECT v FROM t ORDER BY v")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(rows, ["a", "c"]);
+    }
+
+    #[test]
+    fn concurrent_writers_all_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(super::super::Store::open(&dir.path().join("db")).unwrap());
+        let threads: Vec<_> = (0..16)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        store.kv_set(&format!("k{t}-{i}"), b"v").unwrap();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(store.kv_list("k", 0, 1000).unwrap().len(), 400);
+    }
+}
