@@ -2,7 +2,7 @@
 //! component on a free loopback port, drive it over HTTP, and look at what
 //! happened (posts, events, plugin logs) without going through the API.
 
-use crate::app::{Event, LogLine, OutboundCall};
+use crate::app::{Clock, Event, LogLine, OutboundCall};
 use crate::config::Config;
 use crate::manifest::Manifest;
 use crate::runtime::{Grants, Runtime, RuntimeOptions};
@@ -59,6 +59,7 @@ fn shared_runtime(component: &Path) -> anyhow::Result<Arc<Runtime>> {
 pub struct TestShimBuilder {
     config: Config,
     component: PathBuf,
+    clock: Clock,
 }
 
 impl TestShimBuilder {
@@ -70,6 +71,13 @@ impl TestShimBuilder {
 
     pub fn component(mut self, path: impl Into<PathBuf>) -> Self {
         self.component = path.into();
+        self
+    }
+
+    /// Fixes the server's wall clock (post timestamps and the plugin's WASI
+    /// clock) at `millis` since the epoch; move it with [`TestShim::advance_clock`].
+    pub fn fixed_clock(mut self, millis: i64) -> Self {
+        self.clock = Clock::fixed(millis);
         self
     }
 
@@ -88,6 +96,7 @@ impl TestShimBuilder {
             config_path: None,
             manifest,
             runtime: Some(runtime),
+            clock: self.clock,
         })
         .await?;
         let bootstrap = bootstrap
@@ -139,6 +148,7 @@ impl TestShim {
         TestShimBuilder {
             config,
             component: default_component(),
+            clock: Clock::system(),
         }
     }
 
@@ -195,6 +205,11 @@ impl TestShim {
         let mut config = (*self.shim.app.config()).clone();
         f(&mut config);
         self.shim.app.set_config(config)
+    }
+
+    /// Moves a fixed clock forward (no effect on the system clock).
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        self.shim.app.clock.advance(by);
     }
 
     /// Stops the server and waits for it to finish.

@@ -30,6 +30,8 @@ pub struct OpenOptions {
     /// A runtime to reuse (tests share one compiled component); `None` loads
     /// the manifest's component, cached in `<data>/cache`.
     pub runtime: Option<Arc<Runtime>>,
+    /// The system clock, or a fixed one for tests.
+    pub clock: app::Clock,
 }
 
 /// Opens the store (migrating it), runs first-start setup, loads and
@@ -38,7 +40,12 @@ pub async fn open(options: OpenOptions) -> anyhow::Result<(Shim, Option<Bootstra
     std::fs::create_dir_all(&options.data_dir)?;
     let store = store::Store::open(&options.data_dir.join("switchboard.db"))?;
     let bootstrap = app::bootstrap(&store, Some(&options.data_dir))?;
-    let app = Arc::new(App::new(store, options.config, options.config_path)?);
+    let app = Arc::new(App::new(
+        store,
+        options.config,
+        options.config_path,
+        options.clock,
+    )?);
     let runtime = match options.runtime {
         Some(runtime) => runtime,
         None => Arc::new(load_runtime(

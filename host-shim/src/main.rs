@@ -44,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
         config_path: Some(config_path.clone()),
         manifest,
         runtime: None,
+        clock: switchboard_host_shim::app::Clock::system(),
     })
     .await?;
     tracing::info!(

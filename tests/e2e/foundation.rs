@@ -395,3 +395,28 @@ async fn config_patch_takes_effect_without_restart() {
     );
     shim.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_fixed_clock_rules_both_sides() {
+    let start = 1_800_000_000_000;
+    let shim = TestShim::builder()
+        .fixed_clock(start)
+        .start()
+        .await
+        .unwrap();
+    let admin = Api::admin(&shim);
+    // The plugin reads WASI's wall clock for the hook's create_at …
+    let hook = admin
+        .create_incoming_hook(&shim.town_square.id, json!({}))
+        .await;
+    assert_eq!(hook["create_at"], start);
+    shim.advance_clock(std::time::Duration::from_secs(60));
+    // … and the host stamps posts with the same clock.
+    let path = format!("/hooks/{}", hook["id"].as_str().unwrap());
+    assert_eq!(
+        admin.post_raw(&path, None, r#"{"text":"tick"}"#).await.text,
+        "ok"
+    );
+    assert_eq!(shim.posts()[0].create_at, start + 60_000);
+    shim.stop().await.unwrap();
+}

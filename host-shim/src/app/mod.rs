@@ -2,11 +2,13 @@
 //! imports: configuration, posts, permissions, events, first-start setup.
 
 mod bootstrap;
+mod clock;
 mod events;
 pub mod permissions;
 mod posts;
 
 pub use bootstrap::{Bootstrap, bootstrap};
+pub use clock::Clock;
 pub use events::{Event, Events, LogLine, OutboundCall};
 pub use permissions::Scope;
 
@@ -22,6 +24,8 @@ use std::time::Duration;
 pub struct App {
     pub store: Store,
     pub events: Events,
+    /// Post timestamps and the plugin's wall clock.
+    pub clock: Clock,
     config: RwLock<Arc<Config>>,
     /// Where configuration changes are saved; `None` keeps them in memory.
     config_path: Option<PathBuf>,
@@ -30,11 +34,17 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(store: Store, config: Config, config_path: Option<PathBuf>) -> anyhow::Result<App> {
+    pub fn new(
+        store: Store,
+        config: Config,
+        config_path: Option<PathBuf>,
+        clock: Clock,
+    ) -> anyhow::Result<App> {
         let egress = Egress::new(egress_config(&config, &[])).map_err(anyhow::Error::msg)?;
         Ok(App {
             store,
             events: Events::default(),
+            clock,
             config: RwLock::new(Arc::new(config)),
             config_path,
             egress: RwLock::new(egress),

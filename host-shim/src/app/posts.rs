@@ -2,7 +2,7 @@
 //! API and the plugin's `posts` import: validation, reserved props, events.
 
 use super::App;
-use crate::store::{Post, StoreError, new_id, now_millis};
+use crate::store::{Post, StoreError, new_id};
 use serde_json::Value;
 
 /// Post types a client or integration may save (Mattermost's allowed list,
@@ -56,7 +56,7 @@ impl App {
             props.insert("from_bot".into(), Value::String("true".into()));
             post.props = Value::Object(props).to_string();
         }
-        let now = now_millis();
+        let now = self.clock.now_millis();
         post.id = new_id();
         post.create_at = now;
         post.update_at = now;
@@ -67,7 +67,7 @@ impl App {
 
     /// A post shown to one user only: never stored, only sent to them.
     pub fn create_ephemeral(&self, user_id: &str, mut post: Post) -> Result<Post, StoreError> {
-        let now = now_millis();
+        let now = self.clock.now_millis();
         post.id = new_id();
         post.create_at = now;
         post.update_at = now;
@@ -92,7 +92,7 @@ impl App {
         post.props = candidate.props;
         post.metadata = candidate.metadata;
         post.is_pinned = update.is_pinned;
-        let now = now_millis().max(post.update_at + 1);
+        let now = self.clock.now_millis().max(post.update_at + 1);
         post.update_at = now;
         post.edit_at = now;
         self.store.update_post(&post)?;

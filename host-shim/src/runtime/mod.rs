@@ -196,6 +196,9 @@ impl Runtime {
         let mut wasi = WasiCtx::builder();
         // The plugin reaches the network only through `egress`, and has no
         // files or environment; panics go to the shim's stderr for debugging.
+        if app.clock.is_fixed() {
+            wasi.wall_clock(app.clock.clone());
+        }
         wasi.inherit_stderr()
             .allow_tcp(false)
             .allow_udp(false)

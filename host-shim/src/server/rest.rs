@@ -5,7 +5,7 @@ use super::plugin::{call_failed, read_body};
 use super::{ApiError, Shim};
 use crate::app::Scope;
 use crate::runtime::bindings_post;
-use crate::store::{Channel, ChannelType, Post, StoreError, User, new_id, now_millis};
+use crate::store::{Channel, ChannelType, Post, StoreError, User, new_id};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -205,7 +205,7 @@ async fn create_user(State(shim): State<Shim>, headers: HeaderMap, body: Body) -
         last_name: new.last_name,
         roles: "system_user".into(),
         is_bot: false,
-        create_at: now_millis(),
+        create_at: shim.app.clock.now_millis(),
         delete_at: 0,
     };
     shim.app
@@ -504,8 +504,8 @@ async fn create_channel(
         header: new.header,
         purpose: new.purpose,
         creator_id: session.clone(),
-        create_at: now_millis(),
-        update_at: now_millis(),
+        create_at: shim.app.clock.now_millis(),
+        update_at: shim.app.clock.now_millis(),
         delete_at: 0,
     };
     shim.app
