@@ -37,75 +37,38 @@ async fn incoming_webhook_round_trip_over_http() {
     shim.stop().await.unwrap();
 }
 
+/// Each fault fails its own call with the envelope, and the next call works.
 #[tokio::test]
-async fn a_trapping_call_fails_alone() {
-    let shim = TestShim::start().await.unwrap();
-    let admin = Api::admin(&shim);
-    let reply = admin
-        .post_raw("/plugins/switchboard/test/trap", None, "")
-        .await;
-    let body = reply.assert_error(500, "app.plugin.call_failed.app_error");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("the plugin failed"),
-        "{body}"
-    );
-
-    let hook = admin
-        .create_incoming_hook(&shim.town_square.id, json!({}))
-        .await;
-    let reply = admin
-        .post_raw(
-            &format!("/hooks/{}", hook["id"].as_str().unwrap()),
-            None,
-            r#"{"text":"still alive"}"#,
-        )
-        .await;
-    assert_eq!(reply.text, "ok");
-    shim.stop().await.unwrap();
-}
-
-#[tokio::test]
-async fn a_call_past_its_deadline_is_stopped() {
+async fn traps_deadlines_and_memory_blow_ups_fail_alone() {
     let shim = TestShim::builder()
         .config(|c| c.switchboard_settings.plugin_call_timeout_seconds = 1)
         .start()
         .await
         .unwrap();
     let admin = Api::admin(&shim);
-    let reply = admin
-        .post_raw("/plugins/switchboard/test/spin", None, "")
+    let hook = admin
+        .create_incoming_hook(&shim.town_square.id, json!({}))
         .await;
-    let body = reply.assert_error(500, "app.plugin.call_failed.app_error");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("did not answer within 1 s"),
-        "{body}"
-    );
-    assert_eq!(admin.get("/api/v4/hooks/incoming").await.status, 200);
-    shim.stop().await.unwrap();
-}
-
-#[tokio::test]
-async fn a_call_over_its_memory_cap_is_stopped() {
-    let shim = TestShim::start().await.unwrap();
-    let admin = Api::admin(&shim);
-    let reply = admin
-        .post_raw("/plugins/switchboard/test/alloc", None, "")
-        .await;
-    let body = reply.assert_error(500, "app.plugin.call_failed.app_error");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("memory limit of 64 MiB"),
-        "{body}"
-    );
-    assert_eq!(admin.get("/api/v4/hooks/incoming").await.status, 200);
+    let hook_path = format!("/hooks/{}", hook["id"].as_str().unwrap());
+    for (fault, says) in [
+        ("trap", "the plugin failed"),
+        ("spin", "did not answer within 1 s"),
+        ("alloc", "memory limit of 64 MiB"),
+    ] {
+        let reply = admin
+            .post_raw(&format!("/plugins/switchboard/test/{fault}"), None, "")
+            .await;
+        let body = reply.assert_error(500, "app.plugin.call_failed.app_error");
+        assert!(
+            body["message"].as_str().unwrap().contains(says),
+            "{fault}: {body}"
+        );
+        let next = admin
+            .post_raw(&hook_path, None, format!(r#"{{"text":"after {fault}"}}"#))
+            .await;
+        assert_eq!(next.text, "ok", "the call after {fault}");
+    }
+    assert_eq!(shim.posts().len(), 3);
     shim.stop().await.unwrap();
 }
 

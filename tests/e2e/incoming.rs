@@ -43,6 +43,13 @@ impl Hook {
         self.last()
     }
 
+    /// Sends a raw body, expects `ok`, and returns the message posted.
+    async fn accepted(&self, content_type: Option<&str>, body: impl Into<Vec<u8>>) -> String {
+        let reply = self.send(content_type, body).await;
+        assert_eq!(reply.text, "ok", "{content_type:?}");
+        self.last().message
+    }
+
     fn last(&self) -> Post {
         self.shim.posts().pop().expect("a post")
     }
@@ -63,11 +70,8 @@ async fn json_under_any_content_type_but_form_and_multipart() {
         Some("text/plain"),
         Some("mimetype/wrong"),
     ] {
-        let reply = hook
-            .send(ct, json!({"text": format!("via {ct:?}")}).to_string())
-            .await;
-        assert_eq!(reply.text, "ok", "{ct:?}: {}", reply.text);
-        assert_eq!(hook.last().message, format!("via {ct:?}"));
+        let body = json!({"text": format!("via {ct:?}")}).to_string();
+        assert_eq!(hook.accepted(ct, body).await, format!("via {ct:?}"));
     }
 }
 
@@ -76,25 +80,20 @@ async fn form_bodies_multipart_and_json_sent_as_a_form() {
     let hook = Hook::new().await;
     let form = Some("application/x-www-form-urlencoded");
     assert_eq!(
-        hook.send(form, r#"payload={"text":"plus+and%20space"}"#)
-            .await
-            .text,
-        "ok"
+        hook.accepted(form, r#"payload={"text":"plus+and%20space"}"#)
+            .await,
+        "plus and space"
     );
-    assert_eq!(hook.last().message, "plus and space");
     assert_eq!(
-        hook.send(form, "payload=%7B%22text%22%3A%22encoded%22%7D")
-            .await
-            .text,
-        "ok"
+        hook.accepted(form, "payload=%7B%22text%22%3A%22encoded%22%7D")
+            .await,
+        "encoded"
     );
-    assert_eq!(hook.last().message, "encoded");
     // Slack accepts JSON under a form content type; Mattermost does not; we do.
     assert_eq!(
-        hook.send(form, r#"{"text":"json as form"}"#).await.text,
-        "ok"
+        hook.accepted(form, r#"{"text":"json as form"}"#).await,
+        "json as form"
     );
-    assert_eq!(hook.last().message, "json as form");
     hook.send(form, "payload=%zz")
         .await
         .assert_error(400, "web.incoming_webhook.parse_form.app_error");
@@ -107,12 +106,10 @@ async fn form_bodies_multipart_and_json_sent_as_a_form() {
 
     let multipart = "--XyZ\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nfrom multipart\r\n--XyZ--\r\n";
     assert_eq!(
-        hook.send(Some("multipart/form-data; boundary=XyZ"), multipart)
-            .await
-            .text,
-        "ok"
+        hook.accepted(Some("multipart/form-data; boundary=XyZ"), multipart)
+            .await,
+        "from multipart"
     );
-    assert_eq!(hook.last().message, "from multipart");
     let unknown =
         "--XyZ\r\nContent-Disposition: form-data; name=\"channel\"\r\n\r\nx\r\n--XyZ--\r\n";
     hook.send(Some("multipart/form-data; boundary=XyZ"), unknown)
@@ -127,19 +124,15 @@ async fn form_bodies_multipart_and_json_sent_as_a_form() {
 async fn go_decoding_rules() {
     let hook = Hook::new().await;
     assert_eq!(
-        hook.send(None, r#"{"TEXT":"upper key"} trailing junk"#)
-            .await
-            .text,
-        "ok"
+        hook.accepted(None, r#"{"TEXT":"upper key"} trailing junk"#)
+            .await,
+        "upper key"
     );
-    assert_eq!(hook.last().message, "upper key");
     assert_eq!(
-        hook.send(None, "{\"text\":\"line one\nline\ttwo\"}")
-            .await
-            .text,
-        "ok"
+        hook.accepted(None, "{\"text\":\"line one\nline\ttwo\"}")
+            .await,
+        "line one\nline\ttwo"
     );
-    assert_eq!(hook.last().message, "line one\nline\ttwo");
     hook.send(None, "{\"text\":\"x\",\"username\":\"a\nb\"}")
         .await
         .assert_error(400, "web.incoming_webhook.decode.app_error");
