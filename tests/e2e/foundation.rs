@@ -383,3 +383,73 @@ async fn a_fixed_clock_rules_both_sides() {
     assert_eq!(shim.posts()[0].create_at, start + 60_000);
     shim.stop().await.unwrap();
 }
+
+/// Garbage at every route: each answer is a success or an envelope, never a
+/// crash, a hang or a bare 500 from the plugin.
+#[tokio::test]
+async fn no_request_crashes_the_shim() {
+    let shim = TestShim::start().await.unwrap();
+    let admin = Api::admin(&shim);
+    let hook = admin
+        .create_incoming_hook(&shim.town_square.id, json!({}))
+        .await;
+    let id = hook["id"].as_str().unwrap().to_string();
+    let paths = [
+        format!("/hooks/{id}"),
+        "/hooks/x".to_string(),
+        "/api/v4/hooks/incoming".to_string(),
+        format!("/api/v4/hooks/incoming/{id}"),
+        "/api/v4/hooks/outgoing".to_string(),
+        format!("/api/v4/hooks/outgoing/{id}"),
+        format!("/api/v4/hooks/outgoing/{id}/regen_token"),
+        "/api/v4/posts".to_string(),
+        "/api/v4/users".to_string(),
+        "/api/v4/channels".to_string(),
+        "/api/v4/config/patch".to_string(),
+        "/plugins/switchboard/nothing".to_string(),
+    ];
+    let bodies: [&[u8]; 7] = [
+        b"",
+        b"\xff\xfe\x00garbage",
+        b"{\"text\":",
+        b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+        b"{\"text\":\"x\",\"attachments\":[{\"fields\":[{\"value\":{\"a\":[1,{\"b\":null}]}}]}],\"props\":null,\"priority\":7}",
+        b"payload=%7B%22text%22",
+        b"--b\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nx",
+    ];
+    let types = [
+        None,
+        Some("application/json"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=b"),
+        Some("text/plain; charset"),
+    ];
+    for path in &paths {
+        for method in [
+            reqwest::Method::POST,
+            reqwest::Method::PUT,
+            reqwest::Method::GET,
+            reqwest::Method::DELETE,
+        ] {
+            for body in bodies {
+                for ct in types {
+                    let reply = admin.send(method.clone(), path, ct, body.to_vec()).await;
+                    let status = reply.status.as_u16();
+                    if status >= 400 {
+                        let envelope: serde_json::Value = serde_json::from_str(&reply.text)
+                            .unwrap_or_else(|_| {
+                                panic!("{method} {path} {ct:?}: not an envelope: {}", reply.text)
+                            });
+                        assert_eq!(envelope["status_code"], status, "{method} {path}");
+                        assert_ne!(
+                            envelope["id"], "app.plugin.call_failed.app_error",
+                            "{method} {path} {ct:?} {body:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(admin.get("/api/v4/system/ping").await.status, 200);
+    shim.stop().await.unwrap();
+}

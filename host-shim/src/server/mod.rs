@@ -28,6 +28,9 @@ pub fn router(shim: Shim) -> Router {
     rest::routes()
         .merge(plugin::routes())
         .fallback(|| async { ApiError::not_found_route() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(405, "api.context.405.app_error", "Method not allowed.")
+        })
         .layer(middleware::from_fn_with_state(
             shim.clone(),
             developer_details,
