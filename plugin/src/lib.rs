@@ -2,6 +2,7 @@
 //! The logic is plain Rust over the [`host::Host`] trait; `glue` binds it to WIT.
 
 pub mod api;
+pub mod commands;
 pub mod host;
 pub mod ids;
 pub mod incoming;
@@ -10,6 +11,7 @@ pub mod outbound;
 pub mod slack;
 pub mod split;
 pub mod store;
+pub mod trigger_id;
 pub mod webhook_post;
 
 mod glue;
