@@ -394,6 +394,36 @@ mod tests {
     }
 
     #[test]
+    fn moving_to_another_team() {
+        let host = host();
+        let c = new_command(&host, valid()).unwrap();
+        let other = "oooooooooooooooooooooooooo";
+        let moved = move_to_team(&host, &req("PUT", ADMIN, json!({"team_id": other})), &c.id);
+        assert_eq!(moved.unwrap().status, 200);
+        assert_eq!(
+            registry::by_trigger(&host, other, "deploy")
+                .unwrap()
+                .unwrap()
+                .id,
+            c.id
+        );
+        assert!(
+            registry::by_trigger(&host, TEAM, "deploy")
+                .unwrap()
+                .is_none()
+        );
+        // Back home, where the trigger has been taken meanwhile: refused.
+        let mut taken = valid();
+        taken["trigger"] = json!("deploy");
+        new_command(&host, taken).unwrap();
+        let err =
+            move_to_team(&host, &req("PUT", ADMIN, json!({"team_id": TEAM})), &c.id).unwrap_err();
+        assert_eq!(err.id, "api.command.duplicate_trigger.app_error");
+        let err = move_to_team(&host, &req("PUT", ADMIN, json!({})), &c.id).unwrap_err();
+        assert_eq!(err.id, "api.context.invalid_param.app_error");
+    }
+
+    #[test]
     fn listing() {
         let host = host();
         new_command(&host, valid()).unwrap();

@@ -392,6 +392,39 @@ async fn response_url_works_five_times_within_its_life() {
 }
 
 #[tokio::test]
+async fn concurrent_follow_ups_cannot_exceed_five() {
+    let shim = shim().await;
+    let admin = Api::admin(&shim);
+    let backend = Backend::start().await;
+    command_for(&admin, &shim, &backend, "P").await;
+    ok(&execute(&admin, &shim.town_square.id, "/deploy").await);
+    let response_url = backend.last().one("response_url");
+    let path = response_url.strip_prefix(&shim.url).unwrap().to_string();
+    let anonymous = Api::new(&shim, None);
+    let attempts = (0..12).map(|n| {
+        let (api, path) = (anonymous.clone(), path.clone());
+        async move {
+            api.post_raw(
+                &path,
+                Some("application/json"),
+                format!(r#"{{"response_type":"in_channel","text":"n{n}"}}"#),
+            )
+            .await
+            .status
+            .as_u16()
+        }
+    });
+    let mut statuses = futures::future::join_all(attempts).await;
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 200, 200, 400, 400, 400, 400, 400, 400, 400]
+    );
+    assert_eq!(shim.posts().len(), 5);
+    shim.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn response_url_expires_after_thirty_minutes() {
     let shim = shim().await;
     let admin = Api::admin(&shim);
