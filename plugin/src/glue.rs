@@ -151,12 +151,7 @@ impl hooks::Guest for Plugin {
 
 impl commands::Guest for Plugin {
     fn execute(args: commands::CommandArgs) -> Result<String, AppError> {
-        Err(AppError {
-            id: "api.command.execute_command.not_found.app_error".into(),
-            message: format!("Command with a trigger of '{}' not found.", args.command),
-            detailed_error: String::new(),
-            status_code: 404,
-        })
+        crate::commands::execute(&WitHost, &args.into()).map_err(AppError::from)
     }
 }
 
@@ -165,6 +160,19 @@ impl lifecycle::Guest for Plugin {
         Ok(())
     }
     fn configuration_changed() {}
+}
+
+impl From<commands::CommandArgs> for crate::commands::CommandArgs {
+    fn from(a: commands::CommandArgs) -> Self {
+        crate::commands::CommandArgs {
+            user_id: a.user_id,
+            channel_id: a.channel_id,
+            team_id: a.team_id,
+            root_id: a.root_id,
+            parent_id: a.parent_id,
+            command: a.command,
+        }
+    }
 }
 
 impl From<http::Request> for crate::api::Request {

@@ -2,6 +2,7 @@
 //! The logic is plain Rust over the [`host::Host`] trait; `glue` binds it to WIT.
 
 pub mod api;
+pub mod commands;
 pub mod definitions;
 pub mod host;
 pub mod ids;
@@ -12,6 +13,7 @@ pub mod outgoing;
 pub mod slack;
 pub mod split;
 pub mod store;
+pub mod trigger_id;
 pub mod webhook_post;
 
 mod glue;

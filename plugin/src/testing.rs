@@ -12,8 +12,33 @@ pub struct FakeHost {
     pub members: RefCell<Vec<(String, String)>>,
     pub kv: RefCell<BTreeMap<String, Vec<u8>>>,
     pub posts: RefCell<Vec<Post>>,
+    /// Ephemeral posts, with the user each was shown to.
+    pub ephemerals: RefCell<Vec<(String, Post)>>,
     /// Users who hold every permission.
     pub admins: RefCell<Vec<String>>,
+    /// Outbound requests sent, in order.
+    pub sent: RefCell<Vec<OutboundRequest>>,
+    /// Answers for the next outbound requests, first first; with none left a
+    /// request fails as refused.
+    pub replies: RefCell<Vec<Result<OutboundResponse, EgressError>>>,
+}
+
+/// An outbound response with one `Content-Type` header (none when empty).
+pub fn reply(status: u16, content_type: &str, body: &str) -> OutboundResponse {
+    let headers = if content_type.is_empty() {
+        vec![]
+    } else {
+        vec![Header {
+            name: "Content-Type".into(),
+            value: content_type.into(),
+        }]
+    };
+    OutboundResponse {
+        status,
+        headers,
+        body: body.as_bytes().to_vec(),
+        truncated: false,
+    }
 }
 
 pub fn settings() -> ServerSettings {
@@ -74,7 +99,10 @@ impl Default for FakeHost {
             members: RefCell::default(),
             kv: RefCell::default(),
             posts: RefCell::default(),
+            ephemerals: RefCell::default(),
             admins: RefCell::default(),
+            sent: RefCell::default(),
+            replies: RefCell::default(),
         }
     }
 }
@@ -94,7 +122,10 @@ impl Host for FakeHost {
         self.posts.borrow_mut().push(post.clone());
         Ok(post)
     }
-    fn create_ephemeral(&self, _user_id: &str, post: Post) -> Result<Post, HostError> {
+    fn create_ephemeral(&self, user_id: &str, post: Post) -> Result<Post, HostError> {
+        self.ephemerals
+            .borrow_mut()
+            .push((user_id.into(), post.clone()));
         Ok(post)
     }
     fn post(&self, id: &str) -> Result<Post, HostError> {
@@ -278,10 +309,15 @@ impl Host for FakeHost {
     }
 
     fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, EgressError> {
-        Err(EgressError::Refused(format!(
-            "no network in unit tests: {}",
-            request.url
-        )))
+        let url = request.url.clone();
+        self.sent.borrow_mut().push(request);
+        let mut replies = self.replies.borrow_mut();
+        if replies.is_empty() {
+            return Err(EgressError::Refused(format!(
+                "no network in unit tests: {url}"
+            )));
+        }
+        replies.remove(0)
     }
     fn send_all(
         &self,

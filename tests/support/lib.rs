@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: a small HTTP client bound to one shim and
 //! one token, and loopback servers that stand in for integrations.
 
+pub mod backend;
+
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 pub use switchboard_host_shim::harness::TestShim;

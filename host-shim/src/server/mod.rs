@@ -4,6 +4,7 @@
 mod error;
 mod plugin;
 mod rest;
+mod websocket;
 
 pub use error::ApiError;
 
@@ -27,6 +28,7 @@ pub struct Shim {
 pub fn router(shim: Shim) -> Router {
     rest::routes()
         .merge(plugin::routes())
+        .merge(websocket::routes())
         .fallback(|| async { ApiError::not_found_route() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(405, "api.context.405.app_error", "Method not allowed.")

@@ -3,7 +3,7 @@
 
 use super::{ApiError, Request, Response};
 use crate::host::Host;
-use crate::{incoming, outgoing};
+use crate::{commands, incoming, outgoing};
 
 /// Serves one request. Never panics on input: every failure is an envelope.
 pub fn route(host: &dyn Host, req: &Request) -> Response {
@@ -28,6 +28,36 @@ pub fn route(host: &dyn Host, req: &Request) -> Response {
         ("DELETE", ["api", "v4", "hooks", "incoming", id]) => {
             incoming::manage::delete(host, req, id)
         }
+
+        ("POST", ["hooks", "commands", id]) => Ok(commands::response_url::handle(host, req, id)),
+        ("POST", ["api", "v4", "commands"]) => commands::manage::create(host, req),
+        ("GET", ["api", "v4", "commands"]) => commands::manage::list(host, req),
+        ("GET", ["api", "v4", "commands", id]) => commands::manage::get(host, req, id),
+        ("PUT", ["api", "v4", "commands", id]) => commands::manage::update(host, req, id),
+        ("DELETE", ["api", "v4", "commands", id]) => commands::manage::delete(host, req, id),
+        ("PUT", ["api", "v4", "commands", id, "move"]) => {
+            commands::manage::move_to_team(host, req, id)
+        }
+        ("PUT", ["api", "v4", "commands", id, "regen_token"]) => {
+            commands::manage::regen_token(host, req, id)
+        }
+        ("PUT", ["api", "v4", "commands", id, "regen_signing_secret"]) => {
+            commands::manage::regen_signing_secret(host, req, id)
+        }
+        ("GET", ["api", "v4", "teams", team, "commands", "autocomplete"]) => {
+            commands::autocomplete::list(host, req, team)
+        }
+        (
+            "GET",
+            [
+                "api",
+                "v4",
+                "teams",
+                team,
+                "commands",
+                "autocomplete_suggestions",
+            ],
+        ) => commands::autocomplete::suggestions(host, req, team),
 
         ("POST", ["api", "v4", "hooks", "outgoing"]) => outgoing::manage::create(host, req),
         ("GET", ["api", "v4", "hooks", "outgoing"]) => outgoing::manage::list(host, req),
