@@ -59,7 +59,35 @@ pub async fn open(options: OpenOptions) -> anyhow::Result<(Shim, Option<Bootstra
         Ok(Err(reason)) => anyhow::bail!("the plugin refused to activate: {reason}"),
         Err(err) => anyhow::bail!("activating the plugin failed: {err}"),
     }
+    if let Some(queue) = app.take_posted_queue() {
+        tokio::spawn(dispatch_post_hooks(
+            Arc::downgrade(&app),
+            runtime.clone(),
+            queue,
+        ));
+    }
     Ok((Shim { app, runtime }, bootstrap))
+}
+
+/// Runs the plugin's post hook for each queued post, each in its own task so
+/// one slow callback delays no other post. Ends when the App is dropped.
+async fn dispatch_post_hooks(
+    app: std::sync::Weak<App>,
+    runtime: Arc<Runtime>,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<store::Post>,
+) {
+    while let Some(post) = queue.recv().await {
+        let Some(app) = app.upgrade() else { break };
+        let runtime = runtime.clone();
+        tokio::spawn(async move {
+            if let Err(err) = runtime
+                .message_has_been_posted(app, runtime::bindings_post(post))
+                .await
+            {
+                tracing::error!("the plugin's post hook failed: {err}");
+            }
+        });
+    }
 }
 
 /// Loads the manifest's component with the configured limits.

@@ -38,6 +38,9 @@ impl crate::host::Host for WitHost {
     fn update_post(&self, post: Post) -> Result<Post, HostError> {
         imports::posts::update(&post)
     }
+    fn notify_posted(&self, id: &str) -> Result<(), HostError> {
+        imports::posts::notify_posted(id)
+    }
 
     fn channel(&self, id: &str) -> Result<Channel, HostError> {
         imports::channels::get(id)

@@ -21,6 +21,8 @@ pub struct FakeHost {
     /// Answers for the next outbound requests, first first; with none left a
     /// request fails as refused.
     pub replies: RefCell<Vec<Result<OutboundResponse, EgressError>>>,
+    /// Posts the plugin asked the host to run the post hook for.
+    pub notified: RefCell<Vec<String>>,
 }
 
 /// An outbound response with one `Content-Type` header (none when empty).
@@ -38,6 +40,7 @@ pub fn reply(status: u16, content_type: &str, body: &str) -> OutboundResponse {
         headers,
         body: body.as_bytes().to_vec(),
         truncated: false,
+        elapsed_ms: 1,
     }
 }
 
@@ -103,6 +106,7 @@ impl Default for FakeHost {
             admins: RefCell::default(),
             sent: RefCell::default(),
             replies: RefCell::default(),
+            notified: RefCell::default(),
         }
     }
 }
@@ -138,6 +142,10 @@ impl Host for FakeHost {
     }
     fn update_post(&self, post: Post) -> Result<Post, HostError> {
         Ok(post)
+    }
+    fn notify_posted(&self, id: &str) -> Result<(), HostError> {
+        self.notified.borrow_mut().push(id.to_string());
+        Ok(())
     }
 
     fn channel(&self, id: &str) -> Result<Channel, HostError> {

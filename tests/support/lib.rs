@@ -1,11 +1,12 @@
 //! Helpers for the end-to-end tests: a small HTTP client bound to one shim and
 //! one token, and loopback servers that stand in for integrations.
 
-pub mod backend;
-
+pub use backend::{Answer, Backend, CallbackServer, Recorded};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 pub use switchboard_host_shim::harness::TestShim;
+
+pub mod backend;
 
 /// A response, read whole.
 #[derive(Debug)]
@@ -154,165 +155,6 @@ impl Api {
             .iter()
             .map(|id| body["posts"][id.as_str().unwrap()].clone())
             .collect()
-    }
-}
-
-/// One request a [`CallbackServer`] received.
-#[derive(Debug, Clone)]
-pub struct Recorded {
-    pub method: String,
-    pub path: String,
-    pub query: String,
-    /// Header names lower-cased.
-    pub headers: std::collections::HashMap<String, String>,
-    pub body: Vec<u8>,
-    /// When it arrived.
-    pub at: std::time::Instant,
-}
-
-impl Recorded {
-    pub fn body_text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map(String::as_str).unwrap_or("")
-    }
-}
-
-/// What a [`CallbackServer`] answers: status, content type and body, after a delay.
-#[derive(Debug, Clone)]
-pub struct Answer {
-    pub status: u16,
-    pub content_type: String,
-    pub body: Vec<u8>,
-    pub delay: std::time::Duration,
-}
-
-impl Answer {
-    pub fn json(body: Value) -> Answer {
-        Answer {
-            status: 200,
-            content_type: "application/json".into(),
-            body: body.to_string().into_bytes(),
-            delay: Default::default(),
-        }
-    }
-
-    pub fn raw(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Answer {
-        Answer {
-            status,
-            content_type: content_type.into(),
-            body: body.into(),
-            delay: Default::default(),
-        }
-    }
-
-    pub fn after(mut self, delay: std::time::Duration) -> Answer {
-        self.delay = delay;
-        self
-    }
-}
-
-type Responder = dyn Fn(&Recorded) -> Answer + Send + Sync;
-
-/// An integration on loopback: records every request and answers with
-/// `respond`. Stopped by [`CallbackServer::stop`] (or on drop).
-pub struct CallbackServer {
-    pub url: String,
-    requests: std::sync::Arc<std::sync::Mutex<Vec<Recorded>>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl CallbackServer {
-    pub async fn start(
-        respond: impl Fn(&Recorded) -> Answer + Send + Sync + 'static,
-    ) -> CallbackServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let respond: std::sync::Arc<Responder> = std::sync::Arc::new(respond);
-        let seen = requests.clone();
-        let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-            let seen = seen.clone();
-            let respond = respond.clone();
-            async move {
-                let (parts, body) = request.into_parts();
-                let body = axum::body::to_bytes(body, 16 << 20)
-                    .await
-                    .map(|b| b.to_vec())
-                    .unwrap_or_default();
-                let recorded = Recorded {
-                    method: parts.method.to_string(),
-                    path: parts.uri.path().to_string(),
-                    query: parts.uri.query().unwrap_or("").to_string(),
-                    headers: parts
-                        .headers
-                        .iter()
-                        .map(|(k, v)| {
-                            (
-                                k.as_str().to_lowercase(),
-                                v.to_str().unwrap_or("").to_string(),
-                            )
-                        })
-                        .collect(),
-                    body,
-                    at: std::time::Instant::now(),
-                };
-                let answer = respond(&recorded);
-                seen.lock().unwrap().push(recorded);
-                tokio::time::sleep(answer.delay).await;
-                axum::response::Response::builder()
-                    .status(answer.status)
-                    .header("content-type", answer.content_type)
-                    .body(axum::body::Body::from(answer.body))
-                    .unwrap()
-            }
-        });
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        CallbackServer {
-            url,
-            requests,
-            stop: Some(stop),
-            task: Some(task),
-        }
-    }
-
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.requests.lock().unwrap().clone()
-    }
-
-    /// Waits (up to 10 s) until `n` requests have arrived.
-    pub async fn wait_for(&self, n: usize) -> Vec<Recorded> {
-        wait_until(|| self.requests.lock().unwrap().len() >= n).await;
-        self.requests()
-    }
-
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for CallbackServer {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
     }
 }
 

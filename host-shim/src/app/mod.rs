@@ -14,7 +14,7 @@ pub use permissions::Scope;
 
 use crate::config::Config;
 use crate::egress::{Egress, EgressConfig};
-use crate::store::Store;
+use crate::store::{Post, Store};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -31,6 +31,10 @@ pub struct App {
     config_path: Option<PathBuf>,
     egress: RwLock<Egress>,
     own_addresses: RwLock<Vec<IpAddr>>,
+    /// Posts waiting for the plugin's post hook (outgoing webhooks); one
+    /// dispatcher drains the queue, off the paths that created them.
+    posted: tokio::sync::mpsc::UnboundedSender<Post>,
+    posted_queue: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Post>>>,
 }
 
 impl App {
@@ -41,7 +45,10 @@ impl App {
         clock: Clock,
     ) -> anyhow::Result<App> {
         let egress = Egress::new(egress_config(&config, &[])).map_err(anyhow::Error::msg)?;
+        let (posted, posted_queue) = tokio::sync::mpsc::unbounded_channel();
         Ok(App {
+            posted,
+            posted_queue: std::sync::Mutex::new(Some(posted_queue)),
             store,
             events: Events::default(),
             clock,
@@ -90,6 +97,20 @@ impl App {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         Egress::new(egress_config(config, &own)).map_err(anyhow::Error::msg)
+    }
+
+    /// Queues a stored post for the plugin's post hook.
+    pub fn notify_posted(&self, post: Post) {
+        // The queue only closes when the App is gone.
+        let _ = self.posted.send(post);
+    }
+
+    /// The receiving end of the post-hook queue, once, for the dispatcher.
+    pub fn take_posted_queue(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Post>> {
+        self.posted_queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     pub fn egress(&self) -> Egress {

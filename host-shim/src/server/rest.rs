@@ -1,10 +1,9 @@
 //! The Mattermost v4 REST subset the shim serves itself: system, users,
 //! tokens, teams, channels, posts and config — the objects integrations act on.
 
-use super::plugin::{call_failed, read_body};
+use super::plugin::read_body;
 use super::{ApiError, Shim};
 use crate::app::Scope;
-use crate::runtime::bindings_post;
 use crate::store::{Channel, ChannelType, Post, StoreError, User, new_id};
 use axum::Router;
 use axum::body::Body;
@@ -726,16 +725,7 @@ async fn create_post(State(shim): State<Shim>, headers: HeaderMap, body: Body) -
         .map_err(|e| ApiError::new(500, "api.post.create_post.app_error", e.to_string()))?
         .map_err(|e| ApiError::store("api.post.create_post.app_error", e))?;
     // Outgoing webhooks and other reactions run after the 201, off this request.
-    let (runtime, app, wit_post) = (
-        shim.runtime.clone(),
-        shim.app.clone(),
-        bindings_post(post.clone()),
-    );
-    tokio::spawn(async move {
-        if let Err(err) = runtime.message_has_been_posted(app, wit_post).await {
-            tracing::error!("post hook failed: {}", call_failed(err).message);
-        }
-    });
+    shim.app.notify_posted(post.clone());
     Ok(json_response(StatusCode::CREATED, post.to_json()))
 }
 

@@ -23,7 +23,18 @@ use crate::host::{Host, HostError, Post};
 /// because these are the posts that fire outgoing webhooks.
 pub(crate) fn create_in_channel(host: &dyn Host, post: Post) -> Result<Post, HostError> {
     let post = host.create_post(post)?;
-    // LEAD: call crate::outgoing::fire(host, &post) here once outgoing lands
+    // Outgoing webhooks run after this call, like for any user's post, so
+    // the command's reply does not wait on their callbacks.
+    if let Err(e) = host.notify_posted(&post.id) {
+        host.log(
+            crate::host::Level::Warn,
+            &format!(
+                "outgoing webhooks for command reply {}: {}",
+                post.id,
+                e.detail()
+            ),
+        );
+    }
     Ok(post)
 }
 

@@ -27,13 +27,12 @@ pub fn fire(host: &dyn Host, post: &Post) {
     }
 }
 
-/// Posts that never fire hooks even when the host passes them on: integration
-/// output (loops), and system or burn-on-read posts.
+/// Posts that never fire hooks even when the host passes them on: system and
+/// burn-on-read posts. (Webhook posts never reach here: they are created
+/// without notifying; in-channel command replies do fire, as in Mattermost,
+/// although they carry `from_webhook`.)
 fn fires_hooks(post: &Post) -> bool {
-    let from_webhook = serde_json::from_str::<Value>(&post.props)
-        .ok()
-        .is_some_and(|p| p.get("from_webhook").and_then(Value::as_str) == Some("true"));
-    !from_webhook && !post.post_type.starts_with("system_") && post.post_type != "burn_on_read"
+    !post.post_type.starts_with("system_") && post.post_type != "burn_on_read"
 }
 
 /// One callback call: which hook, which URL, what was sent.
@@ -381,12 +380,14 @@ mod tests {
     }
 
     #[test]
-    fn integration_output_never_fires() {
+    fn system_posts_never_fire() {
         let mut post = crate::host::new_post("u", "c", "deploy".into());
         assert!(fires_hooks(&post));
         post.props = r#"{"from_webhook":"true"}"#.into();
-        assert!(!fires_hooks(&post));
-        post.props = "{}".into();
+        assert!(
+            fires_hooks(&post),
+            "command replies carry from_webhook and still fire"
+        );
         post.post_type = "system_join_channel".into();
         assert!(!fires_hooks(&post));
     }

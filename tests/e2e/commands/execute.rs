@@ -5,8 +5,8 @@
 use super::{command_for, create_command, execute, ok, shim};
 use serde_json::{Value, json};
 use switchboard_host_shim::store::Post;
-use switchboard_tests::backend::{Backend, Recorded};
 use switchboard_tests::{Api, TestShim};
+use switchboard_tests::{Backend, Recorded};
 
 fn props(post: &Post) -> Value {
     serde_json::from_str(&post.props).unwrap()
@@ -42,7 +42,7 @@ async fn post_sends_every_field_and_an_in_channel_reply_posts() {
     .await);
     let req = backend.last();
     assert_eq!(req.method, "POST");
-    assert_eq!(req.uri, "/slash");
+    assert_eq!(req.uri(), "/slash");
     assert_eq!(
         req.header("content-type"),
         Some("application/x-www-form-urlencoded")
@@ -140,7 +140,7 @@ async fn get_with_a_plain_text_reply_is_ephemeral() {
     let req = backend.last();
     assert_eq!(req.method, "GET");
     assert!(req.body.is_empty());
-    assert!(req.uri.starts_with("/slash?fixed=yes&"), "{}", req.uri);
+    assert!(req.uri().starts_with("/slash?fixed=yes&"), "{}", req.uri());
     assert_eq!(req.header("content-type"), None);
     assert_eq!(req.one("text"), "now please");
     assert_eq!(req.one("command"), "/deploy");
@@ -591,5 +591,37 @@ async fn text_starts_after_any_unicode_space() {
         assert_eq!(req.one("text"), text, "{line:?}");
         assert_eq!(req.one("command"), "/deploy");
     }
+    shim.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_in_channel_reply_fires_outgoing_webhooks_after_the_command_returns() {
+    let shim = shim().await;
+    let admin = Api::admin(&shim);
+    let backend = Backend::start().await;
+    command_for(&admin, &shim, &backend, "P").await;
+    backend.reply_json(json!({"response_type": "in_channel", "text": "released v2"}));
+    let callback = switchboard_tests::CallbackServer::start(|_| {
+        switchboard_tests::Answer::raw(200, None, "").after(std::time::Duration::from_millis(500))
+    })
+    .await;
+    let reply = admin
+        .post_json(
+            "/api/v4/hooks/outgoing",
+            &json!({"team_id": shim.team.id, "trigger_words": ["released"], "callback_urls": [callback.url.clone()]}),
+        )
+        .await;
+    assert_eq!(reply.status.as_u16(), 201, "{}", reply.text);
+
+    let started = std::time::Instant::now();
+    ok(&execute(&admin, &shim.town_square.id, "/deploy prod").await);
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(500),
+        "the command does not wait for the webhook's callback"
+    );
+    let request = callback.wait_for(1).await.remove(0);
+    assert_eq!(request.field("trigger_word"), ["released"]);
+    assert_eq!(request.field("text"), ["released v2"]);
+    callback.stop().await;
     shim.stop().await.unwrap();
 }

@@ -6,7 +6,7 @@ mod execute;
 mod manage;
 
 use serde_json::{Value, json};
-use switchboard_tests::backend::Backend;
+use switchboard_tests::Backend;
 use switchboard_tests::{Api, Reply, TestShim};
 
 /// A shim whose egress may reach loopback backends.

@@ -23,6 +23,12 @@ impl Host for CallState {
         Ok(post_to_wit(self.app.store.post(&id)?))
     }
 
+    async fn notify_posted(&mut self, id: String) -> Result<(), Error> {
+        let post = self.app.store.post(&id)?;
+        self.app.notify_posted(post);
+        Ok(())
+    }
+
     async fn update(&mut self, post: Post) -> Result<Post, Error> {
         let post = post_from_wit(post);
         let write = self.blocking(move |app| app.update_post(post));
