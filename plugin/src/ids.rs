@@ -26,6 +26,17 @@ fn encode(bytes: &[u8; 16]) -> String {
         .collect()
 }
 
+/// A fresh secret for Slack-style request signatures: 32 hex digits (128
+/// random bits), the form Slack's signing secrets take.
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // As for ids: never trap for want of randomness.
+        return new_id();
+    }
+    hex::encode(bytes)
+}
+
 /// `IsValidId`: exactly 26 ASCII letters or digits.
 pub fn is_valid(id: &str) -> bool {
     id.len() == 26 && id.bytes().all(|b| b.is_ascii_alphanumeric())

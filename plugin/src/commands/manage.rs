@@ -38,16 +38,6 @@ fn decode(req: &Request) -> Result<Command, ApiError> {
     Command::from_json(&req.body).map_err(|e| ApiError::invalid_param("command").with_detail(e))
 }
 
-/// A fresh secret for Slack-style request signatures: 32 hex digits.
-fn new_signing_secret() -> String {
-    let mut bytes = [0u8; 16];
-    if getrandom::fill(&mut bytes).is_err() {
-        // Same fallback as ids: never trap for want of randomness.
-        return ids::new_id();
-    }
-    hex::encode(bytes)
-}
-
 /// The trigger rule Mattermost applies before saving: lower-cased, and no
 /// built-in's trigger.
 fn check_trigger(host: &dyn Host, command: &mut Command) -> Result<(), ApiError> {
@@ -76,7 +66,7 @@ pub fn create(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
     let now = host.now_millis();
     command.id = ids::new_id();
     command.token = ids::new_id();
-    command.signing_secret = new_signing_secret();
+    command.signing_secret = ids::new_secret();
     command.creator_id = creator;
     command.plugin_id.clear();
     command.create_at = now;
@@ -194,7 +184,7 @@ pub fn regen_signing_secret(
 ) -> Result<Response, ApiError> {
     let mut command = load_managed(host, req, id)?;
     let old = command.clone();
-    command.signing_secret = new_signing_secret();
+    command.signing_secret = ids::new_secret();
     command.update_at = host.now_millis().max(old.update_at + 1);
     registry::save(host, &command, Some(&old))?;
     Ok(Response::json(

@@ -105,7 +105,7 @@ pub fn create(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
     if hook.token.is_empty() {
         hook.token = ids::new_id();
     }
-    hook.signing_secret = ids::new_id() + &ids::new_id();
+    hook.signing_secret = ids::new_secret();
     hook.create_at = now;
     hook.update_at = now;
     hook.delete_at = 0;
