@@ -426,21 +426,25 @@ async fn concurrent_follow_ups_cannot_exceed_five() {
 
 #[tokio::test]
 async fn response_url_expires_after_thirty_minutes() {
-    let shim = shim().await;
+    let shim = TestShim::builder()
+        .config(|c| c.service_settings.allowed_untrusted_internal_connections = "127.0.0.1".into())
+        .fixed_clock(1_800_000_000_000)
+        .start()
+        .await
+        .unwrap();
     let admin = Api::admin(&shim);
     let backend = Backend::start().await;
     command_for(&admin, &shim, &backend, "P").await;
     ok(&execute(&admin, &shim.town_square.id, "/deploy").await);
     let response_url = backend.last().one("response_url");
-    let id = response_url.rsplit('/').next().unwrap();
-    // Age the record as 31 minutes would.
-    let store = &shim.shim.app.store;
-    let key = format!("command_hook/{id}");
-    let mut record: Value = serde_json::from_slice(&store.kv_get(&key).unwrap().unwrap()).unwrap();
-    record["create_at"] = json!(record["create_at"].as_i64().unwrap() - 31 * 60 * 1000);
-    store.kv_set(&key, record.to_string().as_bytes()).unwrap();
-    let body = Api::new(&shim, None)
-        .post_raw(&format!("/hooks/commands/{id}"), None, "late")
+    let path = response_url.strip_prefix(&shim.url).unwrap().to_string();
+    let anonymous = Api::new(&shim, None);
+
+    shim.advance_clock(std::time::Duration::from_secs(29 * 60));
+    assert_eq!(anonymous.post_raw(&path, None, "in time").await.text, "ok");
+    shim.advance_clock(std::time::Duration::from_secs(2 * 60));
+    let body = anonymous
+        .post_raw(&path, None, "late")
         .await
         .assert_error(404, "web.command_webhook.general.app_error");
     assert!(
