@@ -5,7 +5,7 @@
 use crate::app::{Clock, Event, LogLine, OutboundCall};
 use crate::config::Config;
 use crate::manifest::Manifest;
-use crate::runtime::{Grants, Runtime, RuntimeOptions};
+use crate::runtime::{Runtime, RuntimeOptions};
 use crate::store::{Channel, Post, Team, User, new_id, now_millis};
 use crate::{OpenOptions, Shim};
 use std::collections::HashMap;
@@ -233,9 +233,4 @@ impl Drop for TestShim {
             server.abort();
         }
     }
-}
-
-/// Lets a plugin developer load their own build with the shim's grants.
-pub fn grants_for(manifest: &Manifest) -> Grants {
-    Grants::from_permissions(&manifest.permissions)
 }

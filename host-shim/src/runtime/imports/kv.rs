@@ -7,12 +7,18 @@ use crate::runtime::bindings::types::Error;
 /// Keys longer than this are refused: they are ids and prefixes, not data.
 const MAX_KEY_BYTES: usize = 512;
 
-fn check_key(grants: crate::runtime::Grants, key: &str) -> Result<(), Error> {
-    if !grants.kv {
-        return Err(Error::Forbidden(
+fn granted(grants: crate::runtime::Grants) -> Result<(), Error> {
+    if grants.kv {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
             "the plugin's manifest does not request the `kv` permission".into(),
-        ));
+        ))
     }
+}
+
+fn check_key(grants: crate::runtime::Grants, key: &str) -> Result<(), Error> {
+    granted(grants)?;
     if key.is_empty() || key.len() > MAX_KEY_BYTES {
         return Err(Error::Invalid(format!(
             "kv keys are 1 to {MAX_KEY_BYTES} bytes"
@@ -45,11 +51,7 @@ impl Host for CallState {
         offset: u32,
         limit: u32,
     ) -> Result<Vec<String>, Error> {
-        if !self.grants.kv {
-            return Err(Error::Forbidden(
-                "the plugin's manifest does not request the `kv` permission".into(),
-            ));
-        }
+        granted(self.grants)?;
         Ok(self.app.store.kv_list(&prefix, offset, limit)?)
     }
 
