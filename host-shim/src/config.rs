@@ -40,6 +40,13 @@ pub struct ServiceSettings {
     pub enable_developer: bool,
     /// Enables `/plugins/switchboard/test/*` fault routes used by tests.
     pub enable_testing: bool,
+    /// Lets `POST /api/v4/bots` create bots (off, as in Mattermost).
+    pub enable_bot_account_creation: bool,
+    /// Disables a user's bots when the user is deactivated.
+    pub disable_bots_when_owner_is_deactivated: bool,
+    /// Personal access tokens for people (bots' tokens work regardless). On,
+    /// unlike Mattermost: the first start hands the admin a token.
+    pub enable_user_access_tokens: bool,
 }
 
 impl Default for ServiceSettings {
@@ -58,6 +65,9 @@ impl Default for ServiceSettings {
             maximum_payload_size_bytes: 300_000,
             enable_developer: false,
             enable_testing: false,
+            enable_bot_account_creation: false,
+            disable_bots_when_owner_is_deactivated: true,
+            enable_user_access_tokens: true,
         }
     }
 }

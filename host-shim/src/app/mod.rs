@@ -123,6 +123,16 @@ impl App {
     pub fn has_permission(&self, user_id: &str, permission: &str, scope: &Scope) -> bool {
         permissions::has_permission(&self.store, user_id, permission, scope).unwrap_or(false)
     }
+
+    /// The active user a bearer token signs in. A person's personal access
+    /// token works only while `EnableUserAccessTokens` is on; a bot's always.
+    pub fn user_for_token(&self, token: &str) -> Option<String> {
+        let owner = self.store.user_for_token(token).ok().flatten()?;
+        let allowed = owner.kind != "pat"
+            || owner.is_bot
+            || self.config().service_settings.enable_user_access_tokens;
+        allowed.then_some(owner.user_id)
+    }
 }
 
 fn egress_config(config: &Config, own: &[IpAddr]) -> EgressConfig {

@@ -17,6 +17,8 @@ const ALLOWED_TYPES: &[&str] = &[
     "system_leave_channel",
     "system_header_change",
     "system_purpose_change",
+    // A new bot's greeting in its DM with its owner (the server makes it).
+    "add_bot_teams_channels",
 ];
 
 /// Props a post never keeps, whoever creates it.

@@ -1,6 +1,7 @@
 //! The shim as an HTTP server: the Mattermost v4 REST subset integrations and
 //! their clients use, and the routing of plugin-owned paths to the component.
 
+mod bots;
 mod error;
 mod plugin;
 mod rest;
@@ -27,6 +28,7 @@ pub struct Shim {
 /// The whole HTTP surface.
 pub fn router(shim: Shim) -> Router {
     rest::routes()
+        .merge(bots::routes())
         .merge(plugin::routes())
         .merge(websocket::routes())
         .fallback(|| async { ApiError::not_found_route() })
@@ -69,7 +71,7 @@ impl Shim {
                 .map(|(_, v)| v.into_owned())
         };
         let token = from_header.or_else(from_query)?;
-        self.app.store.user_for_token(&token).ok().flatten()
+        self.app.user_for_token(&token)
     }
 
     pub fn require_user(

@@ -52,7 +52,7 @@ pub fn routes() -> Router<Shim> {
         .route("/api/v4/config/patch", put(patch_config))
 }
 
-fn json_response(status: StatusCode, value: Value) -> Response {
+pub(super) fn json_response(status: StatusCode, value: Value) -> Response {
     (
         status,
         [("content-type", "application/json")],
@@ -61,15 +61,36 @@ fn json_response(status: StatusCode, value: Value) -> Response {
         .into_response()
 }
 
-async fn json_body<T: DeserializeOwned>(shim: &Shim, body: Body, name: &str) -> Result<T> {
+pub(super) async fn json_body<T: DeserializeOwned>(
+    shim: &Shim,
+    body: Body,
+    name: &str,
+) -> Result<T> {
     let bytes = read_body(shim, body)
         .await?
         .ok_or_else(ApiError::too_large)?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::invalid_body(name).detail(e.to_string()))
 }
 
+/// A non-negative number from the query string; `default` when absent,
+/// 400 `invalid_url_param` when it is not a number that fits.
+pub(super) fn query_number(query: &str, name: &str, default: u64) -> Result<u64> {
+    match url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name) {
+        None => Ok(default),
+        Some((_, v)) => v.parse().map_err(|_| ApiError::invalid_url_param(name)),
+    }
+}
+
+/// A boolean query parameter as Go's `strconv.ParseBool` reads it; anything
+/// else (or nothing) is false.
+pub(super) fn query_flag(query: &str, name: &str) -> bool {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .is_some_and(|(_, v)| matches!(v.as_ref(), "1" | "t" | "T" | "true" | "TRUE" | "True"))
+}
+
 /// `me` in a path means the session user.
-fn resolve_me(id: String, session: &str) -> String {
+pub(super) fn resolve_me(id: String, session: &str) -> String {
     if id == "me" { session.to_string() } else { id }
 }
 
@@ -121,6 +142,14 @@ async fn login(State(shim): State<Shim>, body: Body) -> Result<Response> {
         .store
         .user_for_login(&login.login_id)
         .map_err(|_| invalid())?;
+    if user.is_bot {
+        // Not masked as bad credentials, as in Mattermost: bots use tokens.
+        return Err(ApiError::new(
+            401,
+            "api.user.login.bot_login_forbidden.app_error",
+            "Bot login is forbidden.",
+        ));
+    }
     if user.delete_at != 0 || !bcrypt::verify(&login.password, &hash).unwrap_or(false) {
         return Err(invalid());
     }
@@ -233,7 +262,10 @@ async fn get_user(
         .store
         .user(&id)
         .map_err(|e| ApiError::store("app.user.missing_account.const", e))?;
-    Ok(json_response(StatusCode::OK, user.to_json()))
+    Ok(json_response(
+        StatusCode::OK,
+        super::bots::user_json(&shim, &user),
+    ))
 }
 
 async fn get_user_by_username(
@@ -247,7 +279,10 @@ async fn get_user_by_username(
         .store
         .user_by_username(&username)
         .map_err(|e| ApiError::store("app.user.get_by_username.app_error", e))?;
-    Ok(json_response(StatusCode::OK, user.to_json()))
+    Ok(json_response(
+        StatusCode::OK,
+        super::bots::user_json(&shim, &user),
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -264,14 +299,16 @@ async fn create_token(
 ) -> Result<Response> {
     let session = shim.require_user(&headers, None)?;
     let user_id = resolve_me(user_id, &session);
-    if user_id != session {
-        require_admin(&shim, &session)?;
-    }
-    let request: NewToken = json_body(&shim, body, "description").await?;
-    shim.app
+    let target = shim
+        .app
         .store
         .user(&user_id)
         .map_err(|e| ApiError::store("app.user.missing_account.const", e))?;
+    let request: NewToken = json_body(&shim, body, "description").await?;
+    if request.description.is_empty() {
+        return Err(ApiError::invalid_body("description"));
+    }
+    super::bots::check_token_target(&shim, &session, &target)?;
     let token = shim
         .app
         .store

@@ -160,7 +160,7 @@ async fn action(shim: &Shim, conn: &mut Connection, text: &str) -> bool {
             );
             return conn.send(reply(&seq, Some(error))).await;
         };
-        let Some(user) = shim.app.store.user_for_token(token).ok().flatten() else {
+        let Some(user) = shim.app.user_for_token(token) else {
             // A bad token ends the connection, as Mattermost does.
             let _ = conn.socket.send(Message::Close(None)).await;
             return false;

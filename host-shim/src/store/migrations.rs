@@ -38,6 +38,13 @@ const MIGRATIONS: &[&str] = &[
         token TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id), kind TEXT NOT NULL,
         description TEXT NOT NULL DEFAULT '', create_at INTEGER NOT NULL);
      CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT NULL);",
+    // bots: the bot half of a bot account; the user row (users.is_bot = 1)
+    // is the other half and shares the id.
+    "CREATE TABLE bots (
+        user_id TEXT PRIMARY KEY REFERENCES users(id), description TEXT NOT NULL DEFAULT '',
+        owner_id TEXT NOT NULL, last_icon_update INTEGER NOT NULL DEFAULT 0,
+        create_at INTEGER NOT NULL, update_at INTEGER NOT NULL, delete_at INTEGER NOT NULL DEFAULT 0);
+     CREATE INDEX bots_by_owner ON bots (owner_id);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

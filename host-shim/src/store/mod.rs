@@ -1,10 +1,12 @@
 //! The shim's durable state in one SQLite file: teams, users, channels,
 //! memberships, posts, tokens and the plugin's kv. A write that returns is committed.
 
+mod bots;
 mod migrations;
 mod model;
 mod writer;
 
+pub use bots::{Bot, BotQuery};
 pub use model::{Channel, ChannelType, Post, Team, TeamMember, User};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -43,6 +45,15 @@ impl From<rusqlite::Error> for StoreError {
             _ => StoreError::Db(e.to_string()),
         }
     }
+}
+
+/// Whose a token is: see [`Store::user_for_token`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenOwner {
+    pub user_id: String,
+    /// `pat` (personal access token) or `session` (from a login).
+    pub kind: String,
+    pub is_bot: bool,
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -268,15 +279,22 @@ impl Store {
         Ok(token)
     }
 
-    /// The user a bearer token belongs to, if it is known and the user active.
-    pub fn user_for_token(&self, token: &str) -> Result<Option<String>> {
+    /// The user a bearer token belongs to, if it is known and the user
+    /// active, with the token's kind and whether the user is a bot.
+    pub fn user_for_token(&self, token: &str) -> Result<Option<TokenOwner>> {
         Ok(self
             .conn()
             .query_row(
-                "SELECT t.user_id FROM tokens t JOIN users u ON u.id = t.user_id
+                "SELECT t.user_id, t.kind, u.is_bot FROM tokens t JOIN users u ON u.id = t.user_id
                  WHERE t.token = ?1 AND u.delete_at = 0",
                 [token],
-                |r| r.get(0),
+                |r| {
+                    Ok(TokenOwner {
+                        user_id: r.get(0)?,
+                        kind: r.get(1)?,
+                        is_bot: r.get(2)?,
+                    })
+                },
             )
             .optional()?)
     }
