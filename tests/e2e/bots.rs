@@ -458,3 +458,92 @@ async fn convert_between_user_and_bot() {
         .assert_error(403, "api.context.permissions.app_error");
     shim.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn deactivating_an_owner_disables_their_bots_and_tells_the_admins() {
+    let shim = shim_with_bots().await;
+    let admin = Api::admin(&shim);
+    let (alice, _) = shim.create_user("alice").unwrap();
+    let bot = create_bot(&admin, json!({"username": "alices-bot"})).await;
+    let id = bot["user_id"].as_str().unwrap().to_string();
+    let kept = create_bot(&admin, json!({"username": "admins-bot"})).await;
+    admin
+        .post_json(
+            &format!("/api/v4/bots/{id}/assign/{}", alice.id),
+            &json!({}),
+        )
+        .await;
+    let token = admin
+        .post_json(
+            &format!("/api/v4/users/{id}/tokens"),
+            &json!({"description": "t"}),
+        )
+        .await
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let gone = admin.delete(&format!("/api/v4/users/{}", alice.id)).await;
+    assert_eq!(gone.status, 200, "{}", gone.text);
+    let listed = admin.get("/api/v4/bots?include_deleted=true").await.json();
+    let state = |name: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["username"] == name)
+            .unwrap()["delete_at"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_ne!(
+        state("alices-bot"),
+        0,
+        "the deactivated owner's bot is disabled"
+    );
+    assert_eq!(state("admins-bot"), 0, "other owners' bots are untouched");
+    assert_eq!(
+        Api::new(&shim, Some(&token))
+            .get("/api/v4/users/me")
+            .await
+            .status,
+        401
+    );
+    let orphaned = admin
+        .get("/api/v4/bots?include_deleted=true&only_orphaned=true")
+        .await
+        .json();
+    assert_eq!(orphaned.as_array().unwrap().len(), 1);
+    assert_eq!(orphaned[0]["user_id"], id);
+    assert_ne!(orphaned[0]["user_id"], kept["user_id"]);
+
+    let system = admin.get("/api/v4/users/username/system-bot").await.json();
+    assert_eq!(system["is_bot"], true);
+    let notice = shim
+        .posts()
+        .into_iter()
+        .find(|p| p.user_id == system["id"])
+        .expect("the system bot's notice");
+    assert!(notice.message.contains("@alice"), "{}", notice.message);
+    assert!(notice.message.contains("@alices-bot"), "{}", notice.message);
+
+    // With the setting off, a deactivated owner's bots keep working.
+    shim.set_config(|c| c.service_settings.disable_bots_when_owner_is_deactivated = false)
+        .unwrap();
+    let (bob, _) = shim.create_user("bob").unwrap();
+    let bobs = create_bot(&admin, json!({"username": "bobs-bot"})).await;
+    let bobs_id = bobs["user_id"].as_str().unwrap();
+    admin
+        .post_json(
+            &format!("/api/v4/bots/{bobs_id}/assign/{}", bob.id),
+            &json!({}),
+        )
+        .await;
+    admin.delete(&format!("/api/v4/users/{}", bob.id)).await;
+    assert_eq!(
+        admin.get(&format!("/api/v4/bots/{bobs_id}")).await.json()["delete_at"],
+        0
+    );
+    shim.stop().await.unwrap();
+}

@@ -2,6 +2,7 @@
 //! imports: configuration, posts, permissions, events, first-start setup.
 
 mod bootstrap;
+mod bots;
 mod clock;
 mod events;
 pub mod permissions;

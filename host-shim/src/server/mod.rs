@@ -5,6 +5,7 @@ mod bots;
 mod error;
 mod plugin;
 mod rest;
+mod users;
 mod websocket;
 
 pub use error::ApiError;

@@ -23,7 +23,10 @@ pub fn routes() -> Router<Shim> {
         .route("/api/v4/users/login", post(login))
         .route("/api/v4/users/logout", post(logout))
         .route("/api/v4/users", post(create_user))
-        .route("/api/v4/users/{user_id}", get(get_user))
+        .route(
+            "/api/v4/users/{user_id}",
+            get(get_user).delete(super::users::deactivate_user),
+        )
         .route(
             "/api/v4/users/username/{username}",
             get(get_user_by_username),

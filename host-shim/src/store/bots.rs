@@ -232,3 +232,38 @@ impl Store {
             .optional()?)
     }
 }
+
+impl Store {
+    /// Deactivates (`delete_at` = now) or reactivates a user and, when
+    /// deactivating, ends their login sessions. Returns whether it changed.
+    pub fn set_user_delete_at(&self, user_id: &str, delete_at: i64, now: i64) -> Result<bool> {
+        let id = user_id.to_string();
+        self.writer.write(move |c| {
+            let changed = c.execute(
+                "UPDATE users SET delete_at = ?2, update_at = ?3
+                 WHERE id = ?1 AND (delete_at = 0) != (?2 = 0)",
+                params![id, delete_at, now],
+            )?;
+            if delete_at != 0 {
+                c.execute(
+                    "DELETE FROM tokens WHERE user_id = ?1 AND kind = 'session'",
+                    [&id],
+                )?;
+            }
+            Ok(changed > 0)
+        })
+    }
+}
+
+impl Store {
+    /// Active system admins, oldest first.
+    pub fn system_admins(&self) -> Result<Vec<super::User>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT * FROM users WHERE delete_at = 0 AND is_bot = 0
+               AND (' ' || roles || ' ') LIKE '% system_admin %' ORDER BY create_at, id",
+        )?;
+        let rows = stmt.query_map([], super::User::from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

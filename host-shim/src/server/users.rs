@@ -1,0 +1,92 @@
+//! Deactivating a user (`DELETE /api/v4/users/{id}`) and what follows for the
+//! bots they own (`DisableBotsWhenOwnerIsDeactivated`).
+
+use super::rest::{json_response, resolve_me};
+use super::{ApiError, Shim};
+use crate::app::Scope;
+use crate::store::{BotQuery, User};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::json;
+
+/// Admins may deactivate anyone; a person may deactivate themselves.
+pub(super) async fn deactivate_user(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let session = shim.require_user(&headers, None)?;
+    let user_id = resolve_me(user_id, &session);
+    if user_id != session
+        && !shim
+            .app
+            .has_permission(&session, "manage_system", &Scope::System)
+    {
+        return Err(ApiError::forbidden().detail("permission=manage_system"));
+    }
+    let store = &shim.app.store;
+    let user = store
+        .user(&user_id)
+        .map_err(|e| ApiError::store("app.user.missing_account.const", e))?;
+    let now = shim.app.clock.now_millis();
+    store
+        .set_user_delete_at(&user.id, now, now)
+        .map_err(|e| ApiError::store("app.user.update_active.app_error", e))?;
+    if !user.is_bot
+        && shim
+            .app
+            .config()
+            .service_settings
+            .disable_bots_when_owner_is_deactivated
+    {
+        disable_owned_bots(&shim, &user, now);
+    }
+    Ok(json_response(StatusCode::OK, json!({"status": "OK"})))
+}
+
+/// Disables the owner's bots and tells every admin which, from the system
+/// bot. Failures are only logged, as in Mattermost: the owner is deactivated
+/// either way.
+fn disable_owned_bots(shim: &Shim, owner: &User, now: i64) {
+    let store = &shim.app.store;
+    let bots = match store.bots(&BotQuery {
+        owner_id: Some(owner.id.clone()),
+        limit: u64::MAX,
+        ..BotQuery::default()
+    }) {
+        Ok(bots) => bots,
+        Err(e) => {
+            tracing::warn!(owner = %owner.id, "listing a deactivated owner's bots: {e}");
+            return;
+        }
+    };
+    if bots.is_empty() {
+        return;
+    }
+    for bot in &bots {
+        if let Err(e) = store.set_bot_delete_at(&bot.user_id, now, now) {
+            tracing::warn!(bot = %bot.user_id, "disabling a deactivated owner's bot: {e}");
+        }
+    }
+    let names: Vec<String> = bots
+        .iter()
+        .take(10)
+        .map(|b| format!("@{}", b.username))
+        .collect();
+    let more = bots.len().saturating_sub(names.len());
+    let mut message = format!(
+        "@{} was deactivated, so their bots were disabled: {}",
+        owner.username,
+        names.join(", ")
+    );
+    if more > 0 {
+        message.push_str(&format!(" and {more} more"));
+    }
+    message.push_str(". Assign them to another owner and enable them to keep them working.");
+    for admin in store.system_admins().unwrap_or_default() {
+        if let Err(e) = shim.app.notify_user(&admin.id, &message) {
+            tracing::warn!(admin = %admin.id, "telling an admin about disabled bots: {e}");
+        }
+    }
+}
