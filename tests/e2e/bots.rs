@@ -547,3 +547,68 @@ async fn deactivating_an_owner_disables_their_bots_and_tells_the_admins() {
     );
     shim.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_bot_hears_posts_on_the_websocket() {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let shim = shim_with_bots().await;
+    let admin = Api::admin(&shim);
+    let bot = create_bot(&admin, json!({"username": "listener"})).await;
+    let id = bot["user_id"].as_str().unwrap().to_string();
+    let token = admin
+        .post_json(
+            &format!("/api/v4/users/{id}/tokens"),
+            &json!({"description": "ws"}),
+        )
+        .await
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    admin
+        .post_json(
+            &format!("/api/v4/teams/{}/members", shim.team.id),
+            &json!({"team_id": shim.team.id, "user_id": id}),
+        )
+        .await;
+    admin
+        .post_json(
+            &format!("/api/v4/channels/{}/members", shim.town_square.id),
+            &json!({"user_id": id}),
+        )
+        .await;
+    let mut request = format!("{}/api/v4/websocket", shim.url.replacen("http", "ws", 1))
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    admin
+        .post_json(
+            "/api/v4/posts",
+            &json!({"channel_id": shim.town_square.id, "message": "hello bot"}),
+        )
+        .await;
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(Ok(message)) = socket.next().await {
+            let Ok(text) = message.to_text() else {
+                continue;
+            };
+            let Ok(event) = serde_json::from_str::<Value>(text) else {
+                continue;
+            };
+            if event["event"] == "posted" {
+                return Some(event);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .expect("a posted event");
+    assert!(heard.to_string().contains("hello bot"), "{heard}");
+    shim.stop().await.unwrap();
+}
