@@ -47,6 +47,12 @@ pub struct ServiceSettings {
     /// Personal access tokens for people (bots' tokens work regardless). On,
     /// unlike Mattermost: the first start hands the admin a token.
     pub enable_user_access_tokens: bool,
+    /// Lets third-party apps sign users in with OAuth 2.0 (on, as in Mattermost).
+    #[serde(rename = "EnableOAuthServiceProvider")]
+    pub enable_oauth_service_provider: bool,
+    /// How long an OAuth access token lives (Mattermost's SSO session length).
+    #[serde(rename = "SessionLengthSSOInHours")]
+    pub session_length_sso_in_hours: u32,
 }
 
 impl Default for ServiceSettings {
@@ -68,6 +74,8 @@ impl Default for ServiceSettings {
             enable_bot_account_creation: false,
             disable_bots_when_owner_is_deactivated: true,
             enable_user_access_tokens: true,
+            enable_oauth_service_provider: true,
+            session_length_sso_in_hours: 720,
         }
     }
 }

@@ -6,5 +6,6 @@ mod commands;
 mod foundation;
 mod incoming;
 mod incoming_manage;
+mod oauth;
 mod outgoing;
 mod websocket;

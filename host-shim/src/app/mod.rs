@@ -128,11 +128,31 @@ impl App {
     /// The active user a bearer token signs in. A person's personal access
     /// token works only while `EnableUserAccessTokens` is on; a bot's always.
     pub fn user_for_token(&self, token: &str) -> Option<String> {
-        let owner = self.store.user_for_token(token).ok().flatten()?;
+        let Some(owner) = self.store.user_for_token(token).ok().flatten() else {
+            return self.oauth_user(token);
+        };
         let allowed = owner.kind != "pat"
             || owner.is_bot
             || self.config().service_settings.enable_user_access_tokens;
         allowed.then_some(owner.user_id)
+    }
+
+    /// The active user an OAuth access token was issued for, while it lives
+    /// and the provider is on. Revoking the grant ends it at the next request.
+    fn oauth_user(&self, token: &str) -> Option<String> {
+        if !self.config().service_settings.enable_oauth_service_provider {
+            return None;
+        }
+        let grant = self
+            .store
+            .oauth_grant_by_token(token, self.clock.now_millis())
+            .ok()??;
+        let user = self.store.user(&grant.user_id).ok()?;
+        (user.delete_at == 0).then_some(user.id)
+    }
+
+    pub fn is_oauth_token(&self, token: &str) -> bool {
+        self.oauth_user(token).is_some()
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod bots;
 mod error;
+mod oauth;
 mod plugin;
 mod rest;
 mod users;
@@ -30,6 +31,7 @@ pub struct Shim {
 pub fn router(shim: Shim) -> Router {
     rest::routes()
         .merge(bots::routes())
+        .merge(oauth::routes())
         .merge(plugin::routes())
         .merge(websocket::routes())
         .fallback(|| async { ApiError::not_found_route() })
@@ -58,21 +60,13 @@ impl Shim {
     /// The user behind the request's token (`Authorization: Bearer|Token …`,
     /// or `access_token` in the query), if any.
     pub fn session_user(&self, headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-        let from_header = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.trim().split_once(' ')?;
-                (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
-                    .then(|| token.trim().to_string())
-            });
-        let from_query = || {
-            url::form_urlencoded::parse(query?.as_bytes())
-                .find(|(k, _)| k == "access_token")
-                .map(|(_, v)| v.into_owned())
-        };
-        let token = from_header.or_else(from_query)?;
-        self.app.user_for_token(&token)
+        self.app.user_for_token(&request_token(headers, query)?)
+    }
+
+    /// Whether the request is made with an OAuth app's access token: such
+    /// sessions may not mint tokens or authorize other apps.
+    pub fn is_oauth_session(&self, headers: &HeaderMap, query: Option<&str>) -> bool {
+        request_token(headers, query).is_some_and(|t| self.app.is_oauth_token(&t))
     }
 
     pub fn require_user(
@@ -93,4 +87,22 @@ impl Shim {
             .maximum_payload_size_bytes as usize)
             .saturating_add(512)
     }
+}
+
+/// The token a request carries: the `Authorization` header's (`Bearer` or
+/// `Token`), else `access_token` in the query.
+fn request_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    let from_header = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
+                .then(|| token.trim().to_string())
+        });
+    from_header.or_else(|| {
+        url::form_urlencoded::parse(query?.as_bytes())
+            .find(|(k, _)| k == "access_token")
+            .map(|(_, v)| v.into_owned())
+    })
 }

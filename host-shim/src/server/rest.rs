@@ -307,6 +307,10 @@ async fn create_token(
         .store
         .user(&user_id)
         .map_err(|e| ApiError::store("app.user.missing_account.const", e))?;
+    if shim.is_oauth_session(&headers, None) {
+        // A third-party app must not turn its grant into a lasting token.
+        return Err(ApiError::forbidden().detail("attempted access by oauth app"));
+    }
     let request: NewToken = json_body(&shim, body, "description").await?;
     if request.description.is_empty() {
         return Err(ApiError::invalid_body("description"));

@@ -45,6 +45,26 @@ const MIGRATIONS: &[&str] = &[
         owner_id TEXT NOT NULL, last_icon_update INTEGER NOT NULL DEFAULT 0,
         create_at INTEGER NOT NULL, update_at INTEGER NOT NULL, delete_at INTEGER NOT NULL DEFAULT 0);
      CREATE INDEX bots_by_owner ON bots (owner_id);",
+    // oauth: the OAuth 2.0 provider's apps, codes, tokens (hashed) and consents.
+    "CREATE TABLE oauth_apps (
+        id TEXT PRIMARY KEY, creator_id TEXT NOT NULL, create_at INTEGER NOT NULL,
+        update_at INTEGER NOT NULL, client_secret TEXT NOT NULL, name TEXT NOT NULL,
+        description TEXT NOT NULL, icon_url TEXT NOT NULL, callback_urls TEXT NOT NULL,
+        homepage TEXT NOT NULL, is_trusted INTEGER NOT NULL, mattermost_app_id TEXT NOT NULL);
+     CREATE TABLE oauth_codes (
+        code_hash TEXT PRIMARY KEY, client_id TEXT NOT NULL, user_id TEXT NOT NULL,
+        redirect_uri TEXT NOT NULL, state TEXT NOT NULL, scope TEXT NOT NULL,
+        code_challenge TEXT NOT NULL, code_challenge_method TEXT NOT NULL, resource TEXT NOT NULL,
+        create_at INTEGER NOT NULL);
+     CREATE TABLE oauth_access (
+        token_hash TEXT PRIMARY KEY, refresh_hash TEXT NOT NULL, client_id TEXT NOT NULL,
+        user_id TEXT NOT NULL, redirect_uri TEXT NOT NULL, expires_at INTEGER NOT NULL,
+        scope TEXT NOT NULL, audience TEXT NOT NULL);
+     CREATE INDEX oauth_access_by_refresh ON oauth_access (refresh_hash);
+     CREATE INDEX oauth_access_by_user ON oauth_access (user_id, client_id);
+     CREATE TABLE oauth_consents (
+        user_id TEXT NOT NULL, client_id TEXT NOT NULL, scope TEXT NOT NULL,
+        PRIMARY KEY (user_id, client_id));",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

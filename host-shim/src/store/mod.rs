@@ -4,10 +4,12 @@
 mod bots;
 mod migrations;
 mod model;
+mod oauth;
 mod writer;
 
 pub use bots::{Bot, BotQuery};
 pub use model::{Channel, ChannelType, Post, Team, TeamMember, User};
+pub use oauth::{AccessGrant, AuthCode, OAuthApp, secret_hash};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
