@@ -1,8 +1,10 @@
 //! The shim as an HTTP server: the Mattermost v4 REST subset integrations and
 //! their clients use, and the routing of plugin-owned paths to the component.
 
+mod channels;
 mod error;
 mod plugin;
+mod posts;
 mod rest;
 mod websocket;
 
@@ -27,6 +29,8 @@ pub struct Shim {
 /// The whole HTTP surface.
 pub fn router(shim: Shim) -> Router {
     rest::routes()
+        .merge(channels::routes())
+        .merge(posts::routes())
         .merge(plugin::routes())
         .merge(websocket::routes())
         .fallback(|| async { ApiError::not_found_route() })

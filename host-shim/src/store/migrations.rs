@@ -38,6 +38,13 @@ const MIGRATIONS: &[&str] = &[
         token TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id), kind TEXT NOT NULL,
         description TEXT NOT NULL DEFAULT '', create_at INTEGER NOT NULL);
      CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT NULL);",
+    // clients (issue 10): channel moderation, a channel's override of a
+    // moderated permission (create_post, …) for its members or guests.
+    "CREATE TABLE channel_moderations (
+        channel_id TEXT NOT NULL REFERENCES channels(id), role TEXT NOT NULL,
+        permission TEXT NOT NULL, allowed INTEGER NOT NULL,
+        PRIMARY KEY (channel_id, role, permission));
+     CREATE INDEX posts_by_root ON posts (root_id, create_at);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
