@@ -231,7 +231,7 @@ async fn a_read_only_channel_refuses_members_posts_and_commands() {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let moderations = reply.json();
-    let create_post = moderations
+    let create_post_moderation = moderations
         .as_array()
         .unwrap()
         .iter()
@@ -239,7 +239,7 @@ async fn a_read_only_channel_refuses_members_posts_and_commands() {
         .unwrap()
         .clone();
     assert_eq!(
-        create_post["roles"],
+        create_post_moderation["roles"],
         json!({"guests": {"value": false, "enabled": true}, "members": {"value": false, "enabled": true}})
     );
     let manage_members = &moderations[2];
