@@ -35,7 +35,9 @@ async fn channels_by_team_and_channel_name() {
     let erin = Api::new(&shim, Some(&token));
     let team = &shim.team.name;
     let reply = erin
-        .get(&format!("/api/v4/teams/name/{team}/channels/name/town-square"))
+        .get(&format!(
+            "/api/v4/teams/name/{team}/channels/name/town-square"
+        ))
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json()["id"], shim.town_square.id);
@@ -68,10 +70,7 @@ async fn my_channels_in_a_team_include_direct_channels() {
     let (frank, token) = shim.create_user("frank").unwrap();
     let frank_api = Api::new(&shim, Some(&token));
     let direct = frank_api
-        .post_json(
-            "/api/v4/channels/direct",
-            &json!([frank.id, shim.admin.id]),
-        )
+        .post_json("/api/v4/channels/direct", &json!([frank.id, shim.admin.id]))
         .await
         .json();
     private_channel(&admin, &shim, "hidden").await;
@@ -118,7 +117,10 @@ async fn a_thread_is_a_post_list_from_the_root_or_any_reply() {
     create_post(&admin, &shim.town_square.id, "elsewhere", "").await;
 
     let reply = admin
-        .get(&format!("/api/v4/posts/{}/thread", first["id"].as_str().unwrap()))
+        .get(&format!(
+            "/api/v4/posts/{}/thread",
+            first["id"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let list = reply.json();
@@ -130,12 +132,18 @@ async fn a_thread_is_a_post_list_from_the_root_or_any_reply() {
     assert_eq!(list["posts"].as_object().unwrap().len(), 3);
     assert_eq!(list["posts"][root_id]["message"], "root");
     assert_eq!(
-        (&list["next_post_id"], &list["prev_post_id"], &list["has_next"]),
+        (
+            &list["next_post_id"],
+            &list["prev_post_id"],
+            &list["has_next"]
+        ),
         (&json!(""), &json!(""), &json!(false))
     );
     // A page of one reply leaves one for the next page.
     let page = admin
-        .get(&format!("/api/v4/posts/{root_id}/thread?perPage=1&direction=down"))
+        .get(&format!(
+            "/api/v4/posts/{root_id}/thread?perPage=1&direction=down"
+        ))
         .await
         .json();
     assert_eq!(page["order"], json!([first["id"], root["id"]]));
@@ -223,11 +231,17 @@ async fn a_read_only_channel_refuses_members_posts_and_commands() {
     let hank = Api::new(&shim, Some(&token));
     let channel = shim.town_square.id.clone();
     let patch = json!([{"name": "create_post", "roles": {"members": false, "guests": false}}]);
-    hank.put_json(&format!("/api/v4/channels/{channel}/moderations/patch"), &patch)
-        .await
-        .assert_error(403, "api.context.permissions.app_error");
+    hank.put_json(
+        &format!("/api/v4/channels/{channel}/moderations/patch"),
+        &patch,
+    )
+    .await
+    .assert_error(403, "api.context.permissions.app_error");
     let reply = admin
-        .put_json(&format!("/api/v4/channels/{channel}/moderations/patch"), &patch)
+        .put_json(
+            &format!("/api/v4/channels/{channel}/moderations/patch"),
+            &patch,
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let moderations = reply.json();
@@ -246,9 +260,12 @@ async fn a_read_only_channel_refuses_members_posts_and_commands() {
     assert_eq!(manage_members["name"], "manage_members");
     assert_eq!(manage_members["roles"]["guests"], Value::Null);
 
-    hank.post_json("/api/v4/posts", &json!({"channel_id": channel, "message": "x"}))
-        .await
-        .assert_error(403, "api.context.permissions.app_error");
+    hank.post_json(
+        "/api/v4/posts",
+        &json!({"channel_id": channel, "message": "x"}),
+    )
+    .await
+    .assert_error(403, "api.context.permissions.app_error");
     hank.post_json(
         "/api/v4/commands/execute",
         &json!({"channel_id": channel, "command": "/shrug"}),
@@ -260,11 +277,17 @@ async fn a_read_only_channel_refuses_members_posts_and_commands() {
 
     let open_again = json!([{"name": "create_post", "roles": {"members": true}}]);
     admin
-        .put_json(&format!("/api/v4/channels/{channel}/moderations/patch"), &open_again)
+        .put_json(
+            &format!("/api/v4/channels/{channel}/moderations/patch"),
+            &open_again,
+        )
         .await;
     create_post(&hank, &channel, "thanks", "").await;
     admin
-        .put_json(&format!("/api/v4/channels/{channel}/moderations/patch"), &json!({"x": 1}))
+        .put_json(
+            &format!("/api/v4/channels/{channel}/moderations/patch"),
+            &json!({"x": 1}),
+        )
         .await
         .assert_error(400, "api.context.invalid_body_param.app_error");
     shim.stop().await.unwrap();
@@ -338,7 +361,10 @@ async fn icon_emoji_overrides_are_read_as_icon_urls() {
     assert_eq!(reply.status, 200, "{}", reply.text);
     let post = &admin.channel_posts(&shim.town_square.id).await[0];
     assert_eq!(post["props"]["override_icon_emoji"], ":rocket:");
-    assert_eq!(post["props"]["override_icon_url"], "/static/emoji/1f680.png");
+    assert_eq!(
+        post["props"]["override_icon_url"],
+        "/static/emoji/1f680.png"
+    );
     // Stored as sent: the rendering happens when clients read.
     let stored = shim.posts().pop().unwrap();
     assert!(stored.props_json().get("override_icon_url").is_none());

@@ -279,7 +279,10 @@ async fn webhook_posts_mention_their_owner_and_do_not_set_online() {
     assert_eq!(event["data"]["sender_name"], "ci-bot");
     assert_eq!(event["data"]["set_online"], false);
     // A webhook's post mentions even the user it posts as.
-    assert_eq!(event["data"]["mentions"], json!([shim.admin.id]).to_string());
+    assert_eq!(
+        event["data"]["mentions"],
+        json!([shim.admin.id]).to_string()
+    );
     shim.stop().await.unwrap();
 }
 
@@ -401,7 +404,10 @@ async fn fan_out_asks_permissions_once_per_socket_and_sees_membership_changes() 
         )
         .await;
     for socket in &mut sockets {
-        assert_eq!(post_of(&socket.next_event().await.unwrap())["message"], "after");
+        assert_eq!(
+            post_of(&socket.next_event().await.unwrap())["message"],
+            "after"
+        );
     }
     shim.stop().await.unwrap();
 }

@@ -261,11 +261,7 @@ pub struct OnlineGuard {
 
 impl Drop for OnlineGuard {
     fn drop(&mut self) {
-        let mut online = self
-            .events
-            .online
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut online = self.events.online.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = online.get_mut(&self.user) {
             *n = n.saturating_sub(1);
             if *n == 0 {

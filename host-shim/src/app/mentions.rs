@@ -152,14 +152,20 @@ mod tests {
     fn usernames_are_found_with_mattermost_word_rules() {
         assert_eq!(ids(&["hi @Alice, and @bob.smith."], false), ["a", "b"]);
         assert_eq!(ids(&["(@alice)"], false), ["a"]);
-        assert_eq!(ids(&["email alice@example.com"], false), Vec::<String>::new());
+        assert_eq!(
+            ids(&["email alice@example.com"], false),
+            Vec::<String>::new()
+        );
         assert_eq!(ids(&["@alice_"], false), ["a"]);
         assert_eq!(ids(&["@carol"], false), Vec::<String>::new());
     }
 
     #[test]
     fn code_is_not_searched() {
-        assert_eq!(ids(&["`@alice` and\n```\n@bob.smith\n```"], false), Vec::<String>::new());
+        assert_eq!(
+            ids(&["`@alice` and\n```\n@bob.smith\n```"], false),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

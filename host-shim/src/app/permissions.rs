@@ -115,8 +115,7 @@ pub fn has_permission(
                 }
                 // A moderated channel may take the permission from members;
                 // team admins keep it, as channel admins do in Mattermost.
-                let Some((_, moderation)) = MODERATED.iter().find(|(p, _)| *p == permission)
-                else {
+                let Some((_, moderation)) = MODERATED.iter().find(|(p, _)| *p == permission) else {
                     return Ok(true);
                 };
                 let admin = team.split_whitespace().any(|r| r == "team_admin");

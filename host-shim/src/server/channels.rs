@@ -3,8 +3,8 @@
 
 use super::rest::{Result, json_body, json_response, require, resolve_me};
 use super::{ApiError, Shim};
-use crate::app::{App, Scope};
 use crate::app::permissions::MODERATED;
+use crate::app::{App, Scope};
 use crate::store::{Channel, ChannelType, Post, StoreError};
 use axum::Router;
 use axum::body::Body;
@@ -30,7 +30,10 @@ pub fn routes() -> Router<Shim> {
             axum::routing::delete(archive),
         )
         .route("/api/v4/channels/{channel_id}/restore", post(restore))
-        .route("/api/v4/channels/{channel_id}/moderations", get(moderations))
+        .route(
+            "/api/v4/channels/{channel_id}/moderations",
+            get(moderations),
+        )
         .route(
             "/api/v4/channels/{channel_id}/moderations/patch",
             put(patch_moderations),
@@ -69,14 +72,18 @@ async fn by_team_and_channel_name(
             "Channel does not exist.",
         )
     };
-    let team = shim.app.store.team_by_name(&team_name).map_err(|e| match e {
-        StoreError::NotFound(_) => ApiError::new(
-            404,
-            "app.team.get_by_name.missing.app_error",
-            "Unable to find the existing team.",
-        ),
-        e => ApiError::store("app.team.get_by_name.app_error", e),
-    })?;
+    let team = shim
+        .app
+        .store
+        .team_by_name(&team_name)
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => ApiError::new(
+                404,
+                "app.team.get_by_name.missing.app_error",
+                "Unable to find the existing team.",
+            ),
+            e => ApiError::store("app.team.get_by_name.app_error", e),
+        })?;
     let found = if flag(query.as_deref(), "include_deleted") {
         shim.app
             .store
@@ -113,7 +120,10 @@ async fn channels_for_user(
 ) -> Result<Response> {
     let session = shim.require_user(&headers, query.as_deref())?;
     let user_id = resolve_me(user_id, &session);
-    if user_id != session && !shim.app.has_permission(&session, "manage_system", &Scope::System)
+    if user_id != session
+        && !shim
+            .app
+            .has_permission(&session, "manage_system", &Scope::System)
     {
         return Err(ApiError::forbidden().detail("missing permission edit_other_users"));
     }
@@ -121,7 +131,11 @@ async fn channels_for_user(
     let channels = shim
         .app
         .store
-        .channels_for_user(&team_id, &user_id, flag(query.as_deref(), "include_deleted"))
+        .channels_for_user(
+            &team_id,
+            &user_id,
+            flag(query.as_deref(), "include_deleted"),
+        )
         .map_err(|e| ApiError::store("app.channel.get_channels.get.app_error", e))?;
     Ok(channel_list(&channels))
 }
@@ -173,7 +187,12 @@ async fn archive(
         ChannelType::Open => "delete_public_channel",
         ChannelType::Private => "delete_private_channel",
     };
-    require(&shim, &session, permission, Scope::Channel(channel.id.clone()))?;
+    require(
+        &shim,
+        &session,
+        permission,
+        Scope::Channel(channel.id.clone()),
+    )?;
     if channel.delete_at != 0 {
         return Err(ApiError::new(
             400,
@@ -191,7 +210,13 @@ async fn archive(
     let app = shim.app.clone();
     let archived = tokio::task::spawn_blocking(move || {
         // Posted first: an archived channel takes no posts.
-        system_post(&app, &channel, &session, "system_channel_deleted", "archived");
+        system_post(
+            &app,
+            &channel,
+            &session,
+            "system_channel_deleted",
+            "archived",
+        );
         app.store.set_channel_archived(&channel.id, true)
     })
     .await
@@ -209,7 +234,12 @@ async fn restore(
 ) -> Result<Response> {
     let session = shim.require_user(&headers, None)?;
     let channel = load(&shim, &channel_id)?;
-    require(&shim, &session, "manage_team", Scope::Team(channel.team_id.clone()))?;
+    require(
+        &shim,
+        &session,
+        "manage_team",
+        Scope::Team(channel.team_id.clone()),
+    )?;
     if channel.delete_at == 0 {
         return Err(ApiError::new(
             400,
@@ -220,7 +250,13 @@ async fn restore(
     let app = shim.app.clone();
     let restored = tokio::task::spawn_blocking(move || {
         let restored = app.store.set_channel_archived(&channel.id, false)?;
-        system_post(&app, &restored, &session, "system_channel_restored", "unarchived");
+        system_post(
+            &app,
+            &restored,
+            &session,
+            "system_channel_restored",
+            "unarchived",
+        );
         Ok::<_, StoreError>(restored)
     })
     .await
@@ -287,7 +323,10 @@ async fn moderations(
     let session = shim.require_user(&headers, None)?;
     require_channel_admin_console(&shim, &session)?;
     let channel = load(&shim, &channel_id)?;
-    Ok(json_response(StatusCode::OK, moderations_of(&shim, &channel)?))
+    Ok(json_response(
+        StatusCode::OK,
+        moderations_of(&shim, &channel)?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -321,7 +360,10 @@ async fn patch_moderations(
         if !MODERATIONS.contains(&patch.name.as_str()) {
             continue;
         }
-        let roles = [("members", patch.roles.members), ("guests", patch.roles.guests)];
+        let roles = [
+            ("members", patch.roles.members),
+            ("guests", patch.roles.guests),
+        ];
         for (role, allowed) in roles {
             let Some(allowed) = allowed else { continue };
             if role == "guests" && !guests_apply(&patch.name) {
@@ -334,11 +376,19 @@ async fn patch_moderations(
                 app.store.set_channel_moderation(&id, role, &name, stored)
             })
             .await
-            .map_err(|e| ApiError::new(500, "app.channel.patch_moderations.app_error", e.to_string()))?
+            .map_err(|e| {
+                ApiError::new(
+                    500,
+                    "app.channel.patch_moderations.app_error",
+                    e.to_string(),
+                )
+            })?
             .map_err(|e| ApiError::store("app.channel.patch_moderations.app_error", e))?;
         }
     }
     debug_assert!(MODERATED.iter().all(|(_, m)| MODERATIONS.contains(m)));
-    Ok(json_response(StatusCode::OK, moderations_of(&shim, &channel)?))
+    Ok(json_response(
+        StatusCode::OK,
+        moderations_of(&shim, &channel)?,
+    ))
 }
-

@@ -90,14 +90,17 @@ async fn thread(
         replies.truncate(per_page);
         posts = root.into_iter().chain(replies).collect();
     }
-    Ok(json_response(StatusCode::OK, post_list(&shim, posts, has_next)))
+    Ok(json_response(
+        StatusCode::OK,
+        post_list(&shim, posts, has_next),
+    ))
 }
 
 /// A `PostList`, newest first as Mattermost sorts a thread.
 fn post_list(shim: &Shim, mut posts: Vec<Post>, has_next: bool) -> Value {
     // Newest first; of posts made in the same millisecond, the later one first.
     posts.reverse();
-    posts.sort_by(|a, b| b.create_at.cmp(&a.create_at));
+    posts.sort_by_key(|p| std::cmp::Reverse(p.create_at));
     let order: Vec<&str> = posts.iter().map(|p| p.id.as_str()).collect();
     let map: Map<String, Value> = posts
         .iter()

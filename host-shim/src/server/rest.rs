@@ -61,7 +61,11 @@ pub(super) fn json_response(status: StatusCode, value: Value) -> Response {
         .into_response()
 }
 
-pub(super) async fn json_body<T: DeserializeOwned>(shim: &Shim, body: Body, name: &str) -> Result<T> {
+pub(super) async fn json_body<T: DeserializeOwned>(
+    shim: &Shim,
+    body: Body,
+    name: &str,
+) -> Result<T> {
     let bytes = read_body(shim, body)
         .await?
         .ok_or_else(ApiError::too_large)?;
@@ -666,8 +670,10 @@ async fn channel_posts(
         .channel_posts(&channel_id, page, per_page)
         .map_err(|e| ApiError::store("app.post.get_posts.app_error", e))?;
     let order: Vec<&str> = posts.iter().map(|p| p.id.as_str()).collect();
-    let map: serde_json::Map<String, Value> =
-        posts.iter().map(|p| (p.id.clone(), shim.app.post_for_client(p))).collect();
+    let map: serde_json::Map<String, Value> = posts
+        .iter()
+        .map(|p| (p.id.clone(), shim.app.post_for_client(p)))
+        .collect();
     Ok(json_response(
         StatusCode::OK,
         json!({"order": order, "posts": map, "next_post_id": "", "prev_post_id": "", "has_next": posts.len() == per_page}),
@@ -741,7 +747,10 @@ async fn create_post(
         .map_err(|e| ApiError::store("api.post.create_post.app_error", e))?;
     // Outgoing webhooks and other reactions run after the 201, off this request.
     shim.app.notify_posted(post.clone());
-    Ok(json_response(StatusCode::CREATED, shim.app.post_for_client(&post)))
+    Ok(json_response(
+        StatusCode::CREATED,
+        shim.app.post_for_client(&post),
+    ))
 }
 
 async fn get_post(
@@ -761,7 +770,10 @@ async fn get_post(
         "read_channel",
         Scope::Channel(post.channel_id.clone()),
     )?;
-    Ok(json_response(StatusCode::OK, shim.app.post_for_client(&post)))
+    Ok(json_response(
+        StatusCode::OK,
+        shim.app.post_for_client(&post),
+    ))
 }
 
 // ---- config ----

@@ -7,8 +7,6 @@
 use super::Shim;
 use crate::app::{Event, OnlineGuard, Scope};
 use crate::store::{new_id, now_millis};
-use std::collections::HashMap;
-use std::time::Duration;
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
@@ -16,6 +14,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
 pub fn routes() -> Router<Shim> {

@@ -34,7 +34,10 @@ impl Store {
              ORDER BY c.display_name, c.name",
         )?;
         let rows = stmt
-            .query_map(params![user_id, team_id, include_deleted], Channel::from_row)?
+            .query_map(
+                params![user_id, team_id, include_deleted],
+                Channel::from_row,
+            )?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
