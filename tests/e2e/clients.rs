@@ -370,3 +370,54 @@ async fn icon_emoji_overrides_are_read_as_icon_urls() {
     assert!(stored.props_json().get("override_icon_url").is_none());
     shim.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn authors_patch_and_delete_their_posts() {
+    let shim = TestShim::start().await.unwrap();
+    let admin = Api::admin(&shim);
+    let (_, token) = shim.create_user("ivy").unwrap();
+    let ivy = Api::new(&shim, Some(&token));
+    let root = create_post(&ivy, &shim.town_square.id, "build running", "").await;
+    let root_id = root["id"].as_str().unwrap();
+    let reply = create_post(&admin, &shim.town_square.id, "thanks", root_id).await;
+
+    let patched = ivy
+        .put_json(
+            &format!("/api/v4/posts/{root_id}/patch"),
+            &json!({"message": "build passed", "is_pinned": true}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    let patched = patched.json();
+    assert_eq!(patched["message"], "build passed");
+    assert_eq!(patched["is_pinned"], true);
+    assert_ne!(patched["edit_at"], 0);
+    // Another member may not edit or delete it; a missing post is the same 403.
+    let (_, other) = shim.create_user("jack").unwrap();
+    let jack = Api::new(&shim, Some(&other));
+    jack.put_json(
+        &format!("/api/v4/posts/{root_id}/patch"),
+        &json!({"message": "x"}),
+    )
+    .await
+    .assert_error(403, "api.context.permissions.app_error");
+    jack.delete(&format!("/api/v4/posts/{root_id}"))
+        .await
+        .assert_error(403, "api.context.permissions.app_error");
+    jack.delete("/api/v4/posts/nosuchpost")
+        .await
+        .assert_error(403, "api.context.permissions.app_error");
+
+    let deleted = ivy.delete(&format!("/api/v4/posts/{root_id}")).await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    assert_eq!(deleted.json(), json!({"status": "OK"}));
+    // The replies go with the root.
+    admin
+        .get(&format!("/api/v4/posts/{}", reply["id"].as_str().unwrap()))
+        .await
+        .assert_error(404, "app.post.get.app_error");
+    let kinds: Vec<String> = shim.events().iter().map(|e| e.event.clone()).collect();
+    assert!(kinds.contains(&"post_edited".to_string()), "{kinds:?}");
+    assert_eq!(kinds.last().map(String::as_str), Some("post_deleted"));
+    shim.stop().await.unwrap();
+}

@@ -158,6 +158,15 @@ impl Events {
         });
     }
 
+    pub fn deleted(&self, post: &Value, channel_id: &str, deleted_by: &str) {
+        self.emit(Event {
+            event: "post_deleted".into(),
+            data: json!({ "post": post.to_string(), "delete_by": deleted_by }),
+            channel_id: channel_id.to_string(),
+            ..Event::default()
+        });
+    }
+
     /// `channel_deleted` / `channel_restored`, to the channel's team.
     pub fn channel_archived(&self, channel: &Channel, archived: bool) {
         let (event, data) = if archived {

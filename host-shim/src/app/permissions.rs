@@ -30,6 +30,7 @@ const TEAM_ADMIN: &[&str] = &[
     "manage_others_slash_commands",
     "bypass_incoming_webhook_channel_lock",
     "manage_team",
+    "delete_others_posts",
     "manage_public_channel_properties",
     "manage_private_channel_properties",
 ];
@@ -44,6 +45,8 @@ const CHANNEL_USER: &[&str] = &[
     "manage_private_channel_properties",
     "delete_public_channel",
     "delete_private_channel",
+    "edit_post",
+    "delete_post",
 ];
 
 /// Channel-user permissions a channel can take from its members

@@ -113,6 +113,16 @@ impl App {
         Ok(post)
     }
 
+    /// Deletes a post (and a root's replies) and tells the channel's readers.
+    pub fn delete_post(&self, post_id: &str, deleted_by: &str) -> Result<Post, StoreError> {
+        let mut post = self.store.post(post_id)?;
+        self.store.delete_post(post_id)?;
+        post.delete_at = self.clock.now_millis();
+        self.events
+            .deleted(&self.post_for_client(&post), &post.channel_id, deleted_by);
+        Ok(post)
+    }
+
     /// The checks every saved post passes (Mattermost's `Post.IsValid` and
     /// `PreSave`), and removal of props no post may carry.
     fn prepare_post(&self, post: &mut Post, max_runes: usize) -> Result<(), StoreError> {

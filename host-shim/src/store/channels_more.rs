@@ -1,5 +1,6 @@
-//! Channel reads and writes the REST routes for clients need beyond the
-//! basics: members, a user's channels, archiving, threads, moderation.
+//! Channel and post reads and writes the REST routes for clients need beyond
+//! the basics: members, a user's channels, archiving, threads, deletion,
+//! moderation.
 
 use super::{Channel, Post, Result, Store, StoreError, User, now_millis};
 use rusqlite::{OptionalExtension, params};
@@ -137,5 +138,22 @@ impl Store {
         })?;
         self.membership_changed();
         Ok(())
+    }
+
+    /// Marks a post deleted, and its replies with it when it is a root.
+    pub fn delete_post(&self, post_id: &str) -> Result<()> {
+        let id = post_id.to_string();
+        let now = now_millis();
+        self.writer.write(move |c| {
+            let n = c.execute(
+                "UPDATE posts SET delete_at = ?2, update_at = ?2
+                 WHERE (id = ?1 OR root_id = ?1) AND delete_at = 0",
+                params![id, now],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("post {id}")));
+            }
+            Ok(())
+        })
     }
 }

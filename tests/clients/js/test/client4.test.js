@@ -39,6 +39,11 @@ test('Client4: me, team and channel by name, my channels, posts and threads', as
     assert.equal(thread.has_next, false);
     const posts = await client.getPosts(channel.id);
     assert.equal(posts.posts[reply.id].root_id, root.id);
+
+    const patched = await client.patchPost({id: reply.id, message: 'looks great'});
+    assert.equal(patched.message, 'looks great');
+    assert.deepEqual(await client.deletePost(root.id), {status: 'OK'});
+    await assert.rejects(client.getPost(reply.id), (err) => err.status_code === 404);
 });
 
 test('Client4: hooks with a total count, archive and restore, moderation', async () => {
