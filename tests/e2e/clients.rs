@@ -54,6 +54,26 @@ async fn channels_by_team_and_channel_name() {
             .json()["name"],
         "secret"
     );
+    let members = erin
+        .get(&format!(
+            "/api/v4/channels/{}/members?per_page=1&page=1",
+            shim.town_square.id
+        ))
+        .await
+        .json();
+    assert_eq!(members.as_array().unwrap().len(), 1, "{members}");
+    assert_eq!(members[0]["channel_id"], shim.town_square.id);
+    assert_eq!(members[0]["roles"], "channel_user");
+    let secret = admin
+        .get(&format!("/api/v4/teams/name/{team}/channels/name/secret"))
+        .await
+        .json();
+    erin.get(&format!(
+        "/api/v4/channels/{}/members",
+        secret["id"].as_str().unwrap()
+    ))
+    .await
+    .assert_error(403, "api.context.permissions.app_error");
     erin.get("/api/v4/teams/name/nosuchteam/channels/name/town-square")
         .await
         .assert_error(404, "app.team.get_by_name.missing.app_error");

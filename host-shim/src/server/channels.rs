@@ -1,5 +1,6 @@
 //! Channel routes clients and bots rely on beyond the basics: lookup by team
-//! and channel name, a user's channels, archive and restore, moderation.
+//! and channel name, a user's channels, members, archive and restore,
+//! moderation.
 
 use super::rest::{Result, json_body, json_response, require, resolve_me};
 use super::{ApiError, Shim};
@@ -29,6 +30,7 @@ pub fn routes() -> Router<Shim> {
             "/api/v4/channels/{channel_id}",
             axum::routing::delete(archive),
         )
+        .route("/api/v4/channels/{channel_id}/members", get(members))
         .route("/api/v4/channels/{channel_id}/restore", post(restore))
         .route(
             "/api/v4/channels/{channel_id}/moderations",
@@ -138,6 +140,54 @@ async fn channels_for_user(
         )
         .map_err(|e| ApiError::store("app.channel.get_channels.get.app_error", e))?;
     Ok(channel_list(&channels))
+}
+
+/// `GET /channels/{id}/members` (`page`, `per_page`): Mattermost's
+/// `ChannelMember` records, by username. Unread counts are not kept: zeros.
+async fn members(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    Path(channel_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let session = shim.require_user(&headers, query.as_deref())?;
+    require(
+        &shim,
+        &session,
+        "read_channel",
+        Scope::Channel(channel_id.clone()),
+    )?;
+    let number = |name: &str, default: usize| -> Result<usize> {
+        match url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+            .find(|(k, _)| k == name)
+        {
+            None => Ok(default),
+            Some((_, v)) => v.parse().map_err(|_| ApiError::invalid_url_param(name)),
+        }
+    };
+    let (page, per_page) = (number("page", 0)?, number("per_page", 60)?.min(200));
+    let users = shim
+        .app
+        .store
+        .channel_members(&channel_id)
+        .map_err(|e| ApiError::store("app.channel.get_members.app_error", e))?;
+    let list: Vec<Value> = users
+        .iter()
+        .skip(page.saturating_mul(per_page))
+        .take(per_page)
+        .map(|u| {
+            json!({
+                "channel_id": channel_id, "user_id": u.id, "roles": "channel_user",
+                "last_viewed_at": 0, "msg_count": 0, "mention_count": 0,
+                "mention_count_root": 0, "urgent_mention_count": 0, "msg_count_root": 0,
+                "notify_props": {"desktop": "default", "email": "default",
+                    "ignore_channel_mentions": "default", "mark_unread": "all", "push": "default"},
+                "last_update_at": 0, "scheme_guest": false, "scheme_user": true,
+                "scheme_admin": false, "explicit_roles": "",
+            })
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, Value::Array(list)))
 }
 
 /// The channel a route names, readable or not (permissions come after).

@@ -42,6 +42,12 @@ def test_rest_login_channel_lookup_and_posts(shim):
     assert listing["posts"][created["id"]]["message"] == "hi " + marker
     thread = driver.posts.get_thread(created["id"])
     assert thread["order"] == [created["id"]]
+    members = driver.channels.get_channel_members(channel["id"], params={"per_page": 200})
+    assert user["id"] in [m["user_id"] for m in members]
+    edited = driver.posts.patch_post(created["id"], {"message": "edited " + marker})
+    assert edited["message"] == "edited " + marker
+    driver.posts.delete_post(created["id"])
+    assert created["id"] not in driver.posts.get_posts_for_channel(channel["id"])["order"]
 
 
 def test_websocket_receives_posted_with_sender_and_mentions(shim, caplog):
