@@ -53,7 +53,7 @@ def test_bolt_app_serves_a_slash_command(shim):
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token="xoxb-test")
 
     def make_app():
-        app = App(signing_secret=secret["value"], authorize=authorize, process_before_response=True)
+        app = App(signing_secret=secret["value"], authorize=authorize)
 
         @app.command("/" + trigger)
         def handle(ack, respond, command):
