@@ -441,3 +441,38 @@ async fn authors_patch_and_delete_their_posts() {
     assert_eq!(kinds.last().map(String::as_str), Some("post_deleted"));
     shim.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn users_by_ids_and_by_usernames() {
+    let shim = TestShim::start().await.unwrap();
+    let (kim, token) = shim.create_user("kim").unwrap();
+    let api = Api::new(&shim, Some(&token));
+    let found = api
+        .post_json(
+            "/api/v4/users/ids",
+            &json!([kim.id, shim.admin.id, "nosuchuser"]),
+        )
+        .await
+        .json();
+    let names: Vec<&str> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["kim", "admin"]);
+    let found = api
+        .post_json("/api/v4/users/usernames", &json!(["KIM", "nobody"]))
+        .await
+        .json();
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert_eq!(found[0]["id"], kim.id);
+    api.post_json("/api/v4/users/ids", &json!([]))
+        .await
+        .assert_error(400, "api.context.invalid_param.app_error");
+    Api::new(&shim, None)
+        .post_json("/api/v4/users/ids", &json!([kim.id]))
+        .await
+        .assert_error(401, "api.context.session_expired.app_error");
+    shim.stop().await.unwrap();
+}

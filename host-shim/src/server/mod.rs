@@ -6,6 +6,7 @@ mod error;
 mod plugin;
 mod posts;
 mod rest;
+mod users;
 mod websocket;
 
 pub use error::ApiError;
@@ -31,6 +32,7 @@ pub fn router(shim: Shim) -> Router {
     rest::routes()
         .merge(channels::routes())
         .merge(posts::routes())
+        .merge(users::routes())
         .merge(plugin::routes())
         .merge(websocket::routes())
         .fallback(|| async { ApiError::not_found_route() })

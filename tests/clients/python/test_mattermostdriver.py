@@ -42,6 +42,9 @@ def test_rest_login_channel_lookup_and_posts(shim):
     assert listing["posts"][created["id"]]["message"] == "hi " + marker
     thread = driver.posts.get_thread(created["id"])
     assert thread["order"] == [created["id"]]
+    by_name = driver.users.get_users_by_usernames([user["username"]])
+    assert [u["id"] for u in by_name] == [user["id"]]
+    assert driver.users.get_users_by_ids([user["id"]])[0]["username"] == user["username"]
     members = driver.channels.get_channel_members(channel["id"], params={"per_page": 200})
     assert user["id"] in [m["user_id"] for m in members]
     edited = driver.posts.patch_post(created["id"], {"message": "edited " + marker})
