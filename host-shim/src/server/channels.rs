@@ -436,9 +436,26 @@ async fn patch_moderations(
             .map_err(|e| ApiError::store("app.channel.patch_moderations.app_error", e))?;
         }
     }
-    debug_assert!(MODERATED.iter().all(|(_, m)| MODERATIONS.contains(m)));
     Ok(json_response(
         StatusCode::OK,
         moderations_of(&shim, &channel)?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_permission_the_checks_moderate_is_patchable() {
+        assert!(MODERATED.iter().all(|(_, m)| MODERATIONS.contains(m)));
+    }
+
+    #[test]
+    fn flags_read_as_go_parses_booleans() {
+        assert!(flag(Some("include_deleted=true"), "include_deleted"));
+        assert!(flag(Some("a=1&include_deleted=T"), "include_deleted"));
+        assert!(!flag(Some("include_deleted=yes"), "include_deleted"));
+        assert!(!flag(None, "include_deleted"));
+    }
 }
