@@ -4,7 +4,6 @@
 
 use super::rest::{Result, json_body, json_response, require, resolve_me};
 use super::{ApiError, Shim};
-use crate::app::permissions::MODERATED;
 use crate::app::{App, Scope};
 use crate::store::{Channel, ChannelType, Post, StoreError};
 use axum::Router;
@@ -445,6 +444,7 @@ async fn patch_moderations(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::permissions::MODERATED;
 
     #[test]
     fn every_permission_the_checks_moderate_is_patchable() {
