@@ -6,7 +6,7 @@ TARGET     := wasm32-wasip2
 COMPONENT  := target/$(TARGET)/release/switchboard_plugin.wasm
 DATA       ?= data
 
-.PHONY: all component target run test unit e2e lint fmt bench clean
+.PHONY: all component target run test unit e2e lint fmt bench clean clients
 
 all: component
 	$(CARGO) build -p switchboard-host-shim
@@ -25,6 +25,12 @@ run: component
 # tests and the end-to-end tests share one build of the dependencies.
 test: component
 	$(CARGO) test --workspace --no-fail-fast
+
+# Published clients (slack_sdk, slack_bolt, mattermostdriver, @mattermost/client)
+# at pinned versions, installed under target/clients, against the real
+# host-shim binary: see tests/clients/run.sh.
+clients: all
+	bash tests/clients/run.sh
 
 lint: target
 	$(CARGO) fmt --all -- --check

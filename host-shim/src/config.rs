@@ -94,6 +94,10 @@ pub struct SwitchboardSettings {
     pub plugin_call_timeout_seconds: u32,
     /// Longest post message in runes (Mattermost's `MaxPostSize`).
     pub max_post_size: u32,
+    /// Seconds a websocket may stay open without authenticating before the
+    /// server closes it. Mattermost's fixed 5 s; a lower value frees idle
+    /// sockets sooner, a higher one suits very slow clients.
+    pub websocket_auth_timeout_seconds: u32,
 }
 
 impl Default for SwitchboardSettings {
@@ -102,6 +106,7 @@ impl Default for SwitchboardSettings {
             plugin_memory_limit_mib: 64,
             plugin_call_timeout_seconds: 60,
             max_post_size: 16383,
+            websocket_auth_timeout_seconds: 5,
         }
     }
 }

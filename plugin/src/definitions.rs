@@ -64,6 +64,17 @@ pub fn list_page<T: Definition>(
     require_enabled: fn(&dyn Host) -> Result<(), ApiError>,
     keep: impl Fn(&T) -> bool,
 ) -> Result<Vec<T>, ApiError> {
+    Ok(counted_page(host, req, scope, require_enabled, keep)?.0)
+}
+
+/// [`list_page`] and how many definitions all pages hold together.
+pub fn counted_page<T: Definition>(
+    host: &dyn Host,
+    req: &Request,
+    scope: &PermissionScope,
+    require_enabled: fn(&dyn Host) -> Result<(), ApiError>,
+    keep: impl Fn(&T) -> bool,
+) -> Result<(Vec<T>, usize), ApiError> {
     let session = req.session_user()?;
     let (page, per_page) = req.paging()?;
     require_permission(host, session, T::MANAGE_OWN, scope)?;
@@ -77,9 +88,31 @@ pub fn list_page<T: Definition>(
         .filter(|d| keep(d) && (see_others || d.owner() == session))
         .collect();
     all.sort_by(|a, b| (a.create_at(), a.id()).cmp(&(b.create_at(), b.id())));
-    Ok(all
+    let total = all.len();
+    let page = all
         .into_iter()
-        .skip(page * per_page)
+        .skip(page.saturating_mul(per_page))
         .take(per_page)
-        .collect())
+        .collect();
+    Ok((page, total))
+}
+
+/// A list answer: the bare array, or with `include_total_count=true`
+/// Mattermost's `{"<key>": [...], "total_count": N}`.
+pub fn list_response<T: serde::Serialize>(
+    req: &Request,
+    key: &str,
+    (page, total): (Vec<T>, usize),
+) -> crate::api::Response {
+    if req.query_param("include_total_count").as_deref() == Some("true") {
+        let mut body = serde_json::Map::new();
+        body.insert(
+            key.to_string(),
+            serde_json::to_value(&page).unwrap_or_default(),
+        );
+        body.insert("total_count".into(), total.into());
+        crate::api::Response::json(200, &serde_json::Value::Object(body))
+    } else {
+        crate::api::Response::json(200, &page)
+    }
 }

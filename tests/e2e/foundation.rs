@@ -173,7 +173,7 @@ async fn unknown_routes_tokens_and_bodies_get_envelopes() {
     admin
         .post_raw("/hooks/abc", Some("application/json"), big)
         .await
-        .assert_error(413, "web.incoming_webhook.parse_form.app_error");
+        .assert_error(413, "api.context.request_body_too_large.app_error");
     // Nothing above crashed the shim.
     assert_eq!(anonymous.get("/api/v4/system/ping").await.status, 200);
     shim.stop().await.unwrap();

@@ -2,6 +2,7 @@
 //! on loopback. Run `make component` first (`make test` does).
 
 mod bots;
+mod clients;
 mod commands;
 mod foundation;
 mod incoming;

@@ -1,39 +1,68 @@
 //! What happened on the server, in Mattermost's websocket event shape: sent to
 //! live subscribers (the websocket) and kept in a bounded log for the harness.
 
-use crate::store::{Channel, Post};
+use crate::store::Channel;
 use serde_json::{Value, json};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use tokio::sync::broadcast;
 
 /// How many recent events and log lines the harness can look back on.
 const KEPT: usize = 10_000;
 
-/// One event as clients see it: `{event, data, broadcast}`.
-#[derive(Debug, Clone, PartialEq)]
+/// One event as clients see it: `{event, data, broadcast, seq}`. Who receives
+/// it follows its broadcast, as in Mattermost: one user, the readers of a
+/// channel, or the members of a team.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Event {
     pub event: String,
     pub data: Value,
-    /// Only this user receives it (ephemeral posts), when set.
+    /// Only this user receives it (ephemeral posts, hello), when set.
     pub user_id: Option<String>,
+    /// Those who may read this channel receive it, when set.
     pub channel_id: String,
+    /// Members of this team receive it, when set and no channel is.
+    pub team_id: String,
+    /// Recipients whose copy carries `data.mentions`: Mattermost adds the
+    /// field per connection, holding only the recipient's own id.
+    pub mentions: Vec<String>,
 }
 
 impl Event {
-    pub fn to_json(&self, seq: u64) -> Value {
+    /// The event as `recipient` receives it, with its connection's `seq`.
+    pub fn to_json_for(&self, recipient: Option<&str>, seq: u64) -> Value {
+        let mut data = self.data.clone();
+        if let (Some(user), Value::Object(map)) = (recipient, &mut data)
+            && self.mentions.iter().any(|m| m == user)
+        {
+            // A JSON string, as Mattermost's clients expect it.
+            map.insert("mentions".into(), Value::String(json!([user]).to_string()));
+        }
         json!({
             "event": self.event,
-            "data": self.data,
+            "data": data,
             "broadcast": {
                 "omit_users": null,
                 "user_id": self.user_id.clone().unwrap_or_default(),
                 "channel_id": self.channel_id,
-                "team_id": "",
+                "team_id": self.team_id,
+                "connection_id": "",
+                "omit_connection_id": "",
             },
             "seq": seq,
         })
     }
+}
+
+/// What a `posted` event says about its post beyond the post itself
+/// (Mattermost's `SendNotifications`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PostedDetails {
+    pub sender_name: String,
+    pub channel_display_name: String,
+    /// Users the post mentions (each sees only their own id).
+    pub mentions: Vec<String>,
+    pub set_online: bool,
 }
 
 /// A line the plugin logged, or a note of an outbound call.
@@ -60,6 +89,8 @@ pub struct Events {
     kept: Mutex<VecDeque<Event>>,
     logs: Mutex<VecDeque<LogLine>>,
     outbound: Mutex<VecDeque<OutboundCall>>,
+    /// Authenticated websocket connections per user: "online" for `@here`.
+    online: Mutex<HashMap<String, usize>>,
 }
 
 impl Default for Events {
@@ -69,6 +100,7 @@ impl Default for Events {
             kept: Mutex::new(VecDeque::new()),
             logs: Mutex::new(VecDeque::new()),
             outbound: Mutex::new(VecDeque::new()),
+            online: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -88,37 +120,92 @@ impl Events {
         let _ = self.live.send(event);
     }
 
-    pub fn posted(&self, post: &Post, channel: &Channel) {
+    /// `post` is the post as clients see it (see `App::post_for_client`).
+    pub fn posted(&self, post: &Value, channel: &Channel, details: PostedDetails) {
         self.emit(Event {
             event: "posted".into(),
             data: json!({
-                "post": post.to_json().to_string(),
-                "channel_type": channel.channel_type.code(),
+                "channel_display_name": details.channel_display_name,
                 "channel_name": channel.name,
-                "channel_display_name": channel.display_name,
+                "channel_type": channel.channel_type.code(),
+                "post": post.to_string(),
+                "sender_name": details.sender_name,
+                "set_online": details.set_online,
                 "team_id": channel.team_id,
             }),
-            user_id: None,
             channel_id: channel.id.clone(),
+            mentions: details.mentions,
+            ..Event::default()
         });
     }
 
-    pub fn ephemeral(&self, user_id: &str, post: &Post) {
+    pub fn ephemeral(&self, user_id: &str, post: &Value, channel_id: &str) {
         self.emit(Event {
             event: "ephemeral_message".into(),
-            data: json!({ "post": post.to_json().to_string() }),
+            data: json!({ "post": post.to_string() }),
             user_id: Some(user_id.to_string()),
-            channel_id: post.channel_id.clone(),
+            channel_id: channel_id.to_string(),
+            ..Event::default()
         });
     }
 
-    pub fn edited(&self, post: &Post, channel: &Channel) {
+    pub fn edited(&self, post: &Value, channel: &Channel) {
         self.emit(Event {
             event: "post_edited".into(),
-            data: json!({ "post": post.to_json().to_string() }),
-            user_id: None,
+            data: json!({ "post": post.to_string() }),
             channel_id: channel.id.clone(),
+            ..Event::default()
         });
+    }
+
+    pub fn deleted(&self, post: &Value, channel_id: &str, deleted_by: &str) {
+        self.emit(Event {
+            event: "post_deleted".into(),
+            data: json!({ "post": post.to_string(), "delete_by": deleted_by }),
+            channel_id: channel_id.to_string(),
+            ..Event::default()
+        });
+    }
+
+    /// `channel_deleted` / `channel_restored`, to the channel's team.
+    pub fn channel_archived(&self, channel: &Channel, archived: bool) {
+        let (event, data) = if archived {
+            (
+                "channel_deleted",
+                json!({"channel_id": channel.id, "delete_at": channel.delete_at}),
+            )
+        } else {
+            ("channel_restored", json!({"channel_id": channel.id}))
+        };
+        self.emit(Event {
+            event: event.into(),
+            data,
+            team_id: channel.team_id.clone(),
+            ..Event::default()
+        });
+    }
+
+    /// Counts one more live connection of `user`; the guard counts it out.
+    pub fn online(self: &std::sync::Arc<Self>, user: &str) -> OnlineGuard {
+        *self
+            .online
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(user.to_string())
+            .or_default() += 1;
+        OnlineGuard {
+            events: self.clone(),
+            user: user.to_string(),
+        }
+    }
+
+    /// Whether `user` has a live websocket connection.
+    pub fn is_online(&self, user: &str) -> bool {
+        self.online
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(user)
+            .is_some_and(|n| *n > 0)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
@@ -171,5 +258,24 @@ impl Events {
             .iter()
             .cloned()
             .collect()
+    }
+}
+
+/// One live connection of a user; dropping it takes the user offline when it
+/// was their last.
+pub struct OnlineGuard {
+    events: std::sync::Arc<Events>,
+    user: String,
+}
+
+impl Drop for OnlineGuard {
+    fn drop(&mut self) {
+        let mut online = self.events.online.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = online.get_mut(&self.user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                online.remove(&self.user);
+            }
+        }
     }
 }

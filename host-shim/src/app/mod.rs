@@ -5,12 +5,15 @@ mod bootstrap;
 mod bots;
 mod clock;
 mod events;
+pub mod mentions;
+mod notify;
 pub mod permissions;
 mod posts;
 
 pub use bootstrap::{Bootstrap, bootstrap};
 pub use clock::Clock;
-pub use events::{Event, Events, LogLine, OutboundCall};
+pub use events::{Event, Events, LogLine, OnlineGuard, OutboundCall, PostedDetails};
+pub use notify::emoji_image_url;
 pub use permissions::Scope;
 
 use crate::config::Config;
@@ -24,7 +27,9 @@ use std::time::Duration;
 /// The server's state. One per shim; shared by every request and plugin call.
 pub struct App {
     pub store: Store,
-    pub events: Events,
+    pub events: Arc<Events>,
+    /// Permission questions answered, for tests that check a cache works.
+    permission_checks: std::sync::atomic::AtomicU64,
     /// Post timestamps and the plugin's wall clock.
     pub clock: Clock,
     config: RwLock<Arc<Config>>,
@@ -51,7 +56,8 @@ impl App {
             posted,
             posted_queue: std::sync::Mutex::new(Some(posted_queue)),
             store,
-            events: Events::default(),
+            events: Arc::new(Events::default()),
+            permission_checks: std::sync::atomic::AtomicU64::new(0),
             clock,
             config: RwLock::new(Arc::new(config)),
             config_path,
@@ -122,6 +128,8 @@ impl App {
     }
 
     pub fn has_permission(&self, user_id: &str, permission: &str, scope: &Scope) -> bool {
+        self.permission_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         permissions::has_permission(&self.store, user_id, permission, scope).unwrap_or(false)
     }
 
@@ -153,6 +161,12 @@ impl App {
 
     pub fn is_oauth_token(&self, token: &str) -> bool {
         self.oauth_user(token).is_some()
+    }
+
+    /// How many permission questions this App has answered.
+    pub fn permission_checks(&self) -> u64 {
+        self.permission_checks
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -30,6 +30,7 @@ const TEAM_ADMIN: &[&str] = &[
     "manage_others_slash_commands",
     "bypass_incoming_webhook_channel_lock",
     "manage_team",
+    "delete_others_posts",
     "manage_public_channel_properties",
     "manage_private_channel_properties",
 ];
@@ -42,6 +43,21 @@ const CHANNEL_USER: &[&str] = &[
     "use_channel_mentions",
     "manage_public_channel_properties",
     "manage_private_channel_properties",
+    "delete_public_channel",
+    "delete_private_channel",
+    "edit_post",
+    "delete_post",
+];
+
+/// Channel-user permissions a channel can take from its members
+/// (Mattermost's channel moderation), by the moderation's name.
+pub const MODERATED: &[(&str, &str)] = &[
+    ("create_post", "create_post"),
+    ("add_reaction", "create_reactions"),
+    ("remove_reaction", "create_reactions"),
+    ("manage_public_channel_members", "manage_members"),
+    ("manage_private_channel_members", "manage_members"),
+    ("use_channel_mentions", "use_channel_mentions"),
 ];
 
 /// What any team member may do in a public channel of that team.
@@ -97,7 +113,19 @@ pub fn has_permission(
                 return Ok(true);
             }
             if store.is_channel_member(channel_id, user_id)? {
-                return Ok(grants("channel_user", permission));
+                if !grants("channel_user", permission) {
+                    return Ok(false);
+                }
+                // A moderated channel may take the permission from members;
+                // team admins keep it, as channel admins do in Mattermost.
+                let Some((_, moderation)) = MODERATED.iter().find(|(p, _)| *p == permission) else {
+                    return Ok(true);
+                };
+                let admin = team.split_whitespace().any(|r| r == "team_admin");
+                return Ok(admin
+                    || store
+                        .channel_moderation(channel_id, "members", moderation)?
+                        .unwrap_or(true));
             }
             Ok(channel.channel_type == ChannelType::Open
                 && !team.is_empty()

@@ -19,6 +19,8 @@ const ALLOWED_TYPES: &[&str] = &[
     "system_purpose_change",
     // A new bot's greeting in its DM with its owner (the server makes it).
     "add_bot_teams_channels",
+    "system_channel_deleted",
+    "system_channel_restored",
 ];
 
 /// Props a post never keeps, whoever creates it.
@@ -28,8 +30,17 @@ const STRIPPED_PROPS: &[&str] = &["add_channel_member", "force_notification"];
 const MAX_PROPS_RUNES: usize = 800_000;
 
 impl App {
-    /// Validates and stores a new post; returns it as stored.
-    pub fn create_post(&self, mut post: Post) -> Result<Post, StoreError> {
+    /// Validates and stores a new post; returns it as stored. Clients are
+    /// told to show its author online unless a webhook made it (Mattermost's
+    /// webhook posts pass `setOnline=false`).
+    pub fn create_post(&self, post: Post) -> Result<Post, StoreError> {
+        let set_online = post.props_json()["from_webhook"] != "true";
+        self.create_post_with(post, set_online)
+    }
+
+    /// [`App::create_post`] with the `posted` event's `set_online` given
+    /// (the REST API's `set_online` query parameter).
+    pub fn create_post_with(&self, mut post: Post, set_online: bool) -> Result<Post, StoreError> {
         let max = self.config().switchboard_settings.max_post_size as usize;
         self.prepare_post(&mut post, max)?;
         let channel = self.store.channel(&post.channel_id)?;
@@ -63,7 +74,7 @@ impl App {
         post.create_at = now;
         post.update_at = now;
         self.store.insert_post(&post)?;
-        self.events.posted(&post, &channel);
+        self.publish_posted(&post, &channel, set_online);
         Ok(post)
     }
 
@@ -79,7 +90,8 @@ impl App {
         if post.metadata.trim().is_empty() {
             post.metadata = "{}".into();
         }
-        self.events.ephemeral(user_id, &post);
+        self.events
+            .ephemeral(user_id, &self.post_for_client(&post), &post.channel_id);
         Ok(post)
     }
 
@@ -99,7 +111,17 @@ impl App {
         post.edit_at = now;
         self.store.update_post(&post)?;
         let channel = self.store.channel(&post.channel_id)?;
-        self.events.edited(&post, &channel);
+        self.events.edited(&self.post_for_client(&post), &channel);
+        Ok(post)
+    }
+
+    /// Deletes a post (and a root's replies) and tells the channel's readers.
+    pub fn delete_post(&self, post_id: &str, deleted_by: &str) -> Result<Post, StoreError> {
+        let mut post = self.store.post(post_id)?;
+        self.store.delete_post(post_id)?;
+        post.delete_at = self.clock.now_millis();
+        self.events
+            .deleted(&self.post_for_client(&post), &post.channel_id, deleted_by);
         Ok(post)
     }
 

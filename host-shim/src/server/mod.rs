@@ -2,9 +2,11 @@
 //! their clients use, and the routing of plugin-owned paths to the component.
 
 mod bots;
+mod channels;
 mod error;
 mod oauth;
 mod plugin;
+mod posts;
 mod rest;
 mod users;
 mod websocket;
@@ -32,6 +34,9 @@ pub fn router(shim: Shim) -> Router {
     rest::routes()
         .merge(bots::routes())
         .merge(oauth::routes())
+        .merge(channels::routes())
+        .merge(posts::routes())
+        .merge(users::routes())
         .merge(plugin::routes())
         .merge(websocket::routes())
         .fallback(|| async { ApiError::not_found_route() })

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-type Result<T> = std::result::Result<T, ApiError>;
+pub(super) type Result<T> = std::result::Result<T, ApiError>;
 
 pub fn routes() -> Router<Shim> {
     Router::new()
@@ -97,7 +97,7 @@ pub(super) fn resolve_me(id: String, session: &str) -> String {
     if id == "me" { session.to_string() } else { id }
 }
 
-fn require_admin(shim: &Shim, user_id: &str) -> Result<()> {
+pub(super) fn require_admin(shim: &Shim, user_id: &str) -> Result<()> {
     if shim
         .app
         .has_permission(user_id, "manage_system", &Scope::System)
@@ -108,7 +108,7 @@ fn require_admin(shim: &Shim, user_id: &str) -> Result<()> {
     }
 }
 
-fn require(shim: &Shim, user_id: &str, permission: &str, scope: Scope) -> Result<()> {
+pub(super) fn require(shim: &Shim, user_id: &str, permission: &str, scope: Scope) -> Result<()> {
     if shim.app.has_permission(user_id, permission, &scope) {
         Ok(())
     } else {
@@ -591,7 +591,7 @@ async fn create_direct(
     Ok(json_response(StatusCode::CREATED, channel.to_json()))
 }
 
-fn readable_channel(
+pub(super) fn readable_channel(
     shim: &Shim,
     session: &str,
     channel: std::result::Result<Channel, StoreError>,
@@ -710,8 +710,10 @@ async fn channel_posts(
         .channel_posts(&channel_id, page, per_page)
         .map_err(|e| ApiError::store("app.post.get_posts.app_error", e))?;
     let order: Vec<&str> = posts.iter().map(|p| p.id.as_str()).collect();
-    let map: serde_json::Map<String, Value> =
-        posts.iter().map(|p| (p.id.clone(), p.to_json())).collect();
+    let map: serde_json::Map<String, Value> = posts
+        .iter()
+        .map(|p| (p.id.clone(), shim.app.post_for_client(p)))
+        .collect();
     Ok(json_response(
         StatusCode::OK,
         json!({"order": order, "posts": map, "next_post_id": "", "prev_post_id": "", "has_next": posts.len() == per_page}),
@@ -731,8 +733,16 @@ struct NewPost {
     props: Option<serde_json::Map<String, Value>>,
 }
 
-async fn create_post(State(shim): State<Shim>, headers: HeaderMap, body: Body) -> Result<Response> {
+async fn create_post(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Response> {
     let session = shim.require_user(&headers, None)?;
+    // Mattermost's `set_online` query parameter: anything but "false" is true.
+    let set_online = !url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+        .any(|(k, v)| k == "set_online" && v == "false");
     let new: NewPost = json_body(&shim, body, "post").await?;
     let channel = shim
         .app
@@ -752,6 +762,13 @@ async fn create_post(State(shim): State<Shim>, headers: HeaderMap, body: Body) -
             "Invalid post.type parameter.",
         ));
     }
+    if channel.delete_at != 0 {
+        return Err(ApiError::new(
+            400,
+            "api.post.create_post.can_not_post_to_deleted.error",
+            "Can not post to deleted channel.",
+        ));
+    }
     let post = Post {
         user_id: session,
         channel_id: channel.id,
@@ -764,13 +781,16 @@ async fn create_post(State(shim): State<Shim>, headers: HeaderMap, body: Body) -
     };
     // Off the async threads: the write waits for its group commit.
     let app = shim.app.clone();
-    let post = tokio::task::spawn_blocking(move || app.create_post(post))
+    let post = tokio::task::spawn_blocking(move || app.create_post_with(post, set_online))
         .await
         .map_err(|e| ApiError::new(500, "api.post.create_post.app_error", e.to_string()))?
         .map_err(|e| ApiError::store("api.post.create_post.app_error", e))?;
     // Outgoing webhooks and other reactions run after the 201, off this request.
     shim.app.notify_posted(post.clone());
-    Ok(json_response(StatusCode::CREATED, post.to_json()))
+    Ok(json_response(
+        StatusCode::CREATED,
+        shim.app.post_for_client(&post),
+    ))
 }
 
 async fn get_post(
@@ -790,7 +810,10 @@ async fn get_post(
         "read_channel",
         Scope::Channel(post.channel_id.clone()),
     )?;
-    Ok(json_response(StatusCode::OK, post.to_json()))
+    Ok(json_response(
+        StatusCode::OK,
+        shim.app.post_for_client(&post),
+    ))
 }
 
 // ---- config ----

@@ -1,21 +1,72 @@
-//! Deactivating a user (`DELETE /api/v4/users/{id}`) and what follows for the
-//! bots they own (`DisableBotsWhenOwnerIsDeactivated`).
+//! Users beyond the basics in `rest.rs`: the lookups bots make in bulk (many
+//! users by id or username at once), and deactivation with what follows for
+//! the bots a user owns (`DisableBotsWhenOwnerIsDeactivated`).
 
-use super::rest::{json_response, resolve_me};
+use super::rest::{Result, json_body, json_response, resolve_me};
 use super::{ApiError, Shim};
 use crate::app::Scope;
 use crate::store::{BotQuery, User};
+use axum::Router;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde_json::json;
+use axum::routing::post;
+use serde_json::{Value, json};
+
+pub fn routes() -> Router<Shim> {
+    Router::new()
+        .route("/api/v4/users/ids", post(by_ids))
+        .route("/api/v4/users/usernames", post(by_usernames))
+}
+
+/// Reads the body's list of keys; Mattermost refuses an empty one.
+async fn keys(shim: &Shim, body: Body, name: &str) -> Result<Vec<String>> {
+    let keys: Vec<String> = json_body(shim, body, name).await?;
+    if keys.is_empty() {
+        return Err(ApiError::new(
+            400,
+            "api.context.invalid_param.app_error",
+            format!("Invalid {name} parameter."),
+        ));
+    }
+    Ok(keys)
+}
+
+/// `POST /users/ids`: the users with these ids; unknown ids are left out.
+async fn by_ids(State(shim): State<Shim>, headers: HeaderMap, body: Body) -> Result<Response> {
+    shim.require_user(&headers, None)?;
+    let users: Vec<Value> = keys(&shim, body, "user_ids")
+        .await?
+        .iter()
+        .filter_map(|id| shim.app.store.user(id).ok())
+        .map(|u| u.to_json())
+        .collect();
+    Ok(json_response(StatusCode::OK, Value::Array(users)))
+}
+
+/// `POST /users/usernames`: the users with these usernames (any case).
+async fn by_usernames(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    shim.require_user(&headers, None)?;
+    let users: Vec<Value> = keys(&shim, body, "usernames")
+        .await?
+        .iter()
+        .filter_map(|name| shim.app.store.user_by_username(name).ok())
+        .map(|u| u.to_json())
+        .collect();
+    Ok(json_response(StatusCode::OK, Value::Array(users)))
+}
 
 /// Admins may deactivate anyone; a person may deactivate themselves.
 pub(super) async fn deactivate_user(
     State(shim): State<Shim>,
     headers: HeaderMap,
     Path(user_id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response> {
     let session = shim.require_user(&headers, None)?;
     let user_id = resolve_me(user_id, &session);
     if user_id != session

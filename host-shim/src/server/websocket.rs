@@ -1,12 +1,12 @@
 //! `/api/v4/websocket`: live events in Mattermost's shape. A client
 //! authenticates with the same tokens as the REST API, in the `Authorization`
-//! header or with an `authentication_challenge` action, gets `hello`, then
-//! the events it may see: ephemeral posts only their user's, posts and edits
-//! only in channels the user may read.
+//! header or with an `authentication_challenge` action (within
+//! `WebsocketAuthTimeoutSeconds`), gets `hello`, then the events it may see:
+//! its own ephemeral posts, posts in channels it may read, its teams' events.
 
 use super::Shim;
-use crate::app::{Event, Scope};
-use crate::store::new_id;
+use crate::app::{Event, OnlineGuard, Scope};
+use crate::store::{new_id, now_millis};
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
@@ -14,6 +14,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
 pub fn routes() -> Router<Shim> {
@@ -38,6 +40,30 @@ struct Connection {
     user: Option<String>,
     id: String,
     seq: u64,
+    /// Counts the user online (for `@here`) while the connection lives.
+    online: Option<OnlineGuard>,
+    /// What this user may see, per channel or team, so fan-out asks the
+    /// permission store once per connection and scope, not once per event.
+    visible: VisibilityCache,
+}
+
+/// Permission answers of one connection, valid while the store's
+/// membership epoch stays the same.
+#[derive(Default)]
+struct VisibilityCache {
+    epoch: u64,
+    answers: HashMap<String, bool>,
+}
+
+impl VisibilityCache {
+    fn get(&mut self, shim: &Shim, key: &str, ask: impl FnOnce() -> bool) -> bool {
+        let epoch = shim.app.store.membership_epoch();
+        if epoch != self.epoch {
+            self.answers.clear();
+            self.epoch = epoch;
+        }
+        *self.answers.entry(key.to_string()).or_insert_with(ask)
+    }
 }
 
 impl Connection {
@@ -49,12 +75,15 @@ impl Connection {
     }
 
     async fn send_event(&mut self, event: &Event) -> bool {
-        let value = event.to_json(self.seq);
+        let value = event.to_json_for(self.user.as_deref(), self.seq);
         self.seq += 1;
         self.send(value).await
     }
 
-    async fn hello(&mut self) -> bool {
+    /// Marks the connection authenticated as `user` and says hello.
+    async fn authenticated(&mut self, shim: &Shim, user: String) -> bool {
+        self.online = Some(shim.app.events.online(&user));
+        self.user = Some(user);
         let hello = Event {
             event: "hello".into(),
             data: json!({
@@ -63,9 +92,34 @@ impl Connection {
                 "server_hostname": "",
             }),
             user_id: self.user.clone(),
-            channel_id: String::new(),
+            ..Event::default()
         };
         self.send_event(&hello).await
+    }
+
+    /// Whether this connection's user may see `event`.
+    fn may_see(&mut self, shim: &Shim, event: &Event) -> bool {
+        let Some(user) = self.user.clone() else {
+            return false;
+        };
+        if let Some(only) = &event.user_id {
+            return *only == user;
+        }
+        if !event.channel_id.is_empty() {
+            let channel = event.channel_id.clone();
+            return self.visible.get(shim, &format!("c:{channel}"), || {
+                shim.app
+                    .has_permission(&user, "read_channel", &Scope::Channel(channel.clone()))
+            });
+        }
+        if !event.team_id.is_empty() {
+            let team = event.team_id.clone();
+            return self.visible.get(shim, &format!("t:{team}"), || {
+                shim.app
+                    .has_permission(&user, "view_team", &Scope::Team(team.clone()))
+            });
+        }
+        true
     }
 }
 
@@ -74,15 +128,32 @@ async fn serve(shim: Shim, socket: WebSocket, user: Option<String>) {
     let mut events = shim.app.events.subscribe();
     let mut conn = Connection {
         socket,
-        user,
+        user: None,
         id: new_id(),
         seq: 0,
+        online: None,
+        visible: VisibilityCache::default(),
     };
-    if conn.user.is_some() && !conn.hello().await {
+    if let Some(user) = user
+        && !conn.authenticated(&shim, user).await
+    {
         return;
     }
+    // An unauthenticated connection is closed once this passes.
+    let timeout = shim
+        .app
+        .config()
+        .switchboard_settings
+        .websocket_auth_timeout_seconds;
+    let auth_deadline = tokio::time::sleep(Duration::from_secs(u64::from(timeout)));
+    tokio::pin!(auth_deadline);
     loop {
         tokio::select! {
+            () = &mut auth_deadline, if conn.user.is_none() => {
+                tracing::debug!("websocket {} did not authenticate in time", conn.id);
+                let _ = conn.socket.send(Message::Close(None)).await;
+                break;
+            },
             incoming = conn.socket.recv() => match incoming {
                 Some(Ok(Message::Text(text))) => {
                     if !action(&shim, &mut conn, text.as_str()).await {
@@ -95,7 +166,7 @@ async fn serve(shim: Shim, socket: WebSocket, user: Option<String>) {
             },
             event = events.recv() => match event {
                 Ok(event) => {
-                    if visible(&shim, conn.user.as_deref(), &event) && !conn.send_event(&event).await {
+                    if conn.may_see(&shim, &event) && !conn.send_event(&event).await {
                         break;
                     }
                 }
@@ -108,26 +179,25 @@ async fn serve(shim: Shim, socket: WebSocket, user: Option<String>) {
     }
 }
 
-/// Whether `user` may see `event`.
-fn visible(shim: &Shim, user: Option<&str>, event: &Event) -> bool {
-    let Some(user) = user else {
-        return false;
-    };
-    match &event.user_id {
-        Some(only) => only == user,
-        None => shim.app.has_permission(
-            user,
-            "read_channel",
-            &Scope::Channel(event.channel_id.clone()),
-        ),
-    }
-}
-
 fn reply(seq: &Value, error: Option<Value>) -> Value {
     match error {
         None => json!({"status": "OK", "seq_reply": seq}),
         Some(error) => json!({"status": "FAIL", "seq_reply": seq, "error": error}),
     }
+}
+
+/// Mattermost's answer to `ping`, which its web client sends every 30 s.
+fn pong(seq: &Value) -> Value {
+    json!({
+        "status": "OK",
+        "seq_reply": seq,
+        "data": {
+            "text": "pong",
+            "version": env!("CARGO_PKG_VERSION"),
+            "server_time": now_millis(),
+            "node_id": "",
+        },
+    })
 }
 
 fn app_error(id: &str, message: &str, status: u16) -> Value {
@@ -148,6 +218,22 @@ async fn action(shim: &Shim, conn: &mut Connection, text: &str) -> bool {
     };
     let seq = message.get("seq").cloned().unwrap_or(Value::Null);
     let action = message.get("action").and_then(Value::as_str).unwrap_or("");
+    if action.is_empty() {
+        let error = app_error(
+            "api.web_socket_router.no_action.app_error",
+            "No websocket action.",
+            400,
+        );
+        return conn.send(reply(&seq, Some(error))).await;
+    }
+    if seq.as_i64().is_none_or(|n| n <= 0) {
+        let error = app_error(
+            "api.web_socket_router.bad_seq.app_error",
+            "Invalid sequence for websocket message.",
+            400,
+        );
+        return conn.send(reply(&seq, Some(error))).await;
+    }
     if action == "authentication_challenge" {
         if conn.user.is_some() {
             return true;
@@ -165,8 +251,10 @@ async fn action(shim: &Shim, conn: &mut Connection, text: &str) -> bool {
             let _ = conn.socket.send(Message::Close(None)).await;
             return false;
         };
-        conn.user = Some(user);
-        return conn.send(reply(&seq, None)).await && conn.hello().await;
+        // Mattermost registers the connection (which queues `hello`) before
+        // it answers the challenge; clients such as mattermostdriver expect
+        // that order.
+        return conn.authenticated(shim, user).await && conn.send(reply(&seq, None)).await;
     }
     if conn.user.is_none() {
         let error = app_error(
@@ -176,10 +264,13 @@ async fn action(shim: &Shim, conn: &mut Connection, text: &str) -> bool {
         );
         return conn.send(reply(&seq, Some(error))).await;
     }
+    if action == "ping" {
+        return conn.send(pong(&seq)).await;
+    }
     let error = app_error(
         "api.web_socket_router.bad_action.app_error",
         "Unknown websocket action.",
-        501,
+        500,
     );
     conn.send(reply(&seq, Some(error))).await
 }

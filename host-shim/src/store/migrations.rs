@@ -65,6 +65,13 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE oauth_consents (
         user_id TEXT NOT NULL, client_id TEXT NOT NULL, scope TEXT NOT NULL,
         PRIMARY KEY (user_id, client_id));",
+    // clients (issue 10): channel moderation, a channel's override of a
+    // moderated permission (create_post, …) for its members or guests.
+    "CREATE TABLE channel_moderations (
+        channel_id TEXT NOT NULL REFERENCES channels(id), role TEXT NOT NULL,
+        permission TEXT NOT NULL, allowed INTEGER NOT NULL,
+        PRIMARY KEY (channel_id, role, permission));
+     CREATE INDEX posts_by_root ON posts (root_id, create_at);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -2,6 +2,7 @@
 //! memberships, posts, tokens and the plugin's kv. A write that returns is committed.
 
 mod bots;
+mod channels_more;
 mod migrations;
 mod model;
 mod oauth;
@@ -65,6 +66,10 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Store {
     conn: Mutex<Connection>,
     writer: writer::Writer,
+    /// Bumped after every write that can change who may read what
+    /// (memberships, archiving, moderation): caches of permission answers
+    /// compare it to know they are stale.
+    membership: std::sync::atomic::AtomicU64,
 }
 
 /// A fresh Mattermost-style id: 26 chars of lowercase base32.
@@ -103,7 +108,19 @@ impl Store {
         Ok(Store {
             conn: Mutex::new(connect()?),
             writer: writer::Writer::start(write)?,
+            membership: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Changes whenever memberships (or anything else permissions read
+    /// besides users' roles) may have changed.
+    pub fn membership_epoch(&self) -> u64 {
+        self.membership.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn membership_changed(&self) {
+        self.membership
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -190,7 +207,9 @@ impl Store {
                 params![team_id, user_id, roles],
             )?;
             Ok(())
-        })
+        })?;
+        self.membership_changed();
+        Ok(())
     }
 
     pub fn team_member(&self, team_id: &str, user_id: &str) -> Result<Option<TeamMember>> {
@@ -382,7 +401,9 @@ impl Store {
                 [channel_id, user_id],
             )?;
             Ok(())
-        })
+        })?;
+        self.membership_changed();
+        Ok(())
     }
 
     pub fn remove_channel_member(&self, channel_id: &str, user_id: &str) -> Result<()> {
@@ -393,7 +414,9 @@ impl Store {
                 [channel_id, user_id],
             )?;
             Ok(())
-        })
+        })?;
+        self.membership_changed();
+        Ok(())
     }
 
     pub fn is_channel_member(&self, channel_id: &str, user_id: &str) -> Result<bool> {
@@ -439,6 +462,7 @@ impl Store {
             }
             Ok(())
         })?;
+        self.membership_changed();
         self.channel_by_name("", &name)
     }
 

@@ -27,11 +27,10 @@ fn media_type(req: &Request) -> String {
 /// Each stage wraps its cause under its own id, in Mattermost's order: the
 /// body is decoded before the hook is even looked up.
 fn run(host: &dyn Host, req: &Request, hook_id: &str) -> Result<(), ApiError> {
+    // Mattermost's request context rewrites the handler's wrapped size
+    // error to its own id, whatever the content type.
     if req.body_too_large {
-        return Err(ApiError::body_too_large().wrap(
-            "web.incoming_webhook.parse_form.app_error",
-            format!("Failed to parse form for webhook {hook_id}."),
-        ));
+        return Err(ApiError::body_too_large());
     }
     let media = media_type(req);
     let payload = parse_incoming(req.header("content-type"), &req.body).map_err(|e| {

@@ -168,10 +168,10 @@ pub fn list(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
         PermissionScope::Team(team_id.clone())
     };
     let page =
-        definitions::list_page(host, req, &scope, require_enabled, |h: &IncomingWebhook| {
+        definitions::counted_page(host, req, &scope, require_enabled, |h: &IncomingWebhook| {
             team_id.is_empty() || h.team_id == team_id
         })?;
-    Ok(Response::json(200, &page))
+    Ok(definitions::list_response(req, "incoming_webhooks", page))
 }
 
 #[cfg(test)]

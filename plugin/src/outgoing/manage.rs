@@ -189,9 +189,9 @@ pub fn list(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
         PermissionScope::Team(team_id.clone())
     };
     let page =
-        definitions::list_page(host, req, &scope, require_enabled, |h: &OutgoingWebhook| {
+        definitions::counted_page(host, req, &scope, require_enabled, |h: &OutgoingWebhook| {
             (team_id.is_empty() || h.team_id == team_id)
                 && (channel_id.is_empty() || h.channel_id == channel_id)
         })?;
-    Ok(Response::json(200, &page))
+    Ok(definitions::list_response(req, "outgoing_webhooks", page))
 }

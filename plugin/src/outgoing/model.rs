@@ -113,11 +113,20 @@ impl OutgoingWebhook {
         if self.trigger_when > TRIGGER_STARTS_WITH {
             return Err(invalid("content_type", "Invalid value for trigger_when."));
         }
+        // These two ids lack the `is_valid` part in Mattermost.
         if self.username.len() > 64 {
-            return Err(invalid("username", "Invalid username."));
+            return Err(ApiError::new(
+                400,
+                "model.outgoing_hook.username.app_error",
+                "Invalid username.",
+            ));
         }
         if self.icon_url.len() > 1024 {
-            return Err(invalid("icon_url", "Invalid icon."));
+            return Err(ApiError::new(
+                400,
+                "model.outgoing_hook.icon_url.app_error",
+                "Invalid icon.",
+            ));
         }
         Ok(())
     }
