@@ -176,6 +176,44 @@ async fn main() {
     let posts = shim.posts().len();
     shim.stop().await.unwrap();
 
+    // 500 senders at once against a pool of 4 slots: every call past the
+    // fourth waits in the admission queue (none may be refused here).
+    let queued = {
+        let shim = TestShim::builder()
+            .config(|c| {
+                c.switchboard_settings.plugin_pool_size = 4;
+                c.switchboard_settings.plugin_queue_size = 1024;
+                c.switchboard_settings.plugin_queue_timeout_milliseconds = 60_000;
+            })
+            .start()
+            .await
+            .unwrap();
+        let hook = Api::admin(&shim)
+            .create_incoming_hook(&shim.town_square.id, serde_json::json!({}))
+            .await;
+        let path = format!("/hooks/{}", hook["id"].as_str().unwrap());
+        let anonymous = Api::new(&shim, None);
+        let senders = 500;
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..senders)
+            .map(|_| {
+                let (anonymous, path, body) = (anonymous.clone(), path.clone(), body.clone());
+                tokio::spawn(async move {
+                    anonymous
+                        .post_raw(&path, Some("application/json"), body)
+                        .await
+                        .status
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), 200);
+        }
+        let elapsed = started.elapsed() / senders;
+        shim.stop().await.unwrap();
+        elapsed
+    };
+
     println!(
         "incoming webhook, realistic alert payload ({} bytes); {posts} posts written",
         body.len()
@@ -190,6 +228,7 @@ async fn main() {
             "HTTP, 16 concurrent senders (wall time / request)",
             concurrent,
         ),
+        ("HTTP, 500 at once into 4 slots (wall / request)", queued),
     ] {
         println!(
             "{:<48} {:>10.1}µs {:>10.1}",

@@ -3,7 +3,9 @@
 
 mod commands;
 mod foundation;
+mod hardening;
 mod incoming;
 mod incoming_manage;
+mod load;
 mod outgoing;
 mod websocket;

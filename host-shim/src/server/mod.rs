@@ -1,11 +1,13 @@
 //! The shim as an HTTP server: the Mattermost v4 REST subset integrations and
 //! their clients use, and the routing of plugin-owned paths to the component.
 
+mod connections;
 mod error;
 mod plugin;
 mod rest;
 mod websocket;
 
+pub use connections::{ConnectionLimits, serve as serve_connections};
 pub use error::ApiError;
 
 use crate::app::App;
