@@ -220,10 +220,7 @@ impl Config {
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         std::io::Write::write_all(&mut options.open(&tmp)?, text.as_bytes())?;
         #[cfg(unix)]
-        std::fs::set_permissions(
-            &tmp,
-            std::os::unix::fs::PermissionsExt::from_mode(0o600),
-        )?;
+        std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
         std::fs::rename(&tmp, path)?;
         Ok(())
     }
@@ -237,7 +234,11 @@ impl Config {
         merge(&mut doc, patch);
         let mut config = Config::from_document(doc)?;
         config.sql_settings.at_rest_encrypt_key = self.sql_settings.at_rest_encrypt_key.clone();
-        if let Some(sql) = config.raw.get_mut("SqlSettings").and_then(|v| v.as_object_mut()) {
+        if let Some(sql) = config
+            .raw
+            .get_mut("SqlSettings")
+            .and_then(|v| v.as_object_mut())
+        {
             sql.insert(
                 "AtRestEncryptKey".into(),
                 self.sql_settings.at_rest_encrypt_key.clone().into(),

@@ -58,10 +58,7 @@ fn shared_runtime(
     let runtime = Arc::new(Runtime::load(
         component,
         manifest.permissions,
-        RuntimeOptions::from_settings(
-            settings,
-            Some(workspace().join("target/switchboard-cache")),
-        ),
+        RuntimeOptions::from_settings(settings, Some(workspace().join("target/switchboard-cache"))),
     )?);
     runtimes.insert(key, runtime.clone());
     Ok(runtime)

@@ -66,7 +66,9 @@ pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Boot
         limits.max_concurrent_calls,
         limits.queue_size,
         limits.queue_timeout.as_millis(),
-        app.config().switchboard_settings.plugin_call_timeout_seconds,
+        app.config()
+            .switchboard_settings
+            .plugin_call_timeout_seconds,
     );
     match runtime.activate(app.clone()).await {
         Ok(Ok(())) => {}

@@ -64,18 +64,29 @@ async fn secrets_are_hashed_or_encrypted_at_rest_and_files_are_private() {
     }
     // The API still shows the hook's secrets, and the tokens still work.
     let again = admin
-        .get(&format!("/api/v4/hooks/outgoing/{}", hook["id"].as_str().unwrap()))
+        .get(&format!(
+            "/api/v4/hooks/outgoing/{}",
+            hook["id"].as_str().unwrap()
+        ))
         .await
         .json();
     assert_eq!(again["token"], token.as_str());
     assert_eq!(again["signing_secret"], secret.as_str());
     let carol = Api::new(&shim, Some(&user_token));
-    assert_eq!(carol.get("/api/v4/users/me").await.json()["username"], "carol");
+    assert_eq!(
+        carol.get("/api/v4/users/me").await.json()["username"],
+        "carol"
+    );
 
     #[cfg(unix)]
     {
         assert_eq!(mode(shim.data_dir()), 0o700, "the data directory");
-        for file in ["switchboard.db", "switchboard.db-wal", "switchboard.db-shm", "admin-token"] {
+        for file in [
+            "switchboard.db",
+            "switchboard.db-wal",
+            "switchboard.db-shm",
+            "admin-token",
+        ] {
             assert_eq!(mode(&shim.data_dir().join(file)), 0o600, "{file}");
         }
     }
@@ -106,7 +117,10 @@ async fn config_patch_keeps_unmodelled_keys_and_hides_the_at_rest_key() {
     assert_eq!(config["TeamSettings"]["SiteName"], "Ours");
     assert_eq!(config["TeamSettings"]["MaxUsersPerTeam"], 50);
     assert_eq!(config["ServiceSettings"]["EnableLinkPreviews"], true);
-    assert_eq!(config["ServiceSettings"]["EnablePostUsernameOverride"], true);
+    assert_eq!(
+        config["ServiceSettings"]["EnablePostUsernameOverride"],
+        true
+    );
     assert_eq!(
         config["SqlSettings"]["AtRestEncryptKey"],
         "********************************"
@@ -128,7 +142,10 @@ async fn minting_a_token_takes_create_user_access_token() {
         .await
         .assert_error(403, "api.context.permissions.app_error");
     let minted = Api::admin(&shim)
-        .post_json("/api/v4/users/me/tokens", &json!({"description": "admin's"}))
+        .post_json(
+            "/api/v4/users/me/tokens",
+            &json!({"description": "admin's"}),
+        )
         .await;
     assert_eq!(minted.status, 200, "{}", minted.text);
     let admin_for_dave = Api::admin(&shim)
@@ -156,7 +173,9 @@ async fn an_overflowing_page_is_a_400_not_a_dropped_connection() {
             .assert_error(400, "api.context.invalid_url_param.app_error");
     }
     let fine = admin
-        .get(&format!("/api/v4/channels/{channel}/posts?page=1000000&per_page=200"))
+        .get(&format!(
+            "/api/v4/channels/{channel}/posts?page=1000000&per_page=200"
+        ))
         .await;
     assert_eq!(fine.status, 200, "{}", fine.text);
     shim.stop().await.unwrap();
@@ -178,7 +197,10 @@ async fn a_trap_keeps_its_backtrace_out_of_production_envelopes() {
         let body = reply.assert_error(500, "app.plugin.call_failed.app_error");
         let message = body["message"].as_str().unwrap();
         assert!(message.starts_with("the plugin failed"), "{message}");
-        assert!(!message.contains("backtrace") && !message.contains('\n'), "{message}");
+        assert!(
+            !message.contains("backtrace") && !message.contains('\n'),
+            "{message}"
+        );
         let detail = body["detailed_error"].as_str().unwrap();
         if developer {
             assert!(detail.contains("backtrace"), "{detail}");

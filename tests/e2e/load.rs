@@ -67,7 +67,11 @@ async fn five_hundred_concurrent_webhooks_queue_and_each_200_is_stored_once() {
     for post in shim.posts() {
         *stored.entry(post.message).or_default() += 1;
     }
-    assert_eq!(stored.len(), accepted.len(), "only accepted posts are stored");
+    assert_eq!(
+        stored.len(),
+        accepted.len(),
+        "only accepted posts are stored"
+    );
     for message in &accepted {
         assert_eq!(stored.get(message), Some(&1), "{message} stored once");
     }
@@ -245,11 +249,17 @@ async fn silent_idle_half_sent_and_slow_connections_are_closed() {
     .unwrap();
     let answer = read_to_close(&mut slow).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(answer.contains("api.context.read_timeout.app_error"), "{answer}");
+    assert!(
+        answer.contains("api.context.read_timeout.app_error"),
+        "{answer}"
+    );
 
     // The server still serves.
     assert_eq!(
-        Api::new(&shim, None).get("/api/v4/system/ping").await.status,
+        Api::new(&shim, None)
+            .get("/api/v4/system/ping")
+            .await
+            .status,
         200
     );
     shim.stop().await.unwrap();
@@ -289,7 +299,10 @@ async fn connections_over_the_cap_are_refused_with_an_envelope() {
         if answer.starts_with("HTTP/1.1 200") {
             break;
         }
-        assert!(Instant::now() < deadline, "the place was never freed: {answer}");
+        assert!(
+            Instant::now() < deadline,
+            "the place was never freed: {answer}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     shim.stop().await.unwrap();

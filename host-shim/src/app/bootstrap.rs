@@ -117,7 +117,16 @@ mod tests {
         };
         // A token that already exists makes the last insert fail, after the
         // team, admin and channel rows were written in the same transaction.
-        store.create_user(&User { id: new_id(), username: "someone".into(), ..User::default() }, "!").unwrap();
+        store
+            .create_user(
+                &User {
+                    id: new_id(),
+                    username: "someone".into(),
+                    ..User::default()
+                },
+                "!",
+            )
+            .unwrap();
         let someone = store.user_by_username("someone").unwrap();
         let token = store.create_token(&someone.id, "pat", "x").unwrap();
         let failed = store.create_first_start(
@@ -129,7 +138,10 @@ mod tests {
             &token,
         );
         assert!(failed.is_err());
-        assert!(store.team_by_name(TEAM_NAME).is_err(), "the team was rolled back");
+        assert!(
+            store.team_by_name(TEAM_NAME).is_err(),
+            "the team was rolled back"
+        );
         assert!(store.user_by_username(ADMIN_USERNAME).is_err());
     }
 }

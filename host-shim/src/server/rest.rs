@@ -266,12 +266,7 @@ async fn create_token(
     let user_id = resolve_me(user_id, &session);
     // As in Mattermost: minting a token is a permission of its own, which
     // plain system users do not hold.
-    require(
-        &shim,
-        &session,
-        "create_user_access_token",
-        Scope::System,
-    )?;
+    require(&shim, &session, "create_user_access_token", Scope::System)?;
     if user_id != session {
         require_admin(&shim, &session)?;
     }

@@ -731,7 +731,9 @@ mod tests {
         let (value, tokens): (Vec<u8>, Vec<String>) = {
             let conn = store.conn();
             let value = conn
-                .query_row("SELECT value FROM kv WHERE key = 'hook/1'", [], |r| r.get(0))
+                .query_row("SELECT value FROM kv WHERE key = 'hook/1'", [], |r| {
+                    r.get(0)
+                })
                 .unwrap();
             let mut stmt = conn.prepare("SELECT token FROM tokens").unwrap();
             let tokens = stmt
@@ -751,8 +753,15 @@ mod tests {
                 .kv_compare_and_set("hook/1", Some(b"{\"token\":\"s3cr3t\"}"), Some(b"2"))
                 .unwrap()
         );
-        assert!(!store.kv_compare_and_set("hook/1", Some(b"1"), None).unwrap());
-        assert_eq!(store.kv_get("hook/1").unwrap().as_deref(), Some(b"2".as_slice()));
+        assert!(
+            !store
+                .kv_compare_and_set("hook/1", Some(b"1"), None)
+                .unwrap()
+        );
+        assert_eq!(
+            store.kv_get("hook/1").unwrap().as_deref(),
+            Some(b"2".as_slice())
+        );
         drop(store);
         // Another key cannot read the values.
         let wrong = Store::open_with_key(&path, "another key").unwrap();
