@@ -67,6 +67,9 @@ pub struct ServiceSettings {
     /// complete: a new connection that sends nothing, an idle keep-alive
     /// connection and an unfinished header are all closed after it.
     pub idle_timeout: u32,
+    /// Seconds a write of an answer may make no progress (a client that
+    /// stopped reading) before the connection is closed (default 300).
+    pub write_timeout: u32,
 }
 
 impl Default for ServiceSettings {
@@ -87,6 +90,7 @@ impl Default for ServiceSettings {
             enable_testing: false,
             read_timeout: 300,
             idle_timeout: 60,
+            write_timeout: 300,
         }
     }
 }

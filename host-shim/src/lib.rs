@@ -150,12 +150,16 @@ pub async fn serve(
         header_timeout: std::time::Duration::from_secs(u64::from(
             config.service_settings.idle_timeout.max(1),
         )),
+        write_timeout: std::time::Duration::from_secs(u64::from(
+            config.service_settings.write_timeout.max(1),
+        )),
     };
     tracing::info!(
-        "connections: {} open at most, {} s for a request header, {} s for a body",
+        "connections: {} open at most, {} s for a request header, {} s for a body, {} s for a stalled write",
         limits.max_connections,
         limits.header_timeout.as_secs(),
         config.service_settings.read_timeout,
+        limits.write_timeout.as_secs(),
     );
     server::serve_connections(listener, server::router(shim), limits, shutdown).await
 }
