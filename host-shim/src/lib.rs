@@ -100,7 +100,12 @@ async fn dispatch_post_hooks(
                 .message_has_been_posted(app, runtime::bindings_post(post))
                 .await
             {
-                tracing::error!("the plugin's post hook failed: {err}");
+                match &err {
+                    runtime::CallError::Trap { detail, .. } => {
+                        tracing::error!("the plugin's post hook failed: {err}\n{detail}")
+                    }
+                    _ => tracing::error!("the plugin's post hook failed: {err}"),
+                }
             }
         });
     }

@@ -4,7 +4,6 @@
 //! to a bounded pool through a bounded queue, and wasm yields at epoch ticks.
 
 mod admission;
-
 mod bindings;
 mod cache;
 mod imports;
