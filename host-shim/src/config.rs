@@ -1,5 +1,6 @@
 //! `config.json` in Mattermost's shape. Only the settings the shim acts on are
-//! modelled; unknown sections are ignored on read, missing ones take defaults.
+//! modelled; missing ones take defaults, and every other key is kept as read
+//! and written back, so a patch or a save never loses what the shim ignores.
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -10,6 +11,25 @@ pub struct Config {
     pub service_settings: ServiceSettings,
     pub switchboard_settings: SwitchboardSettings,
     pub plugin_settings: PluginSettings,
+    pub sql_settings: SqlSettings,
+    /// The whole document as read or last patched, unmodelled keys included.
+    #[serde(skip)]
+    raw: serde_json::Value,
+}
+
+/// What `GET /api/v4/config` shows instead of a secret, as Mattermost does.
+pub const FAKE_SETTING: &str = "********************************";
+
+/// Mattermost's `SqlSettings`; the shim's database is a file in the data
+/// directory, so only the at-rest key is read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct SqlSettings {
+    /// The key secrets are encrypted with in the database (the plugin's kv
+    /// values). Generated on first start; kept out of the database so a copy
+    /// of `switchboard.db` alone reveals no secret. Changing it makes the
+    /// stored secrets unreadable, so it is read at start only.
+    pub at_rest_encrypt_key: String,
 }
 
 /// Mattermost's `ServiceSettings`, the part integrations depend on.
@@ -53,6 +73,16 @@ pub struct ServiceSettings {
     /// How long an OAuth access token lives (Mattermost's SSO session length).
     #[serde(rename = "SessionLengthSSOInHours")]
     pub session_length_sso_in_hours: u32,
+    /// Seconds a request's body may take to arrive, once its handler starts
+    /// reading it (Mattermost's default, 300); slower bodies get 408.
+    pub read_timeout: u32,
+    /// Seconds a connection may wait for its next request's header to be
+    /// complete: a new connection that sends nothing, an idle keep-alive
+    /// connection and an unfinished header are all closed after it.
+    pub idle_timeout: u32,
+    /// Seconds a write of an answer may make no progress (a client that
+    /// stopped reading) before the connection is closed (default 300).
+    pub write_timeout: u32,
 }
 
 impl Default for ServiceSettings {
@@ -76,6 +106,9 @@ impl Default for ServiceSettings {
             enable_user_access_tokens: true,
             enable_oauth_service_provider: true,
             session_length_sso_in_hours: 720,
+            read_timeout: 300,
+            idle_timeout: 60,
+            write_timeout: 300,
         }
     }
 }
@@ -98,6 +131,19 @@ pub struct SwitchboardSettings {
     /// server closes it. Mattermost's fixed 5 s; a lower value frees idle
     /// sockets sooner, a higher one suits very slow clients.
     pub websocket_auth_timeout_seconds: u32,
+    /// Plugin calls that run at once (instance slots reserved at start). The
+    /// default, 32, is many times this 2-core machine's cores, so calls that
+    /// wait on the store or the network still leave work for both; a slot
+    /// holds at most `PluginMemoryLimitMiB`. Read at start.
+    pub plugin_pool_size: u32,
+    /// Calls that may wait for a free slot; one more answers 503 at once.
+    /// Read at start.
+    pub plugin_queue_size: u32,
+    /// How long a call waits for a slot before it answers 503. Read at start.
+    pub plugin_queue_timeout_milliseconds: u32,
+    /// Open HTTP connections at most; one more is answered 503 and closed.
+    /// Read at start.
+    pub max_connections: u32,
 }
 
 impl Default for SwitchboardSettings {
@@ -107,6 +153,10 @@ impl Default for SwitchboardSettings {
             plugin_call_timeout_seconds: 60,
             max_post_size: 16383,
             websocket_auth_timeout_seconds: 5,
+            plugin_pool_size: 32,
+            plugin_queue_size: 1024,
+            plugin_queue_timeout_milliseconds: 10_000,
+            max_connections: 4096,
         }
     }
 }
@@ -121,37 +171,107 @@ pub struct PluginSettings {
 
 impl Config {
     /// Reads `path`, or writes the defaults there when it does not exist.
+    /// A missing `SqlSettings.AtRestEncryptKey` is generated and saved.
     pub fn load_or_create(path: &Path) -> anyhow::Result<Config> {
-        if path.exists() {
+        let mut config = if path.exists() {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-            let config = serde_json::from_str(&text)
+            let raw: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| anyhow::anyhow!("parsing {}: {e}", path.display()))?;
-            Ok(config)
+            Config::from_document(raw)
+                .map_err(|e| anyhow::anyhow!("parsing {}: {e}", path.display()))?
         } else {
-            let config = Config::default();
+            Config::default()
+        };
+        if config.ensure_at_rest_key() || !path.exists() {
             config.save(path)?;
-            Ok(config)
         }
+        Ok(config)
     }
 
+    /// Generates the at-rest key when there is none; says whether it did.
+    pub fn ensure_at_rest_key(&mut self) -> bool {
+        if !self.sql_settings.at_rest_encrypt_key.is_empty() {
+            return false;
+        }
+        self.sql_settings.at_rest_encrypt_key = hex::encode(rand::random::<[u8; 16]>());
+        true
+    }
+
+    /// The typed view of a whole `config.json` document, which it keeps.
+    pub fn from_document(raw: serde_json::Value) -> Result<Config, String> {
+        let mut config: Config = serde_json::from_value(raw.clone()).map_err(|e| e.to_string())?;
+        config.raw = raw;
+        Ok(config)
+    }
+
+    /// The whole document: the keys as read, with the modelled ones as they
+    /// are now.
+    pub fn document(&self) -> serde_json::Value {
+        let mut doc = match &self.raw {
+            serde_json::Value::Object(_) => self.raw.clone(),
+            _ => serde_json::Value::Object(Default::default()),
+        };
+        merge(
+            &mut doc,
+            &serde_json::to_value(self).unwrap_or(serde_json::Value::Null),
+        );
+        doc
+    }
+
+    /// The document as the API shows it: secrets replaced by [`FAKE_SETTING`].
+    pub fn sanitized_document(&self) -> serde_json::Value {
+        let mut doc = self.document();
+        if let Some(sql) = doc.get_mut("SqlSettings").and_then(|v| v.as_object_mut()) {
+            for secret in ["AtRestEncryptKey", "DataSource"] {
+                if let Some(value) = sql.get_mut(secret)
+                    && value.as_str().is_some_and(|s| !s.is_empty())
+                {
+                    *value = FAKE_SETTING.into();
+                }
+            }
+        }
+        doc
+    }
+
+    /// Writes the document, readable by the owner only (it holds the at-rest key).
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let text = serde_json::to_string_pretty(self)?;
+        let text = serde_json::to_string_pretty(&self.document())?;
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        std::io::Write::write_all(&mut options.open(&tmp)?, text.as_bytes())?;
+        #[cfg(unix)]
+        std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
         std::fs::rename(&tmp, path)?;
         Ok(())
     }
 
     /// Applies a JSON merge patch (`PUT /api/v4/config/patch`): objects merge
-    /// key by key, anything else replaces.
+    /// key by key, anything else replaces; keys the shim does not model are
+    /// kept. The at-rest key cannot be changed through a patch (it is read at
+    /// start, and a new one would make the stored secrets unreadable).
     pub fn patched(&self, patch: &serde_json::Value) -> Result<Config, String> {
-        let mut current = serde_json::to_value(self).map_err(|e| e.to_string())?;
-        merge(&mut current, patch);
-        serde_json::from_value(current).map_err(|e| e.to_string())
+        let mut doc = self.document();
+        merge(&mut doc, patch);
+        let mut config = Config::from_document(doc)?;
+        config.sql_settings.at_rest_encrypt_key = self.sql_settings.at_rest_encrypt_key.clone();
+        if let Some(sql) = config
+            .raw
+            .get_mut("SqlSettings")
+            .and_then(|v| v.as_object_mut())
+        {
+            sql.insert(
+                "AtRestEncryptKey".into(),
+                self.sql_settings.at_rest_encrypt_key.clone().into(),
+            );
+        }
+        Ok(config)
     }
 }
 
@@ -200,5 +320,52 @@ mod tests {
             c.patched(&serde_json::json!({"ServiceSettings": {"EnableCommands": "yes"}}))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn unmodelled_keys_survive_patches_and_saves_and_the_key_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"TeamSettings":{"SiteName":"Ours","MaxUsersPerTeam":50},
+                "ServiceSettings":{"EnableLinkPreviews":true,"EnableCommands":false},
+                "PluginSettings":{"Enable":true,"Plugins":{}}}"#,
+        )
+        .unwrap();
+        let config = Config::load_or_create(&path).unwrap();
+        let key = config.sql_settings.at_rest_encrypt_key.clone();
+        assert_eq!(key.len(), 32, "a key is generated on first start");
+        assert!(!config.service_settings.enable_commands);
+
+        let patched = config
+            .patched(&serde_json::json!({
+                "ServiceSettings": {"EnableCommands": true},
+                "TeamSettings": {"SiteName": "Renamed"},
+                "SqlSettings": {"AtRestEncryptKey": "attacker-chosen"}
+            }))
+            .unwrap();
+        patched.save(&path).unwrap();
+        let saved: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(saved["TeamSettings"]["SiteName"], "Renamed");
+        assert_eq!(saved["TeamSettings"]["MaxUsersPerTeam"], 50);
+        assert_eq!(saved["ServiceSettings"]["EnableLinkPreviews"], true);
+        assert_eq!(saved["ServiceSettings"]["EnableCommands"], true);
+        assert_eq!(saved["PluginSettings"]["Enable"], true);
+        assert_eq!(saved["SqlSettings"]["AtRestEncryptKey"], key.as_str());
+        // The API never shows the key.
+        assert_eq!(
+            patched.sanitized_document()["SqlSettings"]["AtRestEncryptKey"],
+            FAKE_SETTING
+        );
+        let again = Config::load_or_create(&path).unwrap();
+        assert_eq!(again.sql_settings.at_rest_encrypt_key, key);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
     }
 }

@@ -26,13 +26,26 @@ fn workspace() -> PathBuf {
 /// One compiled runtime per component per test process: compiling is the slow
 /// part, and instances are per call anyway. The disk cache spares other
 /// test processes the compile too.
-fn shared_runtime(component: &Path) -> anyhow::Result<Arc<Runtime>> {
-    static RUNTIMES: OnceLock<Mutex<HashMap<PathBuf, Arc<Runtime>>>> = OnceLock::new();
+/// Tests that size the pool or queue in their configuration get a runtime of
+/// their own, so their slots are not shared with other tests.
+fn shared_runtime(
+    component: &Path,
+    settings: &crate::config::SwitchboardSettings,
+) -> anyhow::Result<Arc<Runtime>> {
+    type Key = (PathBuf, u32, u32, u32, u32);
+    static RUNTIMES: OnceLock<Mutex<HashMap<Key, Arc<Runtime>>>> = OnceLock::new();
+    let key = (
+        component.to_path_buf(),
+        settings.plugin_pool_size,
+        settings.plugin_queue_size,
+        settings.plugin_queue_timeout_milliseconds,
+        settings.plugin_memory_limit_mib,
+    );
     let mut runtimes = RUNTIMES
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    if let Some(runtime) = runtimes.get(component) {
+    if let Some(runtime) = runtimes.get(&key) {
         return Ok(runtime.clone());
     }
     if !component.exists() {
@@ -45,13 +58,9 @@ fn shared_runtime(component: &Path) -> anyhow::Result<Arc<Runtime>> {
     let runtime = Arc::new(Runtime::load(
         component,
         manifest.permissions,
-        RuntimeOptions {
-            max_concurrent_calls: 64,
-            cache_dir: Some(workspace().join("target/switchboard-cache")),
-            ..RuntimeOptions::default()
-        },
+        RuntimeOptions::from_settings(settings, Some(workspace().join("target/switchboard-cache"))),
     )?);
-    runtimes.insert(component.to_path_buf(), runtime.clone());
+    runtimes.insert(key, runtime.clone());
     Ok(runtime)
 }
 
@@ -88,7 +97,7 @@ impl TestShimBuilder {
         let mut config = self.config;
         config.service_settings.site_url = format!("http://{addr}");
         config.service_settings.listen_address = addr.to_string();
-        let runtime = shared_runtime(&self.component)?;
+        let runtime = shared_runtime(&self.component, &config.switchboard_settings)?;
         let manifest = Manifest::load(&workspace().join("manifest.json"))?;
         let (shim, bootstrap) = crate::open(OpenOptions {
             data_dir: dir.path().to_path_buf(),
@@ -154,6 +163,11 @@ impl TestShim {
 
     pub async fn start() -> anyhow::Result<TestShim> {
         TestShim::builder().start().await
+    }
+
+    /// The temporary data directory (database, cache, admin token).
+    pub fn data_dir(&self) -> &Path {
+        self._dir.path()
     }
 
     pub fn url(&self, path: &str) -> String {

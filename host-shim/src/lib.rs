@@ -36,9 +36,15 @@ pub struct OpenOptions {
 
 /// Opens the store (migrating it), runs first-start setup, loads and
 /// activates the plugin. Returns the shim and what first start created.
-pub async fn open(options: OpenOptions) -> anyhow::Result<(Shim, Option<Bootstrap>)> {
-    std::fs::create_dir_all(&options.data_dir)?;
-    let store = store::Store::open(&options.data_dir.join("switchboard.db"))?;
+pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Bootstrap>)> {
+    private_dir(&options.data_dir)?;
+    // A configuration that lives only in memory (tests) gets a key for this
+    // run; `Config::load_or_create` has already saved one for a file.
+    options.config.ensure_at_rest_key();
+    let store = store::Store::open_with_key(
+        &options.data_dir.join("switchboard.db"),
+        &options.config.sql_settings.at_rest_encrypt_key,
+    )?;
     let bootstrap = app::bootstrap(&store, Some(&options.data_dir))?;
     let app = Arc::new(App::new(
         store,
@@ -54,6 +60,16 @@ pub async fn open(options: OpenOptions) -> anyhow::Result<(Shim, Option<Bootstra
             &app,
         )?),
     };
+    let limits = runtime.options();
+    tracing::info!(
+        "plugin calls: {} at once, {} more waiting at most {} ms, {} s each",
+        limits.max_concurrent_calls,
+        limits.queue_size,
+        limits.queue_timeout.as_millis(),
+        app.config()
+            .switchboard_settings
+            .plugin_call_timeout_seconds,
+    );
     match runtime.activate(app.clone()).await {
         Ok(Ok(())) => {}
         Ok(Err(reason)) => anyhow::bail!("the plugin refused to activate: {reason}"),
@@ -84,7 +100,12 @@ async fn dispatch_post_hooks(
                 .message_has_been_posted(app, runtime::bindings_post(post))
                 .await
             {
-                tracing::error!("the plugin's post hook failed: {err}");
+                match &err {
+                    runtime::CallError::Trap { detail, .. } => {
+                        tracing::error!("the plugin's post hook failed: {err}\n{detail}")
+                    }
+                    _ => tracing::error!("the plugin's post hook failed: {err}"),
+                }
             }
         });
     }
@@ -103,12 +124,18 @@ pub fn load_runtime(manifest: &Manifest, cache_dir: &Path, app: &App) -> anyhow:
     Runtime::load(
         &path,
         manifest.permissions.clone(),
-        RuntimeOptions {
-            memory_limit: (settings.plugin_memory_limit_mib as usize) << 20,
-            cache_dir: Some(cache_dir.to_path_buf()),
-            ..RuntimeOptions::default()
-        },
+        RuntimeOptions::from_settings(settings, Some(cache_dir.to_path_buf())),
     )
+}
+
+/// Creates the data directory if needed and makes it the owner's alone: it
+/// holds the database, the admin's token and password.
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .map_err(|e| anyhow::anyhow!("making {} private: {e}", dir.display()))?;
+    Ok(())
 }
 
 /// Serves `shim` on `listener` until `shutdown` resolves.
@@ -122,8 +149,45 @@ pub async fn serve(
         .map(|a| vec![a.ip()])
         .unwrap_or_default();
     shim.app.set_own_addresses(own)?;
-    axum::serve(listener, server::router(shim))
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    Ok(())
+    let config = shim.app.config();
+    let limits = server::ConnectionLimits {
+        max_connections: config.switchboard_settings.max_connections,
+        header_timeout: std::time::Duration::from_secs(u64::from(
+            config.service_settings.idle_timeout.max(1),
+        )),
+        write_timeout: std::time::Duration::from_secs(u64::from(
+            config.service_settings.write_timeout.max(1),
+        )),
+    };
+    tracing::info!(
+        "connections: {} open at most, {} s for a request header, {} s for a body, {} s for a stalled write",
+        limits.max_connections,
+        limits.header_timeout.as_secs(),
+        config.service_settings.read_timeout,
+        limits.write_timeout.as_secs(),
+    );
+    server::serve_connections(listener, server::router(shim), limits, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(unix)]
+    #[test]
+    fn the_data_directory_is_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        super::private_dir(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        super::private_dir(&parent.path().join("new/nested")).unwrap();
+        let mode = std::fs::metadata(parent.path().join("new/nested"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o700);
+    }
 }

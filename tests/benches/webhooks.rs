@@ -55,6 +55,79 @@ where
     started.elapsed() / n
 }
 
+/// `senders` webhook posts at once into a shim with `pool` slots; the wall
+/// time per request. Every one must be accepted.
+async fn burst(body: &str, senders: u32, pool: u32) -> Duration {
+    let shim = TestShim::builder()
+        .config(|c| {
+            c.switchboard_settings.plugin_pool_size = pool;
+            c.switchboard_settings.plugin_queue_size = 1024;
+            c.switchboard_settings.plugin_queue_timeout_milliseconds = 60_000;
+        })
+        .start()
+        .await
+        .unwrap();
+    let hook = Api::admin(&shim)
+        .create_incoming_hook(&shim.town_square.id, serde_json::json!({}))
+        .await;
+    let path = format!("/hooks/{}", hook["id"].as_str().unwrap());
+    let anonymous = Api::new(&shim, None);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..senders)
+        .map(|_| {
+            let (anonymous, path, body) = (anonymous.clone(), path.clone(), body.to_string());
+            tokio::spawn(async move {
+                anonymous
+                    .post_raw(&path, Some("application/json"), body)
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    let elapsed = started.elapsed() / senders;
+    shim.stop().await.unwrap();
+    elapsed
+}
+
+/// The mean latency of `GET /api/v4/system/ping` while two plugin calls spin
+/// in wasm (the test route) on this 2-core machine.
+async fn ping_beside_spinning_calls() -> Duration {
+    let shim = TestShim::builder()
+        .config(|c| c.switchboard_settings.plugin_call_timeout_seconds = 6)
+        .start()
+        .await
+        .unwrap();
+    let spins: Vec<_> = (0..2)
+        .map(|_| {
+            let admin = Api::admin(&shim);
+            tokio::spawn(async move {
+                admin
+                    .post_raw("/plugins/switchboard/test/spin", None, "")
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let anonymous = Api::new(&shim, None);
+    let latency = measure_async(Duration::from_secs(3), || {
+        let anonymous = anonymous.clone();
+        async move {
+            assert_eq!(anonymous.get("/api/v4/system/ping").await.status, 200);
+        }
+    })
+    .await;
+    for spin in spins {
+        assert!(!spin.is_finished(), "measured while both calls spun");
+        assert_eq!(spin.await.unwrap(), 500);
+    }
+    shim.stop().await.unwrap();
+    latency
+}
+
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -176,6 +249,18 @@ async fn main() {
     let posts = shim.posts().len();
     shim.stop().await.unwrap();
 
+    // 500 senders at once: every call past the pool's size waits in the
+    // admission queue (none may be refused here), with a small pool and the
+    // default one.
+    let ping_beside_spins = ping_beside_spinning_calls().await;
+    let queued_small = burst(&body, 500, 4).await;
+    let queued_default = burst(
+        &body,
+        500,
+        switchboard_host_shim::config::SwitchboardSettings::default().plugin_pool_size,
+    )
+    .await;
+
     println!(
         "incoming webhook, realistic alert payload ({} bytes); {posts} posts written",
         body.len()
@@ -190,6 +275,15 @@ async fn main() {
             "HTTP, 16 concurrent senders (wall time / request)",
             concurrent,
         ),
+        (
+            "HTTP, 500 at once into 4 slots (wall / request)",
+            queued_small,
+        ),
+        (
+            "HTTP, 500 at once into 32 slots (wall / request)",
+            queued_default,
+        ),
+        ("GET system/ping beside 2 spinning calls", ping_beside_spins),
     ] {
         println!(
             "{:<48} {:>10.1}µs {:>10.1}",

@@ -1,7 +1,7 @@
 //! First start: a team with `town-square` and `off-topic`, and an admin with a
 //! personal access token written to a 0600 file, so a newcomer can start at once.
 
-use crate::store::{Channel, ChannelType, Store, User, new_id, now_millis};
+use crate::store::{Store, User, new_id, now_millis};
 use std::path::{Path, PathBuf};
 
 /// What a first start created.
@@ -19,13 +19,18 @@ pub const ADMIN_USERNAME: &str = "admin";
 /// Creates the first team, channels and admin when the store has no users;
 /// `None` when it already had some. The token and password go to
 /// `admin-token` and `admin-password` in `data_dir` when one is given.
+///
+/// Resumable: the files are written before the one transaction that creates
+/// everything, so a start killed at any point either left no admin (and the
+/// next start does it all again, overwriting the files) or left the admin
+/// and the files that go with it.
 pub fn bootstrap(store: &Store, data_dir: Option<&Path>) -> anyhow::Result<Option<Bootstrap>> {
     if store.user_count()? > 0 {
         return Ok(None);
     }
-    let team = store.create_team(TEAM_NAME, "Switchboard")?;
     let password = new_id();
     let hash = bcrypt::hash(&password, 10)?;
+    let token = new_id();
     let admin = User {
         id: new_id(),
         username: ADMIN_USERNAME.into(),
@@ -34,26 +39,6 @@ pub fn bootstrap(store: &Store, data_dir: Option<&Path>) -> anyhow::Result<Optio
         create_at: now_millis(),
         ..User::default()
     };
-    store.create_user(&admin, &hash)?;
-    store.add_team_member(&team.id, &admin.id, "team_user team_admin")?;
-    for (name, display) in [("town-square", "Town Square"), ("off-topic", "Off-Topic")] {
-        let channel = Channel {
-            id: new_id(),
-            team_id: team.id.clone(),
-            name: name.into(),
-            display_name: display.into(),
-            channel_type: ChannelType::Open,
-            header: String::new(),
-            purpose: String::new(),
-            creator_id: admin.id.clone(),
-            create_at: now_millis(),
-            update_at: 0,
-            delete_at: 0,
-        };
-        store.create_channel(&channel)?;
-        store.add_channel_member(&channel.id, &admin.id)?;
-    }
-    let token = store.create_token(&admin.id, "pat", "created on first start")?;
     let token_file = match data_dir {
         Some(dir) => {
             write_secret(&dir.join("admin-password"), &password)?;
@@ -63,8 +48,16 @@ pub fn bootstrap(store: &Store, data_dir: Option<&Path>) -> anyhow::Result<Optio
         }
         None => None,
     };
+    store.create_first_start(
+        TEAM_NAME,
+        "Switchboard",
+        &[("town-square", "Town Square"), ("off-topic", "Off-Topic")],
+        &admin,
+        &hash,
+        &token,
+    )?;
     Ok(Some(Bootstrap {
-        team_name: team.name,
+        team_name: TEAM_NAME.into(),
         admin_username: admin.username,
         admin_token: token,
         token_file,
@@ -80,4 +73,78 @@ fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
     let mut file = options.open(path)?;
     writeln!(file, "{secret}")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an interrupted start of an older shim left: the team, no admin.
+    /// The next start adopts the team and finishes the job.
+    #[test]
+    fn a_start_interrupted_after_the_team_is_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("switchboard.db")).unwrap();
+        let team = store.create_team(TEAM_NAME, "Switchboard").unwrap();
+        let first = bootstrap(&store, Some(dir.path())).unwrap().unwrap();
+        let admin = store.user_by_username(ADMIN_USERNAME).unwrap();
+        assert_eq!(
+            store
+                .user_for_token(&first.admin_token)
+                .unwrap()
+                .map(|o| o.user_id),
+            Some(admin.id.clone())
+        );
+        assert!(store.team_member(&team.id, &admin.id).unwrap().is_some());
+        for name in ["town-square", "off-topic"] {
+            let channel = store.channel_by_name(&team.id, name).unwrap();
+            assert!(store.is_channel_member(&channel.id, &admin.id).unwrap());
+        }
+        let file = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+        assert_eq!(file.trim(), first.admin_token);
+        // And a later start leaves it alone.
+        assert!(bootstrap(&store, Some(dir.path())).unwrap().is_none());
+    }
+
+    /// A first start whose transaction fails leaves no team behind, so the
+    /// next start is a clean first start.
+    #[test]
+    fn a_failed_first_start_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("switchboard.db")).unwrap();
+        let admin = User {
+            id: new_id(),
+            username: ADMIN_USERNAME.into(),
+            roles: "system_user".into(),
+            ..User::default()
+        };
+        // A token that already exists makes the last insert fail, after the
+        // team, admin and channel rows were written in the same transaction.
+        store
+            .create_user(
+                &User {
+                    id: new_id(),
+                    username: "someone".into(),
+                    ..User::default()
+                },
+                "!",
+            )
+            .unwrap();
+        let someone = store.user_by_username("someone").unwrap();
+        let token = store.create_token(&someone.id, "pat", "x").unwrap();
+        let failed = store.create_first_start(
+            TEAM_NAME,
+            "Switchboard",
+            &[("town-square", "Town Square")],
+            &admin,
+            "!",
+            &token,
+        );
+        assert!(failed.is_err());
+        assert!(
+            store.team_by_name(TEAM_NAME).is_err(),
+            "the team was rolled back"
+        );
+        assert!(store.user_by_username(ADMIN_USERNAME).is_err());
+    }
 }

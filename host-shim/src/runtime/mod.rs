@@ -1,7 +1,9 @@
 //! Runs the plugin component: one engine, the component compiled once (and
 //! cached on disk), one `InstancePre`, and a fresh `Store` per call with a
-//! memory cap and a deadline, so one bad call fails alone.
+//! memory cap and a deadline, so one bad call fails alone. Calls are admitted
+//! to a bounded pool through a bounded queue, and wasm yields at epoch ticks.
 
+mod admission;
 mod bindings;
 mod cache;
 mod imports;
@@ -13,6 +15,7 @@ pub use bindings::exports::switchboard::plugin::http::{
 pub use bindings::types::{AppError, Header as PluginHeader};
 
 use crate::app::App;
+use admission::Admission;
 use bindings::{Switchboard, SwitchboardPre};
 use std::path::Path;
 use std::sync::Arc;
@@ -20,7 +23,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{
     Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
-    StoreLimitsBuilder,
+    StoreLimitsBuilder, UpdateDeadline,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -35,16 +38,34 @@ pub struct RuntimeOptions {
     /// Calls that may run at once; the pooling allocator reserves this many
     /// instance slots up front (virtual memory only, until used).
     pub max_concurrent_calls: u32,
+    /// Calls that may wait for a slot when all are busy; one more is refused.
+    pub queue_size: u32,
+    /// How long a call may wait for a slot before it is refused.
+    pub queue_timeout: Duration,
     /// Where compiled components are cached; `None` compiles on every start.
     pub cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
+        RuntimeOptions::from_settings(&crate::config::SwitchboardSettings::default(), None)
+    }
+}
+
+impl RuntimeOptions {
+    /// The options `config.json`'s `SwitchboardSettings` ask for.
+    pub fn from_settings(
+        settings: &crate::config::SwitchboardSettings,
+        cache_dir: Option<std::path::PathBuf>,
+    ) -> RuntimeOptions {
         RuntimeOptions {
-            memory_limit: 64 << 20,
-            max_concurrent_calls: 128,
-            cache_dir: None,
+            memory_limit: (settings.plugin_memory_limit_mib as usize) << 20,
+            max_concurrent_calls: settings.plugin_pool_size.max(1),
+            queue_size: settings.plugin_queue_size,
+            queue_timeout: Duration::from_millis(u64::from(
+                settings.plugin_queue_timeout_milliseconds,
+            )),
+            cache_dir,
         }
     }
 }
@@ -53,20 +74,25 @@ impl Default for RuntimeOptions {
 /// any partially run request); the server keeps serving.
 #[derive(Debug)]
 pub enum CallError {
-    /// The plugin trapped (a panic, an out-of-bounds access …).
-    Trap(String),
+    /// The plugin trapped (a panic, an out-of-bounds access …): why, in one
+    /// line, and the whole error with the wasm backtrace, for the log and
+    /// developer mode only.
+    Trap { reason: String, detail: String },
     /// It ran past its deadline.
     Timeout(Duration),
     /// It tried to grow memory past the cap.
     MemoryLimit(usize),
-    /// It could not be instantiated (the pool is exhausted, …).
+    /// It could not be instantiated.
     Instantiate(String),
+    /// Every slot was busy and the queue full, or the wait passed its
+    /// deadline; the caller may retry after this many seconds.
+    Busy { retry_after: u64 },
 }
 
 impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CallError::Trap(m) => write!(f, "the plugin failed: {m}"),
+            CallError::Trap { reason, .. } => write!(f, "the plugin failed: {reason}"),
             CallError::Timeout(d) => {
                 write!(f, "the plugin did not answer within {} s", d.as_secs_f64())
             }
@@ -74,6 +100,7 @@ impl std::fmt::Display for CallError {
                 write!(f, "the plugin exceeded its memory limit of {} MiB", n >> 20)
             }
             CallError::Instantiate(m) => write!(f, "the plugin could not be started: {m}"),
+            CallError::Busy { .. } => write!(f, "the server is busy; try again shortly"),
         }
     }
 }
@@ -152,6 +179,7 @@ pub struct Runtime {
     pub loaded_from_cache: bool,
     /// How long loading (compile or cache read) took.
     pub load_time: Duration,
+    admission: Admission,
     _ticker: Ticker,
 }
 
@@ -183,6 +211,11 @@ impl Runtime {
         let pre = SwitchboardPre::new(linker.instantiate_pre(&component)?)?;
         Ok(Runtime {
             _ticker: Ticker::start(&engine),
+            admission: Admission::new(
+                options.max_concurrent_calls.max(1),
+                options.queue_size,
+                options.queue_timeout,
+            ),
             engine,
             pre,
             options,
@@ -215,10 +248,27 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let ticks = (deadline.as_millis() / TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // At every tick, wasm hands its thread back to the executor (so the
+        // host's own routes and other calls keep running beside a busy call)
+        // and stops once the call's whole deadline has passed.
+        let started = Instant::now();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if started.elapsed() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ))
+            }
+        });
         store
+    }
+
+    /// What admission allows: slots, queue length and wait.
+    pub fn options(&self) -> &RuntimeOptions {
+        &self.options
     }
 
     /// Runs one export in a fresh instance. `f` gets the instance and the store.
@@ -227,6 +277,8 @@ impl Runtime {
         F: FnOnce(Switchboard, Store<CallState>) -> Fut,
         Fut: Future<Output = wasmtime::Result<R>>,
     {
+        // Held until the call ends: the slot is what bounds live instances.
+        let _slot = self.admission.admit().await?;
         let deadline = Duration::from_secs(u64::from(
             app.config()
                 .switchboard_settings
@@ -319,7 +371,16 @@ fn classify(error: wasmtime::Error, deadline: Duration, memory_limit: usize) -> 
     if text.contains("forcing trap when growing memory") {
         return CallError::MemoryLimit(memory_limit);
     }
-    CallError::Trap(text)
+    // The root cause is the trap itself ("wasm `unreachable` instruction
+    // executed"); the outer layers carry the backtrace.
+    let reason = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error.root_cause().to_string(),
+    };
+    CallError::Trap {
+        reason: reason.lines().next().unwrap_or("").to_string(),
+        detail: text,
+    }
 }
 
 fn engine_config(options: &RuntimeOptions) -> wasmtime::Config {

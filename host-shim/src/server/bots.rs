@@ -445,20 +445,24 @@ pub(super) fn user_json(shim: &Shim, user: &User) -> serde_json::Value {
     json
 }
 
-/// Who may mint a token for `target`: for a bot, whoever may manage it (and
-/// even when personal access tokens are off for people); for a person,
-/// themselves or an admin, and only while tokens are enabled.
+/// Personal access tokens for people can be turned off; bots' tokens cannot.
+pub(super) fn check_tokens_enabled(shim: &Shim, target: &User) -> Result<()> {
+    if target.is_bot || shim.app.config().service_settings.enable_user_access_tokens {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        501,
+        "app.user_access_token.disabled",
+        "Personal access tokens are disabled on this server.",
+    ))
+}
+
+/// Who may mint a token for `target`: for a bot, whoever may manage it; for
+/// a person, themselves or an admin.
 pub(super) fn check_token_target(shim: &Shim, session: &str, target: &User) -> Result<()> {
     if target.is_bot {
         manageable_bot(shim, session, &target.id)?;
         return Ok(());
-    }
-    if !shim.app.config().service_settings.enable_user_access_tokens {
-        return Err(ApiError::new(
-            501,
-            "app.user_access_token.disabled",
-            "Personal access tokens are disabled on this server.",
-        ));
     }
     if target.id != session && !may(shim, session, "manage_system") {
         return Err(forbidden("edit_other_users"));

@@ -11,6 +11,8 @@ pub struct ApiError {
     pub id: String,
     pub message: String,
     pub detailed_error: String,
+    /// Seconds for a `Retry-After` header (503 busy answers).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -20,7 +22,19 @@ impl ApiError {
             id: id.into(),
             message: message.into(),
             detailed_error: String::new(),
+            retry_after: None,
         }
+    }
+
+    /// 503: the plugin's pool and queue are full; retry after `seconds`.
+    pub fn busy(seconds: u64) -> ApiError {
+        let mut err = ApiError::new(
+            503,
+            "app.plugin.busy.app_error",
+            "The server is busy; try again shortly.",
+        );
+        err.retry_after = Some(seconds);
+        err
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> ApiError {
@@ -89,12 +103,18 @@ impl ApiError {
 
     /// The envelope; `detailed_error` only in developer mode.
     pub fn into_response_with(self, developer: bool) -> Response {
-        envelope(
+        let mut response = envelope(
             self.status,
             &self.id,
             &self.message,
             if developer { &self.detailed_error } else { "" },
-        )
+        );
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod bots;
 mod channels;
+mod connections;
 mod error;
 mod oauth;
 mod plugin;
@@ -11,6 +12,7 @@ mod rest;
 mod users;
 mod websocket;
 
+pub use connections::{ConnectionLimits, serve as serve_connections};
 pub use error::ApiError;
 
 use crate::app::App;

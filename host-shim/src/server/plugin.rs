@@ -33,19 +33,45 @@ pub fn routes() -> Router<Shim> {
 }
 
 /// A plugin call that failed (trap, deadline, memory) is a 500 for this
-/// request only.
+/// request only; a call refused for a full pool is a 503 to retry. A trap's
+/// backtrace goes to the log and, in developer mode, `detailed_error`.
 pub fn call_failed(err: CallError) -> ApiError {
-    tracing::error!("plugin call failed: {err}");
-    ApiError::new(500, "app.plugin.call_failed.app_error", err.to_string())
-        .detail(format!("{err:?}"))
+    match &err {
+        CallError::Busy { retry_after } => {
+            tracing::warn!("plugin call refused: {err}");
+            ApiError::busy(*retry_after)
+        }
+        CallError::Trap { detail, .. } => {
+            tracing::error!("plugin call failed: {err}\n{detail}");
+            ApiError::new(500, "app.plugin.call_failed.app_error", err.to_string())
+                .detail(detail.clone())
+        }
+        _ => {
+            tracing::error!("plugin call failed: {err}");
+            ApiError::new(500, "app.plugin.call_failed.app_error", err.to_string())
+                .detail(format!("{err:?}"))
+        }
+    }
 }
 
-/// Reads the body up to the cap; `None` when it is over.
+/// Reads the body up to the cap; `None` when it is over. A body that has not
+/// arrived whole within `ReadTimeout` answers 408 (and hyper closes the
+/// connection, whose body was left unread), so a trickling sender holds no
+/// handler for long.
 pub async fn read_body(shim: &Shim, body: Body) -> Result<Option<Vec<u8>>, ApiError> {
-    match Limited::new(body, shim.body_limit()).collect().await {
-        Ok(collected) => Ok(Some(collected.to_bytes().to_vec())),
-        Err(e) if e.is::<LengthLimitError>() => Ok(None),
-        Err(e) => Err(ApiError::invalid_body("body").detail(e.to_string())),
+    let limit = std::time::Duration::from_secs(u64::from(
+        shim.app.config().service_settings.read_timeout.max(1),
+    ));
+    let read = Limited::new(body, shim.body_limit()).collect();
+    match tokio::time::timeout(limit, read).await {
+        Err(_) => Err(ApiError::new(
+            408,
+            "api.context.read_timeout.app_error",
+            "The request body did not arrive in time.",
+        )),
+        Ok(Ok(collected)) => Ok(Some(collected.to_bytes().to_vec())),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => Ok(None),
+        Ok(Err(e)) => Err(ApiError::invalid_body("body").detail(e.to_string())),
     }
 }
 

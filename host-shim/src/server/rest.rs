@@ -315,6 +315,10 @@ async fn create_token(
     if request.description.is_empty() {
         return Err(ApiError::invalid_body("description"));
     }
+    // As in Mattermost: minting a token is a permission of its own, which
+    // plain system users do not hold; then who it is for is checked.
+    super::bots::check_tokens_enabled(&shim, &target)?;
+    require(&shim, &session, "create_user_access_token", Scope::System)?;
     super::bots::check_token_target(&shim, &session, &target)?;
     let token = shim
         .app
@@ -704,6 +708,13 @@ async fn channel_posts(
     };
     let page = param("page", 0)?;
     let per_page = param("per_page", 60)?.min(200);
+    // The offset must fit SQLite's integers.
+    if page
+        .checked_mul(per_page)
+        .is_none_or(|offset| i64::try_from(offset).is_err())
+    {
+        return Err(ApiError::invalid_url_param("page"));
+    }
     let posts = shim
         .app
         .store
@@ -821,8 +832,10 @@ async fn get_post(
 async fn get_config(State(shim): State<Shim>, headers: HeaderMap) -> Result<Response> {
     let session = shim.require_user(&headers, None)?;
     require_admin(&shim, &session)?;
-    let config = serde_json::to_value(&*shim.app.config()).unwrap_or(Value::Null);
-    Ok(json_response(StatusCode::OK, config))
+    Ok(json_response(
+        StatusCode::OK,
+        shim.app.config().sanitized_document(),
+    ))
 }
 
 async fn patch_config(
@@ -850,6 +863,8 @@ async fn patch_config(
     if let Err(err) = runtime.configuration_changed(app).await {
         tracing::warn!("plugin configuration_changed failed: {err}");
     }
-    let config = serde_json::to_value(&*shim.app.config()).unwrap_or(Value::Null);
-    Ok(json_response(StatusCode::OK, config))
+    Ok(json_response(
+        StatusCode::OK,
+        shim.app.config().sanitized_document(),
+    ))
 }

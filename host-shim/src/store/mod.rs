@@ -3,14 +3,18 @@
 
 mod bots;
 mod channels_more;
+mod first_start;
 mod migrations;
 mod model;
 mod oauth;
+mod secrets;
 mod writer;
 
 pub use bots::{Bot, BotQuery};
+pub use first_start::FirstStart;
 pub use model::{Channel, ChannelType, Post, Team, TeamMember, User};
-pub use oauth::{AccessGrant, AuthCode, OAuthApp, secret_hash};
+pub use oauth::{AccessGrant, AuthCode, OAuthApp};
+pub use secrets::token_digest;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
@@ -70,6 +74,8 @@ pub struct Store {
     /// (memberships, archiving, moderation): caches of permission answers
     /// compare it to know they are stale.
     membership: std::sync::atomic::AtomicU64,
+    /// Seals kv values at rest; `None` (tests only) stores them as given.
+    cipher: Option<std::sync::Arc<secrets::Cipher>>,
 }
 
 /// A fresh Mattermost-style id: 26 chars of lowercase base32.
@@ -82,6 +88,36 @@ pub fn new_id() -> String {
         .collect()
 }
 
+/// The database and its -wal and -shm files are the owner's alone (0600):
+/// they hold password hashes and the plugin's data. The main file is created
+/// so before SQLite opens it, and SQLite gives its companions the same mode.
+fn private_files(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            let file = std::path::PathBuf::from(file);
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| anyhow::anyhow!("making {} private: {e}", file.display()))?;
+            }
+        }
+    }
+    let _ = path;
+    Ok(())
+}
+
 pub fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -92,7 +128,20 @@ pub fn now_millis() -> i64 {
 impl Store {
     /// Opens (creating if needed) the database file and brings its schema up
     /// to date.
+    /// Kv values are stored as given: for tests; the server uses
+    /// [`Store::open_with_key`].
     pub fn open(path: &Path) -> anyhow::Result<Store> {
+        Store::open_inner(path, None)
+    }
+
+    /// Opens the database with kv values sealed under `at_rest_key`
+    /// (`SqlSettings.AtRestEncryptKey`); values written before are sealed now.
+    pub fn open_with_key(path: &Path, at_rest_key: &str) -> anyhow::Result<Store> {
+        Store::open_inner(path, Some(secrets::Cipher::new(at_rest_key)))
+    }
+
+    fn open_inner(path: &Path, cipher: Option<secrets::Cipher>) -> anyhow::Result<Store> {
+        private_files(path)?;
         let connect = || -> rusqlite::Result<Connection> {
             let conn = Connection::open(path)?;
             // WAL lets readers run beside the writer; FULL sync makes
@@ -105,10 +154,15 @@ impl Store {
         };
         let mut write = connect()?;
         migrations::migrate(&mut write)?;
+        secrets::seal_legacy_values(&mut write, cipher.as_ref())?;
+        let read = connect()?;
+        // SQLite gives -wal and -shm the database file's mode; check anyway.
+        private_files(path)?;
         Ok(Store {
-            conn: Mutex::new(connect()?),
+            conn: Mutex::new(read),
             writer: writer::Writer::start(write)?,
             membership: std::sync::atomic::AtomicU64::new(0),
+            cipher: cipher.map(std::sync::Arc::new),
         })
     }
 
@@ -282,10 +336,12 @@ impl Store {
 
     // ---- tokens ----
 
+    /// A new token for `user_id`; only its digest is stored, so this is the
+    /// one time it is seen.
     pub fn create_token(&self, user_id: &str, kind: &str, description: &str) -> Result<String> {
         let token = new_id();
         let row = (
-            token.clone(),
+            secrets::token_digest(&token),
             user_id.to_string(),
             kind.to_string(),
             description.to_string(),
@@ -308,7 +364,7 @@ impl Store {
             .query_row(
                 "SELECT t.user_id, t.kind, u.is_bot FROM tokens t JOIN users u ON u.id = t.user_id
                  WHERE t.token = ?1 AND u.delete_at = 0",
-                [token],
+                [secrets::token_digest(token)],
                 |r| {
                     Ok(TokenOwner {
                         user_id: r.get(0)?,
@@ -321,7 +377,7 @@ impl Store {
     }
 
     pub fn delete_token(&self, token: &str) -> Result<()> {
-        let token = token.to_string();
+        let token = secrets::token_digest(token);
         self.writer.write(move |c| {
             c.execute("DELETE FROM tokens WHERE token = ?1", [token])?;
             Ok(())
@@ -548,14 +604,30 @@ impl Store {
     // ---- plugin kv ----
 
     pub fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self
+        let stored: Option<Vec<u8>> = self
             .conn()
             .query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
-            .optional()?)
+            .optional()?;
+        stored.map(|v| self.open_value(key, v)).transpose()
+    }
+
+    /// What is stored for a kv value: sealed, when the store has a key.
+    fn seal_value(&self, key: &str, value: &[u8]) -> Vec<u8> {
+        match &self.cipher {
+            Some(cipher) => cipher.seal(key, value),
+            None => value.to_vec(),
+        }
+    }
+
+    fn open_value(&self, key: &str, stored: Vec<u8>) -> Result<Vec<u8>> {
+        match &self.cipher {
+            Some(cipher) => cipher.open(key, stored),
+            None => Ok(stored),
+        }
     }
 
     pub fn kv_set(&self, key: &str, value: &[u8]) -> Result<()> {
-        let (key, value) = (key.to_string(), value.to_vec());
+        let (key, value) = (key.to_string(), self.seal_value(key, value));
         self.writer.write(move |c| {
             c.execute(
                 "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -596,14 +668,20 @@ impl Store {
         let (key, expected, new) = (
             key.to_string(),
             expected.map(<[u8]>::to_vec),
-            new.map(<[u8]>::to_vec),
+            new.map(|v| self.seal_value(key, v)),
         );
+        let cipher = self.cipher.clone();
         // Read and write in one job: the writer runs jobs one at a time, so
-        // nothing can slip in between.
+        // nothing can slip in between. Sealed values differ at every write,
+        // so the comparison is on the plaintext.
         self.writer.write(move |c| {
-            let current: Option<Vec<u8>> = c
+            let stored: Option<Vec<u8>> = c
                 .query_row("SELECT value FROM kv WHERE key = ?1", [&key], |r| r.get(0))
                 .optional()?;
+            let current = match (stored, &cipher) {
+                (Some(v), Some(cipher)) => Some(cipher.open(&key, v)?),
+                (v, _) => v,
+            };
             if current != expected {
                 return Ok(false);
             }
@@ -658,6 +736,99 @@ mod tests {
         assert!(!store.kv_compare_and_set("n", None, Some(b"2")).unwrap());
         assert!(store.kv_compare_and_set("n", Some(b"1"), None).unwrap());
         assert_eq!(store.kv_get("n").unwrap(), None);
+    }
+
+    /// A data directory from before encryption at rest: its kv values and
+    /// tokens in the clear. Opening it with a key seals the values and
+    /// replaces the tokens by digests; both still read back.
+    #[test]
+    fn plaintext_kv_values_and_tokens_are_migrated_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchboard.db");
+        let store = Store::open(&path).unwrap();
+        let user = User {
+            id: new_id(),
+            username: "u".into(),
+            roles: "system_user".into(),
+            ..User::default()
+        };
+        store.create_user(&user, "!").unwrap();
+        store.kv_set("hook/1", b"{\"token\":\"s3cr3t\"}").unwrap();
+        drop(store);
+        // A token as an older shim stored it: the token itself.
+        let raw = Connection::open(&path).unwrap();
+        raw.execute(
+            "INSERT INTO tokens (token, user_id, kind, description, create_at) VALUES ('plaintexttoken', ?1, 'pat', '', 0)",
+            [&user.id],
+        )
+        .unwrap();
+        drop(raw);
+
+        let store = Store::open_with_key(&path, "the key").unwrap();
+        assert_eq!(
+            store.kv_get("hook/1").unwrap().as_deref(),
+            Some(b"{\"token\":\"s3cr3t\"}".as_slice())
+        );
+        assert_eq!(
+            store
+                .user_for_token("plaintexttoken")
+                .unwrap()
+                .map(|o| o.user_id),
+            Some(user.id.clone())
+        );
+        let (value, tokens): (Vec<u8>, Vec<String>) = {
+            let conn = store.conn();
+            let value = conn
+                .query_row("SELECT value FROM kv WHERE key = 'hook/1'", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            let mut stmt = conn.prepare("SELECT token FROM tokens").unwrap();
+            let tokens = stmt
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            (value, tokens)
+        };
+        assert!(secrets::is_sealed(&value));
+        assert!(!value.windows(6).any(|w| w == b"s3cr3t"));
+        assert_eq!(tokens, [secrets::token_digest("plaintexttoken")]);
+
+        // Compare-and-set compares plaintexts, although every seal differs.
+        assert!(
+            store
+                .kv_compare_and_set("hook/1", Some(b"{\"token\":\"s3cr3t\"}"), Some(b"2"))
+                .unwrap()
+        );
+        assert!(
+            !store
+                .kv_compare_and_set("hook/1", Some(b"1"), None)
+                .unwrap()
+        );
+        assert_eq!(
+            store.kv_get("hook/1").unwrap().as_deref(),
+            Some(b"2".as_slice())
+        );
+        drop(store);
+        // Another key cannot read the values.
+        let wrong = Store::open_with_key(&path, "another key").unwrap();
+        assert!(wrong.kv_get("hook/1").is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchboard.db");
+        let store = Store::open_with_key(&path, "k").unwrap();
+        store.kv_set("k", b"v").unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let file = dir.path().join(format!("switchboard.db{suffix}"));
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        }
     }
 
     #[test]

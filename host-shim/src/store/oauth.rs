@@ -1,16 +1,12 @@
 //! The OAuth 2.0 provider's state: registered apps, one-time authorization
 //! codes, issued access/refresh tokens and remembered consents. Codes and
-//! tokens are stored only as SHA-256 hashes and looked up by them.
+//! tokens are stored only as SHA-256 hashes and looked up by them; client
+//! secrets, which the API shows again, are sealed like kv values.
 
+use super::secrets::token_digest as secret_hash;
 use super::{Result, Store, StoreError};
 use rusqlite::{OptionalExtension, Row, params};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-
-/// The hash a code or token is stored and looked up under.
-pub fn secret_hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
 
 /// A registered third-party app; `id` is its OAuth `client_id`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -38,7 +34,8 @@ impl OAuthApp {
             creator_id: r.get("creator_id")?,
             create_at: r.get("create_at")?,
             update_at: r.get("update_at")?,
-            client_secret: r.get("client_secret")?,
+            // Opened by the store, which holds the key.
+            client_secret: String::new(),
             name: r.get("name")?,
             description: r.get("description")?,
             icon_url: r.get("icon_url")?,
@@ -115,6 +112,20 @@ impl AccessGrant {
     }
 }
 
+/// An app as read, with its secret still sealed.
+fn sealed_app(r: &Row) -> rusqlite::Result<(OAuthApp, Vec<u8>)> {
+    let sealed = match r.get_ref("client_secret")? {
+        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => t.to_vec(),
+        _ => Vec::new(),
+    };
+    Ok((OAuthApp::from_row(r)?, sealed))
+}
+
+/// The name a client secret is sealed under (the AEAD's associated data).
+fn secret_name(app_id: &str) -> String {
+    format!("oauth_app/{app_id}/client_secret")
+}
+
 impl Store {
     pub fn create_oauth_app(&self, app: &OAuthApp) -> Result<()> {
         self.write_oauth_app(app, true)
@@ -126,6 +137,7 @@ impl Store {
 
     fn write_oauth_app(&self, app: &OAuthApp, insert: bool) -> Result<()> {
         let app = app.clone();
+        let secret = self.seal_value(&secret_name(&app.id), app.client_secret.as_bytes());
         let urls = serde_json::to_string(&app.callback_urls).unwrap_or_else(|_| "[]".into());
         self.writer.write(move |c| {
             let sql = if insert {
@@ -145,7 +157,7 @@ impl Store {
                     app.creator_id,
                     app.create_at,
                     app.update_at,
-                    app.client_secret,
+                    secret,
                     app.name,
                     app.description,
                     app.icon_url,
@@ -163,14 +175,19 @@ impl Store {
     }
 
     pub fn oauth_app(&self, id: &str) -> Result<OAuthApp> {
-        self.conn()
-            .query_row(
-                "SELECT * FROM oauth_apps WHERE id = ?1",
-                [id],
-                OAuthApp::from_row,
-            )
+        let found = self
+            .conn()
+            .query_row("SELECT * FROM oauth_apps WHERE id = ?1", [id], sealed_app)
             .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("oauth app {id}")))
+            .ok_or_else(|| StoreError::NotFound(format!("oauth app {id}")))?;
+        self.open_app(found)
+    }
+
+    fn open_app(&self, (mut app, sealed): (OAuthApp, Vec<u8>)) -> Result<OAuthApp> {
+        let secret = self.open_value(&secret_name(&app.id), sealed)?;
+        app.client_secret = String::from_utf8(secret)
+            .map_err(|_| StoreError::Db(format!("oauth app {}: secret is not text", app.id)))?;
+        Ok(app)
     }
 
     /// Apps by creation time; `creator_id` limits the list to one user's.
@@ -191,9 +208,12 @@ impl Store {
                 i64::try_from(limit).unwrap_or(i64::MAX),
                 i64::try_from(offset).unwrap_or(i64::MAX)
             ],
-            OAuthApp::from_row,
+            sealed_app,
         )?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let apps: Vec<_> = rows.collect::<rusqlite::Result<_>>()?;
+        drop(stmt);
+        drop(conn);
+        apps.into_iter().map(|a| self.open_app(a)).collect()
     }
 
     /// Apps the user has consented to.
@@ -203,8 +223,11 @@ impl Store {
             "SELECT a.* FROM oauth_apps a JOIN oauth_consents c ON c.client_id = a.id
              WHERE c.user_id = ?1 ORDER BY a.create_at, a.id",
         )?;
-        let rows = stmt.query_map([user_id], OAuthApp::from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let rows = stmt.query_map([user_id], sealed_app)?;
+        let apps: Vec<_> = rows.collect::<rusqlite::Result<_>>()?;
+        drop(stmt);
+        drop(conn);
+        apps.into_iter().map(|a| self.open_app(a)).collect()
     }
 
     /// Removes an app with every token, code and consent it has, at once.
@@ -369,5 +392,50 @@ impl Store {
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_secrets_are_sealed_at_rest_and_tokens_kept_as_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = Store::open_with_key(&path, "k".repeat(32).as_str()).unwrap();
+        let app = OAuthApp {
+            id: super::super::new_id(),
+            client_secret: "the-client-secret-1234567".into(),
+            name: "A".into(),
+            callback_urls: vec!["https://a.example.com/cb".into()],
+            ..OAuthApp::default()
+        };
+        store.create_oauth_app(&app).unwrap();
+        assert_eq!(store.oauth_app(&app.id).unwrap(), app);
+        assert_eq!(store.oauth_apps(None, 0, 10).unwrap(), vec![app.clone()]);
+        let grant = AccessGrant {
+            token_hash: secret_hash("access-token-value-12345"),
+            client_id: app.id.clone(),
+            expires_at: i64::MAX,
+            ..AccessGrant::default()
+        };
+        store.save_oauth_grant(&grant, None).unwrap();
+        assert!(
+            store
+                .oauth_grant_by_token("access-token-value-12345", 0)
+                .unwrap()
+                .is_some()
+        );
+        drop(store);
+        let mut raw = Vec::new();
+        for file in ["db", "db-wal"] {
+            if let Ok(bytes) = std::fs::read(dir.path().join(file)) {
+                raw.extend(bytes);
+            }
+        }
+        let contains = |needle: &str| raw.windows(needle.len()).any(|w| w == needle.as_bytes());
+        assert!(!contains("the-client-secret-1234567"));
+        assert!(!contains("access-token-value-12345"));
     }
 }

@@ -6,7 +6,7 @@ use super::{OAuthError, require_enabled};
 use crate::server::plugin::read_body;
 use crate::server::rest::{json_body, json_response};
 use crate::server::{ApiError, Shim};
-use crate::store::{AccessGrant, AuthCode, OAuthApp, new_id, secret_hash};
+use crate::store::{AccessGrant, AuthCode, OAuthApp, new_id, token_digest};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -403,11 +403,11 @@ fn issue(
         new_id()
     };
     let grant = AccessGrant {
-        token_hash: secret_hash(&access_token),
+        token_hash: token_digest(&access_token),
         refresh_hash: if refresh_token.is_empty() {
             String::new()
         } else {
-            secret_hash(&refresh_token)
+            token_digest(&refresh_token)
         },
         client_id: app.id.clone(),
         user_id: user_id.to_string(),
