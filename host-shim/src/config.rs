@@ -10,6 +10,8 @@ pub struct Config {
     pub service_settings: ServiceSettings,
     pub switchboard_settings: SwitchboardSettings,
     pub plugin_settings: PluginSettings,
+    /// Outbound delivery retries and limits (the shim's own section).
+    pub delivery_settings: crate::deliveries::DeliverySettings,
 }
 
 /// Mattermost's `ServiceSettings`, the part integrations depend on.

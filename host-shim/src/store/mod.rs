@@ -1,6 +1,7 @@
 //! The shim's durable state in one SQLite file: teams, users, channels,
 //! memberships, posts, tokens and the plugin's kv. A write that returns is committed.
 
+pub mod deliveries;
 mod migrations;
 mod model;
 mod writer;

@@ -32,6 +32,12 @@ pub struct OutgoingWebhook {
     /// Key of the `X-Slack-Signature` HMAC on every request. Not Mattermost's:
     /// it lets Slack apps' signature verifiers serve as callbacks unchanged.
     pub signing_secret: String,
+    /// Standard Webhooks secrets (`whsec_…`), newest first; every one signs
+    /// each request, so a receiver mid-rotation accepts either. Not Mattermost's.
+    pub webhook_secrets: Vec<String>,
+    /// Set after `FAILING_AFTER` deliveries in a row failed for good; cleared
+    /// by the next success. Not Mattermost's.
+    pub failing: bool,
 }
 
 fn invalid(field: &str, message: &str) -> ApiError {
