@@ -169,8 +169,8 @@ impl commands::Guest for Plugin {
 }
 
 impl delivery_results::Guest for Plugin {
-    fn on_result(result: DeliveryResult) {
-        crate::outgoing::on_result(&WitHost, &result);
+    fn on_result(delivery: DeliveryResult) {
+        crate::outgoing::on_result(&WitHost, &delivery);
     }
 }
 

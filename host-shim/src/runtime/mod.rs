@@ -305,7 +305,7 @@ impl Runtime {
         self.run(app, |plugin, mut store| async move {
             plugin
                 .switchboard_plugin_commands()
-                .call_respond(&mut store, &args, &continuation, &answer)
+                .call_respond(&mut store, &args, &continuation, answer.as_ref())
                 .await
         })
         .await

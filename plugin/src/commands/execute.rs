@@ -141,7 +141,7 @@ pub fn respond(
 ) -> Result<String, ApiError> {
     let ctx = prepare(host, args)?;
     let line = parse::split(&args.command);
-    let trigger = line.trigger.strip_prefix('/').unwrap_or(line.trigger);
+    let trigger = line.trigger.strip_prefix('/').unwrap_or(&line.trigger);
     let cont: Continuation = serde_json::from_slice(continuation)
         .map_err(|e| failed(trigger).with_detail(format!("bad continuation: {e}")))?;
     let custom = registry::get(host, &cont.command_id)?
