@@ -27,7 +27,7 @@ use tokio::sync::{Notify, Semaphore};
 const POLL: Duration = Duration::from_millis(500);
 /// How long a settled job waits before its callback is tried again after the
 /// plugin failed on it.
-const CALLBACK_RETRY: Duration = Duration::from_secs(30);
+const CALLBACK_RETRY: Duration = Duration::from_secs(2);
 
 /// The engine's shared state, one per `App`.
 pub struct Queue {
@@ -36,6 +36,9 @@ pub struct Queue {
     owner: String,
     in_flight: AtomicUsize,
     destinations: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Bounds the plugin calls the engine makes at once, so a burst of
+    /// answers never takes every instance slot from requests.
+    callbacks: std::sync::OnceLock<Arc<Semaphore>>,
 }
 
 impl Default for Queue {
@@ -45,6 +48,7 @@ impl Default for Queue {
             owner: format!("{}-{}", std::process::id(), crate::store::new_id()),
             in_flight: AtomicUsize::new(0),
             destinations: Mutex::new(HashMap::new()),
+            callbacks: std::sync::OnceLock::new(),
         }
     }
 }
@@ -53,6 +57,12 @@ impl Queue {
     /// Something changed (a job was enqueued or finished): look again.
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    fn callback_slots(&self, limit: u32) -> Arc<Semaphore> {
+        self.callbacks
+            .get_or_init(|| Arc::new(Semaphore::new(limit.max(1) as usize)))
+            .clone()
     }
 
     fn destination(&self, url: &str, limit: u32) -> Arc<Semaphore> {
@@ -503,7 +513,7 @@ async fn work(app: Arc<App>, runtime: Arc<Runtime>, job: JobRow) {
     };
     if again {
         // Only for the delivery log; the settled report is the one owed.
-        if let Err(e) = runtime.delivery_result(app.clone(), report).await {
+        if let Err(e) = report_to_plugin(&app, &runtime, report).await {
             tracing::warn!("deliveries: reporting an attempt of {} failed: {e}", job.id);
         }
     } else {
@@ -511,12 +521,24 @@ async fn work(app: Arc<App>, runtime: Arc<Runtime>, job: JobRow) {
     }
 }
 
+/// Calls `delivery-results.on-result`, at most `MaxConcurrentCallbacks` at once.
+async fn report_to_plugin(
+    app: &Arc<App>,
+    runtime: &Arc<Runtime>,
+    report: Report,
+) -> Result<(), crate::runtime::CallError> {
+    let limit = app.config().delivery_settings.max_concurrent_callbacks;
+    let slots = app.deliveries.callback_slots(limit);
+    let _slot = slots.acquire_owned().await;
+    runtime.delivery_result(app.clone(), report).await
+}
+
 /// Hands a settled job to the plugin; done once the call returns, tried
 /// again later when it fails (the plugin's handling is idempotent).
 async fn settle(app: &Arc<App>, runtime: &Arc<Runtime>, report: Report) {
     let id = report.id.clone();
     let owner = app.deliveries.owner.clone();
-    match runtime.delivery_result(app.clone(), report).await {
+    match report_to_plugin(app, runtime, report).await {
         Ok(()) => {
             let result = blocking(app, move |app| app.store.finish_delivery(&id, &owner)).await;
             if let Err(e) = result {

@@ -23,6 +23,9 @@ pub struct DeliverySettings {
     pub max_concurrent: u32,
     /// Attempts in flight at once to one host and port.
     pub max_concurrent_per_destination: u32,
+    /// Plugin calls (`on-result`) the engine makes at once: answers arriving
+    /// together queue here instead of taking every instance slot.
+    pub max_concurrent_callbacks: u32,
     /// Deliveries not yet done; a new one beyond this is refused (and logged).
     pub max_queued: u64,
     /// How long a process owns a job it claimed; at least the request
@@ -49,6 +52,7 @@ impl Default for DeliverySettings {
             max_age_seconds: 3 * 24 * 3600,
             max_concurrent: 256,
             max_concurrent_per_destination: 64,
+            max_concurrent_callbacks: 16,
             max_queued: 10_000,
             lease_seconds: 0,
         }
