@@ -153,12 +153,12 @@ pub fn create_webhook_post(host: &dyn Host, input: WebhookPost) -> Result<Vec<Po
                 })
             }
             other => other.map_err(|e| {
-            ApiError::new(
-                500,
-                "api.post.create_webhook_post.creating.app_error",
-                "Error creating post.",
-            )
-            .with_detail(e.detail().to_string())
+                ApiError::new(
+                    500,
+                    "api.post.create_webhook_post.creating.app_error",
+                    "Error creating post.",
+                )
+                .with_detail(e.detail().to_string())
             }),
         }?;
         created.push(post);

@@ -256,7 +256,10 @@ async fn fan_out() -> Vec<Duration> {
             .await;
         assert_eq!(reply.status, 201);
         while answers() < run * FAN_OUT_HOOKS {
-            assert!(started.elapsed() < Duration::from_secs(30), "fan-out stalled");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "fan-out stalled"
+            );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         runs.push(started.elapsed());

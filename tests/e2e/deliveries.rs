@@ -146,7 +146,10 @@ async fn a_receiver_failing_twice_gets_the_third_attempt_and_one_post() {
     assert_eq!(delivery["status"], 200);
     assert_eq!(delivery["posted"], json!([answers[0].id]));
     let tried = delivery["attempts"].as_array().unwrap();
-    let statuses: Vec<i64> = tried.iter().map(|a| a["status"].as_i64().unwrap()).collect();
+    let statuses: Vec<i64> = tried
+        .iter()
+        .map(|a| a["status"].as_i64().unwrap())
+        .collect();
     assert_eq!(statuses, [503, 503, 200]);
     assert!(tried[0]["next_retry_at"].as_i64().unwrap() >= tried[0]["at"].as_i64().unwrap());
     assert_eq!(tried[2]["next_retry_at"], 0);
@@ -217,7 +220,9 @@ async fn a_final_4xx_is_not_retried_and_redeliver_sends_again() {
         .assert_error(404, "app.webhooks.delivery.not_found.app_error");
     // Another user cannot redeliver the admin's hook.
     let (_, token) = shim.create_user("mallory").unwrap();
-    let reply = Api::new(&shim, Some(&token)).post_json(&path, &json!({})).await;
+    let reply = Api::new(&shim, Some(&token))
+        .post_json(&path, &json!({}))
+        .await;
     assert_eq!(reply.status, 403, "{}", reply.text);
     server.stop().await;
     shim.stop().await.unwrap();
@@ -235,11 +240,15 @@ async fn a_hook_failing_twenty_times_is_marked_and_its_owner_told() {
         say(&admin, &shim.town_square.id, &format!("down {i}")).await;
     }
     settled_log(&admin, hook_id, 20).await;
-    eventually(Duration::from_secs(10), "the hook is marked failing", || {
-        shim.posts()
-            .iter()
-            .any(|p| p.props.contains("outgoing_webhook_failing"))
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the hook is marked failing",
+        || {
+            shim.posts()
+                .iter()
+                .any(|p| p.props.contains("outgoing_webhook_failing"))
+        },
+    )
     .await;
     let hook = admin
         .get(&format!("/api/v4/hooks/outgoing/{hook_id}"))
@@ -314,8 +323,7 @@ async fn two_hundred_posts_to_an_eight_second_receiver_stall_nothing() {
         .await
         .unwrap();
     let admin = Api::admin(&shim);
-    let server =
-        CallbackServer::start(|_| Answer::empty().after(Duration::from_secs(8))).await;
+    let server = CallbackServer::start(|_| Answer::empty().after(Duration::from_secs(8))).await;
     let hook = create_hook(&admin, json!({"team_id": shim.team.id, "trigger_words": ["slow"], "callback_urls": [server.url.clone()]})).await;
     let hook_id = hook["id"].as_str().unwrap().to_string();
     for i in 0..200 {
@@ -405,7 +413,10 @@ async fn waiting_on_a_receiver_holds_no_plugin_call() {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json()["text"], "the command's answer");
-    assert!(started.elapsed() >= Duration::from_secs(2), "the user waited");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "the user waited"
+    );
     assert!(
         shim.posts()
             .iter()
@@ -414,9 +425,15 @@ async fn waiting_on_a_receiver_holds_no_plugin_call() {
 
     create_hook(&admin, json!({"team_id": shim.team.id, "trigger_words": ["hold"], "callback_urls": [format!("{}/hook", server.url)]})).await;
     say(&admin, &shim.town_square.id, "hold on").await;
-    eventually(Duration::from_secs(10), "the hook's answer is posted", || {
-        shim.posts().iter().any(|p| p.message == "the hook's answer")
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the hook's answer is posted",
+        || {
+            shim.posts()
+                .iter()
+                .any(|p| p.message == "the hook's answer")
+        },
+    )
     .await;
     server.stop().await;
     shim.stop().await.unwrap();

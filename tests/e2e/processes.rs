@@ -206,7 +206,11 @@ async fn a_sigkill_with_twenty_deliveries_pending_loses_none() {
     let found = wait_for_answers(&api, &channel_id, 20, Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let found_later = answers(&api, &channel_id).await;
-    assert_eq!(found_later.len(), 20, "one answer per delivery: {found_later:?}");
+    assert_eq!(
+        found_later.len(),
+        20,
+        "one answer per delivery: {found_later:?}"
+    );
     let mut unique = found.clone();
     unique.sort();
     unique.dedup();

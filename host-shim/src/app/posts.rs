@@ -62,7 +62,10 @@ impl App {
         if post.id.is_empty() {
             post.id = new_id();
         } else if post.id.len() != 26 || !post.id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(StoreError::Invalid(format!("post id {:?} is not a valid id", post.id)));
+            return Err(StoreError::Invalid(format!(
+                "post id {:?} is not a valid id",
+                post.id
+            )));
         }
         post.create_at = now;
         post.update_at = now;

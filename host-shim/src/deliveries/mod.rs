@@ -192,7 +192,12 @@ fn wire_request(
     if let Some(n) = attempt {
         headers.push(("X-Switchboard-Attempt".into(), n.to_string()));
     }
-    headers.extend(sign::headers(signing, delivery_id, now_millis() / 1000, body));
+    headers.extend(sign::headers(
+        signing,
+        delivery_id,
+        now_millis() / 1000,
+        body,
+    ));
     OutboundRequest {
         method: request.method.clone(),
         url: request.url.clone(),
@@ -233,7 +238,10 @@ pub async fn send_now(
 ) -> Result<OutboundResponse, EgressError> {
     let stored = stored_request(&request);
     let wire = wire_request(&stored, &request.body, signing, delivery_id, None);
-    let limit = app.config().delivery_settings.max_concurrent_per_destination;
+    let limit = app
+        .config()
+        .delivery_settings
+        .max_concurrent_per_destination;
     let slot = app.deliveries.destination(&stored.url, limit);
     let _permit = slot.acquire_owned().await;
     let result = app.egress().send(wire).await;
@@ -352,14 +360,14 @@ pub async fn run(app: Weak<App>, runtime: Arc<Runtime>) {
 async fn claim_and_start(app: &Arc<App>, runtime: &Arc<Runtime>) -> Duration {
     let settings = app.config().delivery_settings.clone();
     let queue = &app.deliveries;
-    let free = (settings.max_concurrent as usize).saturating_sub(queue.in_flight.load(Ordering::SeqCst));
+    let free =
+        (settings.max_concurrent as usize).saturating_sub(queue.in_flight.load(Ordering::SeqCst));
     if free > 0 {
         let now = now_millis();
         let until = now + millis(lease(app));
         let owner = queue.owner.clone();
         match blocking(app, move |app| {
-            app.store
-                .claim_deliveries(&owner, now, until, free as u32)
+            app.store.claim_deliveries(&owner, now, until, free as u32)
         })
         .await
         {
@@ -428,13 +436,7 @@ async fn work(app: Arc<App>, runtime: Arc<Runtime>, job: JobRow) {
     };
     let number = job.attempts.len() as u32 + 1;
     let at = now_millis();
-    let request = wire_request(
-        &job.request,
-        &job.body,
-        &job.signing,
-        &job.id,
-        Some(number),
-    );
+    let request = wire_request(&job.request, &job.body, &job.signing, &job.id, Some(number));
     let result = app.egress().send(request).await;
     drop(_permit);
     note(&app, &job.request.method, &job.request.url, &result);

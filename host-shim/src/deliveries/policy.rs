@@ -108,7 +108,10 @@ pub fn retry_after(result: &Result<OutboundResponse, EgressError>) -> Option<Dur
 mod tests {
     use super::*;
 
-    fn status(status: u16, headers: Vec<(String, String)>) -> Result<OutboundResponse, EgressError> {
+    fn status(
+        status: u16,
+        headers: Vec<(String, String)>,
+    ) -> Result<OutboundResponse, EgressError> {
         Ok(OutboundResponse {
             status,
             headers,
@@ -142,10 +145,7 @@ mod tests {
         );
         let last = settings.delay_before(8, None);
         assert!(last >= Duration::from_secs(9 * 3600), "{last:?}");
-        let asked = retry_after(&status(
-            429,
-            vec![("Retry-After".into(), "120".into())],
-        ));
+        let asked = retry_after(&status(429, vec![("Retry-After".into(), "120".into())]));
         assert_eq!(asked, Some(Duration::from_secs(120)));
         assert_eq!(settings.delay_before(2, asked), Duration::from_secs(120));
         assert_eq!(

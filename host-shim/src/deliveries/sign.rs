@@ -44,7 +44,10 @@ pub fn standard_webhooks_signature(
     let mut mac = mac(&key);
     mac.update(format!("{id}.{timestamp_secs}.").as_bytes());
     mac.update(body);
-    Some(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+    Some(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 /// The three Standard Webhooks headers; one signature per secret,

@@ -145,8 +145,7 @@ async fn execute_command(State(shim): State<Shim>, request: Request) -> Response
         // command in a fresh one.
         Ok(Ok(CommandOutcome::Call(call))) => {
             let (request, signing, continuation) = crate::runtime::command_call_parts(call);
-            let reply =
-                crate::deliveries::send_now(&shim.app, request, &signing, &new_id()).await;
+            let reply = crate::deliveries::send_now(&shim.app, request, &signing, &new_id()).await;
             match shim
                 .runtime
                 .respond_command(shim.app.clone(), args, continuation, reply)

@@ -85,7 +85,8 @@ pub fn open(sealed: &str) -> Result<String> {
         .ok_or_else(|| StoreError::Db("a delivery's secrets cannot be opened".into()))
 }
 
-const COLUMNS: &str = "id, grp, request, body, secrets, continuation, max_attempts, deadline, state,
+const COLUMNS: &str =
+    "id, grp, request, body, secrets, continuation, max_attempts, deadline, state,
     attempts, outcome, outcome_body, next_at, redelivery_of, create_at";
 
 fn json_err(e: serde_json::Error) -> StoreError {
@@ -190,7 +191,10 @@ fn insert(c: &rusqlite::Connection, job: &JobRow) -> Result<()> {
 pub enum Enqueued {
     Stored,
     /// The queue holds `active` unsettled jobs; `limit` allows no more.
-    Full { active: u64, limit: u64 },
+    Full {
+        active: u64,
+        limit: u64,
+    },
 }
 
 impl Store {
@@ -266,7 +270,16 @@ impl Store {
                      next_at = ?7, lease_until = ?8,
                      lease_owner = CASE WHEN ?8 = 0 THEN '' ELSE lease_owner END
                  WHERE id = ?1 AND lease_owner = ?2 AND state = 'pending'",
-                params![id, owner, attempts, outcome_json, body, state, next_at, lease_until],
+                params![
+                    id,
+                    owner,
+                    attempts,
+                    outcome_json,
+                    body,
+                    state,
+                    next_at,
+                    lease_until
+                ],
             )?;
             Ok(changed == 1)
         })
@@ -433,7 +446,8 @@ mod tests {
         let a = Store::open(&path).unwrap();
         let b = Store::open(&path).unwrap();
         assert_eq!(
-            a.enqueue_deliveries(vec![job("j1"), job("j2")], 10).unwrap(),
+            a.enqueue_deliveries(vec![job("j1"), job("j2")], 10)
+                .unwrap(),
             Enqueued::Stored
         );
         let mine = a.claim_deliveries("a", 100, 1_000, 10).unwrap();

@@ -420,7 +420,8 @@ fn decode_reply(
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case("content-type"))
         .map(|h| h.value.as_str());
-    CommandResponse::from_http(content_type, &reply.body).map_err(|e| failed(trigger).with_detail(e))
+    CommandResponse::from_http(content_type, &reply.body)
+        .map_err(|e| failed(trigger).with_detail(e))
 }
 
 #[cfg(test)]
@@ -586,7 +587,11 @@ mod tests {
         assert_eq!(field(&pairs, "text"), ["now"]);
         assert_eq!(url.fragment(), Some("frag"));
         assert_eq!(header(&req, "content-type"), None);
-        assert_eq!(s.host.signings.borrow().len(), 1, "GET requests are signed too");
+        assert_eq!(
+            s.host.signings.borrow().len(),
+            1,
+            "GET requests are signed too"
+        );
         assert_eq!(s.host.ephemerals.borrow()[0].1.message, "plain reply");
     }
 

@@ -339,7 +339,12 @@ mod tests {
             on_result(&host, &failed);
             on_result(&host, &failed);
             let hook: OutgoingWebhook = HOOKS.get(&host, "hook").unwrap().unwrap();
-            assert_eq!(hook.failing, i + 1 >= FAILING_AFTER as usize, "after {}", i + 1);
+            assert_eq!(
+                hook.failing,
+                i + 1 >= FAILING_AFTER as usize,
+                "after {}",
+                i + 1
+            );
         }
         let notices = host
             .posts

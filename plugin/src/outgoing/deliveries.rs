@@ -77,7 +77,12 @@ fn prefix(hook_id: &str) -> String {
 }
 
 fn key(hook_id: &str, delivery: &Delivery) -> String {
-    format!("{}{:016}-{}", prefix(hook_id), delivery.at.max(0), delivery.id)
+    format!(
+        "{}{:016}-{}",
+        prefix(hook_id),
+        delivery.at.max(0),
+        delivery.id
+    )
 }
 
 /// The most keys one hook's log is read from.
@@ -158,9 +163,7 @@ fn trim(host: &dyn Host, hook_id: &str) -> Result<(), ApiError> {
 
 pub fn forget(host: &dyn Host, hook_id: &str) -> Result<(), ApiError> {
     loop {
-        let keys = host
-            .kv_list(&prefix(hook_id), 0, 1_000)
-            .map_err(kv_error)?;
+        let keys = host.kv_list(&prefix(hook_id), 0, 1_000).map_err(kv_error)?;
         if keys.is_empty() {
             return Ok(());
         }
@@ -191,7 +194,11 @@ mod tests {
         for i in 0..5 {
             upsert(&host, "h", delivery(&format!("d{i}"), 100 + i, 1)).unwrap();
         }
-        let ids: Vec<String> = recent(&host, "h").unwrap().into_iter().map(|d| d.id).collect();
+        let ids: Vec<String> = recent(&host, "h")
+            .unwrap()
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
         assert_eq!(ids, ["d4", "d3", "d2"]);
         upsert(&host, "h", delivery("d4", 104, 3)).unwrap();
         upsert(&host, "h", delivery("d4", 104, 2)).unwrap();

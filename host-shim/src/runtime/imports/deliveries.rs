@@ -64,7 +64,9 @@ impl Host for CallState {
             return Err(not_granted());
         }
         if !valid_id(&new_id) {
-            return Err(Error::Invalid("the new delivery id is not a 26-character id".into()));
+            return Err(Error::Invalid(
+                "the new delivery id is not a 26-character id".into(),
+            ));
         }
         let write = self.blocking(move |app| deliveries::redeliver(app, &group, &id, &new_id));
         Ok(write.await?)
