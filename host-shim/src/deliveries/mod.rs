@@ -25,6 +25,8 @@ use tokio::sync::{Notify, Semaphore};
 /// The longest the engine sleeps without looking for due jobs (another
 /// process may have enqueued or released some).
 const POLL: Duration = Duration::from_millis(500);
+/// How often done deliveries past `RetentionDays` are forgotten.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// How long a settled job waits before its callback is tried again after the
 /// plugin failed on it.
 const CALLBACK_RETRY: Duration = Duration::from_secs(2);
@@ -344,9 +346,20 @@ async fn blocking<T: Send + 'static>(
 /// previous run left pending (and leases that ran out), so a crash loses
 /// nothing.
 pub async fn run(app: Weak<App>, runtime: Arc<Runtime>) {
+    let mut pruned: Option<std::time::Instant> = None;
     loop {
         let Some(strong) = app.upgrade() else { return };
         let wake = strong.deliveries.wake.clone();
+        if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            pruned = Some(std::time::Instant::now());
+            let days = i64::from(strong.config().delivery_settings.retention_days);
+            let before = now_millis() - days * 24 * 3600 * 1000;
+            match blocking(&strong, move |app| app.store.prune_deliveries(before)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("deliveries: forgot {n} done deliveries past retention"),
+                Err(e) => tracing::warn!("deliveries: pruning failed: {e}"),
+            }
+        }
         let wait = claim_and_start(&strong, &runtime).await;
         drop(strong);
         tokio::select! {

@@ -28,6 +28,8 @@ pub struct DeliverySettings {
     pub max_concurrent_callbacks: u32,
     /// Deliveries not yet done; a new one beyond this is refused (and logged).
     pub max_queued: u64,
+    /// Done deliveries are kept this long (for redelivery), then forgotten.
+    pub retention_days: u32,
     /// How long a process owns a job it claimed; at least the request
     /// timeout plus 5 s. 0: just that.
     pub lease_seconds: u64,
@@ -54,6 +56,7 @@ impl Default for DeliverySettings {
             max_concurrent_per_destination: 64,
             max_concurrent_callbacks: 16,
             max_queued: 10_000,
+            retention_days: 7,
             lease_seconds: 0,
         }
     }

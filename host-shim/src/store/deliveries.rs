@@ -400,6 +400,17 @@ impl Store {
         )?)
     }
 
+    /// Forgets done jobs created before `before` (they can no longer be
+    /// redelivered). Returns how many.
+    pub fn prune_deliveries(&self, before: i64) -> Result<usize> {
+        self.writer.write(move |c| {
+            Ok(c.execute(
+                "DELETE FROM deliveries WHERE state = 'done' AND create_at < ?1",
+                params![before],
+            )?)
+        })
+    }
+
     /// Jobs not yet done.
     pub fn active_deliveries(&self) -> Result<u64> {
         Ok(self.conn().query_row(
@@ -473,6 +484,9 @@ mod tests {
         );
         assert!(b.finish_delivery("j1", "b").unwrap());
         assert_eq!(a.delivery("j1").unwrap().state, DONE);
+        assert_eq!(a.prune_deliveries(1).unwrap(), 0, "not older than that");
+        assert_eq!(a.prune_deliveries(2).unwrap(), 1, "only the done one");
+        assert!(a.delivery("j2").is_ok());
     }
 
     #[test]
