@@ -438,3 +438,47 @@ async fn waiting_on_a_receiver_holds_no_plugin_call() {
     server.stop().await;
     shim.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn during_a_secret_rotation_both_secrets_sign() {
+    let shim = shim(1).await;
+    let admin = Api::admin(&shim);
+    let server = CallbackServer::start(|_| Answer::empty()).await;
+    let hook = create_hook(&admin, json!({"team_id": shim.team.id, "trigger_words": ["rot"], "callback_urls": [server.url.clone()]})).await;
+    let hook_id = hook["id"].as_str().unwrap();
+    let old = hook["webhook_secrets"][0].as_str().unwrap().to_string();
+    assert!(old.starts_with("whsec_"), "{old}");
+    assert_eq!(STANDARD.decode(&old["whsec_".len()..]).unwrap().len(), 24);
+    let rotated = admin
+        .post_json(
+            &format!("/api/v4/hooks/outgoing/{hook_id}/rotate_secret"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let secrets = rotated.json()["webhook_secrets"].clone();
+    assert_eq!(secrets.as_array().unwrap().len(), 2);
+    assert_eq!(secrets[1], old.as_str(), "the old secret still signs");
+    let new = secrets[0].as_str().unwrap().to_string();
+    say(&admin, &shim.town_square.id, "rot now").await;
+    let request = server.wait_for(1).await.remove(0);
+    let id = request.header("webhook-id").unwrap();
+    let timestamp = request.header("webhook-timestamp").unwrap();
+    let header = request.header("webhook-signature").unwrap();
+    let signatures: Vec<&str> = header.split(' ').collect();
+    assert_eq!(
+        signatures,
+        [
+            standard_signature(&new, id, timestamp, &request.body).as_str(),
+            standard_signature(&old, id, timestamp, &request.body).as_str()
+        ]
+    );
+    let age = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - timestamp.parse::<i64>().unwrap();
+    assert!(age.abs() < 60, "a fresh timestamp");
+    server.stop().await;
+    shim.stop().await.unwrap();
+}
