@@ -124,6 +124,9 @@ impl crate::host::Host for WitHost {
     fn redeliver(&self, group: &str, id: &str, new_id: &str) -> Result<(), HostError> {
         imports::deliveries::redeliver(group, id, new_id)
     }
+    fn cancel_deliveries(&self, group: &str) -> Result<u32, HostError> {
+        imports::deliveries::cancel(group)
+    }
 }
 
 struct Plugin;

@@ -71,6 +71,8 @@ pub trait Host {
     fn enqueue(&self, jobs: Vec<Job>) -> Result<(), HostError>;
     /// Sends a settled delivery of `group` again as the new delivery `new_id`.
     fn redeliver(&self, group: &str, id: &str, new_id: &str) -> Result<(), HostError>;
+    /// Drops a group's deliveries not yet settled.
+    fn cancel_deliveries(&self, group: &str) -> Result<u32, HostError>;
 
     /// Milliseconds since the Unix epoch, as Mattermost timestamps are.
     fn now_millis(&self) -> i64 {

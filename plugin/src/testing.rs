@@ -370,6 +370,11 @@ impl Host for FakeHost {
         self.jobs.borrow_mut().extend(jobs);
         Ok(())
     }
+    fn cancel_deliveries(&self, group: &str) -> Result<u32, HostError> {
+        let before = self.jobs.borrow().len();
+        self.jobs.borrow_mut().retain(|j| j.group != group);
+        Ok((before - self.jobs.borrow().len()) as u32)
+    }
     fn redeliver(&self, group: &str, id: &str, new_id: &str) -> Result<(), HostError> {
         self.redelivered
             .borrow_mut()

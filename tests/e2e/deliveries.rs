@@ -482,3 +482,68 @@ async fn during_a_secret_rotation_both_secrets_sign() {
     server.stop().await;
     shim.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_hook_caps_its_attempts_and_deleting_it_cancels_its_retries() {
+    let shim = TestShim::builder()
+        .config(|c| {
+            c.service_settings.allowed_untrusted_internal_connections = "127.0.0.1".into();
+            // Five attempts by default, the later ones an hour apart.
+            c.delivery_settings.retry_schedule_milliseconds =
+                vec![0, 50, 3_600_000, 3_600_000, 3_600_000];
+            c.delivery_settings.jitter_percent = 0;
+        })
+        .start()
+        .await
+        .unwrap();
+    let admin = Api::admin(&shim);
+    let server = CallbackServer::start(|_| Answer::raw(503, None, "")).await;
+    let capped = create_hook(&admin, json!({"team_id": shim.team.id, "trigger_words": ["cap"], "callback_urls": [format!("{}/capped", server.url)], "max_attempts": 2})).await;
+    assert_eq!(capped["max_attempts"], 2);
+    say(&admin, &shim.town_square.id, "cap it").await;
+    let log = settled_log(&admin, capped["id"].as_str().unwrap(), 1).await;
+    assert_eq!(
+        log[0]["attempt"], 2,
+        "the hook's cap, not the server's five"
+    );
+    assert_eq!(log[0]["state"], "failed");
+
+    let doomed = create_hook(&admin, json!({"team_id": shim.team.id, "trigger_words": ["doom"], "callback_urls": [format!("{}/doomed", server.url)]})).await;
+    let doomed_id = doomed["id"].as_str().unwrap();
+    say(&admin, &shim.town_square.id, "doom").await;
+    eventually(
+        Duration::from_secs(10),
+        "two attempts, then an hour's wait",
+        || {
+            server
+                .requests()
+                .iter()
+                .filter(|r| r.path == "/doomed")
+                .count()
+                == 2
+        },
+    )
+    .await;
+    eventually(Duration::from_secs(10), "the retry is scheduled", || {
+        shim.shim
+            .app
+            .store
+            .deliveries_of(doomed_id)
+            .unwrap()
+            .iter()
+            .any(|d| d.attempts.len() == 2)
+    })
+    .await;
+    assert_eq!(shim.shim.app.store.active_deliveries().unwrap(), 1);
+    let reply = admin
+        .delete(&format!("/api/v4/hooks/outgoing/{doomed_id}"))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(
+        shim.shim.app.store.active_deliveries().unwrap(),
+        0,
+        "the pending retry is gone"
+    );
+    server.stop().await;
+    shim.stop().await.unwrap();
+}

@@ -400,6 +400,18 @@ impl Store {
         )?)
     }
 
+    /// Drops a group's jobs that have not settled (in flight too: their
+    /// attempt then finds no row and is not recorded).
+    pub fn cancel_deliveries(&self, group: &str) -> Result<u32> {
+        let group = group.to_string();
+        self.writer.write(move |c| {
+            Ok(c.execute(
+                "DELETE FROM deliveries WHERE grp = ?1 AND state = 'pending'",
+                params![group],
+            )? as u32)
+        })
+    }
+
     /// Forgets done jobs created before `before` (they can no longer be
     /// redelivered). Returns how many.
     pub fn prune_deliveries(&self, before: i64) -> Result<usize> {

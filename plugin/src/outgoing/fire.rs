@@ -130,9 +130,9 @@ fn run(host: &dyn Host, post: &Post) -> Result<(), ApiError> {
                 },
                 signing: signing.clone(),
                 continuation: serde_json::to_vec(&continuation).unwrap_or_default(),
-                // The host's schedule and age cap apply.
-                max_attempts: 0,
-                max_age_seconds: 0,
+                // 0: the host's schedule and age cap apply.
+                max_attempts: hook.max_attempts,
+                max_age_seconds: hook.max_age_seconds,
             };
             jobs.push((job, continuation));
         }

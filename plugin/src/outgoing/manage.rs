@@ -161,6 +161,9 @@ pub fn update(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiE
 pub fn delete(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
     let hook = load_managed(host, req, id)?;
     HOOKS.delete(host, &hook.id)?;
+    // Its pending deliveries would otherwise keep retrying for a day.
+    host.cancel_deliveries(&hook.id)
+        .map_err(|e| ApiError::host("app.webhooks.delivery.cancel.app_error", &e))?;
     deliveries::forget(host, &hook.id)?;
     Ok(Response::status_ok())
 }

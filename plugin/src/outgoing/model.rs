@@ -35,6 +35,10 @@ pub struct OutgoingWebhook {
     /// Standard Webhooks secrets (`whsec_…`), newest first; every one signs
     /// each request, so a receiver mid-rotation accepts either. Not Mattermost's.
     pub webhook_secrets: Vec<String>,
+    /// Most attempts per delivery; 0: the server's `DeliverySettings`. Not Mattermost's.
+    pub max_attempts: u32,
+    /// No retry after this many seconds; 0: the server's. Not Mattermost's.
+    pub max_age_seconds: u32,
     /// Set after `FAILING_AFTER` deliveries in a row failed for good; cleared
     /// by the next success. Not Mattermost's.
     pub failing: bool,
@@ -124,6 +128,12 @@ impl OutgoingWebhook {
         }
         if self.icon_url.len() > 1024 {
             return Err(invalid("icon_url", "Invalid icon."));
+        }
+        if self.max_attempts > 100 {
+            return Err(invalid(
+                "max_attempts",
+                "At most 100 attempts per delivery.",
+            ));
         }
         Ok(())
     }

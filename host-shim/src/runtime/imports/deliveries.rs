@@ -59,6 +59,14 @@ impl Host for CallState {
         write.await?
     }
 
+    async fn cancel(&mut self, group: String) -> Result<u32, Error> {
+        if !self.grants.egress {
+            return Err(not_granted());
+        }
+        let write = self.blocking(move |app| app.store.cancel_deliveries(&group));
+        Ok(write.await?)
+    }
+
     async fn redeliver(&mut self, group: String, id: String, new_id: String) -> Result<(), Error> {
         if !self.grants.egress {
             return Err(not_granted());
