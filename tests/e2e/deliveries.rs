@@ -56,7 +56,7 @@ async fn eventually(limit: Duration, what: &str, condition: impl Fn() -> bool) {
 /// The hook's delivery log once every entry settled and there are `n`.
 async fn settled_log(api: &Api, hook_id: &str, n: usize) -> Vec<Value> {
     let path = format!("/api/v4/hooks/outgoing/{hook_id}/deliveries");
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let log = api.get(&path).await.json();
         let entries = log.as_array().cloned().unwrap_or_default();
@@ -544,6 +544,45 @@ async fn a_hook_caps_its_attempts_and_deleting_it_cancels_its_retries() {
         0,
         "the pending retry is gone"
     );
+    server.stop().await;
+    shim.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_job_that_waited_past_its_lease_for_a_slot_is_sent_once() {
+    // One request at a time to the receiver, 4 s each, and a 10 s lease
+    // (timeout 5 s + 5 s): the fourth job waits 12 s for its slot, its lease
+    // runs out and the engine claims it again meanwhile.
+    let shim = TestShim::builder()
+        .config(|c| {
+            c.service_settings.allowed_untrusted_internal_connections = "127.0.0.1".into();
+            c.service_settings.outgoing_integration_requests_timeout = 5;
+            c.delivery_settings.max_concurrent_per_destination = 1;
+        })
+        .start()
+        .await
+        .unwrap();
+    let admin = Api::admin(&shim);
+    let server = CallbackServer::start(|_| Answer::empty().after(Duration::from_secs(4))).await;
+    let hook = create_hook(&admin, json!({"team_id": shim.team.id, "trigger_words": ["one"], "callback_urls": [server.url.clone()]})).await;
+    for i in 0..4 {
+        say(&admin, &shim.town_square.id, &format!("one {i}")).await;
+    }
+    settled_log(&admin, hook["id"].as_str().unwrap(), 4).await;
+    eventually(Duration::from_secs(30), "all four settle", || {
+        shim.shim.app.store.active_deliveries().unwrap() == 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut ids: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.header("webhook-id").unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 4, "each delivery sent once: {ids:?}");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4);
     server.stop().await;
     shim.stop().await.unwrap();
 }

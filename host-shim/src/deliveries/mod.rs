@@ -378,9 +378,13 @@ async fn claim_and_start(app: &Arc<App>, runtime: &Arc<Runtime>) -> Duration {
     if free > 0 {
         let now = now_millis();
         let until = now + millis(lease(app));
-        let owner = queue.owner.clone();
+        // A token per claim, not per process: a task of this process holding
+        // a stale claim must not pass for the one that claimed the job again.
+        let token = format!("{}:{}", queue.owner, crate::store::new_id());
+        let claimer = token.clone();
         match blocking(app, move |app| {
-            app.store.claim_deliveries(&owner, now, until, free as u32)
+            app.store
+                .claim_deliveries(&claimer, now, until, free as u32)
         })
         .await
         {
@@ -388,7 +392,7 @@ async fn claim_and_start(app: &Arc<App>, runtime: &Arc<Runtime>) -> Duration {
                 let claimed = jobs.len();
                 for job in jobs {
                     queue.in_flight.fetch_add(1, Ordering::SeqCst);
-                    tokio::spawn(work(app.clone(), runtime.clone(), job));
+                    tokio::spawn(work(app.clone(), runtime.clone(), job, token.clone()));
                 }
                 if claimed == free {
                     // There may be more due; look again once one finishes.
@@ -423,7 +427,8 @@ impl Drop for InFlight {
     }
 }
 
-async fn work(app: Arc<App>, runtime: Arc<Runtime>, job: JobRow) {
+/// Works one claimed job; `token` names the claim in every write.
+async fn work(app: Arc<App>, runtime: Arc<Runtime>, job: JobRow, token: String) {
     let _counted = InFlight(app.clone());
     if job.state == SETTLED {
         // A callback owed from before (a crash, or the plugin failed on it).
@@ -436,7 +441,7 @@ async fn work(app: Arc<App>, runtime: Arc<Runtime>, job: JobRow) {
                 outcome: outcome_result(outcome),
                 settled: true,
             };
-            settle(&app, &runtime, report).await;
+            settle(&app, &runtime, report, &token).await;
         }
         return;
     }
@@ -447,6 +452,19 @@ async fn work(app: Arc<App>, runtime: Arc<Runtime>, job: JobRow) {
     let Ok(_permit) = slot.acquire_owned().await else {
         return;
     };
+    let renewed = {
+        let (id, token) = (job.id.clone(), token.clone());
+        let now = now_millis();
+        let until = now + millis(lease(&app));
+        blocking(&app, move |app| {
+            app.store.renew_delivery_lease(&id, &token, now, until)
+        })
+        .await
+    };
+    if !matches!(renewed, Ok(true)) {
+        // Claimed again (or cancelled) while it waited for a slot.
+        return;
+    }
     let number = job.attempts.len() as u32 + 1;
     let at = now_millis();
     let request = wire_request(&job.request, &job.body, &job.signing, &job.id, Some(number));
@@ -487,7 +505,7 @@ async fn work(app: Arc<App>, runtime: Arc<Runtime>, job: JobRow) {
     let recorded = {
         let (id, owner, attempts, outcome) = (
             job.id.clone(),
-            app.deliveries.owner.clone(),
+            token.clone(),
             attempts.clone(),
             outcome.clone(),
         );
@@ -532,7 +550,7 @@ async fn work(app: Arc<App>, runtime: Arc<Runtime>, job: JobRow) {
             tracing::warn!("deliveries: reporting an attempt of {} failed: {e}", job.id);
         }
     } else {
-        settle(&app, &runtime, report).await;
+        settle(&app, &runtime, report, &token).await;
     }
 }
 
@@ -550,9 +568,9 @@ async fn report_to_plugin(
 
 /// Hands a settled job to the plugin; done once the call returns, tried
 /// again later when it fails (the plugin's handling is idempotent).
-async fn settle(app: &Arc<App>, runtime: &Arc<Runtime>, report: Report) {
+async fn settle(app: &Arc<App>, runtime: &Arc<Runtime>, report: Report, token: &str) {
     let id = report.id.clone();
-    let owner = app.deliveries.owner.clone();
+    let owner = token.to_string();
     match report_to_plugin(app, runtime, report).await {
         Ok(()) => {
             let result = blocking(app, move |app| app.store.finish_delivery(&id, &owner)).await;

@@ -246,6 +246,27 @@ impl Store {
         raw.into_iter().map(RawRow::decode).collect()
     }
 
+    /// Extends a lease just before an attempt is sent, if `owner` still
+    /// holds it: a job that waited for a destination slot past its lease may
+    /// have been claimed again meanwhile, and must then not be sent here.
+    pub fn renew_delivery_lease(
+        &self,
+        id: &str,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<bool> {
+        let (id, owner) = (id.to_string(), owner.to_string());
+        self.writer.write(move |c| {
+            let changed = c.execute(
+                "UPDATE deliveries SET lease_until = ?4
+                 WHERE id = ?1 AND lease_owner = ?2 AND lease_until >= ?3 AND state = 'pending'",
+                params![id, owner, now, lease_until],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
     /// Records an attempt on a job `owner` still leases: the attempts so far,
     /// the outcome, and the next state. Returns false when the lease was lost
     /// (another process owns the job now), in which case nothing is written.
@@ -475,6 +496,11 @@ mod tests {
         );
         let mine = a.claim_deliveries("a", 100, 1_000, 10).unwrap();
         assert_eq!(mine.len(), 2);
+        assert!(a.renew_delivery_lease("j2", "a", 900, 1_000).unwrap());
+        assert!(
+            !a.renew_delivery_lease("j2", "a", 1_001, 2_000).unwrap(),
+            "expired"
+        );
         assert_eq!(mine[0].signing, job("j1").signing, "secrets round-trip");
         assert!(b.claim_deliveries("b", 500, 2_000, 10).unwrap().is_empty());
         // A lost lease: b takes over after it ends, and a's late write is refused.
