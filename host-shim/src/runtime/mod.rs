@@ -292,6 +292,11 @@ impl Runtime {
         .await
     }
 
+    /// Whether the manifest grants `egress` (needed for a command's `call`).
+    pub fn may_use_egress(&self) -> bool {
+        self.grants.egress
+    }
+
     /// `commands.respond`: finishes a command with what its URL answered,
     /// in a fresh instance.
     pub async fn respond_command(
