@@ -211,7 +211,15 @@ impl Store {
                 return Ok(Enqueued::Full { active, limit });
             }
             for job in &jobs {
-                insert(c, job)?;
+                let known: bool = c.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)",
+                    params![job.id],
+                    |r| r.get(0),
+                )?;
+                // A replayed enqueue (derived ids) adds nothing.
+                if !known {
+                    insert(c, job)?;
+                }
             }
             Ok(Enqueued::Stored)
         })
@@ -547,9 +555,11 @@ mod tests {
             .query_row("SELECT secrets FROM deliveries", [], |r| r.get(0))
             .unwrap();
         assert!(raw.starts_with("plain:"), "written through seal()");
-        assert!(matches!(
-            store.enqueue_deliveries(vec![job("j1")], 10),
-            Err(StoreError::Conflict(_))
-        ));
+        // A replayed enqueue adds nothing.
+        assert_eq!(
+            store.enqueue_deliveries(vec![job("j1")], 10).unwrap(),
+            Enqueued::Stored
+        );
+        assert_eq!(store.active_deliveries().unwrap(), 1);
     }
 }

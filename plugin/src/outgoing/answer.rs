@@ -280,6 +280,13 @@ mod tests {
             [Signing::Slack(s), Signing::StandardWebhooks(w)] if s == "s3cret" && w.len() == 1
         ));
         assert!(host.sent.borrow().is_empty(), "nothing sent by the plugin");
+        drop(jobs);
+        crate::outgoing::fire(&host, &post);
+        assert_eq!(
+            host.jobs.borrow().len(),
+            2,
+            "the same post's hooks again: the same delivery ids, nothing new"
+        );
     }
 
     #[test]
@@ -330,8 +337,10 @@ mod tests {
 
     #[test]
     fn twenty_failures_in_a_row_mark_the_hook_and_tell_its_owner_once() {
-        let (host, post) = setup();
-        for _ in 0..11 {
+        let (host, mut post) = setup();
+        for i in 0..11 {
+            post.id = format!("{i:0>26}");
+            host.posts.borrow_mut().push(post.clone());
             crate::outgoing::fire(&host, &post);
         }
         for i in 0..21 {

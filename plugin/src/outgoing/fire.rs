@@ -105,7 +105,7 @@ fn run(host: &dyn Host, post: &Post) -> Result<(), ApiError> {
         if !hook.webhook_secrets.is_empty() {
             signing.push(Signing::StandardWebhooks(hook.webhook_secrets.clone()));
         }
-        for url in &hook.callback_urls {
+        for (index, url) in hook.callback_urls.iter().enumerate() {
             let continuation = Continuation {
                 hook_id: hook.id.clone(),
                 post_id: post.id.clone(),
@@ -113,7 +113,9 @@ fn run(host: &dyn Host, post: &Post) -> Result<(), ApiError> {
                 url: url.clone(),
             };
             let job = Job {
-                id: crate::ids::new_id(),
+                // Derived from what triggered it: running this post's hooks
+                // again (a replayed notification) enqueues nothing twice.
+                id: crate::ids::derived(&format!("{}/{}", post.id, hook.id), index),
                 group: hook.id.clone(),
                 request: OutboundRequest {
                     method: "POST".into(),
