@@ -24,6 +24,8 @@ run: component
 # One dev profile for everything: the native plugin tests, the shim's unit
 # tests and the end-to-end tests share one build of the dependencies.
 test: component
+	# The process tests (tests/e2e/processes.rs) spawn the real binary.
+	$(CARGO) build -p switchboard-host-shim --bin host-shim
 	$(CARGO) test --workspace --no-fail-fast
 
 # Published clients (slack_sdk, slack_bolt, mattermostdriver, @mattermost/client)

@@ -12,6 +12,8 @@ pub struct Config {
     pub switchboard_settings: SwitchboardSettings,
     pub plugin_settings: PluginSettings,
     pub sql_settings: SqlSettings,
+    /// Outbound delivery retries and limits (the shim's own section).
+    pub delivery_settings: crate::deliveries::DeliverySettings,
     /// The whole document as read or last patched, unmodelled keys included.
     #[serde(skip)]
     raw: serde_json::Value,
@@ -121,9 +123,9 @@ pub struct SwitchboardSettings {
     /// plugin needs for a 300 kB payload and low enough that a runaway call
     /// cannot starve the server.
     pub plugin_memory_limit_mib: u32,
-    /// Wall-clock limit of one plugin call, host calls included. It must
-    /// exceed `OutgoingIntegrationRequestsTimeout`, since a call may wait on
-    /// an outbound request.
+    /// Wall-clock limit of one plugin call, host calls included. No call
+    /// waits on an outbound request (the host sends them), so it need not
+    /// cover `OutgoingIntegrationRequestsTimeout`.
     pub plugin_call_timeout_seconds: u32,
     /// Longest post message in runes (Mattermost's `MaxPostSize`).
     pub max_post_size: u32,

@@ -12,6 +12,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// Installs the TLS crypto provider the workspace's reqwest is built without,
+/// for test clients made before any shim starts. Idempotent.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The component `make component` builds, unless `SWITCHBOARD_COMPONENT` names another.
 pub fn default_component() -> PathBuf {
     std::env::var_os("SWITCHBOARD_COMPONENT")

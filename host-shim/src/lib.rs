@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod config;
+pub mod deliveries;
 pub mod egress;
 pub mod harness;
 pub mod manifest;
@@ -75,6 +76,8 @@ pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Boot
         Ok(Err(reason)) => anyhow::bail!("the plugin refused to activate: {reason}"),
         Err(err) => anyhow::bail!("activating the plugin failed: {err}"),
     }
+    // Deliveries left pending by an earlier run resume here.
+    tokio::spawn(deliveries::run(Arc::downgrade(&app), runtime.clone()));
     if let Some(queue) = app.take_posted_queue() {
         tokio::spawn(dispatch_post_hooks(
             Arc::downgrade(&app),

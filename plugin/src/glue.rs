@@ -2,8 +2,8 @@
 //! `WitHost` forwards the `Host` trait to the imports, `Plugin` serves the exports.
 
 use crate::host::{
-    AppError, Channel, EgressError, Header, HostError, Level, OutboundRequest, OutboundResponse,
-    PermissionScope, Post, ServerSettings, Team, User,
+    AppError, Channel, DeliveryResult, EgressError, Header, HostError, Job, Level,
+    OutboundResponse, PermissionScope, Post, ServerSettings, Team, User,
 };
 
 wit_bindgen::generate!({
@@ -12,7 +12,7 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::switchboard::plugin::{commands, hooks, http, lifecycle};
+use exports::switchboard::plugin::{commands, delivery_results, hooks, http, lifecycle};
 use switchboard::plugin as imports;
 
 /// The real host, reached through the component's imports.
@@ -118,14 +118,14 @@ impl crate::host::Host for WitHost {
         imports::kv::compare_and_set(key, expected, new)
     }
 
-    fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, EgressError> {
-        imports::egress::send(&request)
+    fn enqueue(&self, jobs: Vec<Job>) -> Result<(), HostError> {
+        imports::deliveries::enqueue(&jobs)
     }
-    fn send_all(
-        &self,
-        requests: Vec<OutboundRequest>,
-    ) -> Vec<Result<OutboundResponse, EgressError>> {
-        imports::egress::send_all(&requests)
+    fn redeliver(&self, group: &str, id: &str, new_id: &str) -> Result<(), HostError> {
+        imports::deliveries::redeliver(group, id, new_id)
+    }
+    fn cancel_deliveries(&self, group: &str) -> Result<u32, HostError> {
+        imports::deliveries::cancel(group)
     }
 }
 
@@ -153,8 +153,27 @@ impl hooks::Guest for Plugin {
 }
 
 impl commands::Guest for Plugin {
-    fn execute(args: commands::CommandArgs) -> Result<String, AppError> {
-        crate::commands::execute(&WitHost, &args.into()).map_err(AppError::from)
+    fn execute(args: commands::CommandArgs) -> Result<commands::CommandOutcome, AppError> {
+        match crate::commands::execute(&WitHost, &args.into()) {
+            Ok(crate::commands::Outcome::Done(json)) => Ok(commands::CommandOutcome::Done(json)),
+            Ok(crate::commands::Outcome::Call(call)) => Ok(commands::CommandOutcome::Call(call)),
+            Err(e) => Err(AppError::from(e)),
+        }
+    }
+
+    fn respond(
+        args: commands::CommandArgs,
+        continuation: Vec<u8>,
+        answer: Result<OutboundResponse, EgressError>,
+    ) -> Result<String, AppError> {
+        crate::commands::execute::respond(&WitHost, &args.into(), &continuation, answer)
+            .map_err(AppError::from)
+    }
+}
+
+impl delivery_results::Guest for Plugin {
+    fn on_result(delivery: DeliveryResult) {
+        crate::outgoing::on_result(&WitHost, &delivery);
     }
 }
 
@@ -193,7 +212,7 @@ impl From<http::Request> for crate::api::Request {
     }
 }
 
-// Exported symbols carry WIT names (`switchboard:plugin/http@0.1.0#handle`)
+// Exported symbols carry WIT names (`switchboard:plugin/http@0.2.0#handle`)
 // that a native linker rejects; natively the crate is only a library for tests.
 #[cfg(target_arch = "wasm32")]
 export!(Plugin);

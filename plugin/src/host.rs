@@ -1,8 +1,11 @@
 //! What the plugin needs from its host, as one trait. The component implements
 //! it over the WIT imports; native tests implement it in memory.
 
+pub use crate::glue::exports::switchboard::plugin::commands::CommandCall;
+pub use crate::glue::exports::switchboard::plugin::delivery_results::{Attempt, DeliveryResult};
+pub use crate::glue::switchboard::plugin::deliveries::Job;
 pub use crate::glue::switchboard::plugin::egress::{
-    EgressError, OutboundRequest, OutboundResponse,
+    EgressError, OutboundRequest, OutboundResponse, Signing,
 };
 pub use crate::glue::switchboard::plugin::log::Level;
 pub use crate::glue::switchboard::plugin::settings::ServerSettings;
@@ -62,11 +65,14 @@ pub trait Host {
         new: Option<&[u8]>,
     ) -> Result<bool, HostError>;
 
-    fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, EgressError>;
-    fn send_all(
-        &self,
-        requests: Vec<OutboundRequest>,
-    ) -> Vec<Result<OutboundResponse, EgressError>>;
+    /// Hands the host deliveries to store (all or none), send (with
+    /// retries) and report back through `delivery-results.on-result`.
+    /// Returns at once.
+    fn enqueue(&self, jobs: Vec<Job>) -> Result<(), HostError>;
+    /// Sends a settled delivery of `group` again as the new delivery `new_id`.
+    fn redeliver(&self, group: &str, id: &str, new_id: &str) -> Result<(), HostError>;
+    /// Drops a group's deliveries not yet settled.
+    fn cancel_deliveries(&self, group: &str) -> Result<u32, HostError>;
 
     /// Milliseconds since the Unix epoch, as Mattermost timestamps are.
     fn now_millis(&self) -> i64 {

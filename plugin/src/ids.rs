@@ -18,6 +18,29 @@ pub fn new_id() -> String {
     encode(&bytes)
 }
 
+/// An id derived from `seed` and `index` (SHA-256, first 128 bits): the same
+/// inputs always give the same id, so an effect keyed by it happens once.
+pub fn derived(seed: &str, index: usize) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("switchboard-derived-id\0{seed}\0{index}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    encode(&bytes)
+}
+
+/// A fresh Standard Webhooks secret: `whsec_` and 24 random bytes in base64.
+pub fn new_webhook_secret() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 24];
+    if getrandom::fill(&mut bytes).is_err() {
+        bytes[..16].copy_from_slice(&new_id().as_bytes()[..16]);
+    }
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
 fn encode(bytes: &[u8; 16]) -> String {
     let value = u128::from_be_bytes(*bytes);
     // 26 groups of 5 bits; the last group holds the top 3 bits.

@@ -23,6 +23,44 @@ pub struct FakeHost {
     pub replies: RefCell<Vec<Result<OutboundResponse, EgressError>>>,
     /// Posts the plugin asked the host to run the post hook for.
     pub notified: RefCell<Vec<String>>,
+    /// How each command call asked to be signed, in order.
+    pub signings: RefCell<Vec<Vec<Signing>>>,
+    /// Deliveries enqueued, in order.
+    pub jobs: RefCell<Vec<Job>>,
+    /// `(group, id, new_id)` of each redelivery asked for.
+    pub redelivered: RefCell<Vec<(String, String, String)>>,
+}
+
+/// What a host does with a command: `execute`, and for a custom command send
+/// its request (recorded in `sent`, answered from `replies`) and `respond`.
+pub fn run_command(
+    host: &FakeHost,
+    args: &crate::commands::CommandArgs,
+) -> Result<String, crate::api::ApiError> {
+    match crate::commands::execute(host, args)? {
+        crate::commands::Outcome::Done(json) => Ok(json),
+        crate::commands::Outcome::Call(call) => {
+            host.signings.borrow_mut().push(call.signing.clone());
+            let answer = host.answer(call.request);
+            crate::commands::execute::respond(host, args, &call.continuation, answer)
+        }
+    }
+}
+
+impl FakeHost {
+    /// Records an outbound request and takes the next queued answer; with
+    /// none left it fails as refused.
+    pub fn answer(&self, request: OutboundRequest) -> Result<OutboundResponse, EgressError> {
+        let url = request.url.clone();
+        self.sent.borrow_mut().push(request);
+        let mut replies = self.replies.borrow_mut();
+        if replies.is_empty() {
+            return Err(EgressError::Refused(format!(
+                "no network in unit tests: {url}"
+            )));
+        }
+        replies.remove(0)
+    }
 }
 
 /// An outbound response with one `Content-Type` header (none when empty).
@@ -107,6 +145,9 @@ impl Default for FakeHost {
             sent: RefCell::default(),
             replies: RefCell::default(),
             notified: RefCell::default(),
+            signings: RefCell::default(),
+            jobs: RefCell::default(),
+            redelivered: RefCell::default(),
         }
     }
 }
@@ -122,7 +163,11 @@ impl Host for FakeHost {
     fn log(&self, _level: Level, _message: &str) {}
 
     fn create_post(&self, mut post: Post) -> Result<Post, HostError> {
-        post.id = crate::ids::new_id();
+        if post.id.is_empty() {
+            post.id = crate::ids::new_id();
+        } else if self.posts.borrow().iter().any(|p| p.id == post.id) {
+            return Err(HostError::Conflict(format!("post {} exists", post.id)));
+        }
         self.posts.borrow_mut().push(post.clone());
         Ok(post)
     }
@@ -316,21 +361,24 @@ impl Host for FakeHost {
         Ok(true)
     }
 
-    fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, EgressError> {
-        let url = request.url.clone();
-        self.sent.borrow_mut().push(request);
-        let mut replies = self.replies.borrow_mut();
-        if replies.is_empty() {
-            return Err(EgressError::Refused(format!(
-                "no network in unit tests: {url}"
-            )));
+    fn enqueue(&self, jobs: Vec<Job>) -> Result<(), HostError> {
+        for job in jobs {
+            // As the host: a known id is skipped.
+            if !self.jobs.borrow().iter().any(|j| j.id == job.id) {
+                self.jobs.borrow_mut().push(job);
+            }
         }
-        replies.remove(0)
+        Ok(())
     }
-    fn send_all(
-        &self,
-        requests: Vec<OutboundRequest>,
-    ) -> Vec<Result<OutboundResponse, EgressError>> {
-        requests.into_iter().map(|r| self.send(r)).collect()
+    fn cancel_deliveries(&self, group: &str) -> Result<u32, HostError> {
+        let before = self.jobs.borrow().len();
+        self.jobs.borrow_mut().retain(|j| j.group != group);
+        Ok((before - self.jobs.borrow().len()) as u32)
+    }
+    fn redeliver(&self, group: &str, id: &str, new_id: &str) -> Result<(), HostError> {
+        self.redelivered
+            .borrow_mut()
+            .push((group.into(), id.into(), new_id.into()));
+        Ok(())
     }
 }

@@ -43,6 +43,9 @@ pub struct WebhookPost {
     /// The hook's display name, written to every part's props.
     pub display_name: String,
     pub priority: Option<Priority>,
+    /// Derive the parts' post ids from this (a delivery id), so creating the
+    /// same answer again conflicts instead of posting twice; `None`: fresh ids.
+    pub id_seed: Option<String>,
 }
 
 /// Builds and creates the post, split into parts when long; returns the
@@ -121,7 +124,7 @@ pub fn create_webhook_post(host: &dyn Host, input: WebhookPost) -> Result<Vec<Po
     )?;
 
     let mut created = Vec::with_capacity(parts.len());
-    for part in parts {
+    for (index, part) in parts.into_iter().enumerate() {
         let mut part_props = props.clone();
         if !part.attachments.is_empty() {
             part_props.insert(
@@ -134,14 +137,30 @@ pub fn create_webhook_post(host: &dyn Host, input: WebhookPost) -> Result<Vec<Po
         post.post_type = post_type.clone();
         post.props = Value::Object(part_props).to_string();
         post.metadata = metadata.to_string();
-        let post = host.create_post(post).map_err(|e| {
-            ApiError::new(
-                500,
-                "api.post.create_webhook_post.creating.app_error",
-                "Error creating post.",
-            )
-            .with_detail(e.detail().to_string())
-        })?;
+        if let Some(seed) = &input.id_seed {
+            post.id = ids::derived(seed, index);
+        }
+        let post = match host.create_post(post.clone()) {
+            // Created by an earlier run of the same answer: already done.
+            Err(crate::host::HostError::Conflict(_)) if input.id_seed.is_some() => {
+                host.post(&post.id).map_err(|e| {
+                    ApiError::new(
+                        500,
+                        "api.post.create_webhook_post.creating.app_error",
+                        "Error creating post.",
+                    )
+                    .with_detail(e.detail().to_string())
+                })
+            }
+            other => other.map_err(|e| {
+                ApiError::new(
+                    500,
+                    "api.post.create_webhook_post.creating.app_error",
+                    "Error creating post.",
+                )
+                .with_detail(e.detail().to_string())
+            }),
+        }?;
         created.push(post);
     }
     Ok(created)

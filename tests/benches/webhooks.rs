@@ -1,6 +1,7 @@
 //! `make bench`: what an incoming webhook costs natively, in the component
 //! (fresh instance per call), and over HTTP, measured in one run so the
-//! ratios hold on a shared machine. Prints a table; asserts nothing.
+//! ratios hold on a shared machine; and the fan-out of one post to many
+//! outgoing webhooks. Prints a table; asserts nothing.
 
 use std::time::{Duration, Instant};
 use switchboard_plugin::incoming::payload::parse_incoming;
@@ -8,7 +9,7 @@ use switchboard_plugin::slack::text::{
     announcements_and_mentions, link_attachments, links_strict, translate_attachments,
 };
 use switchboard_plugin::split::split_post;
-use switchboard_tests::{Api, TestShim};
+use switchboard_tests::{Answer, Api, CallbackServer, TestShim};
 
 /// A realistic alert: text with a mention and a link, one attachment with fields.
 fn payload() -> String {
@@ -248,6 +249,7 @@ async fn main() {
     };
     let posts = shim.posts().len();
     shim.stop().await.unwrap();
+    let fan_out = fan_out().await;
 
     // 500 senders at once: every call past the pool's size waits in the
     // admission queue (none may be refused here), with a small pool and the
@@ -293,7 +295,71 @@ async fn main() {
         );
     }
     println!(
+        "outgoing fan-out: one post matching {FAN_OUT_HOOKS} hooks whose receivers take 200 ms; \
+         time until every response post exists (target ≤ 400 ms): best {:.0} ms, median {:.0} ms of {}",
+        fan_out[0].as_secs_f64() * 1e3,
+        fan_out[fan_out.len() / 2].as_secs_f64() * 1e3,
+        fan_out.len()
+    );
+    println!(
         "peak resident memory of this process: {} MiB",
         peak_rss_kib() / 1024
     );
+}
+
+const FAN_OUT_HOOKS: usize = 50;
+
+/// One post, `FAN_OUT_HOOKS` matching hooks, receivers answering after
+/// 200 ms: from the post's 201 until all their answers are posts. Sorted runs.
+async fn fan_out() -> Vec<Duration> {
+    let shim = TestShim::builder()
+        .config(|c| c.service_settings.allowed_untrusted_internal_connections = "127.0.0.1".into())
+        .start()
+        .await
+        .expect("run `make component` first");
+    let admin = Api::admin(&shim);
+    let server = CallbackServer::start(|_| {
+        Answer::json(serde_json::json!({"text": "fan-out answer"}))
+            .after(Duration::from_millis(200))
+    })
+    .await;
+    for h in 0..FAN_OUT_HOOKS {
+        let reply = admin
+            .post_json(
+                "/api/v4/hooks/outgoing",
+                &serde_json::json!({"team_id": shim.team.id, "trigger_words": ["fanout"],
+                                    "callback_urls": [format!("{}/h{h}", server.url)]}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+    }
+    let answers = || {
+        shim.posts()
+            .iter()
+            .filter(|p| p.message == "fan-out answer")
+            .count()
+    };
+    let mut runs = Vec::new();
+    for run in 1..=5 {
+        let started = Instant::now();
+        let reply = admin
+            .post_json(
+                "/api/v4/posts",
+                &serde_json::json!({"channel_id": shim.town_square.id, "message": "fanout now"}),
+            )
+            .await;
+        assert_eq!(reply.status, 201);
+        while answers() < run * FAN_OUT_HOOKS {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "fan-out stalled"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        runs.push(started.elapsed());
+    }
+    server.stop().await;
+    shim.stop().await.unwrap();
+    runs.sort();
+    runs
 }

@@ -4,6 +4,7 @@
 mod bots;
 mod clients;
 mod commands;
+mod deliveries;
 mod foundation;
 mod hardening;
 mod incoming;
@@ -11,4 +12,5 @@ mod incoming_manage;
 mod load;
 mod oauth;
 mod outgoing;
+mod processes;
 mod websocket;

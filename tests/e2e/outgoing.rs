@@ -522,6 +522,9 @@ async fn failures_are_logged_and_post_nothing() {
         .config(|c| {
             c.service_settings.allowed_untrusted_internal_connections = "127.0.0.1".into();
             c.service_settings.outgoing_integration_requests_timeout = 1;
+            // Two attempts, 50 ms apart: the retried failures settle quickly.
+            c.delivery_settings.retry_schedule_milliseconds = vec![0, 50];
+            c.delivery_settings.jitter_percent = 0;
         })
         .start()
         .await
@@ -561,7 +564,8 @@ async fn failures_are_logged_and_post_nothing() {
         let mut log = Value::Null;
         for _ in 0..500 {
             log = admin.get(&path).await.json();
-            if log.as_array().is_some_and(|l| l.len() == 5) {
+            let settled = |l: &Vec<Value>| l.iter().all(|d| d["state"] != "retrying");
+            if log.as_array().is_some_and(|l| l.len() == 5 && settled(l)) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -606,16 +610,28 @@ async fn failures_are_logged_and_post_nothing() {
         "{log}"
     );
     assert_eq!(internal["status"], 0);
+    assert_eq!(internal["attempt"], 1, "a refused address is not retried");
+    assert_eq!(internal["state"], "failed");
+    assert_eq!(by_url("/slow")["attempt"], 2, "a timeout is retried");
     let status = by_url("/status");
     assert_eq!(status["status"], 500);
+    assert_eq!(status["state"], "failed");
     assert_eq!(
-        status["error"], "",
-        "the status code is ignored, as in Mattermost"
+        status["error"], "status 500 after 2 attempts",
+        "a 5xx is retried, and when retries run out its body is not posted"
     );
-    assert_eq!(status["posted"].as_array().unwrap().len(), 1);
-    assert_eq!(status["attempt"], 1);
+    assert_eq!(status["posted"].as_array().unwrap().len(), 0);
+    assert_eq!(status["attempt"], 2);
+    let statuses: Vec<&Value> = status["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["status"])
+        .collect();
+    assert_eq!(statuses, [&json!(500), &json!(500)]);
+    assert_eq!(by_url("/invalid")["attempt"], 1, "a 200 is final");
     let posts: Vec<String> = shim.posts().iter().map(|p| p.message.clone()).collect();
-    assert_eq!(posts, ["fail", "posted despite the 500"]);
+    assert_eq!(posts, ["fail"]);
     assert!(
         shim.logs()
             .iter()

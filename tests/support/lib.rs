@@ -56,6 +56,16 @@ impl Api {
         }
     }
 
+    /// A client for a server at `base` (e.g. a `host-shim` process).
+    pub fn at(base: &str, token: Option<&str>) -> Api {
+        switchboard_host_shim::harness::install_tls_provider();
+        Api {
+            base: base.to_string(),
+            token: token.map(str::to_string),
+            http: reqwest::Client::new(),
+        }
+    }
+
     pub fn admin(shim: &TestShim) -> Api {
         Api::new(shim, Some(&shim.admin_token))
     }

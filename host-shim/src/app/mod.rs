@@ -41,6 +41,8 @@ pub struct App {
     /// dispatcher drains the queue, off the paths that created them.
     posted: tokio::sync::mpsc::UnboundedSender<Post>,
     posted_queue: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Post>>>,
+    /// The outbound delivery engine's shared state (`crate::deliveries`).
+    pub deliveries: crate::deliveries::Queue,
 }
 
 impl App {
@@ -63,6 +65,7 @@ impl App {
             config_path,
             egress: RwLock::new(egress),
             own_addresses: RwLock::new(Vec::new()),
+            deliveries: crate::deliveries::Queue::default(),
         })
     }
 

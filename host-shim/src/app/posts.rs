@@ -70,7 +70,16 @@ impl App {
             post.props = Value::Object(props).to_string();
         }
         let now = self.clock.now_millis();
-        post.id = new_id();
+        // An id chosen by the plugin (derived from a delivery, so a replay
+        // conflicts) is kept; the REST API never passes one.
+        if post.id.is_empty() {
+            post.id = new_id();
+        } else if post.id.len() != 26 || !post.id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(StoreError::Invalid(format!(
+                "post id {:?} is not a valid id",
+                post.id
+            )));
+        }
         post.create_at = now;
         post.update_at = now;
         self.store.insert_post(&post)?;

@@ -8,7 +8,9 @@ mod bindings;
 mod cache;
 mod imports;
 
-pub use bindings::exports::switchboard::plugin::commands::CommandArgs;
+pub use bindings::exports::switchboard::plugin::commands::{
+    CommandArgs, CommandCall, CommandOutcome,
+};
 pub use bindings::exports::switchboard::plugin::http::{
     Request as PluginRequest, Response as PluginResponse,
 };
@@ -332,11 +334,70 @@ impl Runtime {
         &self,
         app: Arc<App>,
         args: CommandArgs,
-    ) -> Result<Result<String, AppError>, CallError> {
+    ) -> Result<Result<CommandOutcome, AppError>, CallError> {
         self.run(app, |plugin, mut store| async move {
             plugin
                 .switchboard_plugin_commands()
                 .call_execute(&mut store, &args)
+                .await
+        })
+        .await
+    }
+
+    /// Whether the manifest grants `egress` (needed for a command's `call`).
+    pub fn may_use_egress(&self) -> bool {
+        self.grants.egress
+    }
+
+    /// `commands.respond`: finishes a command with what its URL answered,
+    /// in a fresh instance.
+    pub async fn respond_command(
+        &self,
+        app: Arc<App>,
+        args: CommandArgs,
+        continuation: Vec<u8>,
+        answer: Result<crate::egress::OutboundResponse, crate::egress::EgressError>,
+    ) -> Result<Result<String, AppError>, CallError> {
+        let answer = imports::egress::result_to_wit(answer);
+        self.run(app, |plugin, mut store| async move {
+            plugin
+                .switchboard_plugin_commands()
+                .call_respond(&mut store, &args, &continuation, answer.as_ref())
+                .await
+        })
+        .await
+    }
+
+    /// `delivery-results.on-result`: what an attempt of a delivery came to.
+    pub async fn delivery_result(
+        &self,
+        app: Arc<App>,
+        report: crate::deliveries::Report,
+    ) -> Result<(), CallError> {
+        use bindings::exports::switchboard::plugin::delivery_results::{Attempt, DeliveryResult};
+        let result = DeliveryResult {
+            id: report.id,
+            group: report.group,
+            continuation: report.continuation,
+            attempts: report
+                .attempts
+                .into_iter()
+                .map(|a| Attempt {
+                    number: a.number,
+                    at: a.at,
+                    status: a.status,
+                    latency_ms: a.latency_ms,
+                    error: a.error,
+                    next_at: a.next_at,
+                })
+                .collect(),
+            outcome: imports::egress::result_to_wit(report.outcome),
+            settled: report.settled,
+        };
+        self.run(app, |plugin, mut store| async move {
+            plugin
+                .switchboard_plugin_delivery_results()
+                .call_on_result(&mut store, &result)
                 .await
         })
         .await
@@ -436,6 +497,21 @@ impl Drop for Ticker {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// A command's call in the host's terms: the request and how to sign it.
+pub fn command_call_parts(
+    call: CommandCall,
+) -> (
+    crate::egress::OutboundRequest,
+    Vec<crate::store::deliveries::StoredSigning>,
+    Vec<u8>,
+) {
+    (
+        imports::egress::request_from_wit(call.request),
+        imports::egress::signing_from_wit(call.signing),
+        call.continuation,
+    )
 }
 
 /// A stored post as the plugin sees it.

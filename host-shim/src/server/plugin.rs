@@ -2,7 +2,7 @@
 //! management under `/api/v4`, slash command execution and `/plugins/switchboard/...`.
 
 use super::{ApiError, Shim};
-use crate::runtime::{CallError, CommandArgs, PluginHeader, PluginRequest};
+use crate::runtime::{CallError, CommandArgs, CommandOutcome, PluginHeader, PluginRequest};
 use crate::store::new_id;
 use axum::Router;
 use axum::body::Body;
@@ -160,16 +160,45 @@ async fn execute_command(State(shim): State<Shim>, request: Request) -> Response
         parent_id: args.parent_id,
         command: args.command,
     };
-    match shim.runtime.execute_command(shim.app.clone(), args).await {
-        Ok(Ok(json)) => (
+    let answer = match shim
+        .runtime
+        .execute_command(shim.app.clone(), args.clone())
+        .await
+    {
+        Ok(Ok(CommandOutcome::Done(json))) => Ok(json),
+        // A custom command: the host sends its request and waits for the
+        // answer here, holding no instance, then the plugin finishes the
+        // command in a fresh one.
+        Ok(Ok(CommandOutcome::Call(call))) => {
+            let (request, signing, continuation) = crate::runtime::command_call_parts(call);
+            let reply = if shim.runtime.may_use_egress() {
+                crate::deliveries::send_now(&shim.app, request, &signing, &new_id()).await
+            } else {
+                Err(crate::egress::EgressError::Refused(
+                    "the plugin's manifest does not request the `egress` permission".into(),
+                ))
+            };
+            match shim
+                .runtime
+                .respond_command(shim.app.clone(), args, continuation, reply)
+                .await
+            {
+                Ok(answer) => answer,
+                Err(err) => return call_failed(err).into_response(),
+            }
+        }
+        Ok(Err(e)) => Err(e),
+        Err(err) => return call_failed(err).into_response(),
+    };
+    match answer {
+        Ok(json) => (
             axum::http::StatusCode::OK,
             [("content-type", "application/json")],
             json,
         )
             .into_response(),
-        Ok(Err(e)) => ApiError::new(e.status_code, &e.id, e.message)
+        Err(e) => ApiError::new(e.status_code, &e.id, e.message)
             .detail(e.detailed_error)
             .into_response(),
-        Err(err) => call_failed(err).into_response(),
     }
 }

@@ -72,6 +72,22 @@ const MIGRATIONS: &[&str] = &[
         permission TEXT NOT NULL, allowed INTEGER NOT NULL,
         PRIMARY KEY (channel_id, role, permission));
      CREATE INDEX posts_by_root ON posts (root_id, create_at);",
+    // deliveries (issue 17): durable outbound jobs. `state` is pending (an
+    // attempt is due at `next_at`), settled (the last outcome is stored and
+    // the plugin's `on-result` is owed) or done. A lease (`lease_owner`,
+    // `lease_until`) lets one process of several sharing the file work a job.
+    // `secrets` is written only through `store::deliveries::{seal, open}`.
+    "CREATE TABLE deliveries (
+        id TEXT PRIMARY KEY, grp TEXT NOT NULL, request TEXT NOT NULL, body BLOB NOT NULL,
+        secrets TEXT NOT NULL, continuation BLOB NOT NULL,
+        max_attempts INTEGER NOT NULL, deadline INTEGER NOT NULL,
+        state TEXT NOT NULL, attempts TEXT NOT NULL DEFAULT '[]',
+        outcome TEXT NOT NULL DEFAULT '', outcome_body BLOB NOT NULL DEFAULT x'',
+        next_at INTEGER NOT NULL, lease_owner TEXT NOT NULL DEFAULT '',
+        lease_until INTEGER NOT NULL DEFAULT 0, redelivery_of TEXT NOT NULL DEFAULT '',
+        create_at INTEGER NOT NULL);
+     CREATE INDEX deliveries_due ON deliveries (state, next_at);
+     CREATE INDEX deliveries_by_group ON deliveries (grp, create_at);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -3,6 +3,7 @@
 
 mod bots;
 mod channels_more;
+pub mod deliveries;
 mod first_start;
 mod migrations;
 mod model;

@@ -69,6 +69,22 @@ pub fn route(host: &dyn Host, req: &Request) -> Response {
         ("POST", ["api", "v4", "hooks", "outgoing", id, "regen_token"]) => {
             outgoing::manage::regen_token(host, req, id)
         }
+        (
+            "POST",
+            [
+                "api",
+                "v4",
+                "hooks",
+                "outgoing",
+                id,
+                "deliveries",
+                delivery,
+                "redeliver",
+            ],
+        ) => outgoing::manage::redeliver(host, req, id, delivery),
+        ("POST", ["api", "v4", "hooks", "outgoing", id, "rotate_secret"]) => {
+            outgoing::manage::rotate_secret(host, req, id)
+        }
         ("GET", ["api", "v4", "hooks", "outgoing", id, "deliveries"]) => {
             outgoing::manage::list_deliveries(host, req, id)
         }

@@ -1,8 +1,9 @@
 //! `POST /api/v4/commands/execute` (the `commands.execute` export): check the
-//! request, split the command line, then the team's custom command (a signed
-//! request to its URL) or a built-in, and handle what comes back (spec §5.2–§5.4).
+//! request, split the command line, then the team's custom command (a request
+//! the host sends and signs, answered through `respond`) or a built-in, and
+//! handle what comes back (spec §5.2–§5.4).
 
-use super::builtin::{self, Context};
+use super::builtin;
 use super::model::Command;
 use super::parse::{self, CommandLine};
 use super::registry;
@@ -10,10 +11,12 @@ use super::response::{self, CommandResponse, Invocation, Origin};
 use super::response_url;
 use crate::api::ApiError;
 use crate::host::{
-    Channel, ChannelType, EgressError, Header, Host, OutboundRequest, PermissionScope, Team, User,
+    Channel, ChannelType, CommandCall, EgressError, Header, Host, OutboundRequest,
+    OutboundResponse, PermissionScope, Signing, Team, User,
 };
-use crate::outbound::{form_body, signature_headers};
+use crate::outbound::form_body;
 use crate::trigger_id::{self, TriggerId};
+use serde::{Deserialize, Serialize};
 
 /// What the client sent, with the session user.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -30,8 +33,145 @@ pub struct CommandArgs {
 /// Longest trigger quoted back in the not-found error, in bytes.
 const MAX_QUOTED_TRIGGER: usize = 512;
 
-/// Runs a command line; the `Ok` value is the response JSON for the client.
-pub fn execute(host: &dyn Host, args: &CommandArgs) -> Result<String, ApiError> {
+/// What `execute` comes to: the response JSON, or a request the host sends
+/// (outside any instance) before `respond` finishes the command.
+#[derive(Debug)]
+pub enum Outcome {
+    Done(String),
+    Call(CommandCall),
+}
+
+/// What `respond` needs that the command line does not say again.
+#[derive(Debug, Serialize, Deserialize)]
+struct Continuation {
+    command_id: String,
+    /// The trigger id given back to the client.
+    client_id: String,
+}
+
+/// Who runs the command where, checked as Mattermost checks it.
+struct Context {
+    user: User,
+    channel: Channel,
+    team: Option<Team>,
+}
+
+/// Runs a command line: a built-in answers at once; a custom command becomes
+/// a request for the host to send.
+pub fn execute(host: &dyn Host, args: &CommandArgs) -> Result<Outcome, ApiError> {
+    let ctx = prepare(host, args)?;
+    let line = parse::split(&args.command);
+    let Some(trigger) = line.trigger.strip_prefix('/') else {
+        return Err(ApiError::new(
+            400,
+            "api.command.execute_command.format.app_error",
+            format!("Command trigger '{}' must start with '/'.", line.trigger),
+        ));
+    };
+    let ids = trigger_id::generate(host, &args.user_id)?;
+    let run = Run {
+        args,
+        user: &ctx.user,
+        channel: &ctx.channel,
+        team: ctx.team.as_ref(),
+        line: &line,
+        trigger,
+        ids: &ids,
+    };
+
+    // Custom commands come first: with commands disabled even built-ins fail.
+    super::require_enabled(host)?;
+    if let Some(team) = run.team
+        && let Some(custom) = registry::by_trigger(host, &team.id, trigger)?
+    {
+        let (request, signing) = custom_request(host, &run, team, &custom)?;
+        let continuation = Continuation {
+            command_id: custom.id.clone(),
+            client_id: ids.client_id.clone(),
+        };
+        return Ok(Outcome::Call(CommandCall {
+            request,
+            signing,
+            continuation: serde_json::to_vec(&continuation).unwrap_or_default(),
+        }));
+    }
+
+    let settings = host.settings();
+    let builtin_ctx = builtin::Context {
+        user: &ctx.user,
+        channel: &ctx.channel,
+        team: run.team,
+        root_id: &args.root_id,
+        site_url: settings.site_url.trim_end_matches('/'),
+    };
+    if let Some(mut response) = builtin::run(host, &builtin_ctx, trigger, line.text) {
+        let origin = Origin {
+            username: "",
+            icon_url: "",
+            built_in: true,
+        };
+        response::handle(host, origin, run.invocation(), &mut response)?;
+        return Ok(Outcome::Done(response.to_json().to_string()));
+    }
+
+    let mut quoted = trigger.to_string();
+    if quoted.len() > MAX_QUOTED_TRIGGER {
+        let mut cut = MAX_QUOTED_TRIGGER;
+        while !quoted.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        quoted.truncate(cut);
+        quoted.push_str("...");
+    }
+    Err(ApiError::new(
+        404,
+        "api.command.execute_command.not_found.app_error",
+        format!("Command with a trigger of '{quoted}' not found."),
+    ))
+}
+
+/// Finishes a custom command with what its URL answered (in a fresh
+/// instance: the checks run again, so a command whose user lost access while
+/// the host waited posts nothing).
+pub fn respond(
+    host: &dyn Host,
+    args: &CommandArgs,
+    continuation: &[u8],
+    answer: Result<OutboundResponse, EgressError>,
+) -> Result<String, ApiError> {
+    let ctx = prepare(host, args)?;
+    let line = parse::split(&args.command);
+    let trigger = line.trigger.strip_prefix('/').unwrap_or(&line.trigger);
+    let cont: Continuation = serde_json::from_slice(continuation)
+        .map_err(|e| failed(trigger).with_detail(format!("bad continuation: {e}")))?;
+    let custom = registry::get(host, &cont.command_id)?
+        .ok_or_else(|| failed(trigger).with_detail("the command was deleted"))?;
+    let ids = TriggerId {
+        client_id: cont.client_id.clone(),
+        signed: String::new(),
+    };
+    let run = Run {
+        args,
+        user: &ctx.user,
+        channel: &ctx.channel,
+        team: ctx.team.as_ref(),
+        line: &line,
+        trigger,
+        ids: &ids,
+    };
+    let mut response = decode_reply(trigger, answer)?;
+    response.trigger_id = cont.client_id;
+    let origin = Origin {
+        username: &custom.username,
+        icon_url: &custom.icon_url,
+        built_in: false,
+    };
+    response::handle(host, origin, run.invocation(), &mut response)?;
+    Ok(response.to_json().to_string())
+}
+
+/// The request checks (spec §5.2): trigger present, permission, channel, team.
+fn prepare(host: &dyn Host, args: &CommandArgs) -> Result<Context, ApiError> {
     let command = &args.command;
     if command.len() <= 1 || !command.starts_with('/') || !crate::ids::is_valid(&args.channel_id) {
         return Err(ApiError::new(
@@ -77,15 +217,6 @@ pub fn execute(host: &dyn Host, args: &CommandArgs) -> Result<String, ApiError> 
         }
     };
 
-    let line = parse::split(command);
-    let Some(trigger) = line.trigger.strip_prefix('/') else {
-        return Err(ApiError::new(
-            400,
-            "api.command.execute_command.format.app_error",
-            format!("Command trigger '{}' must start with '/'.", line.trigger),
-        ));
-    };
-    let ids = trigger_id::generate(host, &args.user_id)?;
     let user = host
         .user(&args.user_id)
         .map_err(|e| ApiError::host("app.user.missing_account.const", &e))?;
@@ -97,64 +228,11 @@ pub fn execute(host: &dyn Host, args: &CommandArgs) -> Result<String, ApiError> 
                 .map_err(|e| ApiError::host("app.team.get.find.app_error", &e))?,
         )
     };
-    let run = Run {
-        args,
-        user: &user,
-        channel: &channel,
-        team: team.as_ref(),
-        line: &line,
-        trigger,
-        ids: &ids,
-    };
-
-    // Custom commands come first: with commands disabled even built-ins fail.
-    super::require_enabled(host)?;
-    if let Some(team) = run.team
-        && let Some(custom) = registry::by_trigger(host, &team.id, trigger)?
-    {
-        let mut response = call_custom(host, &run, team, &custom)?;
-        response.trigger_id = ids.client_id.clone();
-        let origin = Origin {
-            username: &custom.username,
-            icon_url: &custom.icon_url,
-            built_in: false,
-        };
-        response::handle(host, origin, run.invocation(), &mut response)?;
-        return Ok(response.to_json().to_string());
-    }
-
-    let settings = host.settings();
-    let ctx = Context {
-        user: &user,
-        channel: &channel,
-        team: run.team,
-        root_id: &args.root_id,
-        site_url: settings.site_url.trim_end_matches('/'),
-    };
-    if let Some(mut response) = builtin::run(host, &ctx, trigger, line.text) {
-        let origin = Origin {
-            username: "",
-            icon_url: "",
-            built_in: true,
-        };
-        response::handle(host, origin, run.invocation(), &mut response)?;
-        return Ok(response.to_json().to_string());
-    }
-
-    let mut quoted = trigger.to_string();
-    if quoted.len() > MAX_QUOTED_TRIGGER {
-        let mut cut = MAX_QUOTED_TRIGGER;
-        while !quoted.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        quoted.truncate(cut);
-        quoted.push_str("...");
-    }
-    Err(ApiError::new(
-        404,
-        "api.command.execute_command.not_found.app_error",
-        format!("Command with a trigger of '{quoted}' not found."),
-    ))
+    Ok(Context {
+        user,
+        channel,
+        team,
+    })
 }
 
 /// One command run: who, where, and what was typed.
@@ -240,13 +318,13 @@ fn request_params(
     params
 }
 
-/// Calls a custom command's URL and decodes its answer.
-fn call_custom(
+/// The request to a custom command's URL and how the host signs it.
+fn custom_request(
     host: &dyn Host,
     run: &Run<'_>,
     team: &Team,
     command: &Command,
-) -> Result<CommandResponse, ApiError> {
+) -> Result<(OutboundRequest, Vec<Signing>), ApiError> {
     let settings = host.settings();
     let site_url = settings.site_url.trim_end_matches('/');
     if site_url.is_empty() {
@@ -292,13 +370,12 @@ fn call_custom(
             "application/x-www-form-urlencoded".to_string(),
         ));
     }
-    if !command.signing_secret.is_empty() {
-        headers.extend(signature_headers(
-            &command.signing_secret,
-            host.now_millis() / 1000,
-            &body,
-        ));
-    }
+    // Signed by the host when it sends, with the timestamp of that moment.
+    let signing = if command.signing_secret.is_empty() {
+        Vec::new()
+    } else {
+        vec![Signing::Slack(command.signing_secret.clone())]
+    };
     let request = OutboundRequest {
         method: method.into(),
         url,
@@ -309,8 +386,15 @@ fn call_custom(
         body,
         timeout_ms: None,
     };
+    Ok((request, signing))
+}
 
-    let reply = host.send(request).map_err(|e| {
+/// Decodes what the command's URL answered (or why nothing came).
+fn decode_reply(
+    trigger: &str,
+    answer: Result<OutboundResponse, EgressError>,
+) -> Result<CommandResponse, ApiError> {
+    let reply = answer.map_err(|e| {
         let detail = match e {
             EgressError::Refused(m)
             | EgressError::InvalidUrl(m)
@@ -318,7 +402,7 @@ fn call_custom(
             | EgressError::Connect(m)
             | EgressError::Other(m) => m,
         };
-        failed(run.trigger).with_detail(detail)
+        failed(trigger).with_detail(detail)
     })?;
     if reply.status != 200 {
         return Err(ApiError::new(
@@ -326,7 +410,7 @@ fn call_custom(
             "api.command.execute_command.failed_resp.app_error",
             format!(
                 "Command with a trigger of '{}' returned response {}.",
-                run.trigger, reply.status
+                trigger, reply.status
             ),
         )
         .with_detail(String::from_utf8_lossy(&reply.body).into_owned()));
@@ -337,14 +421,14 @@ fn call_custom(
         .find(|h| h.name.eq_ignore_ascii_case("content-type"))
         .map(|h| h.value.as_str());
     CommandResponse::from_http(content_type, &reply.body)
-        .map_err(|e| failed(run.trigger).with_detail(e))
+        .map_err(|e| failed(trigger).with_detail(e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::host::ChannelType;
-    use crate::testing::{FakeHost, channel, reply, user};
+    use crate::testing::{FakeHost, channel, reply, run_command, user};
     use serde_json::Value;
 
     const TEAM: &str = "tttttttttttttttttttttttttt";
@@ -384,7 +468,7 @@ mod tests {
         }
 
         fn run(&self, line: &str) -> Result<Value, ApiError> {
-            execute(
+            run_command(
                 &self.host,
                 &CommandArgs {
                     user_id: "ua".into(),
@@ -480,12 +564,12 @@ mod tests {
         assert_eq!(out["trigger_id"], decoded.client_id);
         assert_eq!(out["text"], "deployed");
 
-        let timestamp = header(&req, "x-slack-request-timestamp").unwrap();
-        let expected = signature_headers("s3cret", timestamp.parse().unwrap(), &req.body);
-        assert_eq!(
-            header(&req, "x-slack-signature"),
-            Some(expected[1].1.as_str())
-        );
+        // The host signs at send time; the plugin only says with what.
+        assert_eq!(header(&req, "x-slack-signature"), None);
+        assert!(matches!(
+            s.host.signings.borrow().last().unwrap().as_slice(),
+            [Signing::Slack(secret)] if secret == "s3cret"
+        ));
         assert_eq!(s.host.posts.borrow()[0].message, "deployed");
     }
 
@@ -503,7 +587,11 @@ mod tests {
         assert_eq!(field(&pairs, "text"), ["now"]);
         assert_eq!(url.fragment(), Some("frag"));
         assert_eq!(header(&req, "content-type"), None);
-        assert!(header(&req, "x-slack-signature").is_some());
+        assert_eq!(
+            s.host.signings.borrow().len(),
+            1,
+            "GET requests are signed too"
+        );
         assert_eq!(s.host.ephemerals.borrow()[0].1.message, "plain reply");
     }
 
@@ -526,6 +614,11 @@ mod tests {
         );
         let long = s.run(&format!("/{}", "é".repeat(400))).unwrap_err();
         assert!(long.message.contains("...'"), "{}", long.message);
+        // Longer than any trigger (and than a kv key): unknown, not a store error.
+        assert_eq!(
+            id(s.run(&format!("/{}", "x".repeat(480)))),
+            err(404, "api.command.execute_command.not_found.app_error")
+        );
 
         s.answer(201, "application/json", "{}");
         assert_eq!(
@@ -574,7 +667,7 @@ mod tests {
             err(501, "api.command.disabled.app_error")
         );
 
-        let outsider = execute(
+        let outsider = run_command(
             &s.host,
             &CommandArgs {
                 user_id: "ub".into(),

@@ -12,7 +12,7 @@ pub mod registry;
 pub mod response;
 pub mod response_url;
 
-pub use execute::{CommandArgs, execute};
+pub use execute::{CommandArgs, Outcome, execute};
 pub use model::Command;
 pub use response::CommandResponse;
 

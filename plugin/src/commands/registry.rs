@@ -48,6 +48,11 @@ pub fn by_trigger(
     team_id: &str,
     trigger: &str,
 ) -> Result<Option<Command>, ApiError> {
+    // No stored command has an invalid trigger, and a long one would make a
+    // kv key past the host's limit (a 500 instead of the user's 404).
+    if !super::model::is_valid_trigger(trigger) {
+        return Ok(None);
+    }
     let Some(id) = host
         .kv_get(&trigger_key(team_id, trigger))
         .map_err(storage)?

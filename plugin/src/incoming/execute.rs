@@ -152,6 +152,7 @@ fn deliver(host: &dyn Host, hook_id: &str, payload: IncomingRequest) -> Result<(
             icon_emoji: payload.icon_emoji,
             display_name: hook.display_name,
             priority: payload.priority,
+            id_seed: None,
         },
     )?;
     Ok(())

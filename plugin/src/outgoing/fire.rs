@@ -1,17 +1,30 @@
-//! A post was created: find the outgoing webhooks it triggers, call every
-//! callback URL of every matched hook at once, and post what they answer.
+//! A post was created: find the outgoing webhooks it triggers and hand the
+//! host one durable delivery per callback URL (it sends them concurrently,
+//! retries, and calls back `answer`); then post what they answer.
 
 use super::deliveries::{self, Delivery};
 use super::{HOOKS, OutgoingWebhook};
 use crate::api::ApiError;
-use crate::host::{ChannelType, EgressError, Host, Level, OutboundRequest, OutboundResponse, Post};
+use crate::host::{
+    ChannelType, EgressError, Host, Job, Level, OutboundRequest, OutboundResponse, Post, Signing,
+};
 use crate::json::{first_value, go_escape, go_struct};
-use crate::outbound::{form_body, signature_headers};
+use crate::outbound::form_body;
 use crate::slack::attachment::decode_attachments;
 use crate::slack::text::{announcements_and_mentions, translate_attachments};
 use crate::webhook_post::{Priority, WebhookPost, create_webhook_post};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+
+/// What the plugin needs back with a delivery's result: which hook, which
+/// post, which word and URL. The host stores it opaquely.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Continuation {
+    pub hook_id: String,
+    pub post_id: String,
+    pub trigger_word: String,
+    pub url: String,
+}
 
 /// Runs the outgoing webhooks for `post`. Failures are logged and recorded in
 /// the hooks' delivery logs; they never reach the poster.
@@ -33,13 +46,6 @@ pub fn fire(host: &dyn Host, post: &Post) {
 /// although they carry `from_webhook`.)
 fn fires_hooks(post: &Post) -> bool {
     !post.post_type.starts_with("system_") && post.post_type != "burn_on_read"
-}
-
-/// One callback call: which hook, which URL, what was sent.
-struct Call<'a> {
-    hook: &'a OutgoingWebhook,
-    trigger_word: String,
-    url: String,
 }
 
 fn run(host: &dyn Host, post: &Post) -> Result<(), ApiError> {
@@ -75,8 +81,7 @@ fn run(host: &dyn Host, post: &Post) -> Result<(), ApiError> {
         .map_err(|e| ApiError::host("app.user.get.app_error", &e))?;
     let now = host.now_millis();
 
-    let mut calls = Vec::new();
-    let mut requests = Vec::new();
+    let mut jobs = Vec::new();
     for (hook, trigger_word) in &matched {
         let fields = Payload {
             token: &hook.token,
@@ -92,85 +97,76 @@ fn run(host: &dyn Host, post: &Post) -> Result<(), ApiError> {
             trigger_word,
         };
         let (content_type, body) = fields.encode(hook.content_type == "application/json");
-        let mut headers = vec![
-            ("Content-Type".to_string(), content_type.to_string()),
-            ("Accept".to_string(), "application/json".to_string()),
+        let headers = [
+            ("Content-Type", content_type),
+            ("Accept", "application/json"),
         ];
-        headers.extend(signature_headers(
-            &hook.signing_secret,
-            now / 1000,
-            body.as_bytes(),
-        ));
-        for url in &hook.callback_urls {
-            calls.push(Call {
-                hook,
+        let mut signing = vec![Signing::Slack(hook.signing_secret.clone())];
+        if !hook.webhook_secrets.is_empty() {
+            signing.push(Signing::StandardWebhooks(hook.webhook_secrets.clone()));
+        }
+        for (index, url) in hook.callback_urls.iter().enumerate() {
+            let continuation = Continuation {
+                hook_id: hook.id.clone(),
+                post_id: post.id.clone(),
                 trigger_word: trigger_word.clone(),
                 url: url.clone(),
-            });
-            requests.push(OutboundRequest {
-                method: "POST".into(),
-                url: url.clone(),
-                headers: headers
-                    .iter()
-                    .map(|(name, value)| crate::host::Header {
-                        name: name.clone(),
-                        value: value.clone(),
-                    })
-                    .collect(),
-                body: body.clone().into_bytes(),
-                timeout_ms: None,
-            });
+            };
+            let job = Job {
+                // Derived from what triggered it: running this post's hooks
+                // again (a replayed notification) enqueues nothing twice.
+                id: crate::ids::derived(&format!("{}/{}", post.id, hook.id), index),
+                group: hook.id.clone(),
+                request: OutboundRequest {
+                    method: "POST".into(),
+                    url: url.clone(),
+                    headers: headers
+                        .iter()
+                        .map(|(name, value)| crate::host::Header {
+                            name: name.to_string(),
+                            value: value.to_string(),
+                        })
+                        .collect(),
+                    body: body.clone().into_bytes(),
+                    timeout_ms: None,
+                },
+                signing: signing.clone(),
+                continuation: serde_json::to_vec(&continuation).unwrap_or_default(),
+                // 0: the host's schedule and age cap apply.
+                max_attempts: hook.max_attempts,
+                max_age_seconds: hook.max_age_seconds,
+            };
+            jobs.push((job, continuation));
         }
     }
-
-    let results = host.send_all(requests);
-    let mut log: Vec<(String, Delivery)> = Vec::with_capacity(calls.len());
-    for (call, result) in calls.iter().zip(results) {
-        let mut delivery = Delivery {
-            at: now,
-            post_id: post.id.clone(),
-            trigger_word: call.trigger_word.clone(),
-            url: call.url.clone(),
-            status: 0,
-            latency_ms: 0,
-            error: String::new(),
-            attempt: 1,
-            posted: Vec::new(),
-        };
-        match result {
-            Ok(response) => {
-                delivery.status = response.status;
-                delivery.latency_ms = response.elapsed_ms;
-                match respond(host, post, call.hook, &response) {
-                    Ok(posted) => delivery.posted = posted,
-                    Err(e) => delivery.error = e,
-                }
-            }
-            Err(e) => delivery.error = egress_error(&e),
-        }
-        if !delivery.error.is_empty() {
+    let (jobs, continuations): (Vec<Job>, Vec<Continuation>) = jobs.into_iter().unzip();
+    let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+    if let Err(e) = host.enqueue(jobs) {
+        // A full queue refuses: say so in the log and in each hook's
+        // delivery log, where its owner looks.
+        let error = format!("not queued: {}", e.detail());
+        for (id, cont) in ids.into_iter().zip(continuations) {
             host.log(
-                Level::Warn,
-                &format!(
-                    "outgoing webhook {} → {}: {}",
-                    call.hook.id, call.url, delivery.error
-                ),
+                Level::Error,
+                &format!("outgoing webhook {} → {}: {error}", cont.hook_id, cont.url),
             );
+            let delivery = Delivery {
+                id,
+                at: now,
+                post_id: cont.post_id,
+                trigger_word: cont.trigger_word,
+                url: cont.url,
+                state: deliveries::FAILED.into(),
+                error: error.clone(),
+                ..Delivery::default()
+            };
+            deliveries::upsert(host, &cont.hook_id, delivery)?;
         }
-        log.push((call.hook.id.clone(), delivery));
-    }
-    for (hook, _) in &matched {
-        let mine: Vec<Delivery> = log
-            .iter()
-            .filter(|(id, _)| *id == hook.id)
-            .map(|(_, d)| d.clone())
-            .collect();
-        deliveries::record(host, &hook.id, &mine)?;
     }
     Ok(())
 }
 
-fn egress_error(e: &EgressError) -> String {
+pub(crate) fn egress_error(e: &EgressError) -> String {
     match e {
         EgressError::Refused(m) => format!("refused: {m}"),
         EgressError::InvalidUrl(m) => format!("invalid URL: {m}"),
@@ -261,9 +257,12 @@ const RESPONSE_KEYS: &[&str] = &[
     "priority",
 ];
 
-/// Posts the callback's answer. Returns the created post ids, or why nothing was posted.
-fn respond(
+/// Posts the callback's answer, with post ids derived from `delivery_id` so
+/// a replayed answer creates nothing twice. Returns the post ids, or why
+/// nothing was posted.
+pub(crate) fn respond(
     host: &dyn Host,
+    delivery_id: &str,
     trigger: &Post,
     hook: &OutgoingWebhook,
     response: &OutboundResponse,
@@ -333,6 +332,7 @@ fn respond(
             icon_emoji: String::new(),
             display_name: hook.display_name.clone(),
             priority: reply.priority,
+            id_seed: Some(delivery_id.to_string()),
         },
     )
     .map_err(|e| format!("{}: {} {}", e.id, e.message, e.detailed_error))?;

@@ -106,6 +106,8 @@ pub fn create(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
         hook.token = ids::new_id();
     }
     hook.signing_secret = ids::new_secret();
+    hook.webhook_secrets = vec![ids::new_webhook_secret()];
+    hook.failing = false;
     hook.create_at = now;
     hook.update_at = now;
     hook.delete_at = 0;
@@ -146,6 +148,8 @@ pub fn update(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiE
     updated.creator_id = old.creator_id;
     updated.token = old.token;
     updated.signing_secret = old.signing_secret;
+    updated.webhook_secrets = old.webhook_secrets;
+    updated.failing = old.failing;
     updated.create_at = old.create_at;
     updated.delete_at = 0;
     updated.update_at = host.now_millis().max(old.update_at + 1);
@@ -157,6 +161,9 @@ pub fn update(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiE
 pub fn delete(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
     let hook = load_managed(host, req, id)?;
     HOOKS.delete(host, &hook.id)?;
+    // Its pending deliveries would otherwise keep retrying for a day.
+    host.cancel_deliveries(&hook.id)
+        .map_err(|e| ApiError::host("app.webhooks.delivery.cancel.app_error", &e))?;
     deliveries::forget(host, &hook.id)?;
     Ok(Response::status_ok())
 }
@@ -172,6 +179,53 @@ pub fn regen_token(host: &dyn Host, req: &Request, id: &str) -> Result<Response,
 pub fn list_deliveries(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
     let hook = load_managed(host, req, id)?;
     Ok(Response::json(200, &deliveries::recent(host, &hook.id)?))
+}
+
+/// `POST /api/v4/hooks/outgoing/{id}/deliveries/{delivery_id}/redeliver`:
+/// sends a settled delivery again, as a new delivery (new id) with the same
+/// request, so the receiver sees a new delivery and its answer posts anew.
+pub fn redeliver(
+    host: &dyn Host,
+    req: &Request,
+    id: &str,
+    delivery_id: &str,
+) -> Result<Response, ApiError> {
+    let hook = load_managed(host, req, id)?;
+    let known = deliveries::recent(host, &hook.id)?
+        .into_iter()
+        .find(|d| d.id == delivery_id);
+    let Some(delivery) = known else {
+        return Err(ApiError::new(
+            404,
+            "app.webhooks.delivery.not_found.app_error",
+            "No such delivery for this webhook.",
+        ));
+    };
+    if delivery.state == deliveries::RETRYING {
+        return Err(ApiError::new(
+            400,
+            "app.webhooks.delivery.pending.app_error",
+            "The delivery is still being retried.",
+        ));
+    }
+    let new_id = ids::new_id();
+    host.redeliver(&hook.id, delivery_id, &new_id)
+        .map_err(|e| ApiError::host("app.webhooks.delivery.redeliver.app_error", &e))?;
+    Ok(Response::json(
+        200,
+        &serde_json::json!({"delivery_id": new_id, "redelivery_of": delivery_id}),
+    ))
+}
+
+/// `POST /api/v4/hooks/outgoing/{id}/rotate_secret`: a new Standard Webhooks
+/// secret; the previous one keeps signing beside it until the next rotation.
+pub fn rotate_secret(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
+    let mut hook = load_managed(host, req, id)?;
+    hook.webhook_secrets.insert(0, ids::new_webhook_secret());
+    hook.webhook_secrets.truncate(2);
+    hook.update_at = host.now_millis().max(hook.update_at + 1);
+    HOOKS.put(host, &hook.id, &hook)?;
+    Ok(Response::json(200, &hook))
 }
 
 pub fn list(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {

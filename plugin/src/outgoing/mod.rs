@@ -1,12 +1,14 @@
 //! Outgoing webhooks: definitions and their routes (`manage`), matching posts
-//! against them and calling their callbacks (`fire`), and each hook's recent
-//! deliveries (`deliveries`).
+//! against them and enqueueing their deliveries (`fire`), what each attempt
+//! came to (`answer`), and each hook's recent deliveries (`deliveries`).
 
+pub mod answer;
 pub mod deliveries;
 pub mod fire;
 pub mod manage;
 mod model;
 
+pub use answer::on_result;
 pub use fire::fire;
 pub use model::OutgoingWebhook;
 

@@ -32,6 +32,16 @@ pub struct OutgoingWebhook {
     /// Key of the `X-Slack-Signature` HMAC on every request. Not Mattermost's:
     /// it lets Slack apps' signature verifiers serve as callbacks unchanged.
     pub signing_secret: String,
+    /// Standard Webhooks secrets (`whsec_…`), newest first; every one signs
+    /// each request, so a receiver mid-rotation accepts either. Not Mattermost's.
+    pub webhook_secrets: Vec<String>,
+    /// Most attempts per delivery; 0: the server's `DeliverySettings`. Not Mattermost's.
+    pub max_attempts: u32,
+    /// No retry after this many seconds; 0: the server's. Not Mattermost's.
+    pub max_age_seconds: u32,
+    /// Set after `FAILING_AFTER` deliveries in a row failed for good; cleared
+    /// by the next success. Not Mattermost's.
+    pub failing: bool,
 }
 
 fn invalid(field: &str, message: &str) -> ApiError {
@@ -126,6 +136,12 @@ impl OutgoingWebhook {
                 400,
                 "model.outgoing_hook.icon_url.app_error",
                 "Invalid icon.",
+            ));
+        }
+        if self.max_attempts > 100 {
+            return Err(invalid(
+                "max_attempts",
+                "At most 100 attempts per delivery.",
             ));
         }
         Ok(())

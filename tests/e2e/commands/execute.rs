@@ -481,6 +481,10 @@ async fn every_execution_error() {
     let missing = run("/missing").await;
     let body = missing.assert_error(404, "api.command.execute_command.not_found.app_error");
     assert!(body["message"].as_str().unwrap().contains("'missing'"));
+    // Longer than any trigger may be (and than a kv key): unknown, not a store error.
+    execute(&admin, &town, &format!("/{}", "x".repeat(480)))
+        .await
+        .assert_error(404, "api.command.execute_command.not_found.app_error");
 
     for status in [201, 204, 400, 500] {
         backend.reply(status, Some("application/json"), "{}");

@@ -1,19 +1,23 @@
-//! `egress`: outbound HTTP through the host's policed client. Every call is
-//! noted in the log the harness reads.
+//! `egress`: the outbound HTTP records. The plugin has no call that sends:
+//! it hands requests to the host (`deliveries`, a command's `call`), so no
+//! instance waits on the network. Here: conversions between the WIT records
+//! and the host's egress types.
 
-use crate::app::OutboundCall;
 use crate::egress::{
     EgressError as HostEgressError, OutboundRequest as HostRequest,
     OutboundResponse as HostResponse,
 };
 use crate::runtime::CallState;
 use crate::runtime::bindings::switchboard::plugin::egress::{
-    EgressError, Host, OutboundRequest, OutboundResponse,
+    EgressError, Host, OutboundRequest, OutboundResponse, Signing,
 };
 use crate::runtime::bindings::types::Header;
+use crate::store::deliveries::StoredSigning;
 use std::time::Duration;
 
-fn to_host(r: OutboundRequest) -> HostRequest {
+impl Host for CallState {}
+
+pub(crate) fn request_from_wit(r: OutboundRequest) -> HostRequest {
     HostRequest {
         method: r.method,
         url: r.url,
@@ -23,7 +27,19 @@ fn to_host(r: OutboundRequest) -> HostRequest {
     }
 }
 
-fn to_wit(r: Result<HostResponse, HostEgressError>) -> Result<OutboundResponse, EgressError> {
+pub(crate) fn signing_from_wit(signing: Vec<Signing>) -> Vec<StoredSigning> {
+    signing
+        .into_iter()
+        .map(|s| match s {
+            Signing::Slack(secret) => StoredSigning::Slack(secret),
+            Signing::StandardWebhooks(secrets) => StoredSigning::StandardWebhooks(secrets),
+        })
+        .collect()
+}
+
+pub(crate) fn result_to_wit(
+    r: Result<HostResponse, HostEgressError>,
+) -> Result<OutboundResponse, EgressError> {
     match r {
         Ok(r) => Ok(OutboundResponse {
             status: r.status,
@@ -41,62 +57,5 @@ fn to_wit(r: Result<HostResponse, HostEgressError>) -> Result<OutboundResponse, 
         Err(HostEgressError::Timeout(m)) => Err(EgressError::Timeout(m)),
         Err(HostEgressError::Connect(m)) => Err(EgressError::Connect(m)),
         Err(HostEgressError::Other(m)) => Err(EgressError::Other(m)),
-    }
-}
-
-fn not_granted() -> EgressError {
-    EgressError::Refused("the plugin's manifest does not request the `egress` permission".into())
-}
-
-impl CallState {
-    fn note(&self, method: &str, url: &str, result: &Result<OutboundResponse, EgressError>) {
-        let (status, error, elapsed_ms) = match result {
-            Ok(r) => (Some(r.status), None, r.elapsed_ms),
-            Err(e) => (None, Some(format!("{e:?}")), 0),
-        };
-        self.app.events.outbound(OutboundCall {
-            method: method.into(),
-            url: url.into(),
-            status,
-            error,
-            elapsed_ms,
-        });
-    }
-}
-
-impl Host for CallState {
-    async fn send(&mut self, request: OutboundRequest) -> Result<OutboundResponse, EgressError> {
-        if !self.grants.egress {
-            return Err(not_granted());
-        }
-        let (method, url) = (request.method.clone(), request.url.clone());
-        let result = to_wit(self.app.egress().send(to_host(request)).await);
-        self.note(&method, &url, &result);
-        result
-    }
-
-    async fn send_all(
-        &mut self,
-        requests: Vec<OutboundRequest>,
-    ) -> Vec<Result<OutboundResponse, EgressError>> {
-        if !self.grants.egress {
-            return requests.iter().map(|_| Err(not_granted())).collect();
-        }
-        let labels: Vec<(String, String)> = requests
-            .iter()
-            .map(|r| (r.method.clone(), r.url.clone()))
-            .collect();
-        let results: Vec<_> = self
-            .app
-            .egress()
-            .send_all(requests.into_iter().map(to_host).collect())
-            .await
-            .into_iter()
-            .map(to_wit)
-            .collect();
-        for ((method, url), result) in labels.iter().zip(&results) {
-            self.note(method, url, result);
-        }
-        results
     }
 }

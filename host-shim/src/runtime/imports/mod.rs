@@ -2,7 +2,8 @@
 //! shape: check arguments, call the `App` or store, map errors to `types::error`.
 
 mod channels;
-mod egress;
+mod deliveries;
+pub(crate) mod egress;
 mod kv;
 mod log;
 mod posts;

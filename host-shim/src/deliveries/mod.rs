@@ -1,0 +1,590 @@
+//! The host's delivery engine: jobs the plugin enqueues are stored first,
+//! claimed with leases, sent (signed at send time) with retries, and reported
+//! to the plugin's `delivery-results.on-result` in a fresh instance — so no
+//! instance ever waits on a receiver. Slash commands use the same sending
+//! (`send_now`), once and awaited by the host.
+
+pub mod policy;
+pub mod sign;
+
+pub use policy::DeliverySettings;
+
+use crate::app::{App, OutboundCall};
+use crate::egress::{EgressError, OutboundRequest, OutboundResponse};
+use crate::runtime::Runtime;
+use crate::store::deliveries::{
+    AttemptRow, JobRow, PENDING, SETTLED, StoredOutcome, StoredRequest, StoredSigning,
+};
+use crate::store::{StoreError, now_millis};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+
+/// The longest the engine sleeps without looking for due jobs (another
+/// process may have enqueued or released some).
+const POLL: Duration = Duration::from_millis(500);
+/// How often done deliveries past `RetentionDays` are forgotten.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How long a settled job waits before its callback is tried again after the
+/// plugin failed on it.
+const CALLBACK_RETRY: Duration = Duration::from_secs(2);
+
+/// The engine's shared state, one per `App`.
+pub struct Queue {
+    wake: Arc<Notify>,
+    /// This process's name on the leases it takes.
+    owner: String,
+    in_flight: AtomicUsize,
+    destinations: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Bounds the plugin calls the engine makes at once, so a burst of
+    /// answers never takes every instance slot from requests.
+    callbacks: std::sync::OnceLock<Arc<Semaphore>>,
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Queue {
+            wake: Arc::new(Notify::new()),
+            owner: format!("{}-{}", std::process::id(), crate::store::new_id()),
+            in_flight: AtomicUsize::new(0),
+            destinations: Mutex::new(HashMap::new()),
+            callbacks: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl Queue {
+    /// Something changed (a job was enqueued or finished): look again.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    fn callback_slots(&self, limit: u32) -> Arc<Semaphore> {
+        self.callbacks
+            .get_or_init(|| Arc::new(Semaphore::new(limit.max(1) as usize)))
+            .clone()
+    }
+
+    fn destination(&self, url: &str, limit: u32) -> Arc<Semaphore> {
+        let key = url::Url::parse(url)
+            .ok()
+            .map(|u| {
+                format!(
+                    "{}:{}",
+                    u.host_str().unwrap_or(""),
+                    u.port_or_known_default().unwrap_or(0)
+                )
+            })
+            .unwrap_or_default();
+        self.destinations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key)
+            .or_insert_with(|| Arc::new(Semaphore::new(limit.max(1) as usize)))
+            .clone()
+    }
+}
+
+/// Why `enqueue` refused.
+#[derive(Debug)]
+pub enum EnqueueError {
+    Full { active: u64, limit: u64 },
+    Store(StoreError),
+}
+
+/// A job as the plugin hands it over, in host types.
+pub struct NewJob {
+    pub id: String,
+    pub group: String,
+    pub request: OutboundRequest,
+    pub signing: Vec<StoredSigning>,
+    pub continuation: Vec<u8>,
+    pub max_attempts: u32,
+    pub max_age_seconds: u32,
+}
+
+fn stored_request(r: &OutboundRequest) -> StoredRequest {
+    StoredRequest {
+        method: r.method.clone(),
+        url: r.url.clone(),
+        headers: r.headers.clone(),
+        timeout_ms: r
+            .timeout
+            .map(|t| u32::try_from(t.as_millis()).unwrap_or(u32::MAX)),
+    }
+}
+
+/// Stores jobs (all or none) before anything is sent, then wakes the engine.
+/// Blocking: call it off the async threads.
+pub fn enqueue(app: &App, jobs: Vec<NewJob>) -> Result<(), EnqueueError> {
+    let settings = app.config().delivery_settings.clone();
+    let now = now_millis();
+    let rows = jobs
+        .into_iter()
+        .map(|job| {
+            let max_age_ms = if job.max_age_seconds == 0 {
+                settings.max_age_seconds.saturating_mul(1000)
+            } else {
+                u64::from(job.max_age_seconds) * 1000
+            };
+            JobRow {
+                id: job.id,
+                group: job.group,
+                request: stored_request(&job.request),
+                body: job.request.body,
+                signing: job.signing,
+                continuation: job.continuation,
+                max_attempts: if job.max_attempts == 0 {
+                    settings.default_attempts()
+                } else {
+                    job.max_attempts
+                },
+                deadline: now.saturating_add(i64::try_from(max_age_ms).unwrap_or(i64::MAX)),
+                state: PENDING.into(),
+                attempts: Vec::new(),
+                outcome: None,
+                next_at: now,
+                redelivery_of: String::new(),
+                create_at: now,
+            }
+        })
+        .collect();
+    match app
+        .store
+        .enqueue_deliveries(rows, settings.max_queued)
+        .map_err(EnqueueError::Store)?
+    {
+        crate::store::deliveries::Enqueued::Stored => {
+            app.deliveries.wake();
+            Ok(())
+        }
+        crate::store::deliveries::Enqueued::Full { active, limit } => {
+            tracing::error!(
+                "deliveries: the queue is full ({active} not done, DeliverySettings.MaxQueued {limit}); refusing new deliveries"
+            );
+            Err(EnqueueError::Full { active, limit })
+        }
+    }
+}
+
+/// Copies a done job as a new one and wakes the engine. Blocking.
+pub fn redeliver(app: &App, group: &str, id: &str, new_id: &str) -> Result<(), StoreError> {
+    let settings = app.config().delivery_settings.clone();
+    let max_age = i64::try_from(settings.max_age_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    app.store
+        .redeliver_delivery(group, id, new_id, now_millis(), max_age)?;
+    app.deliveries.wake();
+    Ok(())
+}
+
+/// The request as it goes on the wire for one attempt: the stored headers,
+/// the delivery id (`webhook-id`, the same on every attempt), the attempt
+/// number, and signatures made now.
+fn wire_request(
+    request: &StoredRequest,
+    body: &[u8],
+    signing: &[StoredSigning],
+    delivery_id: &str,
+    attempt: Option<u32>,
+) -> OutboundRequest {
+    let mut headers = request.headers.clone();
+    headers.push(("webhook-id".into(), delivery_id.into()));
+    if let Some(n) = attempt {
+        headers.push(("X-Switchboard-Attempt".into(), n.to_string()));
+    }
+    headers.extend(sign::headers(
+        signing,
+        delivery_id,
+        now_millis() / 1000,
+        body,
+    ));
+    OutboundRequest {
+        method: request.method.clone(),
+        url: request.url.clone(),
+        headers,
+        body: body.to_vec(),
+        timeout: request
+            .timeout_ms
+            .map(|ms| Duration::from_millis(u64::from(ms))),
+    }
+}
+
+fn note(app: &App, method: &str, url: &str, result: &Result<OutboundResponse, EgressError>) {
+    let (status, error, elapsed_ms) = match result {
+        Ok(r) => (
+            Some(r.status),
+            None,
+            u32::try_from(r.elapsed.as_millis()).unwrap_or(u32::MAX),
+        ),
+        Err(e) => (None, Some(format!("{e:?}")), 0),
+    };
+    app.events.outbound(OutboundCall {
+        method: method.into(),
+        url: url.into(),
+        status,
+        error,
+        elapsed_ms,
+    });
+}
+
+/// Sends one request now, signed now, and waits for it: a slash command's
+/// call, which the user waits for (the waiting is the host's; no instance
+/// is held). Not retried.
+pub async fn send_now(
+    app: &App,
+    request: OutboundRequest,
+    signing: &[StoredSigning],
+    delivery_id: &str,
+) -> Result<OutboundResponse, EgressError> {
+    let stored = stored_request(&request);
+    let wire = wire_request(&stored, &request.body, signing, delivery_id, None);
+    let limit = app
+        .config()
+        .delivery_settings
+        .max_concurrent_per_destination;
+    let slot = app.deliveries.destination(&stored.url, limit);
+    let _permit = slot.acquire_owned().await;
+    let result = app.egress().send(wire).await;
+    note(app, &stored.method, &stored.url, &result);
+    result
+}
+
+fn stored_outcome(result: &Result<OutboundResponse, EgressError>) -> (StoredOutcome, Vec<u8>) {
+    match result {
+        Ok(r) => (
+            StoredOutcome::Response {
+                status: r.status,
+                headers: r.headers.clone(),
+                truncated: r.truncated,
+                elapsed_ms: u32::try_from(r.elapsed.as_millis()).unwrap_or(u32::MAX),
+            },
+            r.body.clone(),
+        ),
+        Err(e) => {
+            let (kind, message) = match e {
+                EgressError::Refused(m) => ("refused", m),
+                EgressError::InvalidUrl(m) => ("invalid-url", m),
+                EgressError::Timeout(m) => ("timeout", m),
+                EgressError::Connect(m) => ("connect", m),
+                EgressError::Other(m) => ("other", m),
+            };
+            (
+                StoredOutcome::Error {
+                    kind: kind.into(),
+                    message: message.clone(),
+                },
+                Vec::new(),
+            )
+        }
+    }
+}
+
+fn outcome_result(outcome: &(StoredOutcome, Vec<u8>)) -> Result<OutboundResponse, EgressError> {
+    match &outcome.0 {
+        StoredOutcome::Response {
+            status,
+            headers,
+            truncated,
+            elapsed_ms,
+        } => Ok(OutboundResponse {
+            status: *status,
+            headers: headers.clone(),
+            body: outcome.1.clone(),
+            truncated: *truncated,
+            elapsed: Duration::from_millis(u64::from(*elapsed_ms)),
+        }),
+        StoredOutcome::Error { kind, message } => Err(match kind.as_str() {
+            "refused" => EgressError::Refused(message.clone()),
+            "invalid-url" => EgressError::InvalidUrl(message.clone()),
+            "timeout" => EgressError::Timeout(message.clone()),
+            "connect" => EgressError::Connect(message.clone()),
+            _ => EgressError::Other(message.clone()),
+        }),
+    }
+}
+
+/// What the plugin is told about a job.
+pub struct Report {
+    pub id: String,
+    pub group: String,
+    pub continuation: Vec<u8>,
+    pub attempts: Vec<AttemptRow>,
+    pub outcome: Result<OutboundResponse, EgressError>,
+    pub settled: bool,
+}
+
+/// How long a claimed job stays this process's.
+fn lease(app: &App) -> Duration {
+    let config = app.config();
+    let timeout = u64::from(
+        config
+            .service_settings
+            .outgoing_integration_requests_timeout
+            .max(1),
+    );
+    Duration::from_secs(config.delivery_settings.lease_seconds.max(timeout + 5))
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Runs a store call off the async threads (writes wait for a group commit).
+async fn blocking<T: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce(&App) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let app = app.clone();
+    tokio::task::spawn_blocking(move || f(&app))
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Db(format!("store task failed: {e}"))))
+}
+
+/// Works due jobs until the App is gone: at start it picks up whatever a
+/// previous run left pending (and leases that ran out), so a crash loses
+/// nothing.
+pub async fn run(app: Weak<App>, runtime: Arc<Runtime>) {
+    let mut pruned: Option<std::time::Instant> = None;
+    loop {
+        let Some(strong) = app.upgrade() else { return };
+        let wake = strong.deliveries.wake.clone();
+        if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            pruned = Some(std::time::Instant::now());
+            let days = i64::from(strong.config().delivery_settings.retention_days);
+            let before = now_millis() - days * 24 * 3600 * 1000;
+            match blocking(&strong, move |app| app.store.prune_deliveries(before)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("deliveries: forgot {n} done deliveries past retention"),
+                Err(e) => tracing::warn!("deliveries: pruning failed: {e}"),
+            }
+        }
+        let wait = claim_and_start(&strong, &runtime).await;
+        drop(strong);
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Claims what may start now and starts it; returns how long to sleep.
+async fn claim_and_start(app: &Arc<App>, runtime: &Arc<Runtime>) -> Duration {
+    let settings = app.config().delivery_settings.clone();
+    let queue = &app.deliveries;
+    let free =
+        (settings.max_concurrent as usize).saturating_sub(queue.in_flight.load(Ordering::SeqCst));
+    if free > 0 {
+        let now = now_millis();
+        let until = now + millis(lease(app));
+        // A token per claim, not per process: a task of this process holding
+        // a stale claim must not pass for the one that claimed the job again.
+        let token = format!("{}:{}", queue.owner, crate::store::new_id());
+        let claimer = token.clone();
+        match blocking(app, move |app| {
+            app.store
+                .claim_deliveries(&claimer, now, until, free as u32)
+        })
+        .await
+        {
+            Ok(jobs) => {
+                let claimed = jobs.len();
+                for job in jobs {
+                    queue.in_flight.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(work(app.clone(), runtime.clone(), job, token.clone()));
+                }
+                if claimed == free {
+                    // There may be more due; look again once one finishes.
+                    return POLL;
+                }
+            }
+            Err(e) => {
+                tracing::error!("deliveries: claiming jobs failed: {e}");
+                return POLL;
+            }
+        }
+    } else {
+        return POLL;
+    }
+    let due = app.store.next_delivery_due().ok().flatten();
+    match due {
+        Some(at) => {
+            let ms = (at - now_millis()).clamp(5, millis(POLL));
+            Duration::from_millis(ms as u64)
+        }
+        None => POLL,
+    }
+}
+
+/// Counts a job out of the in-flight total however its task ends.
+struct InFlight(Arc<App>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.deliveries.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.0.deliveries.wake();
+    }
+}
+
+/// Works one claimed job; `token` names the claim in every write.
+async fn work(app: Arc<App>, runtime: Arc<Runtime>, job: JobRow, token: String) {
+    let _counted = InFlight(app.clone());
+    if job.state == SETTLED {
+        // A callback owed from before (a crash, or the plugin failed on it).
+        if let Some(outcome) = &job.outcome {
+            let report = Report {
+                id: job.id.clone(),
+                group: job.group.clone(),
+                continuation: job.continuation.clone(),
+                attempts: job.attempts.clone(),
+                outcome: outcome_result(outcome),
+                settled: true,
+            };
+            settle(&app, &runtime, report, &token).await;
+        }
+        return;
+    }
+    let settings = app.config().delivery_settings.clone();
+    let slot = app
+        .deliveries
+        .destination(&job.request.url, settings.max_concurrent_per_destination);
+    let Ok(_permit) = slot.acquire_owned().await else {
+        return;
+    };
+    let renewed = {
+        let (id, token) = (job.id.clone(), token.clone());
+        let now = now_millis();
+        let until = now + millis(lease(&app));
+        blocking(&app, move |app| {
+            app.store.renew_delivery_lease(&id, &token, now, until)
+        })
+        .await
+    };
+    if !matches!(renewed, Ok(true)) {
+        // Claimed again (or cancelled) while it waited for a slot.
+        return;
+    }
+    let number = job.attempts.len() as u32 + 1;
+    let at = now_millis();
+    let request = wire_request(&job.request, &job.body, &job.signing, &job.id, Some(number));
+    let result = app.egress().send(request).await;
+    drop(_permit);
+    note(&app, &job.request.method, &job.request.url, &result);
+
+    let done_at = now_millis();
+    let next_at = done_at + millis(settings.delay_before(number + 1, policy::retry_after(&result)));
+    let again = policy::retryable(&result) && number < job.max_attempts && next_at <= job.deadline;
+    let (status, latency_ms, error) = match &result {
+        Ok(r) => (
+            r.status,
+            u32::try_from(r.elapsed.as_millis()).unwrap_or(u32::MAX),
+            String::new(),
+        ),
+        Err(e) => (
+            0,
+            u32::try_from(done_at - at).unwrap_or(u32::MAX),
+            e.to_string(),
+        ),
+    };
+    let mut attempts = job.attempts.clone();
+    attempts.push(AttemptRow {
+        number,
+        at,
+        status,
+        latency_ms,
+        error,
+        next_at: if again { next_at } else { 0 },
+    });
+    let outcome = stored_outcome(&result);
+    let (state, due, lease_until) = if again {
+        (PENDING, next_at, 0)
+    } else {
+        (SETTLED, done_at, done_at + millis(lease(&app)))
+    };
+    let recorded = {
+        let (id, owner, attempts, outcome) = (
+            job.id.clone(),
+            token.clone(),
+            attempts.clone(),
+            outcome.clone(),
+        );
+        blocking(&app, move |app| {
+            app.store.record_delivery_attempt(
+                &id,
+                &owner,
+                &attempts,
+                &outcome,
+                state,
+                due,
+                lease_until,
+            )
+        })
+        .await
+    };
+    match recorded {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(
+                "deliveries: {} was taken over by another process; this attempt is not recorded",
+                job.id
+            );
+            return;
+        }
+        Err(e) => {
+            tracing::error!("deliveries: recording an attempt of {} failed: {e}", job.id);
+            return;
+        }
+    }
+    let report = Report {
+        id: job.id.clone(),
+        group: job.group.clone(),
+        continuation: job.continuation.clone(),
+        attempts,
+        outcome: result,
+        settled: !again,
+    };
+    if again {
+        // Only for the delivery log; the settled report is the one owed.
+        if let Err(e) = report_to_plugin(&app, &runtime, report).await {
+            tracing::warn!("deliveries: reporting an attempt of {} failed: {e}", job.id);
+        }
+    } else {
+        settle(&app, &runtime, report, &token).await;
+    }
+}
+
+/// Calls `delivery-results.on-result`, at most `MaxConcurrentCallbacks` at once.
+async fn report_to_plugin(
+    app: &Arc<App>,
+    runtime: &Arc<Runtime>,
+    report: Report,
+) -> Result<(), crate::runtime::CallError> {
+    let limit = app.config().delivery_settings.max_concurrent_callbacks;
+    let slots = app.deliveries.callback_slots(limit);
+    let _slot = slots.acquire_owned().await;
+    runtime.delivery_result(app.clone(), report).await
+}
+
+/// Hands a settled job to the plugin; done once the call returns, tried
+/// again later when it fails (the plugin's handling is idempotent).
+async fn settle(app: &Arc<App>, runtime: &Arc<Runtime>, report: Report, token: &str) {
+    let id = report.id.clone();
+    let owner = token.to_string();
+    match report_to_plugin(app, runtime, report).await {
+        Ok(()) => {
+            let result = blocking(app, move |app| app.store.finish_delivery(&id, &owner)).await;
+            if let Err(e) = result {
+                tracing::error!("deliveries: finishing a job failed: {e}");
+            }
+        }
+        Err(e) => {
+            tracing::error!("deliveries: the plugin failed on the result of {id}: {e}");
+            let later = now_millis() + millis(CALLBACK_RETRY);
+            let _ = blocking(app, move |app| {
+                app.store.release_delivery(&id, &owner, later)
+            })
+            .await;
+        }
+    }
+}

@@ -1,0 +1,565 @@
+//! Durable outbound delivery jobs (table `deliveries`): stored before they are
+//! sent, claimed with leases so processes sharing the file never work one job
+//! at once, and kept after they settle so they can be redelivered.
+
+use super::{Result, Store, StoreError};
+use rusqlite::{OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+/// The request as stored; the body is its own column.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub timeout_ms: Option<u32>,
+}
+
+/// How the host signs each attempt (secrets inside: sealed at rest).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum StoredSigning {
+    Slack(String),
+    StandardWebhooks(Vec<String>),
+}
+
+/// One attempt, as the delivery log shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRow {
+    pub number: u32,
+    pub at: i64,
+    pub status: u16,
+    pub latency_ms: u32,
+    pub error: String,
+    pub next_at: i64,
+}
+
+/// The last attempt's outcome; a response's body is its own column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum StoredOutcome {
+    Response {
+        status: u16,
+        headers: Vec<(String, String)>,
+        truncated: bool,
+        elapsed_ms: u32,
+    },
+    /// `kind` names the egress error case (`timeout`, `connect` …).
+    Error { kind: String, message: String },
+}
+
+pub const PENDING: &str = "pending";
+pub const SETTLED: &str = "settled";
+pub const DONE: &str = "done";
+
+/// A job as the engine works it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRow {
+    pub id: String,
+    pub group: String,
+    pub request: StoredRequest,
+    pub body: Vec<u8>,
+    pub signing: Vec<StoredSigning>,
+    pub continuation: Vec<u8>,
+    pub max_attempts: u32,
+    /// No attempt starts after this (ms since the epoch).
+    pub deadline: i64,
+    pub state: String,
+    pub attempts: Vec<AttemptRow>,
+    pub outcome: Option<(StoredOutcome, Vec<u8>)>,
+    pub next_at: i64,
+    pub redelivery_of: String,
+    pub create_at: i64,
+}
+
+/// Secrets at rest go through this pair only. SEAM: the at-rest encryption
+/// of the load helper (issue 9) replaces the bodies of `seal` and `open`;
+/// until then the prefix marks the value as not yet encrypted.
+pub fn seal(plain: &str) -> String {
+    format!("plain:{plain}")
+}
+
+/// See [`seal`].
+pub fn open(sealed: &str) -> Result<String> {
+    sealed
+        .strip_prefix("plain:")
+        .map(str::to_string)
+        .ok_or_else(|| StoreError::Db("a delivery's secrets cannot be opened".into()))
+}
+
+const COLUMNS: &str =
+    "id, grp, request, body, secrets, continuation, max_attempts, deadline, state,
+    attempts, outcome, outcome_body, next_at, redelivery_of, create_at";
+
+fn json_err(e: serde_json::Error) -> StoreError {
+    StoreError::Db(format!("a stored delivery is malformed: {e}"))
+}
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok(RawRow {
+        id: r.get(0)?,
+        group: r.get(1)?,
+        request: r.get(2)?,
+        body: r.get(3)?,
+        secrets: r.get(4)?,
+        continuation: r.get(5)?,
+        max_attempts: r.get(6)?,
+        deadline: r.get(7)?,
+        state: r.get(8)?,
+        attempts: r.get(9)?,
+        outcome: r.get(10)?,
+        outcome_body: r.get(11)?,
+        next_at: r.get(12)?,
+        redelivery_of: r.get(13)?,
+        create_at: r.get(14)?,
+    })
+}
+
+/// A row before its JSON columns are decoded (outside the SQLite callback).
+struct RawRow {
+    id: String,
+    group: String,
+    request: String,
+    body: Vec<u8>,
+    secrets: String,
+    continuation: Vec<u8>,
+    max_attempts: u32,
+    deadline: i64,
+    state: String,
+    attempts: String,
+    outcome: String,
+    outcome_body: Vec<u8>,
+    next_at: i64,
+    redelivery_of: String,
+    create_at: i64,
+}
+
+impl RawRow {
+    fn decode(self) -> Result<JobRow> {
+        let outcome = if self.outcome.is_empty() {
+            None
+        } else {
+            Some((
+                serde_json::from_str(&self.outcome).map_err(json_err)?,
+                self.outcome_body,
+            ))
+        };
+        Ok(JobRow {
+            id: self.id,
+            group: self.group,
+            request: serde_json::from_str(&self.request).map_err(json_err)?,
+            body: self.body,
+            signing: serde_json::from_str(&open(&self.secrets)?).map_err(json_err)?,
+            continuation: self.continuation,
+            max_attempts: self.max_attempts,
+            deadline: self.deadline,
+            state: self.state,
+            attempts: serde_json::from_str(&self.attempts).map_err(json_err)?,
+            outcome,
+            next_at: self.next_at,
+            redelivery_of: self.redelivery_of,
+            create_at: self.create_at,
+        })
+    }
+}
+
+fn insert(c: &rusqlite::Connection, job: &JobRow) -> Result<()> {
+    let request = serde_json::to_string(&job.request).map_err(json_err)?;
+    let secrets = seal(&serde_json::to_string(&job.signing).map_err(json_err)?);
+    c.execute(
+        "INSERT INTO deliveries (id, grp, request, body, secrets, continuation, max_attempts,
+             deadline, state, next_at, redelivery_of, create_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            job.id,
+            job.group,
+            request,
+            job.body,
+            secrets,
+            job.continuation,
+            job.max_attempts,
+            job.deadline,
+            PENDING,
+            job.next_at,
+            job.redelivery_of,
+            job.create_at
+        ],
+    )?;
+    Ok(())
+}
+
+/// What `enqueue` comes to when it does not fail outright.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Enqueued {
+    Stored,
+    /// The queue holds `active` unsettled jobs; `limit` allows no more.
+    Full {
+        active: u64,
+        limit: u64,
+    },
+}
+
+impl Store {
+    /// Stores new jobs (all or none) unless the queue would pass `limit`
+    /// jobs not yet done.
+    pub fn enqueue_deliveries(&self, jobs: Vec<JobRow>, limit: u64) -> Result<Enqueued> {
+        self.writer.write(move |c| {
+            let active: u64 = c.query_row(
+                "SELECT COUNT(*) FROM deliveries WHERE state != 'done'",
+                [],
+                |r| r.get(0),
+            )?;
+            if active + jobs.len() as u64 > limit {
+                return Ok(Enqueued::Full { active, limit });
+            }
+            for job in &jobs {
+                let known: bool = c.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)",
+                    params![job.id],
+                    |r| r.get(0),
+                )?;
+                // A replayed enqueue (derived ids) adds nothing.
+                if !known {
+                    insert(c, job)?;
+                }
+            }
+            Ok(Enqueued::Stored)
+        })
+    }
+
+    /// Leases up to `limit` due jobs (pending ones whose attempt is due,
+    /// settled ones whose callback is owed) to `owner` until `lease_until`.
+    /// One statement in an immediate transaction: two processes never
+    /// lease the same job at once.
+    pub fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<JobRow>> {
+        let owner = owner.to_string();
+        let raw = self.writer.write(move |c| {
+            let mut statement = c.prepare(&format!(
+                "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2
+                 WHERE id IN (SELECT id FROM deliveries
+                              WHERE state IN ('pending', 'settled') AND next_at <= ?3
+                                AND lease_until < ?3
+                              ORDER BY next_at LIMIT ?4)
+                 RETURNING {COLUMNS}"
+            ))?;
+            let rows = statement
+                .query_map(params![owner, lease_until, now, limit], from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })?;
+        raw.into_iter().map(RawRow::decode).collect()
+    }
+
+    /// Extends a lease just before an attempt is sent, if `owner` still
+    /// holds it: a job that waited for a destination slot past its lease may
+    /// have been claimed again meanwhile, and must then not be sent here.
+    pub fn renew_delivery_lease(
+        &self,
+        id: &str,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<bool> {
+        let (id, owner) = (id.to_string(), owner.to_string());
+        self.writer.write(move |c| {
+            let changed = c.execute(
+                "UPDATE deliveries SET lease_until = ?4
+                 WHERE id = ?1 AND lease_owner = ?2 AND lease_until >= ?3 AND state = 'pending'",
+                params![id, owner, now, lease_until],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
+    /// Records an attempt on a job `owner` still leases: the attempts so far,
+    /// the outcome, and the next state. Returns false when the lease was lost
+    /// (another process owns the job now), in which case nothing is written.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_delivery_attempt(
+        &self,
+        id: &str,
+        owner: &str,
+        attempts: &[AttemptRow],
+        outcome: &(StoredOutcome, Vec<u8>),
+        state: &str,
+        next_at: i64,
+        lease_until: i64,
+    ) -> Result<bool> {
+        let attempts = serde_json::to_string(attempts).map_err(json_err)?;
+        let outcome_json = serde_json::to_string(&outcome.0).map_err(json_err)?;
+        let body = outcome.1.clone();
+        let (id, owner, state) = (id.to_string(), owner.to_string(), state.to_string());
+        self.writer.write(move |c| {
+            let changed = c.execute(
+                "UPDATE deliveries SET attempts = ?3, outcome = ?4, outcome_body = ?5, state = ?6,
+                     next_at = ?7, lease_until = ?8,
+                     lease_owner = CASE WHEN ?8 = 0 THEN '' ELSE lease_owner END
+                 WHERE id = ?1 AND lease_owner = ?2 AND state = 'pending'",
+                params![
+                    id,
+                    owner,
+                    attempts,
+                    outcome_json,
+                    body,
+                    state,
+                    next_at,
+                    lease_until
+                ],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
+    /// The plugin has acted on a settled job: done, lease released.
+    pub fn finish_delivery(&self, id: &str, owner: &str) -> Result<bool> {
+        let (id, owner) = (id.to_string(), owner.to_string());
+        self.writer.write(move |c| {
+            let changed = c.execute(
+                "UPDATE deliveries SET state = 'done', lease_owner = '', lease_until = 0
+                 WHERE id = ?1 AND lease_owner = ?2 AND state = 'settled'",
+                params![id, owner],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
+    /// Gives a job back, to be taken up again at `next_at`.
+    pub fn release_delivery(&self, id: &str, owner: &str, next_at: i64) -> Result<()> {
+        let (id, owner) = (id.to_string(), owner.to_string());
+        self.writer.write(move |c| {
+            c.execute(
+                "UPDATE deliveries SET lease_owner = '', lease_until = 0, next_at = ?3
+                 WHERE id = ?1 AND lease_owner = ?2",
+                params![id, owner, next_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// A new pending job `new_id` with the request, signing and continuation
+    /// of the done job `id` of `group`.
+    pub fn redeliver_delivery(
+        &self,
+        group: &str,
+        id: &str,
+        new_id: &str,
+        now: i64,
+        max_age_ms: i64,
+    ) -> Result<()> {
+        let old = self.delivery(id)?;
+        if old.group != group {
+            return Err(StoreError::NotFound(format!("delivery {id}")));
+        }
+        if old.state != DONE {
+            return Err(StoreError::Invalid(format!(
+                "delivery {id} is still {}",
+                old.state
+            )));
+        }
+        let job = JobRow {
+            id: new_id.to_string(),
+            state: PENDING.into(),
+            attempts: Vec::new(),
+            outcome: None,
+            next_at: now,
+            deadline: now + max_age_ms,
+            redelivery_of: id.to_string(),
+            create_at: now,
+            ..old
+        };
+        self.writer.write(move |c| insert(c, &job))
+    }
+
+    /// Puts a done job back to settled, as a crash between the plugin acting
+    /// on its result and the host noting it leaves it: for crash tests.
+    pub fn replay_delivery_result(&self, id: &str) -> Result<()> {
+        let id = id.to_string();
+        self.writer.write(move |c| {
+            let changed = c.execute(
+                "UPDATE deliveries SET state = 'settled', lease_owner = '', lease_until = 0,
+                     next_at = 0 WHERE id = ?1 AND state = 'done'",
+                params![id],
+            )?;
+            if changed == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::NotFound(format!("done delivery {id}")))
+            }
+        })
+    }
+
+    pub fn delivery(&self, id: &str) -> Result<JobRow> {
+        let raw = self
+            .conn()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?1"),
+                params![id],
+                from_row,
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("delivery {id}")))?;
+        raw.decode()
+    }
+
+    /// Every job of a group, oldest first.
+    pub fn deliveries_of(&self, group: &str) -> Result<Vec<JobRow>> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM deliveries WHERE grp = ?1 ORDER BY create_at, id"
+        ))?;
+        let raw = statement
+            .query_map(params![group], from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        drop(statement);
+        drop(conn);
+        raw.into_iter().map(RawRow::decode).collect()
+    }
+
+    /// When the next job falls due (or its lease runs out), if any is unsettled.
+    pub fn next_delivery_due(&self) -> Result<Option<i64>> {
+        Ok(self.conn().query_row(
+            "SELECT MIN(MAX(next_at, lease_until)) FROM deliveries
+             WHERE state IN ('pending', 'settled')",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Drops a group's jobs that have not settled (in flight too: their
+    /// attempt then finds no row and is not recorded).
+    pub fn cancel_deliveries(&self, group: &str) -> Result<u32> {
+        let group = group.to_string();
+        self.writer.write(move |c| {
+            Ok(c.execute(
+                "DELETE FROM deliveries WHERE grp = ?1 AND state = 'pending'",
+                params![group],
+            )? as u32)
+        })
+    }
+
+    /// Forgets done jobs created before `before` (they can no longer be
+    /// redelivered). Returns how many.
+    pub fn prune_deliveries(&self, before: i64) -> Result<usize> {
+        self.writer.write(move |c| {
+            Ok(c.execute(
+                "DELETE FROM deliveries WHERE state = 'done' AND create_at < ?1",
+                params![before],
+            )?)
+        })
+    }
+
+    /// Jobs not yet done.
+    pub fn active_deliveries(&self) -> Result<u64> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE state != 'done'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: &str) -> JobRow {
+        JobRow {
+            id: id.into(),
+            group: "hook".into(),
+            request: StoredRequest {
+                method: "POST".into(),
+                url: "http://example.com/".into(),
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                timeout_ms: None,
+            },
+            body: b"{}".to_vec(),
+            signing: vec![StoredSigning::Slack("s3cret".into())],
+            continuation: b"cont".to_vec(),
+            max_attempts: 3,
+            deadline: i64::MAX,
+            state: PENDING.into(),
+            attempts: Vec::new(),
+            outcome: None,
+            next_at: 0,
+            redelivery_of: String::new(),
+            create_at: 1,
+        }
+    }
+
+    #[test]
+    fn claims_are_exclusive_until_the_lease_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        // Two stores on one file stand for two processes.
+        let a = Store::open(&path).unwrap();
+        let b = Store::open(&path).unwrap();
+        assert_eq!(
+            a.enqueue_deliveries(vec![job("j1"), job("j2")], 10)
+                .unwrap(),
+            Enqueued::Stored
+        );
+        let mine = a.claim_deliveries("a", 100, 1_000, 10).unwrap();
+        assert_eq!(mine.len(), 2);
+        assert!(a.renew_delivery_lease("j2", "a", 900, 1_000).unwrap());
+        assert!(
+            !a.renew_delivery_lease("j2", "a", 1_001, 2_000).unwrap(),
+            "expired"
+        );
+        assert_eq!(mine[0].signing, job("j1").signing, "secrets round-trip");
+        assert!(b.claim_deliveries("b", 500, 2_000, 10).unwrap().is_empty());
+        // A lost lease: b takes over after it ends, and a's late write is refused.
+        assert_eq!(b.claim_deliveries("b", 1_001, 5_000, 10).unwrap().len(), 2);
+        let outcome = (
+            StoredOutcome::Error {
+                kind: "timeout".into(),
+                message: "slow".into(),
+            },
+            Vec::new(),
+        );
+        assert!(
+            !a.record_delivery_attempt("j1", "a", &[], &outcome, SETTLED, 0, 0)
+                .unwrap()
+        );
+        assert!(
+            b.record_delivery_attempt("j1", "b", &[], &outcome, SETTLED, 0, 5_000)
+                .unwrap()
+        );
+        assert!(b.finish_delivery("j1", "b").unwrap());
+        assert_eq!(a.delivery("j1").unwrap().state, DONE);
+        assert_eq!(a.prune_deliveries(1).unwrap(), 0, "not older than that");
+        assert_eq!(a.prune_deliveries(2).unwrap(), 1, "only the done one");
+        assert!(a.delivery("j2").is_ok());
+    }
+
+    #[test]
+    fn a_full_queue_refuses_and_secrets_are_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        store.enqueue_deliveries(vec![job("j1")], 2).unwrap();
+        assert_eq!(
+            store
+                .enqueue_deliveries(vec![job("j2"), job("j3")], 2)
+                .unwrap(),
+            Enqueued::Full {
+                active: 1,
+                limit: 2
+            }
+        );
+        assert_eq!(store.active_deliveries().unwrap(), 1);
+        let raw: String = store
+            .conn()
+            .query_row("SELECT secrets FROM deliveries", [], |r| r.get(0))
+            .unwrap();
+        assert!(raw.starts_with("plain:"), "written through seal()");
+        // A replayed enqueue adds nothing.
+        assert_eq!(
+            store.enqueue_deliveries(vec![job("j1")], 10).unwrap(),
+            Enqueued::Stored
+        );
+        assert_eq!(store.active_deliveries().unwrap(), 1);
+    }
+}

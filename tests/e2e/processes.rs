@@ -1,0 +1,279 @@
+//! Deliveries across real `host-shim` processes on one data directory: a
+//! SIGKILL with deliveries pending loses none, and two processes sharing the
+//! SQLite file never send the same attempt twice. Needs the binary
+//! (`cargo build -p switchboard-host-shim`; `make test` builds it).
+
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use switchboard_tests::{Answer, Api, CallbackServer};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn binary() -> PathBuf {
+    let path = workspace().join("target/debug/host-shim");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p switchboard-host-shim` (make test does)",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One running `host-shim`; killed (SIGKILL) when dropped.
+struct Process {
+    child: Child,
+    url: String,
+}
+
+impl Process {
+    /// Starts the binary on `data` with its own config file and port, and
+    /// waits until it answers (the first start compiles the component).
+    async fn start(data: &Path, name: &str, schedule: &[u64]) -> Process {
+        let port = free_port();
+        let config = json!({
+            "ServiceSettings": {
+                "ListenAddress": format!("127.0.0.1:{port}"),
+                "SiteURL": format!("http://127.0.0.1:{port}"),
+                "AllowedUntrustedInternalConnections": "127.0.0.1",
+                "OutgoingIntegrationRequestsTimeout": 2,
+            },
+            "DeliverySettings": {
+                "RetryScheduleMilliseconds": schedule,
+                "JitterPercent": 0,
+            },
+            // Every process on one database needs the same at-rest key, or
+            // it cannot open what the others sealed (the plugin's hooks).
+            "SqlSettings": {"AtRestEncryptKey": "one-key-for-every-process-of-this-test"},
+        });
+        let config_path = data.join(format!("{name}.json"));
+        std::fs::create_dir_all(data).unwrap();
+        std::fs::write(&config_path, config.to_string()).unwrap();
+        let log = std::fs::File::create(data.join(format!("{name}.log"))).unwrap();
+        let child = Command::new(binary())
+            .arg("--data")
+            .arg(data)
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--manifest")
+            .arg(workspace().join("manifest.json"))
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawning host-shim");
+        let process = Process {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        switchboard_host_shim::harness::install_tls_provider();
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let ping = client
+                .get(format!("{}/api/v4/system/ping", process.url))
+                .send()
+                .await;
+            if ping.is_ok_and(|r| r.status() == 200) {
+                return process;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "host-shim {name} never answered; see {}",
+                data.join(format!("{name}.log")).display()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn api(&self, data: &Path) -> Api {
+        let token = std::fs::read_to_string(data.join("admin-token")).unwrap();
+        Api::at(&self.url, Some(token.trim()))
+    }
+
+    fn kill(mut self) {
+        // SIGKILL: no shutdown code runs.
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn town_square(api: &Api) -> (String, String) {
+    let team = api.get("/api/v4/teams/name/switchboard").await.json();
+    let team_id = team["id"].as_str().unwrap().to_string();
+    let channel = api
+        .get(&format!(
+            "/api/v4/teams/{team_id}/channels/name/town-square"
+        ))
+        .await
+        .json();
+    (team_id, channel["id"].as_str().unwrap().to_string())
+}
+
+async fn say(api: &Api, channel_id: &str, message: &str) {
+    let reply = api
+        .post_json(
+            "/api/v4/posts",
+            &json!({"channel_id": channel_id, "message": message}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+}
+
+/// Messages of the channel's posts that answer a delivery (`ok <id>`).
+async fn answers(api: &Api, channel_id: &str) -> Vec<String> {
+    api.channel_posts(channel_id)
+        .await
+        .iter()
+        .filter_map(|p| p["message"].as_str())
+        .filter(|m| m.starts_with("ok "))
+        .map(str::to_string)
+        .collect()
+}
+
+async fn wait_for_answers(api: &Api, channel_id: &str, n: usize, limit: Duration) -> Vec<String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let found = answers(api, channel_id).await;
+        if found.len() >= n {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} answers: {found:?}",
+            found.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn answer_with_id(r: &switchboard_tests::Recorded) -> Answer {
+    Answer::json(json!({"text": format!("ok {}", r.header("webhook-id").unwrap_or(""))}))
+}
+
+#[tokio::test]
+async fn a_sigkill_with_twenty_deliveries_pending_loses_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let up = Arc::new(AtomicBool::new(false));
+    let receiver_up = up.clone();
+    let server = CallbackServer::start(move |r| {
+        if receiver_up.load(Ordering::SeqCst) {
+            answer_with_id(r)
+        } else {
+            Answer::raw(503, None, "")
+        }
+    })
+    .await;
+    // Many attempts 300 ms apart: the deliveries stay pending while it is down.
+    let mut schedule = vec![300u64; 60];
+    schedule[0] = 0;
+    let first = Process::start(&data, "first", &schedule).await;
+    let api = first.api(&data);
+    let (team_id, channel_id) = town_square(&api).await;
+    let hook = api
+        .post_json(
+            "/api/v4/hooks/outgoing",
+            &json!({"team_id": team_id, "trigger_words": ["crash"], "callback_urls": [server.url.clone()]}),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{}", hook.text);
+    for i in 0..20 {
+        say(&api, &channel_id, &format!("crash {i}")).await;
+    }
+    server.wait_for(20).await;
+    first.kill();
+    up.store(true, Ordering::SeqCst);
+
+    let second = Process::start(&data, "second", &schedule).await;
+    let api = second.api(&data);
+    let found = wait_for_answers(&api, &channel_id, 20, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let found_later = answers(&api, &channel_id).await;
+    assert_eq!(
+        found_later.len(),
+        20,
+        "one answer per delivery: {found_later:?}"
+    );
+    let mut unique = found.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 20, "twenty distinct deliveries answered");
+    let delivered: std::collections::HashSet<String> = server
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("webhook-id").map(str::to_string))
+        .collect();
+    assert_eq!(delivered.len(), 20, "no delivery was lost or invented");
+    drop(second);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn two_processes_on_one_database_never_send_an_attempt_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // (delivery id, attempt) → how often it arrived.
+    let seen: Arc<Mutex<HashMap<(String, String), u32>>> = Arc::default();
+    let record = seen.clone();
+    let server = CallbackServer::start(move |r| {
+        let id = r.header("webhook-id").unwrap_or("").to_string();
+        let attempt = r.header("x-switchboard-attempt").unwrap_or("").to_string();
+        let first = attempt == "1";
+        *record.lock().unwrap().entry((id, attempt)).or_default() += 1;
+        // The first attempt fails, so the retries are up for grabs by either process.
+        if first {
+            Answer::raw(503, None, "")
+        } else {
+            answer_with_id(r)
+        }
+    })
+    .await;
+    let schedule = [0u64, 100, 100, 100];
+    let a = Process::start(&data, "a", &schedule).await;
+    let b = Process::start(&data, "b", &schedule).await;
+    let (api_a, api_b) = (a.api(&data), b.api(&data));
+    let (team_id, channel_id) = town_square(&api_a).await;
+    let hook = api_a
+        .post_json(
+            "/api/v4/hooks/outgoing",
+            &json!({"team_id": team_id, "trigger_words": ["both"], "callback_urls": [server.url.clone()]}),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{}", hook.text);
+    for i in 0..20 {
+        let api = if i % 2 == 0 { &api_a } else { &api_b };
+        say(api, &channel_id, &format!("both {i}")).await;
+    }
+    let found = wait_for_answers(&api_a, &channel_id, 20, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(answers(&api_b, &channel_id).await.len(), 20, "{found:?}");
+    let seen = seen.lock().unwrap().clone();
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "attempts sent more than once: {twice:?}");
+    let ids: std::collections::HashSet<&String> = seen.keys().map(|(id, _)| id).collect();
+    assert_eq!(ids.len(), 20);
+    assert_eq!(seen.len(), 40, "each delivery: attempt 1 and attempt 2");
+    drop((a, b));
+    server.stop().await;
+}
