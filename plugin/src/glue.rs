@@ -41,6 +41,9 @@ impl crate::host::Host for WitHost {
     fn notify_posted(&self, id: &str) -> Result<(), HostError> {
         imports::posts::notify_posted(id)
     }
+    fn notify_user(&self, user_id: &str, post: Post) -> Result<Post, HostError> {
+        imports::posts::notify_user(user_id, &post)
+    }
 
     fn channel(&self, id: &str) -> Result<Channel, HostError> {
         imports::channels::get(id)

@@ -26,6 +26,8 @@ pub trait Host {
     /// Has the host run the post hook (outgoing webhooks) for a stored post
     /// after this call.
     fn notify_posted(&self, id: &str) -> Result<(), HostError>;
+    /// A notice from the server's system bot to one user, in their DM.
+    fn notify_user(&self, user_id: &str, post: Post) -> Result<Post, HostError>;
 
     fn channel(&self, id: &str) -> Result<Channel, HostError>;
     fn channel_by_name(&self, team_id: &str, name: &str) -> Result<Channel, HostError>;

@@ -188,6 +188,13 @@ impl Host for FakeHost {
     fn update_post(&self, post: Post) -> Result<Post, HostError> {
         Ok(post)
     }
+    /// Stored like any post, by the fake host's system bot `system-bot`.
+    fn notify_user(&self, user_id: &str, mut post: Post) -> Result<Post, HostError> {
+        post.user_id = "system-bot".into();
+        post.channel_id = format!("system-bot__{user_id}");
+        self.create_post(post)
+    }
+
     fn notify_posted(&self, id: &str) -> Result<(), HostError> {
         self.notified.borrow_mut().push(id.to_string());
         Ok(())

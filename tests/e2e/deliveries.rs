@@ -270,6 +270,11 @@ async fn a_hook_failing_twenty_times_is_marked_and_its_owner_told() {
             .is_channel_member(&channel.id, &shim.admin.id)
             .unwrap()
     );
+    // From the server's system bot, not posing as the owner.
+    let author = shim.shim.app.store.user(&notice.user_id).unwrap();
+    assert_eq!(author.username, "system-bot");
+    assert!(author.is_bot);
+    assert!(notice.props.contains("from_bot"));
     server.stop().await;
     shim.stop().await.unwrap();
 }

@@ -40,15 +40,17 @@ impl App {
         }
     }
 
-    /// A message from the system bot in its DM with `user_id`.
-    pub fn notify_user(&self, user_id: &str, message: &str) -> Result<Post, StoreError> {
+    /// A notice from the system bot in its DM with `user_id`: `post`'s
+    /// message, type and props; channel and author are the bot's.
+    pub fn notify_user(&self, user_id: &str, post: Post) -> Result<Post, StoreError> {
         let bot = self.system_bot()?;
         let channel = self.store.direct_channel(&bot.id, user_id)?;
         self.create_post(Post {
+            id: String::new(),
             channel_id: channel.id,
             user_id: bot.id,
-            message: message.to_string(),
-            ..Post::default()
+            root_id: String::new(),
+            ..post
         })
     }
 }

@@ -136,7 +136,11 @@ fn disable_owned_bots(shim: &Shim, owner: &User, now: i64) {
     }
     message.push_str(". Assign them to another owner and enable them to keep them working.");
     for admin in store.system_admins().unwrap_or_default() {
-        if let Err(e) = shim.app.notify_user(&admin.id, &message) {
+        let notice = crate::store::Post {
+            message: message.clone(),
+            ..crate::store::Post::default()
+        };
+        if let Err(e) = shim.app.notify_user(&admin.id, notice) {
             tracing::warn!(admin = %admin.id, "telling an admin about disabled bots: {e}");
         }
     }

@@ -2,6 +2,7 @@
 //! sent, claimed with leases so processes sharing the file never work one job
 //! at once, and kept after they settle so they can be redelivered.
 
+use super::secrets::Cipher;
 use super::{Result, Store, StoreError};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
@@ -70,19 +71,36 @@ pub struct JobRow {
     pub create_at: i64,
 }
 
-/// Secrets at rest go through this pair only. SEAM: the at-rest encryption
-/// of the load helper (issue 9) replaces the bodies of `seal` and `open`;
-/// until then the prefix marks the value as not yet encrypted.
-pub fn seal(plain: &str) -> String {
-    format!("plain:{plain}")
+/// Secrets at rest go through this pair only: sealed with the store's
+/// at-rest key (`SqlSettings.AtRestEncryptKey`), the job's id as associated
+/// data, so a value moved to another job does not open. A store opened
+/// without a key (tests only) keeps them as `plain:` text.
+fn seal(cipher: Option<&Cipher>, id: &str, plain: &str) -> String {
+    match cipher {
+        Some(cipher) => format!(
+            "sealed:{}",
+            hex::encode(cipher.seal(&secrets_name(id), plain.as_bytes()))
+        ),
+        None => format!("plain:{plain}"),
+    }
 }
 
 /// See [`seal`].
-pub fn open(sealed: &str) -> Result<String> {
-    sealed
-        .strip_prefix("plain:")
-        .map(str::to_string)
-        .ok_or_else(|| StoreError::Db("a delivery's secrets cannot be opened".into()))
+fn open(cipher: Option<&Cipher>, id: &str, stored: &str) -> Result<String> {
+    let unreadable = || StoreError::Db(format!("delivery {id}: its secrets cannot be opened"));
+    if let Some(plain) = stored.strip_prefix("plain:") {
+        return Ok(plain.to_string());
+    }
+    let sealed = stored
+        .strip_prefix("sealed:")
+        .and_then(|h| hex::decode(h).ok())
+        .ok_or_else(unreadable)?;
+    let cipher = cipher.ok_or_else(unreadable)?;
+    String::from_utf8(cipher.open(&secrets_name(id), sealed)?).map_err(|_| unreadable())
+}
+
+fn secrets_name(id: &str) -> String {
+    format!("delivery/{id}/secrets")
 }
 
 const COLUMNS: &str =
@@ -133,7 +151,9 @@ struct RawRow {
 }
 
 impl RawRow {
-    fn decode(self) -> Result<JobRow> {
+    fn decode(self, cipher: Option<&Cipher>) -> Result<JobRow> {
+        let signing =
+            serde_json::from_str(&open(cipher, &self.id, &self.secrets)?).map_err(json_err)?;
         let outcome = if self.outcome.is_empty() {
             None
         } else {
@@ -147,7 +167,7 @@ impl RawRow {
             group: self.group,
             request: serde_json::from_str(&self.request).map_err(json_err)?,
             body: self.body,
-            signing: serde_json::from_str(&open(&self.secrets)?).map_err(json_err)?,
+            signing,
             continuation: self.continuation,
             max_attempts: self.max_attempts,
             deadline: self.deadline,
@@ -161,9 +181,10 @@ impl RawRow {
     }
 }
 
-fn insert(c: &rusqlite::Connection, job: &JobRow) -> Result<()> {
+/// Stores `job` with its secrets already sealed (sealing needs the store's
+/// key, which the writer thread's closures do not carry).
+fn insert(c: &rusqlite::Connection, job: &JobRow, secrets: &str) -> Result<()> {
     let request = serde_json::to_string(&job.request).map_err(json_err)?;
-    let secrets = seal(&serde_json::to_string(&job.signing).map_err(json_err)?);
     c.execute(
         "INSERT INTO deliveries (id, grp, request, body, secrets, continuation, max_attempts,
              deadline, state, next_at, redelivery_of, create_at)
@@ -198,9 +219,18 @@ pub enum Enqueued {
 }
 
 impl Store {
+    fn seal_signing(&self, job: &JobRow) -> Result<String> {
+        let plain = serde_json::to_string(&job.signing).map_err(json_err)?;
+        Ok(seal(self.cipher.as_deref(), &job.id, &plain))
+    }
+
     /// Stores new jobs (all or none) unless the queue would pass `limit`
     /// jobs not yet done.
     pub fn enqueue_deliveries(&self, jobs: Vec<JobRow>, limit: u64) -> Result<Enqueued> {
+        let sealed = jobs
+            .iter()
+            .map(|job| self.seal_signing(job))
+            .collect::<Result<Vec<_>>>()?;
         self.writer.write(move |c| {
             let active: u64 = c.query_row(
                 "SELECT COUNT(*) FROM deliveries WHERE state != 'done'",
@@ -210,7 +240,7 @@ impl Store {
             if active + jobs.len() as u64 > limit {
                 return Ok(Enqueued::Full { active, limit });
             }
-            for job in &jobs {
+            for (job, secrets) in jobs.iter().zip(&sealed) {
                 let known: bool = c.query_row(
                     "SELECT EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)",
                     params![job.id],
@@ -218,7 +248,7 @@ impl Store {
                 )?;
                 // A replayed enqueue (derived ids) adds nothing.
                 if !known {
-                    insert(c, job)?;
+                    insert(c, job, secrets)?;
                 }
             }
             Ok(Enqueued::Stored)
@@ -251,7 +281,9 @@ impl Store {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
         })?;
-        raw.into_iter().map(RawRow::decode).collect()
+        raw.into_iter()
+            .map(|r| r.decode(self.cipher.as_deref()))
+            .collect()
     }
 
     /// Extends a lease just before an attempt is sent, if `owner` still
@@ -371,7 +403,8 @@ impl Store {
             create_at: now,
             ..old
         };
-        self.writer.write(move |c| insert(c, &job))
+        let secrets = self.seal_signing(&job)?;
+        self.writer.write(move |c| insert(c, &job, &secrets))
     }
 
     /// Puts a done job back to settled, as a crash between the plugin acting
@@ -402,7 +435,7 @@ impl Store {
             )
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("delivery {id}")))?;
-        raw.decode()
+        raw.decode(self.cipher.as_deref())
     }
 
     /// Every job of a group, oldest first.
@@ -416,7 +449,9 @@ impl Store {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         drop(statement);
         drop(conn);
-        raw.into_iter().map(RawRow::decode).collect()
+        raw.into_iter()
+            .map(|r| r.decode(self.cipher.as_deref()))
+            .collect()
     }
 
     /// When the next job falls due (or its lease runs out), if any is unsettled.
@@ -538,7 +573,7 @@ mod tests {
     #[test]
     fn a_full_queue_refuses_and_secrets_are_sealed() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db")).unwrap();
+        let store = Store::open_with_key(&dir.path().join("db"), "test-key").unwrap();
         store.enqueue_deliveries(vec![job("j1")], 2).unwrap();
         assert_eq!(
             store
@@ -554,7 +589,18 @@ mod tests {
             .conn()
             .query_row("SELECT secrets FROM deliveries", [], |r| r.get(0))
             .unwrap();
-        assert!(raw.starts_with("plain:"), "written through seal()");
+        assert!(raw.starts_with("sealed:"), "written through seal(): {raw}");
+        let secret = &job("j1").signing;
+        let plain = serde_json::to_string(secret).unwrap();
+        assert!(
+            !raw.contains(&plain[1..plain.len() - 1]),
+            "no secret in the clear"
+        );
+        assert_eq!(
+            &store.delivery("j1").unwrap().signing,
+            secret,
+            "and it opens"
+        );
         // A replayed enqueue adds nothing.
         assert_eq!(
             store.enqueue_deliveries(vec![job("j1")], 10).unwrap(),

@@ -162,8 +162,7 @@ fn mark_failing(host: &dyn Host, hook_id: &str, failing: bool) -> Result<(), Api
     Ok(())
 }
 
-/// A direct message to the hook's owner, in their own direct channel, marked
-/// as the system's (`from_webhook`, `override_username` Switchboard).
+/// A direct message to the hook's owner from the server's system bot.
 fn tell_owner(host: &dyn Host, hook: &OutgoingWebhook) {
     let name = if hook.display_name.is_empty() {
         hook.id.as_str()
@@ -176,19 +175,13 @@ fn tell_owner(host: &dyn Host, hook: &OutgoingWebhook) {
          the mark clears with the next delivery that succeeds.",
         hook.id, hook.id
     );
-    let sent = host
-        .direct_channel(&hook.creator_id, &hook.creator_id)
-        .and_then(|channel| {
-            let mut post = new_post(&hook.creator_id, &channel.id, message);
-            post.props = serde_json::json!({
-                "from_webhook": "true",
-                "override_username": "Switchboard",
-                "switchboard_notice": "outgoing_webhook_failing",
-                "hook_id": hook.id,
-            })
-            .to_string();
-            host.create_post(post)
-        });
+    let mut post = new_post(&hook.creator_id, "", message);
+    post.props = serde_json::json!({
+        "switchboard_notice": "outgoing_webhook_failing",
+        "hook_id": hook.id,
+    })
+    .to_string();
+    let sent = host.notify_user(&hook.creator_id, post);
     if let Err(e) = sent {
         host.log(
             Level::Error,

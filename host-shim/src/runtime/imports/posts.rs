@@ -29,6 +29,12 @@ impl Host for CallState {
         Ok(())
     }
 
+    async fn notify_user(&mut self, user_id: String, post: Post) -> Result<Post, Error> {
+        let post = post_from_wit(post);
+        let write = self.blocking(move |app| app.notify_user(&user_id, post));
+        Ok(post_to_wit(write.await?))
+    }
+
     async fn update(&mut self, post: Post) -> Result<Post, Error> {
         let post = post_from_wit(post);
         let write = self.blocking(move |app| app.update_post(post));
