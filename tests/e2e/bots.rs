@@ -24,6 +24,36 @@ async fn login(shim: &TestShim, username: &str, password: &str) -> String {
     response.headers()["token"].to_str().unwrap().to_string()
 }
 
+/// A new token for a bot, made by the admin.
+async fn bot_token(admin: &Api, bot_id: &str) -> String {
+    let reply = admin
+        .post_json(
+            &format!("/api/v4/users/{bot_id}/tokens"),
+            &json!({"description": "test"}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.json()["token"].as_str().unwrap().to_string()
+}
+
+/// Adds a bot to the default team and town-square.
+async fn join_town_square(shim: &TestShim, admin: &Api, bot_id: &str) {
+    let added = admin
+        .post_json(
+            &format!("/api/v4/teams/{}/members", shim.team.id),
+            &json!({"team_id": shim.team.id, "user_id": bot_id}),
+        )
+        .await;
+    assert_eq!(added.status, 201, "{}", added.text);
+    let joined = admin
+        .post_json(
+            &format!("/api/v4/channels/{}/members", shim.town_square.id),
+            &json!({"user_id": bot_id}),
+        )
+        .await;
+    assert_eq!(joined.status, 201, "{}", joined.text);
+}
+
 async fn create_bot(admin: &Api, body: Value) -> Value {
     let reply = admin.post_json("/api/v4/bots", &body).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
@@ -171,20 +201,7 @@ async fn a_bot_token_posts_as_the_bot_and_stops_when_disabled() {
     assert_eq!(me.json()["is_bot"], true);
 
     // Into a team and channel, then a post that carries from_bot.
-    let added = admin
-        .post_json(
-            &format!("/api/v4/teams/{}/members", shim.team.id),
-            &json!({"team_id": shim.team.id, "user_id": id}),
-        )
-        .await;
-    assert_eq!(added.status, 201, "{}", added.text);
-    let joined = admin
-        .post_json(
-            &format!("/api/v4/channels/{}/members", shim.town_square.id),
-            &json!({"user_id": id}),
-        )
-        .await;
-    assert_eq!(joined.status, 201, "{}", joined.text);
+    join_town_square(&shim, &admin, &id).await;
     let posted = as_bot
         .post_json(
             "/api/v4/posts",
@@ -233,28 +250,8 @@ async fn an_incoming_webhook_owned_by_a_bot_posts_as_the_bot() {
     let admin = Api::admin(&shim);
     let bot = create_bot(&admin, json!({"username": "alerts"})).await;
     let id = bot["user_id"].as_str().unwrap().to_string();
-    let token = admin
-        .post_json(
-            &format!("/api/v4/users/{id}/tokens"),
-            &json!({"description": "hooks"}),
-        )
-        .await
-        .json()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    admin
-        .post_json(
-            &format!("/api/v4/teams/{}/members", shim.team.id),
-            &json!({"team_id": shim.team.id, "user_id": id}),
-        )
-        .await;
-    admin
-        .post_json(
-            &format!("/api/v4/channels/{}/members", shim.town_square.id),
-            &json!({"user_id": id}),
-        )
-        .await;
+    let token = bot_token(&admin, &id).await;
+    join_town_square(&shim, &admin, &id).await;
     let as_bot = Api::new(&shim, Some(&token));
     let hook = as_bot
         .create_incoming_hook(&shim.town_square.id, json!({}))
@@ -474,16 +471,7 @@ async fn deactivating_an_owner_disables_their_bots_and_tells_the_admins() {
             &json!({}),
         )
         .await;
-    let token = admin
-        .post_json(
-            &format!("/api/v4/users/{id}/tokens"),
-            &json!({"description": "t"}),
-        )
-        .await
-        .json()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = bot_token(&admin, &id).await;
 
     let gone = admin.delete(&format!("/api/v4/users/{}", alice.id)).await;
     assert_eq!(gone.status, 200, "{}", gone.text);
@@ -557,28 +545,8 @@ async fn a_bot_hears_posts_on_the_websocket() {
     let admin = Api::admin(&shim);
     let bot = create_bot(&admin, json!({"username": "listener"})).await;
     let id = bot["user_id"].as_str().unwrap().to_string();
-    let token = admin
-        .post_json(
-            &format!("/api/v4/users/{id}/tokens"),
-            &json!({"description": "ws"}),
-        )
-        .await
-        .json()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    admin
-        .post_json(
-            &format!("/api/v4/teams/{}/members", shim.team.id),
-            &json!({"team_id": shim.team.id, "user_id": id}),
-        )
-        .await;
-    admin
-        .post_json(
-            &format!("/api/v4/channels/{}/members", shim.town_square.id),
-            &json!({"user_id": id}),
-        )
-        .await;
+    let token = bot_token(&admin, &id).await;
+    join_town_square(&shim, &admin, &id).await;
     let mut request = format!("{}/api/v4/websocket", shim.url.replacen("http", "ws", 1))
         .into_client_request()
         .unwrap();
