@@ -1,7 +1,7 @@
 //! Bot accounts (`/api/v4/bots`, `convert_to_bot`): users that cannot log in,
 //! act through tokens, and are what integrations should post as.
 
-use super::rest::{json_body, json_response, query_flag, query_number, resolve_me};
+use super::rest::{json_body, json_response, paging, query_flag, resolve_me};
 use super::{ApiError, Shim};
 use crate::app::Scope;
 use crate::store::{Bot, BotQuery, Post, StoreError, User, new_id};
@@ -240,7 +240,7 @@ async fn list_bots(
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
     let session = shim.require_user(&headers, None)?;
-    let query = query.unwrap_or_default();
+    let query = query.as_deref();
     let owner_id = if may(&shim, &session, "read_others_bots") {
         None
     } else if may(&shim, &session, "read_bots") {
@@ -248,19 +248,16 @@ async fn list_bots(
     } else {
         return Err(forbidden("read_bots"));
     };
-    let page = query_number(&query, "page", 0)?;
-    let per_page = query_number(&query, "per_page", 60)?.min(200);
+    let paging = paging(query)?;
     let bots = shim
         .app
         .store
         .bots(&BotQuery {
             owner_id,
-            include_deleted: query_flag(&query, "include_deleted"),
-            only_orphaned: query_flag(&query, "only_orphaned"),
-            offset: page
-                .checked_mul(per_page)
-                .ok_or_else(|| ApiError::invalid_url_param("page"))?,
-            limit: per_page,
+            include_deleted: query_flag(query, "include_deleted"),
+            only_orphaned: query_flag(query, "only_orphaned"),
+            offset: paging.offset,
+            limit: paging.per_page,
         })
         .map_err(|e| ApiError::store("app.bot.getbots.internal_error", e))?;
     let list: Vec<_> = bots.iter().map(Bot::to_json).collect();
@@ -274,7 +271,7 @@ async fn get_bot(
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
     let session = shim.require_user(&headers, None)?;
-    let include_deleted = query_flag(query.as_deref().unwrap_or(""), "include_deleted");
+    let include_deleted = query_flag(query.as_deref(), "include_deleted");
     let bot = readable_bot(&shim, &session, &bot_id, include_deleted)?;
     Ok(json_response(StatusCode::OK, bot.to_json()))
 }
@@ -385,7 +382,7 @@ async fn convert_to_user(
     let hash = bcrypt::hash(&password, 10)
         .map_err(|e| ApiError::new(500, "app.user.convert_bot_to_user.app_error", e.to_string()))?;
     let mut roles = "system_user".to_string();
-    if query_flag(query.as_deref().unwrap_or(""), "set_system_admin") {
+    if query_flag(query.as_deref(), "set_system_admin") {
         roles.push_str(" system_admin");
     }
     let store = &shim.app.store;

@@ -2,7 +2,7 @@
 //! and channel name, a user's channels, members, archive and restore,
 //! moderation.
 
-use super::rest::{Result, json_body, json_response, require, resolve_me};
+use super::rest::{Result, json_body, json_response, query_flag, require, resolve_me};
 use super::{ApiError, Shim};
 use crate::app::{App, Scope};
 use crate::store::{Channel, ChannelType, Post, StoreError};
@@ -41,14 +41,6 @@ pub fn routes() -> Router<Shim> {
         )
 }
 
-/// A boolean query parameter as Go's `strconv.ParseBool` reads it; anything
-/// unreadable is false, as Mattermost ignores the error.
-fn flag(query: Option<&str>, name: &str) -> bool {
-    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .find(|(k, _)| k == name)
-        .is_some_and(|(_, v)| matches!(&*v, "1" | "t" | "T" | "true" | "TRUE" | "True"))
-}
-
 fn channel_list(channels: &[Channel]) -> Response {
     json_response(
         StatusCode::OK,
@@ -85,7 +77,7 @@ async fn by_team_and_channel_name(
             ),
             e => ApiError::store("app.team.get_by_name.app_error", e),
         })?;
-    let found = if flag(query.as_deref(), "include_deleted") {
+    let found = if query_flag(query.as_deref(), "include_deleted") {
         shim.app
             .store
             .channel_by_name_including_archived(&team.id, &channel_name)
@@ -135,7 +127,7 @@ async fn channels_for_user(
         .channels_for_user(
             &team_id,
             &user_id,
-            flag(query.as_deref(), "include_deleted"),
+            query_flag(query.as_deref(), "include_deleted"),
         )
         .map_err(|e| ApiError::store("app.channel.get_channels.get.app_error", e))?;
     Ok(channel_list(&channels))
@@ -449,13 +441,5 @@ mod tests {
     #[test]
     fn every_permission_the_checks_moderate_is_patchable() {
         assert!(MODERATED.iter().all(|(_, m)| MODERATIONS.contains(m)));
-    }
-
-    #[test]
-    fn flags_read_as_go_parses_booleans() {
-        assert!(flag(Some("include_deleted=true"), "include_deleted"));
-        assert!(flag(Some("a=1&include_deleted=T"), "include_deleted"));
-        assert!(!flag(Some("include_deleted=yes"), "include_deleted"));
-        assert!(!flag(None, "include_deleted"));
     }
 }

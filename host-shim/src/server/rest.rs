@@ -77,19 +77,44 @@ pub(super) async fn json_body<T: DeserializeOwned>(
 
 /// A non-negative number from the query string; `default` when absent,
 /// 400 `invalid_url_param` when it is not a number that fits.
-pub(super) fn query_number(query: &str, name: &str, default: u64) -> Result<u64> {
-    match url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name) {
+fn query_number(query: Option<&str>, name: &str, default: u64) -> Result<u64> {
+    match url::form_urlencoded::parse(query.unwrap_or("").as_bytes()).find(|(k, _)| k == name) {
         None => Ok(default),
         Some((_, v)) => v.parse().map_err(|_| ApiError::invalid_url_param(name)),
     }
 }
 
 /// A boolean query parameter as Go's `strconv.ParseBool` reads it; anything
-/// else (or nothing) is false.
-pub(super) fn query_flag(query: &str, name: &str) -> bool {
-    url::form_urlencoded::parse(query.as_bytes())
+/// unreadable (or nothing) is false, as Mattermost ignores the error.
+pub(super) fn query_flag(query: Option<&str>, name: &str) -> bool {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .find(|(k, _)| k == name)
         .is_some_and(|(_, v)| matches!(v.as_ref(), "1" | "t" | "T" | "true" | "TRUE" | "True"))
+}
+
+/// Mattermost's `page` and `per_page` (default 60, at most 200).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Paging {
+    pub page: u64,
+    pub per_page: u64,
+    /// `page * per_page`, known to fit SQLite's integers.
+    pub offset: u64,
+}
+
+/// Reads the paging parameters; a non-number, or a page whose offset does
+/// not fit, is 400 `invalid_url_param`.
+pub(super) fn paging(query: Option<&str>) -> Result<Paging> {
+    let page = query_number(query, "page", 0)?;
+    let per_page = query_number(query, "per_page", 60)?.min(200);
+    let offset = page
+        .checked_mul(per_page)
+        .filter(|offset| i64::try_from(*offset).is_ok())
+        .ok_or_else(|| ApiError::invalid_url_param("page"))?;
+    Ok(Paging {
+        page,
+        per_page,
+        offset,
+    })
 }
 
 /// `me` in a path means the session user.
@@ -698,23 +723,9 @@ async fn channel_posts(
 ) -> Result<Response> {
     let session = shim.require_user(&headers, query.as_deref())?;
     readable_channel(&shim, &session, shim.app.store.channel(&channel_id))?;
-    let param = |name: &str, default: usize| -> Result<usize> {
-        match url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
-            .find(|(k, _)| k == name)
-        {
-            None => Ok(default),
-            Some((_, v)) => v.parse().map_err(|_| ApiError::invalid_url_param(name)),
-        }
-    };
-    let page = param("page", 0)?;
-    let per_page = param("per_page", 60)?.min(200);
-    // The offset must fit SQLite's integers.
-    if page
-        .checked_mul(per_page)
-        .is_none_or(|offset| i64::try_from(offset).is_err())
-    {
-        return Err(ApiError::invalid_url_param("page"));
-    }
+    let paging = paging(query.as_deref())?;
+    // Both fit: the offset fits an i64.
+    let (page, per_page) = (paging.page as usize, paging.per_page as usize);
     let posts = shim
         .app
         .store
@@ -867,4 +878,27 @@ async fn patch_config(
         StatusCode::OK,
         shim.app.config().sanitized_document(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_read_as_go_parses_booleans() {
+        assert!(query_flag(Some("include_deleted=true"), "include_deleted"));
+        assert!(query_flag(Some("a=1&include_deleted=T"), "include_deleted"));
+        assert!(!query_flag(Some("include_deleted=yes"), "include_deleted"));
+        assert!(!query_flag(None, "include_deleted"));
+    }
+
+    #[test]
+    fn paging_defaults_clamps_and_refuses_overflow() {
+        let p = paging(None).unwrap();
+        assert_eq!((p.page, p.per_page, p.offset), (0, 60, 0));
+        let p = paging(Some("page=2&per_page=500")).unwrap();
+        assert_eq!((p.page, p.per_page, p.offset), (2, 200, 400));
+        assert!(paging(Some("page=18446744073709551615&per_page=200")).is_err());
+        assert!(paging(Some("page=x")).is_err());
+    }
 }

@@ -119,6 +119,11 @@ fn private_files(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether `id` has the shape of an id [`new_id`] makes: 26 letters or digits.
+pub fn valid_id(id: &str) -> bool {
+    id.len() == 26 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 pub fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

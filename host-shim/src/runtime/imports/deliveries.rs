@@ -6,6 +6,7 @@ use crate::deliveries::{self, EnqueueError, NewJob};
 use crate::runtime::CallState;
 use crate::runtime::bindings::switchboard::plugin::deliveries::{Host, Job};
 use crate::runtime::bindings::types::Error;
+use crate::store::valid_id;
 
 /// Longest job list one call may hand over, and longest continuation.
 const MAX_JOBS: usize = 1_000;
@@ -13,10 +14,6 @@ const MAX_CONTINUATION: usize = 64 << 10;
 
 fn not_granted() -> Error {
     Error::Forbidden("the plugin's manifest does not request the `egress` permission".into())
-}
-
-fn valid_id(id: &str) -> bool {
-    id.len() == 26 && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 impl Host for CallState {

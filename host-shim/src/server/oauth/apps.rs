@@ -1,9 +1,9 @@
 //! Registering and managing OAuth apps (`/api/v4/oauth/apps`), and the apps a
 //! user has authorized. Validation order and ids are Mattermost's.
 
-use super::require_enabled;
+use super::{app_missing, require_enabled, web_url};
 use crate::app::Scope;
-use crate::server::rest::{json_body, json_response, query_number, resolve_me};
+use crate::server::rest::{json_body, json_response, paging, resolve_me};
 use crate::server::{ApiError, Shim};
 use crate::store::{OAuthApp, StoreError, new_id};
 use axum::Router;
@@ -58,12 +58,6 @@ fn invalid(field: &str, message: &str) -> ApiError {
     )
 }
 
-/// An absolute http(s) URL with a host.
-fn web_url(text: &str) -> bool {
-    url::Url::parse(text)
-        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-}
-
 /// Mattermost's `OAuthApp.IsValid`, in its order.
 fn validate(app: &OAuthApp) -> Result<()> {
     if app.client_secret.len() > 128 {
@@ -109,14 +103,6 @@ fn validate(app: &OAuthApp) -> Result<()> {
 
 fn may(shim: &Shim, user: &str, permission: &str) -> bool {
     shim.app.has_permission(user, permission, &Scope::System)
-}
-
-fn app_missing() -> ApiError {
-    ApiError::new(
-        404,
-        "app.oauth.get_app.find.app_error",
-        "The app does not exist.",
-    )
 }
 
 /// The app, if the caller may manage it: `manage_oauth`, and either created
@@ -189,17 +175,12 @@ async fn list_apps(
             "Only an admin may manage OAuth apps.",
         ));
     }
-    let query = query.unwrap_or_default();
-    let page = query_number(&query, "page", 0)?;
-    let per_page = query_number(&query, "per_page", 60)?.min(200);
+    let paging = paging(query.as_deref())?;
     let creator = (!may(&shim, &session, "manage_system_wide_oauth")).then_some(session.as_str());
-    let offset = page
-        .checked_mul(per_page)
-        .ok_or_else(|| ApiError::invalid_url_param("page"))?;
     let apps = shim
         .app
         .store
-        .oauth_apps(creator, offset, per_page)
+        .oauth_apps(creator, paging.offset, paging.per_page)
         .map_err(|e| ApiError::store("app.oauth.get_apps.find.app_error", e))?;
     let list: Vec<_> = apps.iter().map(|a| a.to_json(true)).collect();
     Ok(json_response(StatusCode::OK, list.into()))

@@ -2,11 +2,11 @@
 //! endpoint (code and refresh grants, PKCE), deauthorization and discovery.
 
 use super::pages::{self, WebSession};
-use super::{OAuthError, require_enabled};
+use super::{OAuthError, app_missing, require_enabled, web_url};
 use crate::server::plugin::read_body;
 use crate::server::rest::{json_body, json_response};
 use crate::server::{ApiError, Shim};
-use crate::store::{AccessGrant, AuthCode, OAuthApp, new_id, token_digest};
+use crate::store::{AccessGrant, AuthCode, OAuthApp, new_id, token_digest, valid_id};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -46,15 +46,6 @@ pub(super) struct AuthorizeRequest {
     pub csrf: String,
 }
 
-fn is_id(text: &str) -> bool {
-    text.len() == 26 && text.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
-fn web_url(text: &str) -> bool {
-    url::Url::parse(text)
-        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-}
-
 fn authorize_invalid(field: &str) -> ApiError {
     ApiError::new(
         400,
@@ -66,7 +57,7 @@ fn authorize_invalid(field: &str) -> ApiError {
 impl AuthorizeRequest {
     /// Mattermost's `AuthorizeRequest.IsValid`, PKCE and resource included.
     fn validate(&self) -> Result<(), ApiError> {
-        if !is_id(&self.client_id) {
+        if !valid_id(&self.client_id) {
             return Err(authorize_invalid("client_id"));
         }
         if self.response_type.is_empty() {
@@ -142,14 +133,6 @@ fn with_query(redirect_uri: &str, pairs: &[(&str, &str)]) -> String {
         }
         Err(_) => redirect_uri.to_string(),
     }
-}
-
-fn app_missing() -> ApiError {
-    ApiError::new(
-        404,
-        "app.oauth.get_app.find.app_error",
-        "The app does not exist.",
-    )
 }
 
 /// The user said yes (or the app is trusted, or they said yes before):
@@ -250,7 +233,7 @@ async fn authorize_page(
     if require_enabled(&shim, "api.oauth.authorize_oauth.disabled.app_error").is_err() {
         return pages::error_page(501, "The OAuth 2.0 service provider is turned off.");
     }
-    let request: AuthorizeRequest = match serde_urlencoded(&query) {
+    let request: AuthorizeRequest = match authorize_request_from(&query) {
         Some(r) => r,
         None => return pages::error_page(400, "The authorization request is malformed."),
     };
@@ -310,7 +293,10 @@ async fn authorize(State(shim): State<Shim>, headers: HeaderMap, body: Body) -> 
             Ok(Some(b)) => b,
             _ => return pages::error_page(400, "The form is malformed."),
         };
-        let Some(request) = std::str::from_utf8(&bytes).ok().and_then(serde_urlencoded) else {
+        let Some(request) = std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(authorize_request_from)
+        else {
             return pages::error_page(400, "The form is malformed.");
         };
         if !session.csrf_matches(&request.csrf) {
@@ -337,7 +323,8 @@ async fn authorize(State(shim): State<Shim>, headers: HeaderMap, body: Body) -> 
     answer.await.unwrap_or_else(IntoResponse::into_response)
 }
 
-fn serde_urlencoded(text: &str) -> Option<AuthorizeRequest> {
+/// An authorize request from a query string or form body.
+fn authorize_request_from(text: &str) -> Option<AuthorizeRequest> {
     let map: Map<String, Value> = url::form_urlencoded::parse(text.as_bytes())
         .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
         .collect();
@@ -579,7 +566,7 @@ async fn exchange(
             ));
         }
     }
-    if !is_id(&r.client_id) {
+    if !valid_id(&r.client_id) {
         return Err(invalid(
             "api.oauth.get_access_token.bad_client_id.app_error",
             "Bad client_id.",
@@ -798,7 +785,7 @@ async fn deauthorize(
 ) -> Result<Response, ApiError> {
     let session = shim.require_user(&headers, None)?;
     let request: Deauthorize = json_body(&shim, body, "client_id").await?;
-    if !is_id(&request.client_id) {
+    if !valid_id(&request.client_id) {
         return Err(ApiError::invalid_body("client_id"));
     }
     require_enabled(&shim, "api.oauth.allow_oauth.turn_off.app_error")?;

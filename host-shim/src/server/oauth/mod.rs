@@ -16,6 +16,21 @@ pub fn routes() -> Router<Shim> {
     apps::routes().merge(flow::routes()).merge(pages::routes())
 }
 
+/// An absolute http(s) URL with a host: what callback, homepage, icon and
+/// redirect URLs must be.
+fn web_url(text: &str) -> bool {
+    url::Url::parse(text)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+}
+
+fn app_missing() -> ApiError {
+    ApiError::new(
+        404,
+        "app.oauth.get_app.find.app_error",
+        "The app does not exist.",
+    )
+}
+
 /// 501 with the route's id while `EnableOAuthServiceProvider` is off.
 fn require_enabled(shim: &Shim, id: &str) -> Result<(), ApiError> {
     if shim
