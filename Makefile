@@ -6,7 +6,7 @@ TARGET     := wasm32-wasip2
 COMPONENT  := target/$(TARGET)/release/switchboard_plugin.wasm
 DATA       ?= data
 
-.PHONY: all component target run test unit e2e lint fmt bench clean clients
+.PHONY: all component target run test unit e2e lint fmt bench clean clients browser chromium
 
 all: component
 	$(CARGO) build -p switchboard-host-shim
@@ -33,6 +33,17 @@ test: component
 # host-shim binary: see tests/clients/run.sh.
 clients: all
 	bash tests/clients/run.sh
+
+# The browser tests (tests/browser) drive Debian's headless Chromium over
+# WebDriver; `chromium` installs it when it is missing (sudo only when not root).
+chromium:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+	fi
+
+browser: component chromium
+	$(CARGO) test -p switchboard-tests --test browser -- --test-threads=1
 
 lint: target
 	$(CARGO) fmt --all -- --check

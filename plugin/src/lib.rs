@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod commands;
+pub mod console;
 pub mod definitions;
 pub mod host;
 pub mod ids;

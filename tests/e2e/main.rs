@@ -4,6 +4,7 @@
 mod bots;
 mod clients;
 mod commands;
+mod console;
 mod deliveries;
 mod foundation;
 mod hardening;

@@ -10,6 +10,7 @@ mod plugin;
 mod posts;
 mod rest;
 mod users;
+mod web;
 mod websocket;
 
 pub use connections::{ConnectionLimits, serve as serve_connections};
@@ -41,6 +42,7 @@ pub fn router(shim: Shim) -> Router {
         .merge(users::routes())
         .merge(plugin::routes())
         .merge(websocket::routes())
+        .merge(web::routes())
         .fallback(|| async { ApiError::not_found_route() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(405, "api.context.405.app_error", "Method not allowed.")
@@ -49,6 +51,7 @@ pub fn router(shim: Shim) -> Router {
             shim.clone(),
             developer_details,
         ))
+        .layer(middleware::from_fn(cookie_session))
         .with_state(shim)
 }
 
@@ -61,6 +64,49 @@ async fn developer_details(State(shim): State<Shim>, request: Request, next: Nex
         }
         _ => response,
     }
+}
+
+/// A browser's `MMAUTHTOKEN` cookie stands for `Authorization: Bearer` on
+/// the API, the plugin's pages and the web console, as in Mattermost, but
+/// only where another site cannot forge the request: a state-changing method
+/// must carry `X-Requested-With: XMLHttpRequest` (which a cross-site form
+/// cannot send), and an `Origin` other than this server's drops the cookie
+/// (the websocket upgrade too). A dropped cookie leaves the request without a
+/// session, so the route answers as it would to anyone else (401 where a
+/// session is needed).
+async fn cookie_session(mut request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    if headers.contains_key("authorization") {
+        return next.run(request).await;
+    }
+    let Some(token) = oauth::cookie_token(headers) else {
+        return next.run(request).await;
+    };
+    let path = request.uri().path();
+    let covered = path.starts_with("/api/v4/") || path.starts_with("/plugins/") || path.starts_with("/web/");
+    let safe = matches!(request.method().as_str(), "GET" | "HEAD" | "OPTIONS");
+    let xhr = headers
+        .get("x-requested-with")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("XMLHttpRequest"));
+    if covered && (safe || xhr) && same_origin(headers) {
+        if let Ok(value) = format!("Bearer {token}").parse() {
+            request.headers_mut().insert("authorization", value);
+        }
+    }
+    next.run(request).await
+}
+
+/// No `Origin`, or one naming the host the request was sent to.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers.get("host").and_then(|v| v.to_str().ok());
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, rest)| rest.trim_end_matches('/'));
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
 }
 
 impl Shim {

@@ -6,6 +6,8 @@ mod apps;
 mod flow;
 mod pages;
 
+pub use pages::cookie_token;
+
 use super::{ApiError, Shim};
 use axum::Router;
 use axum::http::StatusCode;

@@ -19,9 +19,22 @@ pub fn routes() -> Router<Shim> {
     Router::new().route("/login", get(login_page).post(login))
 }
 
-/// A browser's session, from its cookie. Only the OAuth pages read the
-/// cookie; the REST API takes tokens in headers, so a cookie cannot be
-/// used to forge API calls from another site.
+/// The `MMAUTHTOKEN` cookie's value, if the request carries one.
+pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_string())
+}
+
+/// A browser's session, from its cookie. The OAuth pages read it here; the
+/// API, the plugin's pages and the web console take it through
+/// `server::cookie_session`, which refuses it for requests another site
+/// could forge.
 pub(super) struct WebSession {
     pub user_id: String,
     token: String,
@@ -29,14 +42,7 @@ pub(super) struct WebSession {
 
 impl WebSession {
     pub fn from_cookie(shim: &Shim, headers: &HeaderMap) -> Option<WebSession> {
-        let token = headers
-            .get_all("cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == COOKIE)
-            .map(|(_, value)| value.to_string())?;
+        let token = cookie_token(headers)?;
         let user_id = shim.app.user_for_token(&token)?;
         Some(WebSession { user_id, token })
     }
@@ -119,7 +125,10 @@ fn login_form(redirect_to: &str, error: Option<&str>) -> String {
 <input type=\"hidden\" name=\"redirect_to\" value=\"{to}\">\
 <label for=\"login_id\">Username or email</label><input type=\"text\" id=\"login_id\" name=\"login_id\" autofocus>\
 <label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\">\
-<button type=\"submit\">Sign in</button></form>",
+<button type=\"submit\" id=\"sign_in\">Sign in</button></form>\
+<form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"redirect_to\" value=\"{to}\">\
+<label for=\"token\">Or an access token</label><input type=\"password\" id=\"token\" name=\"token\">\
+<button type=\"submit\" id=\"sign_in_token\">Sign in with token</button></form>",
         to = escape(redirect_to)
     )
 }
@@ -146,21 +155,38 @@ async fn login(State(shim): State<Shim>, body: Body) -> Response {
         .unwrap_or_default();
     let mut login_id = String::new();
     let mut password = String::new();
+    let mut access_token = String::new();
     let mut to = "/".to_string();
     for (k, v) in url::form_urlencoded::parse(&bytes) {
         match k.as_ref() {
             "login_id" => login_id = v.into_owned(),
             "password" => password = v.into_owned(),
             "redirect_to" => to = v.into_owned(),
+            "token" => access_token = v.into_owned(),
             _ => {}
         }
     }
     let to = local_path(&to).to_string();
     let store = &shim.app.store;
-    let user = store.user_for_login(&login_id).ok().filter(|(user, hash)| {
-        user.delete_at == 0 && !user.is_bot && bcrypt::verify(&password, hash).unwrap_or(false)
-    });
-    let Some((user, _)) = user else {
+    // A token signs in its user (a bot too) into a session of its own, so the
+    // cookie never holds the token itself and signing out ends only it.
+    let user = if access_token.is_empty() {
+        store
+            .user_for_login(&login_id)
+            .ok()
+            .filter(|(user, hash)| {
+                user.delete_at == 0
+                    && !user.is_bot
+                    && bcrypt::verify(&password, hash).unwrap_or(false)
+            })
+            .map(|(user, _)| user)
+    } else {
+        shim.app
+            .user_for_token(&access_token)
+            .and_then(|id| store.user(&id).ok())
+            .filter(|user| user.delete_at == 0)
+    };
+    let Some(user) = user else {
         return page(
             401,
             "Sign in to Switchboard",

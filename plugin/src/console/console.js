@@ -1,0 +1,374 @@
+// The integrations console. Each kind of integration is described once
+// (where it lives in /api/v4, its form, what a card shows and which extra
+// buttons it has) and one set of functions lists, adds, edits and deletes
+// them all. Requests carry the session cookie and X-Requested-With.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { kind: "incoming", team: null, teams: [], channels: [], items: [], editing: null };
+
+async function api(method, path, body) {
+  const init = { method, headers: { "X-Requested-With": "XMLHttpRequest" }, credentials: "same-origin" };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (_) { data = text; }
+  if (!response.ok) {
+    if (response.status === 401) location.href = "/login?redirect_to=" + encodeURIComponent(location.pathname);
+    throw new Error((data && data.message) || response.statusText);
+  }
+  return data;
+}
+
+function make(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (v !== false && v !== undefined && v !== null) el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) el.append(c);
+  return el;
+}
+
+function notice(message, isError) {
+  const box = $("notice");
+  box.hidden = !message;
+  box.className = "notice" + (isError ? " error" : "");
+  box.textContent = message || "";
+}
+
+const guard = (fn) => async (...args) => {
+  try { await fn(...args); } catch (err) { notice(err.message || String(err), true); }
+};
+
+const channelName = (id) => {
+  const c = state.channels.find((c) => c.id === id);
+  return c ? "~" + c.name : id ? id : "(any channel)";
+};
+const lines = (value) => value.split(/[\n,]/).map((s) => s.trim()).filter(Boolean);
+const when = (ms) => (ms ? new Date(ms).toLocaleString() : "");
+
+// ---- the kinds ----
+
+const channelField = (optional) => ({
+  name: "channel_id", label: "Channel", type: "channel", optional,
+});
+
+const KINDS = {
+  incoming: {
+    title: "Incoming Webhooks",
+    intro: "Let external applications post messages to a channel with an HTTP POST.",
+    list: () => `/api/v4/hooks/incoming?team_id=${state.team.id}&per_page=200`,
+    create: "/api/v4/hooks/incoming",
+    item: (h) => `/api/v4/hooks/incoming/${h.id}`,
+    fields: [
+      { name: "display_name", label: "Title" },
+      { name: "description", label: "Description" },
+      channelField(false),
+      { name: "channel_locked", label: "Lock to this channel", type: "bool" },
+      { name: "username", label: "Username", help: "Shown instead of the creator's when overrides are enabled." },
+      { name: "icon_url", label: "Profile picture URL" },
+    ],
+    name: (h) => h.display_name || "Incoming webhook",
+    meta: (h) => [["URL", make("code", { class: "hook-url" }, hookUrl(h))], ["Channel", channelName(h.channel_id)], ["Description", h.description], ["Created", when(h.create_at)]],
+    extra: (h, card) => [
+      make("button", { type: "button", class: "copy-url", onclick: guard(() => copy(hookUrl(h))) }, "Copy URL"),
+      make("button", { type: "button", class: "send-test", onclick: guard(() => sendTest(h, card)) }, "Send test message"),
+    ],
+  },
+  outgoing: {
+    title: "Outgoing Webhooks",
+    intro: "Send channel messages that start with a trigger word to your server; its answer is posted back.",
+    list: () => `/api/v4/hooks/outgoing?team_id=${state.team.id}&per_page=200`,
+    create: "/api/v4/hooks/outgoing",
+    item: (h) => `/api/v4/hooks/outgoing/${h.id}`,
+    fields: [
+      { name: "display_name", label: "Title" },
+      { name: "description", label: "Description" },
+      { name: "content_type", label: "Content type", type: "select", options: [["application/x-www-form-urlencoded", "application/x-www-form-urlencoded"], ["application/json", "application/json"]] },
+      channelField(true),
+      { name: "trigger_words", label: "Trigger words", type: "list", help: "One a line." },
+      { name: "trigger_when", label: "Trigger when", type: "select", number: true, options: [["0", "First word matches a trigger word exactly"], ["1", "First word starts with a trigger word"]] },
+      { name: "callback_urls", label: "Callback URLs", type: "list", help: "One a line." },
+      { name: "username", label: "Username" },
+      { name: "icon_url", label: "Profile picture URL" },
+    ],
+    name: (h) => h.display_name || "Outgoing webhook",
+    meta: (h) => [["Trigger words", (h.trigger_words || []).join(", ")], ["Callback URLs", (h.callback_urls || []).join(" ")], ["Channel", channelName(h.channel_id)], ["Token", make("code", {}, h.token || "")]],
+    extra: (h, card) => [
+      make("button", { type: "button", class: "show-deliveries", onclick: guard(() => deliveries(h, card)) }, "Delivery log"),
+      make("button", { type: "button", onclick: guard(async () => { await api("POST", `/api/v4/hooks/outgoing/${h.id}/regen_token`); await refresh(); notice("A new token was made."); }) }, "Regenerate token"),
+    ],
+  },
+  commands: {
+    title: "Slash Commands",
+    intro: "Run a command from the message box: Switchboard sends it to your server, signed, and posts the answer.",
+    list: () => `/api/v4/commands?team_id=${state.team.id}&custom_only=true`,
+    create: "/api/v4/commands",
+    item: (c) => `/api/v4/commands/${c.id}`,
+    fields: [
+      { name: "display_name", label: "Title" },
+      { name: "description", label: "Description" },
+      { name: "trigger", label: "Command trigger word", help: "Without the slash." },
+      { name: "url", label: "Request URL" },
+      { name: "method", label: "Request method", type: "select", options: [["P", "POST"], ["G", "GET"]] },
+      { name: "username", label: "Response username" },
+      { name: "icon_url", label: "Response icon URL" },
+      { name: "auto_complete", label: "Show in autocomplete", type: "bool" },
+      { name: "auto_complete_desc", label: "Autocomplete description" },
+      { name: "auto_complete_hint", label: "Autocomplete hint" },
+    ],
+    name: (c) => "/" + c.trigger + (c.display_name ? " · " + c.display_name : ""),
+    meta: (c) => [["Request URL", c.url], ["Method", c.method === "G" ? "GET" : "POST"], ["Token", make("code", {}, c.token || "")], ["Signing secret", make("code", { class: "signing-secret" }, c.signing_secret || "")]],
+    extra: (c, card) => [
+      make("button", { type: "button", onclick: guard(async () => { await api("PUT", `/api/v4/commands/${c.id}/regen_signing_secret`); await refresh(); notice("A new signing secret was made."); }) }, "Regenerate signing secret"),
+      tryIt(c, card),
+    ],
+  },
+  bots: {
+    title: "Bot Accounts",
+    intro: "Accounts for integrations, with tokens of their own.",
+    list: () => "/api/v4/bots?per_page=200&include_deleted=true",
+    create: "/api/v4/bots",
+    item: (b) => `/api/v4/bots/${b.user_id}`,
+    update: "PUT",
+    noDelete: true,
+    fields: [
+      { name: "username", label: "Username" },
+      { name: "display_name", label: "Display name" },
+      { name: "description", label: "Description" },
+    ],
+    name: (b) => (b.display_name || b.username) + " (@" + b.username + ")" + (b.delete_at ? " · disabled" : ""),
+    meta: (b) => [["Description", b.description], ["Created", when(b.create_at)]],
+    extra: (b) => [
+      make("button", { type: "button", onclick: guard(async () => { await api("POST", `/api/v4/bots/${b.user_id}/${b.delete_at ? "enable" : "disable"}`); await refresh(); }) }, b.delete_at ? "Enable" : "Disable"),
+    ],
+  },
+  oauth: {
+    title: "OAuth 2.0 Applications",
+    intro: "Let applications act for a user who allows them, with Mattermost's OAuth 2.0 flow.",
+    list: () => "/api/v4/oauth/apps?per_page=200",
+    create: "/api/v4/oauth/apps",
+    item: (a) => `/api/v4/oauth/apps/${a.id}`,
+    fields: [
+      { name: "name", label: "Display name" },
+      { name: "description", label: "Description" },
+      { name: "homepage", label: "Homepage" },
+      { name: "icon_url", label: "Icon URL" },
+      { name: "callback_urls", label: "Callback URLs", type: "list", help: "One a line." },
+      { name: "is_trusted", label: "Trusted (skips the consent page)", type: "bool" },
+    ],
+    name: (a) => a.name,
+    meta: (a) => [["Client ID", make("code", {}, a.id)], ["Client secret", make("code", {}, a.client_secret || "(hidden)")], ["Callback URLs", (a.callback_urls || []).join(" ")], ["Homepage", a.homepage]],
+    extra: (a) => [
+      make("button", { type: "button", onclick: guard(async () => { const fresh = await api("POST", `/api/v4/oauth/apps/${a.id}/regen_secret`); notice("New client secret: " + fresh.client_secret); }) }, "Regenerate secret"),
+    ],
+  },
+};
+
+// ---- the kind-specific extras ----
+
+function hookUrl(h) { return location.origin + "/hooks/" + h.id; }
+
+async function copy(value) {
+  try { await navigator.clipboard.writeText(value); } catch (_) {
+    const box = make("textarea", {}, value);
+    document.body.append(box);
+    box.select();
+    document.execCommand("copy");
+    box.remove();
+  }
+  notice("Copied " + value);
+}
+
+async function sendTest(h) {
+  const response = await fetch("/hooks/" + h.id, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ text: "Test message from the Switchboard console :tada:" }),
+  });
+  if (!response.ok) throw new Error("The webhook answered " + response.status + ": " + (await response.text()));
+  notice("Test message sent to " + channelName(h.channel_id) + ".");
+}
+
+/// The delivery log of an outgoing webhook: each delivery, each attempt, and redeliver.
+async function deliveries(h, card) {
+  let panel = card.querySelector(".panel.deliveries");
+  if (!panel) { panel = make("div", { class: "panel deliveries" }); card.append(panel); }
+  const list = await api("GET", `/api/v4/hooks/outgoing/${h.id}/deliveries`);
+  panel.replaceChildren(make("h3", {}, "Delivery log"));
+  if (!list.length) { panel.append(make("p", { class: "empty-log" }, "No deliveries yet.")); return; }
+  const table = make("table", { class: "log" }, make("tr", {}, ...["When", "Request", "Answer", "Attempts", ""].map((t) => make("th", {}, t))));
+  for (const d of list.slice().reverse()) {
+    const attempts = make("ol", {});
+    for (const a of d.attempts || []) {
+      attempts.append(make("li", {}, `${when(a.at)}: ${a.status ? "HTTP " + a.status : "no answer"}${a.error ? " · " + a.error : ""} (${a.latency_ms} ms)`));
+    }
+    const redeliver = d.state === "retrying" ? null : make("button", {
+      type: "button", class: "redeliver",
+      onclick: guard(async () => { await api("POST", `/api/v4/hooks/outgoing/${h.id}/deliveries/${d.id}/redeliver`); notice("Delivery sent again."); setTimeout(guard(() => deliveries(h, card)), 500); }),
+    }, "Redeliver");
+    table.append(make("tr", { class: "delivery", "data-state": d.state },
+      make("td", {}, when(d.at)),
+      make("td", {}, make("code", {}, "POST " + d.url), make("div", {}, "trigger " + (d.trigger_word || "—") + ", post " + d.post_id)),
+      make("td", {}, make("span", { class: "state-" + d.state }, d.state), d.status ? " HTTP " + d.status : "", d.error ? make("div", {}, d.error) : null),
+      make("td", {}, attempts),
+      make("td", {}, redeliver)));
+  }
+  panel.append(table, make("button", { type: "button", onclick: guard(() => deliveries(h, card)) }, "Refresh"));
+}
+
+/// A box to run the command in a channel and see its answer.
+function tryIt(c, card) {
+  const input = make("input", { type: "text", class: "try-input", value: "/" + c.trigger + " ", "aria-label": "Command to try" });
+  const channel = make("select", { class: "try-channel", "aria-label": "Channel" }, ...state.channels.map((ch) => make("option", { value: ch.id }, "~" + ch.name)));
+  const run = make("button", {
+    type: "button", class: "try-run",
+    onclick: guard(async () => {
+      let out = card.querySelector("pre.answer");
+      if (!out) { out = make("pre", { class: "answer" }); card.append(out); }
+      out.textContent = "…";
+      try {
+        const answer = await api("POST", "/api/v4/commands/execute", { channel_id: channel.value, team_id: state.team.id, command: input.value });
+        out.textContent = JSON.stringify(answer, null, 2);
+      } catch (err) { out.textContent = "Error: " + err.message; }
+    }),
+  }, "Try it");
+  return make("div", { class: "try" }, input, channel, run);
+}
+
+// ---- the general part ----
+
+function fieldInput(field, value) {
+  const id = "f_" + field.name;
+  if (field.type === "bool") {
+    return make("label", { class: "check" }, make("input", { type: "checkbox", id, name: field.name, checked: !!value }), field.label);
+  }
+  let input;
+  if (field.type === "channel") {
+    input = make("select", { id, name: field.name });
+    if (field.optional) input.append(make("option", { value: "" }, "(any channel)"));
+    for (const c of state.channels) input.append(make("option", { value: c.id, selected: c.id === value }, "~" + c.name + (c.display_name ? " — " + c.display_name : "")));
+  } else if (field.type === "select") {
+    input = make("select", { id, name: field.name });
+    for (const [v, label] of field.options) input.append(make("option", { value: v, selected: String(value ?? "") === v }, label));
+  } else if (field.type === "list") {
+    input = make("textarea", { id, name: field.name, rows: 3 });
+    input.value = (value || []).join("\n");
+  } else {
+    input = make("input", { type: "text", id, name: field.name, value: value ?? "" });
+  }
+  return make("div", {}, make("label", { for: id }, field.label, field.help ? make("span", { class: "help" }, " " + field.help) : null), input);
+}
+
+function readForm(kind, form) {
+  const out = {};
+  for (const field of kind.fields) {
+    const input = form.elements[field.name];
+    if (field.type === "bool") out[field.name] = input.checked;
+    else if (field.type === "list") out[field.name] = lines(input.value);
+    else if (field.number) out[field.name] = Number(input.value);
+    else out[field.name] = input.value.trim();
+  }
+  return out;
+}
+
+function openEditor(item) {
+  const kind = KINDS[state.kind];
+  const form = $("editor");
+  state.editing = item;
+  form.replaceChildren(make("h2", {}, (item ? "Edit " : "Add ") + kind.title.replace(/s$/, "").replace(/ies$/, "y")));
+  for (const field of kind.fields) form.append(fieldInput(field, item ? item[field.name] : field.type === "bool" ? false : undefined));
+  form.append(make("div", { class: "buttons" },
+    make("button", { type: "submit", class: "primary", id: "save" }, item ? "Save" : "Add"),
+    make("button", { type: "button", onclick: () => { form.hidden = true; } }, "Cancel")));
+  form.hidden = false;
+  form.querySelector("input,select,textarea")?.focus();
+}
+
+async function save(event) {
+  event.preventDefault();
+  const kind = KINDS[state.kind];
+  const values = readForm(kind, $("editor"));
+  const editing = state.editing;
+  if (editing) {
+    await api("PUT", kind.item(editing), { ...editing, ...values });
+    notice("Saved.");
+  } else {
+    await api("POST", kind.create, { team_id: state.team.id, ...values });
+    notice("Added.");
+  }
+  $("editor").hidden = true;
+  await refresh();
+}
+
+function card(item) {
+  const kind = KINDS[state.kind];
+  const el = make("div", { class: "card", "data-id": item.id || item.user_id });
+  const meta = make("dl", { class: "meta" });
+  for (const [label, value] of kind.meta(item)) {
+    if (value === "" || value === undefined || value === null) continue;
+    meta.append(make("dt", {}, label), make("dd", {}, value));
+  }
+  const buttons = make("div", { class: "buttons" },
+    make("button", { type: "button", class: "edit", onclick: () => openEditor(item) }, "Edit"),
+    kind.noDelete ? null : make("button", {
+      type: "button", class: "danger delete",
+      onclick: guard(async () => { if (!confirm("Delete " + kind.name(item) + "?")) return; await api("DELETE", kind.item(item)); notice("Deleted."); await refresh(); }),
+    }, "Delete"));
+  el.append(make("h2", {}, kind.name(item)), meta, buttons);
+  for (const extra of kind.extra(item, el)) buttons.append(extra);
+  return el;
+}
+
+async function refresh() {
+  const kind = KINDS[state.kind];
+  const list = $("list");
+  try {
+    state.items = (await api("GET", kind.list())) || [];
+  } catch (err) {
+    list.replaceChildren(make("div", { class: "empty" }, "You cannot see these here: " + err.message));
+    return;
+  }
+  list.replaceChildren();
+  if (!state.items.length) list.append(make("div", { class: "empty" }, "None yet. Add one to get started."));
+  for (const item of state.items) list.append(card(item));
+}
+
+async function show(kindName) {
+  state.kind = KINDS[kindName] ? kindName : "incoming";
+  const kind = KINDS[state.kind];
+  document.querySelectorAll("#kinds a").forEach((a) => a.classList.toggle("active", a.dataset.kind === state.kind));
+  $("title").textContent = kind.title;
+  $("intro").textContent = kind.intro;
+  $("editor").hidden = true;
+  notice(null);
+  await refresh();
+}
+
+async function chooseTeam(teamId) {
+  state.team = state.teams.find((t) => t.id === teamId) || state.teams[0];
+  state.channels = await api("GET", `/api/v4/users/me/teams/${state.team.id}/channels`);
+  state.channels.sort((a, b) => a.name.localeCompare(b.name));
+  await show(location.hash.slice(1));
+}
+
+async function start() {
+  const me = await api("GET", "/api/v4/users/me");
+  $("me").textContent = "@" + me.username;
+  state.teams = await api("GET", "/api/v4/users/me/teams");
+  const select = $("team");
+  for (const t of state.teams) select.append(make("option", { value: t.id }, t.display_name || t.name));
+  select.addEventListener("change", guard(() => chooseTeam(select.value)));
+  $("add").addEventListener("click", () => openEditor(null));
+  $("editor").addEventListener("submit", guard(save));
+  window.addEventListener("hashchange", guard(() => show(location.hash.slice(1))));
+  if (state.teams.length) await chooseTeam(state.teams[0].id);
+  document.body.dataset.ready = "true";
+}
+
+document.addEventListener("DOMContentLoaded", guard(start));

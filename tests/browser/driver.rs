@@ -1,0 +1,136 @@
+//! A headless Chromium driven over WebDriver: Debian's `chromedriver` on a
+//! free loopback port, one browser session on it, both stopped at the end.
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The chromedriver process (in its own process group, so the browsers it
+/// starts are stopped with it) and the session's client.
+pub struct Browser {
+    pub client: Client,
+    /// Dropped last: a failing test still stops its chromedriver.
+    _driver: DriverGuard,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl Browser {
+    pub async fn start() -> Browser {
+        use std::os::unix::process::CommandExt;
+        let port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("chromedriver (make browser installs Debian's chromium-driver)");
+        let guard = DriverGuard(Some(driver));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut options = json!({
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,800", "--hide-scrollbars", "--lang=en-US"],
+        });
+        if std::path::Path::new("/usr/bin/chromium").exists() {
+            options["binary"] = json!("/usr/bin/chromium");
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("goog:chromeOptions".into(), options);
+        caps.insert("unhandledPromptBehavior".into(), json!("accept"));
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a Chromium session");
+        Browser {
+            client,
+            _driver: guard,
+        }
+    }
+
+    /// Closes the session, then stops chromedriver and anything it started.
+    pub async fn stop(self) {
+        let Browser { client, _driver } = self;
+        let _ = client.close().await;
+        drop(_driver);
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("navigate");
+    }
+
+    /// Waits (up to 15 s) for an element matching `css`.
+    pub async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
+    /// Waits (up to 15 s) until `script` (a function body) returns true.
+    pub async fn wait_until(&self, what: &str, script: &str, args: Vec<Value>) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let value = self.client.execute(script, args.clone()).await.expect("script");
+            if value == Value::Bool(true) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "not within 15 s: {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn eval(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.expect("script")
+    }
+
+    /// Saves a screenshot when `SWITCHBOARD_SCREENSHOTS` names a folder
+    /// (how docs/screenshots is made); otherwise takes none.
+    pub async fn screenshot(&self, name: &str) {
+        let Some(dir) = std::env::var_os("SWITCHBOARD_SCREENSHOTS") else {
+            return;
+        };
+        let png = self.client.screenshot().await.expect("screenshot");
+        let path = PathBuf::from(dir).join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+    }
+}
+
+struct DriverGuard(Option<Child>);
+
+impl Drop for DriverGuard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            // The whole group: chromedriver and the Chromium it started.
+            let _ = Command::new("kill")
+                .args(["-TERM", &format!("-{}", child.id())])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = Command::new("kill")
+                .args(["-KILL", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! Browser tests: a real headless Chromium against the real shim running the
+//! compiled component. `make browser` installs Chromium and runs them.
+
+mod driver;
+
+use driver::Browser;
+use fantoccini::Locator;
+use fantoccini::key::Key;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use switchboard_tests::{Answer, Api, CallbackServer, TestShim};
+
+async fn shim() -> TestShim {
+    TestShim::builder()
+        .config(|c| {
+            c.service_settings.allowed_untrusted_internal_connections = "127.0.0.1".into();
+            c.service_settings.enable_post_username_override = true;
+            c.service_settings.enable_post_icon_override = true;
+            // One attempt: a failing receiver's delivery settles at once.
+            c.delivery_settings.retry_schedule_milliseconds = vec![0];
+            c.delivery_settings.jitter_percent = 0;
+        })
+        .start()
+        .await
+        .expect("shim")
+}
+
+/// Signs in on the /login page with a token and waits for the channel view.
+async fn sign_in(browser: &Browser, shim: &TestShim, token: &str) {
+    browser.goto(&shim.url("/")).await;
+    let field = browser.wait_for("#token").await;
+    field.send_keys(token).await.unwrap();
+    browser
+        .client
+        .find(Locator::Css("#sign_in_token"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the channel view shows the user",
+            "return document.getElementById('me')?.textContent.startsWith('@') === true",
+            vec![],
+        )
+        .await;
+}
+
+/// Waits until the channel view's websocket is open.
+async fn live(browser: &Browser) {
+    browser
+        .wait_until(
+            "the websocket is open",
+            "return document.getElementById('live').classList.contains('on')",
+            vec![],
+        )
+        .await;
+}
+
+/// The text of the post whose body contains `needle`, once it is shown.
+async fn post_with(browser: &Browser, needle: &str) -> String {
+    browser
+        .wait_until(
+            &format!("a post with {needle:?}"),
+            "return [...document.querySelectorAll('#posts .post')].some(p => p.textContent.includes(arguments[0]))",
+            vec![json!(needle)],
+        )
+        .await;
+    browser
+        .client
+        .execute(
+            "return [...document.querySelectorAll('#posts .post')].find(p => p.textContent.includes(arguments[0])).outerHTML",
+            vec![json!(needle)],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn webhook_made_on_its_page_posts_live_and_echo_runs_from_the_box() {
+    let shim = shim().await;
+    let browser = Browser::start().await;
+    sign_in(&browser, &shim, &shim.admin_token).await;
+    browser.screenshot("channel-empty").await;
+
+    // Create an incoming webhook on the console page.
+    browser
+        .goto(&shim.url("/plugins/switchboard/console#incoming"))
+        .await;
+    browser.wait_for("body[data-ready]").await;
+    browser.wait_for("#add").await.click().await.unwrap();
+    browser
+        .wait_for("#f_display_name")
+        .await
+        .send_keys("CI builds")
+        .await
+        .unwrap();
+    browser
+        .wait_for("#f_channel_id")
+        .await
+        .select_by_value(&shim.town_square.id)
+        .await
+        .unwrap();
+    browser.wait_for("#save").await.click().await.unwrap();
+    let url = browser.wait_for(".card .hook-url").await.text().await.unwrap();
+    assert!(url.starts_with(&shim.url("/hooks/")), "{url}");
+    browser.screenshot("incoming-webhooks").await;
+
+    // Post to it over HTTP while the channel view is open: the post arrives
+    // over the websocket, rendered, without a reload.
+    browser.goto(&shim.url("/")).await;
+    live(&browser).await;
+    browser.eval("window.__same_page = true; return true").await;
+    let payload = json!({
+        "text": "Build **passed** for @admin in ~town-square",
+        "username": "ci-bot",
+        "attachments": [{
+            "fallback": "Build 42 passed",
+            "color": "#2eb886",
+            "pretext": "Nightly build",
+            "author_name": "Switchboard CI",
+            "title": "Build 42",
+            "title_link": "https://example.com/builds/42",
+            "text": "All _green_.",
+            "fields": [
+                {"title": "Branch", "value": "main", "short": true},
+                {"title": "Duration", "value": "3m 12s", "short": true}
+            ],
+            "footer": "ci.example.com",
+            "actions": [{"id": "rerun", "name": "Re-run", "integration": {"url": "http://127.0.0.1:9/none"}}]
+        }]
+    });
+    let reply = reqwest::Client::new()
+        .post(&url)
+        .json(&payload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let html = post_with(&browser, "Build 42").await;
+    assert!(html.contains("<strong>passed</strong>"), "{html}");
+    assert!(html.contains("mention mention-me"), "{html}");
+    assert!(html.contains("channel-mention"), "{html}");
+    assert!(html.contains("border-left-color:#2eb886"), "{html}");
+    assert!(html.contains("Switchboard CI") && html.contains("3m 12s") && html.contains("ci.example.com"), "{html}");
+    assert!(html.contains("class=\"bot-badge\""), "{html}");
+    assert!(html.contains(">ci-bot<"), "the override username: {html}");
+    assert!(html.contains("action-button"), "{html}");
+    assert_eq!(
+        browser.eval("return window.__same_page === true").await,
+        Value::Bool(true),
+        "the page was not reloaded"
+    );
+
+    // A slash command from the message box, completed from the suggestions.
+    let message = browser.wait_for("#message").await;
+    message.send_keys("/ec").await.unwrap();
+    browser.wait_for("#suggestions li[data-complete^='echo']").await;
+    message.send_keys(&Key::Tab.to_string()).await.unwrap();
+    let value = message.prop("value").await.unwrap().unwrap_or_default();
+    assert_eq!(value, "/echo ");
+    message.send_keys("hello from the box").await.unwrap();
+    message.send_keys(&Key::Enter.to_string()).await.unwrap();
+    post_with(&browser, "hello from the box").await;
+    // And a plain message.
+    message.send_keys("plain *words*").await.unwrap();
+    message.send_keys(&Key::Enter.to_string()).await.unwrap();
+    let html = post_with(&browser, "plain").await;
+    assert!(html.contains("<em>words</em>"), "{html}");
+    let posts = shim.posts();
+    assert!(posts.iter().any(|p| p.message == "hello from the box"));
+    browser.screenshot("channel-view").await;
+
+    browser.stop().await;
+    shim.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn failed_outgoing_delivery_shows_in_its_log_and_redelivers() {
+    let shim = shim().await;
+    let admin = Api::admin(&shim);
+    let calls = Arc::new(Mutex::new(0u32));
+    let count = calls.clone();
+    let server = CallbackServer::start(move |_| {
+        let mut n = count.lock().unwrap();
+        *n += 1;
+        if *n == 1 {
+            Answer::raw(500, Some("text/plain"), "down for maintenance")
+        } else {
+            Answer::json(json!({"text": "deployed at last"}))
+        }
+    })
+    .await;
+    let hook = admin
+        .post_json(
+            "/api/v4/hooks/outgoing",
+            &json!({"team_id": shim.team.id, "display_name": "Deployer",
+                "trigger_words": ["deploy"], "callback_urls": [server.url.clone()]}),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{}", hook.text);
+    admin
+        .post_json(
+            "/api/v4/posts",
+            &json!({"channel_id": shim.town_square.id, "message": "deploy now"}),
+        )
+        .await;
+    server.wait_for(1).await;
+
+    let browser = Browser::start().await;
+    sign_in(&browser, &shim, &shim.admin_token).await;
+    browser
+        .goto(&shim.url("/plugins/switchboard/console#outgoing"))
+        .await;
+    browser.wait_for("body[data-ready]").await;
+    browser.wait_for(".show-deliveries").await.click().await.unwrap();
+    // The delivery may still be settling; refresh the log until it failed.
+    browser
+        .wait_until(
+            "a failed delivery in the log",
+            "const f = document.querySelector('tr.delivery[data-state=failed]');\
+             if (!f) document.querySelector('.show-deliveries').click();\
+             return !!f && f.textContent.includes('HTTP 500');",
+            vec![],
+        )
+        .await;
+    browser.screenshot("outgoing-deliveries").await;
+    browser.wait_for("tr.delivery[data-state=failed] .redeliver").await.click().await.unwrap();
+    browser
+        .wait_until(
+            "the redelivery delivered",
+            "const d = document.querySelector('tr.delivery[data-state=delivered]');\
+             if (!d) document.querySelector('.show-deliveries').click();\
+             return !!d;",
+            vec![],
+        )
+        .await;
+    assert_eq!(server.requests().len(), 2);
+    assert!(shim.posts().iter().any(|p| p.message == "deployed at last"));
+
+    browser.stop().await;
+    server.stop().await;
+    shim.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn script_in_messages_is_inert_and_a_bad_session_is_refused() {
+    let shim = shim().await;
+    let admin = Api::admin(&shim);
+    let browser = Browser::start().await;
+
+    // A made-up cookie is no session: the page sends the browser to sign in.
+    browser.goto(&shim.url("/login")).await;
+    browser
+        .eval("document.cookie = 'MMAUTHTOKEN=not-a-session; path=/'; return true")
+        .await;
+    browser.goto(&shim.url("/")).await;
+    let at = browser.client.current_url().await.unwrap();
+    assert_eq!(at.path(), "/login", "{at}");
+    browser
+        .goto(&shim.url("/plugins/switchboard/console"))
+        .await;
+    assert_eq!(browser.client.current_url().await.unwrap().path(), "/login");
+
+    sign_in(&browser, &shim, &shim.admin_token).await;
+    live(&browser).await;
+    let hostile = "<script>window.__pwned = 1</script> [click me](javascript:window.__pwned=2) \
+<img src=x onerror=\"window.__pwned=3\"> <a href=\"javascript:window.__pwned=4\">raw</a> marker-one";
+    let reply = admin
+        .post_json(
+            "/api/v4/posts",
+            &json!({"channel_id": shim.town_square.id, "message": hostile, "props": {"attachments": [{
+                "title": "<img src=x onerror=window.__pwned=5>", "title_link": "javascript:window.__pwned=6",
+                "text": "<script>window.__pwned=7</script>", "color": "red\" onmouseover=\"window.__pwned=8",
+                "image_url": "javascript:window.__pwned=9"
+            }]}}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let html = post_with(&browser, "marker-one").await;
+    for link in browser
+        .client
+        .find_all(Locator::Css("#posts a"))
+        .await
+        .unwrap()
+    {
+        let href = link.attr("href").await.unwrap().unwrap_or_default();
+        assert!(!href.to_lowercase().starts_with("javascript"), "{href}");
+    }
+    // Click whatever link the post has; nothing may run.
+    if let Ok(link) = browser.client.find(Locator::Css("#posts .post a")).await {
+        let _ = link.click().await;
+    }
+    assert_eq!(
+        browser.eval("return typeof window.__pwned").await,
+        json!("undefined"),
+        "{html}"
+    );
+    assert!(!html.contains("<script"), "{html}");
+    assert!(html.contains("&lt;script&gt;"), "shown as text: {html}");
+    assert_eq!(
+        browser
+            .eval("return document.querySelectorAll('#posts script, #posts [onerror], #posts [onmouseover]').length")
+            .await,
+        json!(0)
+    );
+
+    // After a reload, from the REST API rather than the websocket: the same.
+    browser.goto(&shim.url("/")).await;
+    post_with(&browser, "marker-one").await;
+    assert_eq!(
+        browser.eval("return typeof window.__pwned").await,
+        json!("undefined")
+    );
+
+    browser.stop().await;
+    shim.stop().await.unwrap();
+}

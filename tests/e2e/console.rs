@@ -1,0 +1,172 @@
+//! The web console's sessions over HTTP: the `MMAUTHTOKEN` cookie from the
+//! sign-in page works on the API and the component's pages, but not for
+//! requests another site could forge; a bad cookie is no session.
+
+use reqwest::redirect::Policy;
+use serde_json::{Value, json};
+use switchboard_tests::{Api, TestShim};
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Signs in on /login with `form` and returns the session cookie's value.
+async fn sign_in(shim: &TestShim, form: &[(&str, &str)]) -> Option<String> {
+    let reply = client()
+        .post(shim.url("/login"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let cookie = reply.headers().get("set-cookie")?.to_str().ok()?.to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    let value = cookie.split(';').next()?.strip_prefix("MMAUTHTOKEN=")?;
+    Some(value.to_string())
+}
+
+async fn send(
+    shim: &TestShim,
+    method: reqwest::Method,
+    path: &str,
+    cookie: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (u16, String) {
+    let mut request = client()
+        .request(method, shim.url(path))
+        .header("cookie", format!("MMAUTHTOKEN={cookie}"));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let reply = request.send().await.unwrap();
+    let status = reply.status().as_u16();
+    let location = reply
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let text = reply.text().await.unwrap();
+    (status, location.unwrap_or(text))
+}
+
+const XHR: (&str, &str) = ("x-requested-with", "XMLHttpRequest");
+
+#[tokio::test]
+async fn a_cookie_session_needs_the_xhr_header_to_change_anything() {
+    let shim = TestShim::start().await.unwrap();
+    let cookie = sign_in(&shim, &[("token", &shim.admin_token), ("redirect_to", "/")])
+        .await
+        .expect("a token signs in");
+    assert_ne!(cookie, shim.admin_token, "a session of its own, not the token");
+    let get = reqwest::Method::GET;
+    let post = reqwest::Method::POST;
+
+    let (status, me) = send(&shim, get.clone(), "/api/v4/users/me", &cookie, &[], None).await;
+    assert_eq!(status, 200, "{me}");
+    assert!(me.contains(&shim.admin.id));
+
+    let message = json!({"channel_id": shim.town_square.id, "message": "from the page"});
+    // A forged form post carries the cookie but cannot add the header.
+    let (status, body) = send(&shim, post.clone(), "/api/v4/posts", &cookie, &[], Some(message.clone())).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("api.context.session_expired.app_error"), "{body}");
+    // Nor may another origin, header or not.
+    let evil = ("origin", "http://evil.example");
+    let (status, _) = send(&shim, post.clone(), "/api/v4/posts", &cookie, &[XHR, evil], Some(message.clone())).await;
+    assert_eq!(status, 401);
+    assert!(!shim.posts().iter().any(|p| p.message == "from the page"));
+    let origin = shim.url("");
+    let (status, body) = send(
+        &shim,
+        post.clone(),
+        "/api/v4/posts",
+        &cookie,
+        &[XHR, ("origin", &origin)],
+        Some(message),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+
+    // The same for the component's routes.
+    let hook = json!({"channel_id": shim.town_square.id, "display_name": "from the console"});
+    let (status, _) = send(&shim, post.clone(), "/api/v4/hooks/incoming", &cookie, &[], Some(hook.clone())).await;
+    assert_eq!(status, 401);
+    let (status, body) = send(&shim, post.clone(), "/api/v4/hooks/incoming", &cookie, &[XHR], Some(hook)).await;
+    assert_eq!(status, 201, "{body}");
+
+    // Signing out ends the cookie's session.
+    let (status, _) = send(&shim, post, "/api/v4/users/logout", &cookie, &[XHR], None).await;
+    assert_eq!(status, 200);
+    let (status, _) = send(&shim, get, "/api/v4/users/me", &cookie, &[], None).await;
+    assert_eq!(status, 401);
+    shim.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn pages_need_a_good_session() {
+    let shim = TestShim::start().await.unwrap();
+    let get = reqwest::Method::GET;
+    for bad in ["", "not-a-session", &"x".repeat(26)] {
+        let (status, to) = send(&shim, get.clone(), "/", bad, &[], None).await;
+        assert_eq!((status, to.as_str()), (303, "/login?redirect_to=/"));
+        let (status, to) = send(&shim, get.clone(), "/plugins/switchboard/console", bad, &[], None).await;
+        assert_eq!(status, 302, "{to}");
+        assert!(to.starts_with("/login?redirect_to="), "{to}");
+        let (status, _) = send(&shim, get.clone(), "/api/v4/users/me", bad, &[], None).await;
+        assert_eq!(status, 401);
+    }
+    // A wrong token does not sign in.
+    assert_eq!(sign_in(&shim, &[("token", "nope")]).await, None);
+
+    // A password does, for a person with one.
+    let admin = Api::admin(&shim);
+    let created = admin
+        .post_json(
+            "/api/v4/users",
+            &json!({"username": "carol", "email": "carol@example.com", "password": "correct-horse-battery"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(sign_in(&shim, &[("login_id", "carol"), ("password", "wrong")]).await, None);
+    let cookie = sign_in(&shim, &[("login_id", "carol"), ("password", "correct-horse-battery")])
+        .await
+        .expect("the password signs in");
+    let (status, page) = send(&shim, get.clone(), "/", &cookie, &[], None).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("/web/app.js"));
+    // The console page is the component's, behind the same session.
+    let (status, page) = send(&shim, get.clone(), "/plugins/switchboard/console", &cookie, &[], None).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("console.js"), "{page}");
+    let (status, script) = send(&shim, get, "/plugins/switchboard/console/console.js", "", &[], None).await;
+    assert_eq!(status, 200);
+    assert!(script.contains("X-Requested-With"));
+    shim.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn rendered_posts_carry_no_script() {
+    let shim = TestShim::start().await.unwrap();
+    let admin = Api::admin(&shim);
+    let posts = json!({"posts": [{
+        "id": "p1", "user_id": shim.admin.id, "channel_id": shim.town_square.id, "create_at": 1,
+        "message": "<script>alert(1)</script> [x](javascript:alert(1)) **ok**",
+        "props": {"attachments": [{"title": "t", "title_link": "javascript:alert(1)", "text": "<b onclick=alert(1)>b</b>"}]}
+    }]});
+    let reply = admin.post_json("/web/render", &posts).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let html = reply.json()["html"]["p1"].as_str().unwrap().to_string();
+    assert!(html.contains("<strong>ok</strong>"), "{html}");
+    assert!(!html.contains("<script") && !html.contains("javascript:") && !html.contains("onclick"), "{html}");
+    Api::new(&shim, None)
+        .post_json("/web/render", &posts)
+        .await
+        .assert_error(401, "api.context.session_expired.app_error");
+    shim.stop().await.unwrap();
+}
