@@ -2,7 +2,7 @@
 //! ammonia, message attachments, mentions, BOT badges and override names.
 //! Every piece of a post's text is either escaped here or sanitised by ammonia.
 
-use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd, html};
+use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd, TextMergeStream, html};
 use serde_json::Value;
 use std::sync::LazyLock;
 
@@ -55,7 +55,8 @@ pub fn markdown(text: &str, viewer: &str) -> String {
     options.insert(Options::ENABLE_STRIKETHROUGH);
     let mut in_code = 0usize;
     let mut in_link = 0usize;
-    let events = Parser::new_ext(text, options).map(|event| match event {
+    // Merged, so `~channel` (a strikethrough delimiter) reads as one text.
+    let events = TextMergeStream::new(Parser::new_ext(text, options)).map(|event| match event {
         Event::Start(Tag::CodeBlock(_)) => {
             in_code += 1;
             event
@@ -366,16 +367,21 @@ mod tests {
 
     #[test]
     fn script_and_javascript_links_are_inert() {
-        let html = markdown(
-            "<script>alert(1)</script> [x](javascript:alert(2)) <img src=x onerror=alert(3)> <a href=\"javascript:alert(4)\">y</a>",
-            "alice",
-        );
-        assert!(!html.contains("<script"), "{html}");
-        assert!(!html.contains("href=\"javascript"), "{html}");
-        assert!(!html.contains("<img"), "{html}");
-        assert!(!html.contains("<a href=\"javascript"), "{html}");
-        // Shown as text, as Mattermost shows raw HTML.
-        assert!(html.contains("&lt;script&gt;"), "{html}");
+        for message in [
+            "hi <script>alert(1)</script> [x](javascript:alert(2)) <img src=x onerror=alert(3)> <a href=\"javascript:alert(4)\">y</a> [z](JaVaScRiPt:alert(5))",
+            "<script>alert(1)</script>\n\n<div onclick=alert(1)>d</div>",
+        ] {
+            let html = markdown(message, "alice");
+            assert!(!html.contains("<script"), "{html}");
+            assert!(!html.contains("<img"), "{html}");
+            assert!(!html.contains("<div"), "{html}");
+            assert!(!html.to_lowercase().contains("<a href=\"javascript"), "{html}");
+            // Shown as text, as Mattermost shows raw HTML.
+            assert!(html.contains("&lt;script&gt;"), "{html}");
+        }
+        let link = markdown("[x](javascript:alert(2)) [ok](https://example.com)", "alice");
+        assert!(!link.contains("javascript"), "{link}");
+        assert!(link.contains("href=\"https://example.com\""), "{link}");
     }
 
     #[test]
