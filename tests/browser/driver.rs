@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The chromedriver process (in its own process group, so the browsers it
-/// starts are stopped with it) and the session's client.
+/// The chromedriver process and the session's client.
 pub struct Browser {
     pub client: Client,
     /// Dropped last: a failing test still stops its chromedriver.
@@ -24,17 +23,18 @@ fn free_port() -> u16 {
 
 impl Browser {
     pub async fn start() -> Browser {
-        use std::os::unix::process::CommandExt;
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .process_group(0)
             .spawn()
             .expect("chromedriver (make browser installs Debian's chromium-driver)");
-        let guard = DriverGuard(Some(driver));
+        let guard = DriverGuard {
+            child: Some(driver),
+            port,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "chromedriver did not listen");
@@ -111,26 +111,35 @@ impl Browser {
     }
 }
 
-struct DriverGuard(Option<Child>);
+/// Stops chromedriver through its own `/shutdown`, which ends its sessions
+/// and the browsers they started; only if it does not exit in time is the
+/// process itself (and nothing else) killed.
+struct DriverGuard {
+    child: Option<Child>,
+    port: u16,
+}
 
 impl Drop for DriverGuard {
     fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            // The whole group: chromedriver and the Chromium it started.
-            let _ = Command::new("kill")
-                .args(["-TERM", &format!("-{}", child.id())])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = Command::new("kill")
-                .args(["-KILL", &format!("-{}", child.id())])
-                .status();
-            let _ = child.wait();
+        use std::io::{Read, Write};
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = stream.write_all(
+                b"GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            );
+            let _ = stream.read_to_end(&mut Vec::new());
         }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
