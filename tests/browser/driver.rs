@@ -86,7 +86,11 @@ impl Browser {
     pub async fn wait_until(&self, what: &str, script: &str, args: Vec<Value>) {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let value = self.client.execute(script, args.clone()).await.expect("script");
+            let value = self
+                .client
+                .execute(script, args.clone())
+                .await
+                .expect("script");
             if value == Value::Bool(true) {
                 return;
             }

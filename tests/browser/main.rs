@@ -106,7 +106,12 @@ async fn webhook_made_on_its_page_posts_live_and_echo_runs_from_the_box() {
         .await
         .unwrap();
     browser.wait_for("#save").await.click().await.unwrap();
-    let url = browser.wait_for(".card .hook-url").await.text().await.unwrap();
+    let url = browser
+        .wait_for(".card .hook-url")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(url.starts_with(&shim.url("/hooks/")), "{url}");
     browser.screenshot("incoming-webhooks").await;
 
@@ -146,7 +151,12 @@ async fn webhook_made_on_its_page_posts_live_and_echo_runs_from_the_box() {
     assert!(html.contains("mention mention-me"), "{html}");
     assert!(html.contains("channel-mention"), "{html}");
     assert!(html.contains("border-left-color:#2eb886"), "{html}");
-    assert!(html.contains("Switchboard CI") && html.contains("3m 12s") && html.contains("ci.example.com"), "{html}");
+    assert!(
+        html.contains("Switchboard CI")
+            && html.contains("3m 12s")
+            && html.contains("ci.example.com"),
+        "{html}"
+    );
     assert!(html.contains("class=\"bot-badge\""), "{html}");
     assert!(html.contains(">ci-bot<"), "the override username: {html}");
     assert!(html.contains("action-button"), "{html}");
@@ -159,7 +169,9 @@ async fn webhook_made_on_its_page_posts_live_and_echo_runs_from_the_box() {
     // A slash command from the message box, completed from the suggestions.
     let message = browser.wait_for("#message").await;
     message.send_keys("/ec").await.unwrap();
-    browser.wait_for("#suggestions li[data-complete^='echo']").await;
+    browser
+        .wait_for("#suggestions li[data-complete^='echo']")
+        .await;
     message.send_keys(&Key::Tab.to_string()).await.unwrap();
     let value = message.prop("value").await.unwrap().unwrap_or_default();
     assert_eq!(value, "/echo ");
@@ -217,7 +229,12 @@ async fn failed_outgoing_delivery_shows_in_its_log_and_redelivers() {
         .goto(&shim.url("/plugins/switchboard/console#outgoing"))
         .await;
     browser.wait_for("body[data-ready]").await;
-    browser.wait_for(".show-deliveries").await.click().await.unwrap();
+    browser
+        .wait_for(".show-deliveries")
+        .await
+        .click()
+        .await
+        .unwrap();
     // The delivery may still be settling; refresh the log until it failed.
     browser
         .wait_until(
@@ -229,7 +246,12 @@ async fn failed_outgoing_delivery_shows_in_its_log_and_redelivers() {
         )
         .await;
     browser.screenshot("outgoing-deliveries").await;
-    browser.wait_for("tr.delivery[data-state=failed] .redeliver").await.click().await.unwrap();
+    browser
+        .wait_for("tr.delivery[data-state=failed] .redeliver")
+        .await
+        .click()
+        .await
+        .unwrap();
     browser
         .wait_until(
             "the redelivery delivered",

@@ -21,8 +21,16 @@ async fn sign_in(shim: &TestShim, form: &[(&str, &str)]) -> Option<String> {
         .send()
         .await
         .unwrap();
-    let cookie = reply.headers().get("set-cookie")?.to_str().ok()?.to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    let cookie = reply
+        .headers()
+        .get("set-cookie")?
+        .to_str()
+        .ok()?
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     let value = cookie.split(';').next()?.strip_prefix("MMAUTHTOKEN=")?;
     Some(value.to_string())
 }
@@ -63,7 +71,10 @@ async fn a_cookie_session_needs_the_xhr_header_to_change_anything() {
     let cookie = sign_in(&shim, &[("token", &shim.admin_token), ("redirect_to", "/")])
         .await
         .expect("a token signs in");
-    assert_ne!(cookie, shim.admin_token, "a session of its own, not the token");
+    assert_ne!(
+        cookie, shim.admin_token,
+        "a session of its own, not the token"
+    );
     let get = reqwest::Method::GET;
     let post = reqwest::Method::POST;
 
@@ -73,12 +84,31 @@ async fn a_cookie_session_needs_the_xhr_header_to_change_anything() {
 
     let message = json!({"channel_id": shim.town_square.id, "message": "from the page"});
     // A forged form post carries the cookie but cannot add the header.
-    let (status, body) = send(&shim, post.clone(), "/api/v4/posts", &cookie, &[], Some(message.clone())).await;
+    let (status, body) = send(
+        &shim,
+        post.clone(),
+        "/api/v4/posts",
+        &cookie,
+        &[],
+        Some(message.clone()),
+    )
+    .await;
     assert_eq!(status, 401, "{body}");
-    assert!(body.contains("api.context.session_expired.app_error"), "{body}");
+    assert!(
+        body.contains("api.context.session_expired.app_error"),
+        "{body}"
+    );
     // Nor may another origin, header or not.
     let evil = ("origin", "http://evil.example");
-    let (status, _) = send(&shim, post.clone(), "/api/v4/posts", &cookie, &[XHR, evil], Some(message.clone())).await;
+    let (status, _) = send(
+        &shim,
+        post.clone(),
+        "/api/v4/posts",
+        &cookie,
+        &[XHR, evil],
+        Some(message.clone()),
+    )
+    .await;
     assert_eq!(status, 401);
     assert!(!shim.posts().iter().any(|p| p.message == "from the page"));
     let origin = shim.url("");
@@ -95,9 +125,25 @@ async fn a_cookie_session_needs_the_xhr_header_to_change_anything() {
 
     // The same for the component's routes.
     let hook = json!({"channel_id": shim.town_square.id, "display_name": "from the console"});
-    let (status, _) = send(&shim, post.clone(), "/api/v4/hooks/incoming", &cookie, &[], Some(hook.clone())).await;
+    let (status, _) = send(
+        &shim,
+        post.clone(),
+        "/api/v4/hooks/incoming",
+        &cookie,
+        &[],
+        Some(hook.clone()),
+    )
+    .await;
     assert_eq!(status, 401);
-    let (status, body) = send(&shim, post.clone(), "/api/v4/hooks/incoming", &cookie, &[XHR], Some(hook)).await;
+    let (status, body) = send(
+        &shim,
+        post.clone(),
+        "/api/v4/hooks/incoming",
+        &cookie,
+        &[XHR],
+        Some(hook),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
 
     // Signing out ends the cookie's session.
@@ -115,7 +161,15 @@ async fn pages_need_a_good_session() {
     for bad in ["", "not-a-session", &"x".repeat(26)] {
         let (status, to) = send(&shim, get.clone(), "/", bad, &[], None).await;
         assert_eq!((status, to.as_str()), (303, "/login?redirect_to=/"));
-        let (status, to) = send(&shim, get.clone(), "/plugins/switchboard/console", bad, &[], None).await;
+        let (status, to) = send(
+            &shim,
+            get.clone(),
+            "/plugins/switchboard/console",
+            bad,
+            &[],
+            None,
+        )
+        .await;
         assert_eq!(status, 302, "{to}");
         assert!(to.starts_with("/login?redirect_to="), "{to}");
         let (status, _) = send(&shim, get.clone(), "/api/v4/users/me", bad, &[], None).await;
@@ -133,18 +187,40 @@ async fn pages_need_a_good_session() {
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
-    assert_eq!(sign_in(&shim, &[("login_id", "carol"), ("password", "wrong")]).await, None);
-    let cookie = sign_in(&shim, &[("login_id", "carol"), ("password", "correct-horse-battery")])
-        .await
-        .expect("the password signs in");
+    assert_eq!(
+        sign_in(&shim, &[("login_id", "carol"), ("password", "wrong")]).await,
+        None
+    );
+    let cookie = sign_in(
+        &shim,
+        &[("login_id", "carol"), ("password", "correct-horse-battery")],
+    )
+    .await
+    .expect("the password signs in");
     let (status, page) = send(&shim, get.clone(), "/", &cookie, &[], None).await;
     assert_eq!(status, 200);
     assert!(page.contains("/web/app.js"));
     // The console page is the component's, behind the same session.
-    let (status, page) = send(&shim, get.clone(), "/plugins/switchboard/console", &cookie, &[], None).await;
+    let (status, page) = send(
+        &shim,
+        get.clone(),
+        "/plugins/switchboard/console",
+        &cookie,
+        &[],
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     assert!(page.contains("console.js"), "{page}");
-    let (status, script) = send(&shim, get, "/plugins/switchboard/console/console.js", "", &[], None).await;
+    let (status, script) = send(
+        &shim,
+        get,
+        "/plugins/switchboard/console/console.js",
+        "",
+        &[],
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     assert!(script.contains("X-Requested-With"));
     shim.stop().await.unwrap();
@@ -163,7 +239,10 @@ async fn rendered_posts_carry_no_script() {
     assert_eq!(reply.status, 200, "{}", reply.text);
     let html = reply.json()["html"]["p1"].as_str().unwrap().to_string();
     assert!(html.contains("<strong>ok</strong>"), "{html}");
-    assert!(!html.contains("<script") && !html.contains("javascript:") && !html.contains("<b "), "{html}");
+    assert!(
+        !html.contains("<script") && !html.contains("javascript:") && !html.contains("<b "),
+        "{html}"
+    );
     Api::new(&shim, None)
         .post_json("/web/render", &posts)
         .await

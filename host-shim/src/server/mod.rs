@@ -83,16 +83,19 @@ async fn cookie_session(mut request: Request, next: Next) -> Response {
         return next.run(request).await;
     };
     let path = request.uri().path();
-    let covered = path.starts_with("/api/v4/") || path.starts_with("/plugins/") || path.starts_with("/web/");
+    let covered =
+        path.starts_with("/api/v4/") || path.starts_with("/plugins/") || path.starts_with("/web/");
     let safe = matches!(request.method().as_str(), "GET" | "HEAD" | "OPTIONS");
     let xhr = headers
         .get("x-requested-with")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("XMLHttpRequest"));
-    if covered && (safe || xhr) && same_origin(headers) {
-        if let Ok(value) = format!("Bearer {token}").parse() {
-            request.headers_mut().insert("authorization", value);
-        }
+    if covered
+        && (safe || xhr)
+        && same_origin(headers)
+        && let Ok(value) = format!("Bearer {token}").parse()
+    {
+        request.headers_mut().insert("authorization", value);
     }
     next.run(request).await
 }

@@ -89,7 +89,9 @@ pub fn route(host: &dyn Host, req: &Request) -> Response {
             outgoing::manage::list_deliveries(host, req, id)
         }
 
-        ("GET", ["plugins", "switchboard", "console", rest @ ..]) => crate::console::serve(req, rest),
+        ("GET", ["plugins", "switchboard", "console", rest @ ..]) => {
+            crate::console::serve(req, rest)
+        }
         ("POST", ["plugins", "switchboard", "test", what]) => test_fault(host, what),
         _ => Err(ApiError::not_found_route()),
     };

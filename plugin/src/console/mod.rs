@@ -68,7 +68,12 @@ mod tests {
     fn page_needs_a_session_assets_do_not() {
         let anonymous = get(&[], None);
         assert_eq!(anonymous.status, 302);
-        assert!(anonymous.headers.iter().any(|(k, v)| k == "Location" && v.starts_with("/login?")));
+        assert!(
+            anonymous
+                .headers
+                .iter()
+                .any(|(k, v)| k == "Location" && v.starts_with("/login?"))
+        );
         let page = get(&[], Some("u1"));
         assert_eq!(page.status, 200);
         assert!(String::from_utf8_lossy(&page.body).contains("console.js"));

@@ -3,8 +3,8 @@
 
 mod render;
 
-use super::rest::{Result, json_body, json_response};
 use super::Shim;
+use super::rest::{Result, json_body, json_response};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -74,7 +74,11 @@ struct RenderRequest {
 /// `POST /web/render {"posts": [...]}` → `{"html": {post_id: fragment}}`.
 /// The posts come from the API or the websocket as the page got them (an
 /// ephemeral post exists nowhere else); authors are looked up here.
-async fn render_posts(State(shim): State<Shim>, headers: HeaderMap, body: Body) -> Result<Response> {
+async fn render_posts(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
     let session = shim.require_user(&headers, None)?;
     let request: RenderRequest = json_body(&shim, body, "posts").await?;
     let store = &shim.app.store;
@@ -98,8 +102,15 @@ async fn render_posts(State(shim): State<Shim>, headers: HeaderMap, body: Body) 
             })
             .unwrap_or_default();
         authors.insert(user_id.to_string(), json!(author.username));
-        let id = post.get("id").and_then(Value::as_str).unwrap_or("").to_string();
+        let id = post
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         html.insert(id, Value::String(render::post(post, &author, &ctx)));
     }
-    Ok(json_response(StatusCode::OK, json!({"html": html, "usernames": authors})))
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"html": html, "usernames": authors}),
+    ))
 }

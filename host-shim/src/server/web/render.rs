@@ -175,7 +175,9 @@ fn attachment(post_id: &str, a: &Value, viewer: &str) -> String {
     if !author.is_empty() {
         out.push_str("<div class=\"attachment-author\">");
         if let Some(icon) = safe_url(text_of(a, "author_icon")) {
-            out.push_str(&format!("<img class=\"author-icon\" src=\"{icon}\" alt=\"\">"));
+            out.push_str(&format!(
+                "<img class=\"author-icon\" src=\"{icon}\" alt=\"\">"
+            ));
         }
         match safe_url(text_of(a, "author_link")) {
             Some(link) => out.push_str(&format!(
@@ -199,7 +201,9 @@ fn attachment(post_id: &str, a: &Value, viewer: &str) -> String {
         out.push_str("</div>");
     }
     if let Some(thumb) = safe_url(text_of(a, "thumb_url")) {
-        out.push_str(&format!("<img class=\"attachment-thumb\" src=\"{thumb}\" alt=\"\">"));
+        out.push_str(&format!(
+            "<img class=\"attachment-thumb\" src=\"{thumb}\" alt=\"\">"
+        ));
     }
     let text = text_of(a, "text");
     if !text.is_empty() {
@@ -224,7 +228,9 @@ fn attachment(post_id: &str, a: &Value, viewer: &str) -> String {
         out.push_str("</div>");
     }
     if let Some(image) = safe_url(text_of(a, "image_url")) {
-        out.push_str(&format!("<img class=\"attachment-image\" src=\"{image}\" alt=\"\">"));
+        out.push_str(&format!(
+            "<img class=\"attachment-image\" src=\"{image}\" alt=\"\">"
+        ));
     }
     if let Some(actions) = a.get("actions").and_then(Value::as_array)
         && !actions.is_empty()
@@ -239,7 +245,9 @@ fn attachment(post_id: &str, a: &Value, viewer: &str) -> String {
     if !footer.is_empty() {
         out.push_str("<div class=\"attachment-footer\">");
         if let Some(icon) = safe_url(text_of(a, "footer_icon")) {
-            out.push_str(&format!("<img class=\"footer-icon\" src=\"{icon}\" alt=\"\">"));
+            out.push_str(&format!(
+                "<img class=\"footer-icon\" src=\"{icon}\" alt=\"\">"
+            ));
         }
         out.push_str(&escape(footer));
         out.push_str("</div>");
@@ -253,7 +261,10 @@ fn attachment(post_id: &str, a: &Value, viewer: &str) -> String {
 fn action_html(post_id: &str, action: &Value) -> String {
     let id = escape(text_of(action, "id"));
     let name = escape(text_of(action, "name"));
-    let ids = format!("data-post-id=\"{}\" data-action-id=\"{id}\"", escape(post_id));
+    let ids = format!(
+        "data-post-id=\"{}\" data-action-id=\"{id}\"",
+        escape(post_id)
+    );
     if text_of(action, "type") == "select" {
         let source = text_of(action, "data_source");
         let mut options = format!("<option value=\"\">{name}</option>");
@@ -295,7 +306,14 @@ pub fn post(post: &Value, author: &Author, ctx: &Context) -> String {
         Some(url) => format!("<img class=\"avatar\" src=\"{url}\" alt=\"\">"),
         None => format!(
             "<span class=\"avatar initial\">{}</span>",
-            escape(&name.chars().next().unwrap_or('?').to_uppercase().to_string())
+            escape(
+                &name
+                    .chars()
+                    .next()
+                    .unwrap_or('?')
+                    .to_uppercase()
+                    .to_string()
+            )
         ),
     };
     let badge = if author.is_bot || from_integration {
@@ -375,24 +393,45 @@ mod tests {
             assert!(!html.contains("<script"), "{html}");
             assert!(!html.contains("<img"), "{html}");
             assert!(!html.contains("<div"), "{html}");
-            assert!(!html.to_lowercase().contains("<a href=\"javascript"), "{html}");
+            assert!(
+                !html.to_lowercase().contains("<a href=\"javascript"),
+                "{html}"
+            );
             // Shown as text, as Mattermost shows raw HTML.
             assert!(html.contains("&lt;script&gt;"), "{html}");
         }
-        let link = markdown("[x](javascript:alert(2)) [ok](https://example.com)", "alice");
+        let link = markdown(
+            "[x](javascript:alert(2)) [ok](https://example.com)",
+            "alice",
+        );
         assert!(!link.contains("javascript"), "{link}");
         assert!(link.contains("href=\"https://example.com\""), "{link}");
     }
 
     #[test]
     fn markdown_and_mentions() {
-        let html = markdown("**bold** @alice and @bob in ~town-square, `@code`, me@example.com", "alice");
+        let html = markdown(
+            "**bold** @alice and @bob in ~town-square, `@code`, me@example.com",
+            "alice",
+        );
         assert!(html.contains("<strong>bold</strong>"), "{html}");
-        assert!(html.contains("<span class=\"mention mention-me\">@alice</span>"), "{html}");
-        assert!(html.contains("<span class=\"mention\">@bob</span>"), "{html}");
-        assert!(html.contains("<span class=\"channel-mention\">~town-square</span>"), "{html}");
+        assert!(
+            html.contains("<span class=\"mention mention-me\">@alice</span>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<span class=\"mention\">@bob</span>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<span class=\"channel-mention\">~town-square</span>"),
+            "{html}"
+        );
         assert!(html.contains("<code>@code</code>"), "{html}");
-        assert!(html.contains("me@example.com") && !html.contains("@example</span>"), "{html}");
+        assert!(
+            html.contains("me@example.com") && !html.contains("@example</span>"),
+            "{html}"
+        );
     }
 
     #[test]
@@ -407,7 +446,14 @@ mod tests {
                     "actions": [{"id": "ok\"x", "name": "Go", "type": "button"}],
                     "footer": "f"}]}
         });
-        let html = post(&p, &Author { username: "webhook".into(), is_bot: false }, &ctx());
+        let html = post(
+            &p,
+            &Author {
+                username: "webhook".into(),
+                is_bot: false,
+            },
+            &ctx(),
+        );
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("javascript:"), "{html}");
         assert!(html.contains("&lt;b&gt;ci&lt;/b&gt;"), "{html}");
