@@ -113,6 +113,36 @@ async fn webhook_made_on_its_page_posts_live_and_echo_runs_from_the_box() {
         .await
         .unwrap();
     assert!(url.starts_with(&shim.url("/hooks/")), "{url}");
+    // Edit it, and send its test message from the page.
+    browser.wait_for(".card .edit").await.click().await.unwrap();
+    let title = browser.wait_for("#f_display_name").await;
+    title.clear().await.unwrap();
+    title.send_keys("CI builds (nightly)").await.unwrap();
+    browser.wait_for("#save").await.click().await.unwrap();
+    browser
+        .wait_until(
+            "the card shows the new title",
+            "return document.querySelector('.card h2')?.textContent === 'CI builds (nightly)'",
+            vec![],
+        )
+        .await;
+    browser
+        .wait_for(".card .send-test")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the test message was sent",
+            "return document.getElementById('notice').textContent.startsWith('Test message sent')",
+            vec![],
+        )
+        .await;
+    assert!(shim.posts().iter().any(|p| {
+        p.message
+            .starts_with("Test message from the Switchboard console")
+    }));
     browser.screenshot("incoming-webhooks").await;
 
     // Post to it over HTTP while the channel view is open: the post arrives
@@ -186,6 +216,65 @@ async fn webhook_made_on_its_page_posts_live_and_echo_runs_from_the_box() {
     let posts = shim.posts();
     assert!(posts.iter().any(|p| p.message == "hello from the box"));
     browser.screenshot("channel-view").await;
+
+    // A thread: reply from the side pane; the reply shows in both places.
+    let root = posts
+        .iter()
+        .find(|p| p.message == "plain *words*")
+        .unwrap()
+        .id
+        .clone();
+    browser
+        .wait_for(&format!("#post_{root} .reply-link"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for("#thread:not([hidden]) #thread-posts .post")
+        .await;
+    let reply = browser.wait_for("#thread-message").await;
+    reply.send_keys("a threaded reply").await.unwrap();
+    reply.send_keys(&Key::Enter.to_string()).await.unwrap();
+    browser
+        .wait_until(
+            "the reply in the thread pane",
+            "return [...document.querySelectorAll('#thread-posts .post')].some(p => p.textContent.includes('a threaded reply'))",
+            vec![],
+        )
+        .await;
+    let html = post_with(&browser, "a threaded reply").await;
+    assert!(html.contains("class=\"post reply\""), "{html}");
+    let stored = shim.posts();
+    assert!(
+        stored
+            .iter()
+            .any(|p| p.message == "a threaded reply" && p.root_id == root)
+    );
+    browser.screenshot("thread").await;
+
+    // Delete the webhook on its page: it no longer takes posts.
+    browser
+        .goto(&shim.url("/plugins/switchboard/console#incoming"))
+        .await;
+    browser.wait_for("body[data-ready]").await;
+    browser
+        .eval("window.confirm = () => true; return true")
+        .await;
+    browser
+        .wait_for(".card .delete")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for("#list .empty").await;
+    let gone = reqwest::Client::new()
+        .post(&url)
+        .json(&json!({"text": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 400);
 
     browser.stop().await;
     shim.stop().await.unwrap();
@@ -263,6 +352,84 @@ async fn failed_outgoing_delivery_shows_in_its_log_and_redelivers() {
         .await;
     assert_eq!(server.requests().len(), 2);
     assert!(shim.posts().iter().any(|p| p.message == "deployed at last"));
+
+    browser.stop().await;
+    server.stop().await;
+    shim.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn slash_command_made_on_its_page_shows_its_secret_and_runs_in_try_it() {
+    let shim = shim().await;
+    let server = CallbackServer::start(|_| {
+        Answer::json(json!({"response_type": "in_channel", "text": "deployed from try-it"}))
+    })
+    .await;
+    let browser = Browser::start().await;
+    sign_in(&browser, &shim, &shim.admin_token).await;
+    browser
+        .goto(&shim.url("/plugins/switchboard/console#commands"))
+        .await;
+    browser.wait_for("body[data-ready]").await;
+    browser.wait_for("#add").await.click().await.unwrap();
+    for (field, value) in [
+        ("#f_display_name", "Deploy"),
+        ("#f_trigger", "deploy"),
+        ("#f_url", server.url.as_str()),
+        ("#f_auto_complete_desc", "Deploys a branch"),
+    ] {
+        browser
+            .wait_for(field)
+            .await
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    browser
+        .wait_for("#f_auto_complete")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for("#save").await.click().await.unwrap();
+    let secret = browser
+        .wait_for(".card .signing-secret")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(secret.len(), 32, "{secret}");
+
+    let input = browser.wait_for(".card .try-input").await;
+    input.send_keys("main").await.unwrap();
+    browser
+        .wait_for(".card .try-channel")
+        .await
+        .select_by_value(&shim.town_square.id)
+        .await
+        .unwrap();
+    browser
+        .wait_for(".card .try-run")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the answer is shown",
+            "return document.querySelector('.card pre.answer')?.textContent.includes('deployed from try-it') === true",
+            vec![],
+        )
+        .await;
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].one("text"), "main");
+    assert!(
+        shim.posts()
+            .iter()
+            .any(|p| p.message == "deployed from try-it")
+    );
+    browser.screenshot("slash-commands").await;
 
     browser.stop().await;
     server.stop().await;
