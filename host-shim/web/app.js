@@ -110,7 +110,10 @@ function connect() {
     try { event = JSON.parse(message.data); } catch (_) { return; }
     const data = event.data || {};
     if (["posted", "post_edited", "ephemeral_message"].includes(event.event) && data.post) {
-      received(JSON.parse(data.post)).catch(showError);
+      const post = JSON.parse(data.post);
+      // As Mattermost's SendEphemeralPost does: shown to this user only, never stored.
+      if (event.event === "ephemeral_message") post.type = "system_ephemeral";
+      received(post).catch(showError);
     } else if (event.event === "post_deleted" && data.post) {
       const gone = JSON.parse(data.post);
       document.querySelectorAll("#post_" + CSS.escape(gone.id)).forEach((el) => el.remove());

@@ -85,7 +85,6 @@ async fn webhook_made_on_its_page_posts_live_and_echo_runs_from_the_box() {
     let shim = shim().await;
     let browser = Browser::start().await;
     sign_in(&browser, &shim, &shim.admin_token).await;
-    browser.screenshot("channel-empty").await;
 
     // Create an incoming webhook on the console page.
     browser
@@ -361,8 +360,12 @@ async fn failed_outgoing_delivery_shows_in_its_log_and_redelivers() {
 #[tokio::test]
 async fn slash_command_made_on_its_page_shows_its_secret_and_runs_in_try_it() {
     let shim = shim().await;
-    let server = CallbackServer::start(|_| {
-        Answer::json(json!({"response_type": "in_channel", "text": "deployed from try-it"}))
+    let server = CallbackServer::start(|request| {
+        if request.one("text") == "quietly" {
+            Answer::json(json!({"response_type": "ephemeral", "text": "only you see this"}))
+        } else {
+            Answer::json(json!({"response_type": "in_channel", "text": "deployed from try-it"}))
+        }
     })
     .await;
     let browser = Browser::start().await;
@@ -422,7 +425,7 @@ async fn slash_command_made_on_its_page_shows_its_secret_and_runs_in_try_it() {
         )
         .await;
     let requests = server.requests();
-    assert_eq!(requests.len(), 1);
+    assert_eq!(requests.len(), 1, "one request from try-it");
     assert_eq!(requests[0].one("text"), "main");
     assert!(
         shim.posts()
@@ -430,6 +433,35 @@ async fn slash_command_made_on_its_page_shows_its_secret_and_runs_in_try_it() {
             .any(|p| p.message == "deployed from try-it")
     );
     browser.screenshot("slash-commands").await;
+
+    // From the message box, an ephemeral answer shows for this user only,
+    // and is gone after a reload (it was never stored).
+    browser.goto(&shim.url("/")).await;
+    live(&browser).await;
+    let message = browser.wait_for("#message").await;
+    message.send_keys("/deploy quietly").await.unwrap();
+    message.send_keys(&Key::Enter.to_string()).await.unwrap();
+    let html = post_with(&browser, "only you see this").await;
+    assert!(
+        html.contains("post ephemeral") && html.contains("(Only visible to you)"),
+        "{html}"
+    );
+    assert!(
+        !shim
+            .posts()
+            .iter()
+            .any(|p| p.message == "only you see this")
+    );
+    browser.goto(&shim.url("/")).await;
+    post_with(&browser, "deployed from try-it").await;
+    assert_eq!(
+        browser
+            .eval(
+                "return document.getElementById('posts').textContent.includes('only you see this')"
+            )
+            .await,
+        json!(false)
+    );
 
     browser.stop().await;
     server.stop().await;

@@ -74,7 +74,7 @@ pub fn markdown(text: &str, viewer: &str) -> String {
             event
         }
         Event::Text(t) if in_code == 0 && in_link == 0 => {
-            Event::InlineHtml(CowStr::from(highlight(&t, viewer)))
+            Event::InlineHtml(CowStr::from(highlight(&emojify(&t), viewer)))
         }
         // Raw HTML in a message is shown as text, as Mattermost does.
         Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
@@ -83,6 +83,38 @@ pub fn markdown(text: &str, viewer: &str) -> String {
     let mut out = String::new();
     html::push_html(&mut out, events);
     CLEANER.clean(&out).to_string()
+}
+
+/// `:shortcode:` as its emoji, as Mattermost shows it; unknown names stay.
+fn emojify(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(':') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let name_end =
+            after.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-')));
+        match name_end {
+            Some(end) if end > 0 && after[end..].starts_with(':') => {
+                match emojis::get_by_shortcode(&after[..end]) {
+                    Some(emoji) => {
+                        out.push_str(emoji.as_str());
+                        rest = &after[end + 1..];
+                    }
+                    None => {
+                        out.push(':');
+                        rest = after;
+                    }
+                }
+            }
+            _ => {
+                out.push(':');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Escapes `text`, wrapping mentions in spans.
@@ -406,6 +438,14 @@ mod tests {
         );
         assert!(!link.contains("javascript"), "{link}");
         assert!(link.contains("href=\"https://example.com\""), "{link}");
+    }
+
+    #[test]
+    fn emoji_shortcodes() {
+        assert_eq!(
+            emojify("ship it :tada: at 10:30 :nosuchemoji:"),
+            "ship it 🎉 at 10:30 :nosuchemoji:"
+        );
     }
 
     #[test]
