@@ -74,8 +74,10 @@ pub fn markdown(text: &str, viewer: &str) -> String {
             event
         }
         Event::Text(t) if in_code == 0 && in_link == 0 => {
-            Event::InlineHtml(CowStr::from(highlight(&emojify(&t), viewer)))
+            Event::InlineHtml(CowStr::from(linkify(&emojify(&t), viewer)))
         }
+        // A single newline is a line break in Mattermost's messages.
+        Event::SoftBreak => Event::HardBreak,
         // Raw HTML in a message is shown as text, as Mattermost does.
         Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
         other => other,
@@ -83,6 +85,43 @@ pub fn markdown(text: &str, viewer: &str) -> String {
     let mut out = String::new();
     html::push_html(&mut out, events);
     CLEANER.clean(&out).to_string()
+}
+
+/// Bare `http(s)://` URLs as links, as Mattermost autolinks them; the rest
+/// through [`highlight`].
+fn linkify(text: &str, viewer: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    loop {
+        let start = ["http://", "https://"]
+            .iter()
+            .filter_map(|scheme| {
+                rest.match_indices(scheme).map(|(i, _)| i).find(|&i| {
+                    rest[..i]
+                        .chars()
+                        .last()
+                        .is_none_or(|c| c.is_whitespace() || matches!(c, '(' | '['))
+                })
+            })
+            .min();
+        let Some(start) = start else {
+            out.push_str(&highlight(rest, viewer));
+            return out;
+        };
+        out.push_str(&highlight(&rest[..start], viewer));
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"'))
+            .unwrap_or(tail.len());
+        let url = tail[..end].trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']', '\'']);
+        let url = if url.len() > "https://".len() {
+            url
+        } else {
+            &tail[..end]
+        };
+        out.push_str(&format!("<a href=\"{0}\">{0}</a>", escape(url)));
+        rest = &tail[url.len()..];
+    }
 }
 
 /// `:shortcode:` as its emoji, as Mattermost shows it; unknown names stay.
@@ -438,6 +477,20 @@ mod tests {
         );
         assert!(!link.contains("javascript"), "{link}");
         assert!(link.contains("href=\"https://example.com\""), "{link}");
+    }
+
+    #[test]
+    fn bare_urls_become_links_and_newlines_breaks() {
+        let html = markdown(
+            "see https://example.com/a?b=1&c=2. and (http://x.io)\nnext <https://y.io>",
+            "alice",
+        );
+        assert!(html.contains("<a href=\"https://example.com/a?b=1&amp;c=2\" rel=\"noopener noreferrer nofollow\">https://example.com/a?b=1&amp;c=2</a>."), "{html}");
+        assert!(html.contains(">http://x.io</a>)"), "{html}");
+        assert!(html.contains("<br>"), "{html}");
+        assert_eq!(html.matches("<a ").count(), 3, "{html}");
+        assert!(!markdown("nothttps://z.io", "a").contains("<a"));
+        assert!(!markdown("`https://z.io`", "a").contains("<a"));
     }
 
     #[test]
