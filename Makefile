@@ -35,11 +35,12 @@ clients: all
 	bash tests/clients/run.sh
 
 # The browser tests (tests/browser) drive Debian's headless Chromium over
-# WebDriver; `chromium` installs it when it is missing (sudo only when not root).
+# WebDriver; `chromium` installs it (and an emoji font for its pictures) when
+# it is missing (sudo only when not root).
 chromium:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver fonts-noto-color-emoji; \
 	fi
 
 browser: component chromium

@@ -19,6 +19,7 @@ async fn shim() -> TestShim {
             // One attempt: a failing receiver's delivery settles at once.
             c.delivery_settings.retry_schedule_milliseconds = vec![0];
             c.delivery_settings.jitter_percent = 0;
+            c.service_settings.enable_bot_account_creation = true;
         })
         .start()
         .await
@@ -465,6 +466,83 @@ async fn slash_command_made_on_its_page_shows_its_secret_and_runs_in_try_it() {
 
     browser.stop().await;
     server.stop().await;
+    shim.stop().await.unwrap();
+}
+
+/// Fills the console's editor and saves it.
+async fn fill_and_save(browser: &Browser, fields: &[(&str, &str)]) {
+    browser.wait_for("#add").await.click().await.unwrap();
+    for (field, value) in fields {
+        browser
+            .wait_for(field)
+            .await
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    browser.wait_for("#save").await.click().await.unwrap();
+}
+
+#[tokio::test]
+async fn bot_and_oauth_app_made_on_their_pages() {
+    let shim = shim().await;
+    let browser = Browser::start().await;
+    sign_in(&browser, &shim, &shim.admin_token).await;
+
+    browser
+        .goto(&shim.url("/plugins/switchboard/console#bots"))
+        .await;
+    browser.wait_for("body[data-ready]").await;
+    fill_and_save(
+        &browser,
+        &[("#f_username", "deploy-bot"), ("#f_display_name", "Deploy")],
+    )
+    .await;
+    browser
+        .wait_until(
+            "the bot's card",
+            "return document.querySelector('#list .card h2')?.textContent === 'Deploy (@deploy-bot)'",
+            vec![],
+        )
+        .await;
+    let bot = shim.shim.app.store.user_by_username("deploy-bot").unwrap();
+    assert!(bot.is_bot);
+
+    browser
+        .goto(&shim.url("/plugins/switchboard/console#oauth"))
+        .await;
+    browser
+        .wait_until(
+            "the OAuth page",
+            "return document.getElementById('title').textContent === 'OAuth 2.0 Applications'",
+            vec![],
+        )
+        .await;
+    fill_and_save(
+        &browser,
+        &[
+            ("#f_name", "Dashboard"),
+            ("#f_homepage", "https://dash.example.com"),
+            ("#f_callback_urls", "https://dash.example.com/callback"),
+        ],
+    )
+    .await;
+    browser
+        .wait_until(
+            "the app's card",
+            "return document.querySelector('#list .card h2')?.textContent === 'Dashboard'",
+            vec![],
+        )
+        .await;
+    let apps = Api::admin(&shim).get("/api/v4/oauth/apps").await.json();
+    assert_eq!(apps[0]["name"], "Dashboard");
+    assert_eq!(
+        apps[0]["callback_urls"],
+        json!(["https://dash.example.com/callback"])
+    );
+    browser.screenshot("oauth-apps").await;
+
+    browser.stop().await;
     shim.stop().await.unwrap();
 }
 
