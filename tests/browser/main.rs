@@ -484,9 +484,49 @@ async fn fill_and_save(browser: &Browser, fields: &[(&str, &str)]) {
 }
 
 #[tokio::test]
-async fn bot_and_oauth_app_made_on_their_pages() {
+async fn bot_and_oauth_app_made_on_their_pages_and_others_see_only_their_own() {
     let shim = shim().await;
+    let admin = Api::admin(&shim);
+    admin
+        .create_incoming_hook(
+            &shim.town_square.id,
+            json!({"display_name": "the admin's hook"}),
+        )
+        .await;
     let browser = Browser::start().await;
+
+    // An ordinary member sees none of the admin's integrations.
+    let (_, token) = shim.create_user("dave").unwrap();
+    sign_in(&browser, &shim, &token).await;
+    browser
+        .goto(&shim.url("/plugins/switchboard/console#incoming"))
+        .await;
+    browser.wait_for("body[data-ready]").await;
+    browser.wait_for("#list .empty").await;
+    assert_eq!(
+        browser
+            .eval(
+                "return document.getElementById('list').textContent.includes(\"the admin's hook\")"
+            )
+            .await,
+        json!(false)
+    );
+    fill_and_save(&browser, &[("#f_display_name", "dave's hook")]).await;
+    browser
+        .wait_until(
+            "dave's own hook is listed",
+            "return [...document.querySelectorAll('#list .card h2')].map(h => h.textContent).join() === \"dave's hook\"",
+            vec![],
+        )
+        .await;
+
+    // Signing out in the channel view ends the session.
+    browser.goto(&shim.url("/")).await;
+    browser.wait_for("#sign-out").await.click().await.unwrap();
+    browser.wait_for("#token").await;
+    assert_eq!(browser.client.current_url().await.unwrap().path(), "/login");
+    browser.goto(&shim.url("/")).await;
+    browser.wait_for("#token").await;
     sign_in(&browser, &shim, &shim.admin_token).await;
 
     browser
@@ -534,7 +574,7 @@ async fn bot_and_oauth_app_made_on_their_pages() {
             vec![],
         )
         .await;
-    let apps = Api::admin(&shim).get("/api/v4/oauth/apps").await.json();
+    let apps = admin.get("/api/v4/oauth/apps").await.json();
     assert_eq!(apps[0]["name"], "Dashboard");
     assert_eq!(
         apps[0]["callback_urls"],
