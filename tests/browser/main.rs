@@ -253,6 +253,37 @@ async fn webhook_made_on_its_page_posts_live_and_echo_runs_from_the_box() {
     );
     browser.screenshot("thread").await;
 
+    // An `open_dialog` event's dialog shows as a form (the event itself comes
+    // from the interactive-messages routes; here the page's handler is fed one).
+    browser
+        .eval(
+            "openDialog({trigger_id: 't', url: 'http://127.0.0.1:9/dialog', dialog: {callback_id: 'cb', \
+             title: 'Deploy', submit_label: 'Go', elements: [\
+             {name: 'env', display_name: 'Environment', type: 'select', options: [{text: 'Production', value: 'prod'}]},\
+             {name: 'note', display_name: 'Note', type: 'text', default: 'nightly'}]}}); return true",
+        )
+        .await;
+    browser.wait_for("dialog[open] #dialog_env").await;
+    let note = browser.wait_for("dialog[open] #dialog_note").await;
+    assert_eq!(
+        note.prop("value").await.unwrap().as_deref(),
+        Some("nightly")
+    );
+    browser.screenshot("dialog").await;
+    browser
+        .wait_for("dialog[open] .buttons button[type=button]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the dialog closes",
+            "return !document.getElementById('dialog').open",
+            vec![],
+        )
+        .await;
+
     // Delete the webhook on its page: it no longer takes posts.
     browser
         .goto(&shim.url("/plugins/switchboard/console#incoming"))
