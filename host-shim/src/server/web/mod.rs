@@ -89,7 +89,6 @@ async fn render_posts(
         allow_username_override: config.service_settings.enable_post_username_override,
         allow_icon_override: config.service_settings.enable_post_icon_override,
     };
-    let mut authors: Map<String, Value> = Map::new();
     let mut html = Map::new();
     // A page asks for one channel's page of posts at most.
     for post in request.posts.iter().take(500) {
@@ -101,7 +100,6 @@ async fn render_posts(
                 is_bot: u.is_bot,
             })
             .unwrap_or_default();
-        authors.insert(user_id.to_string(), json!(author.username));
         let id = post
             .get("id")
             .and_then(Value::as_str)
@@ -109,8 +107,5 @@ async fn render_posts(
             .to_string();
         html.insert(id, Value::String(render::post(post, &author, &ctx)));
     }
-    Ok(json_response(
-        StatusCode::OK,
-        json!({"html": html, "usernames": authors}),
-    ))
+    Ok(json_response(StatusCode::OK, json!({ "html": html })))
 }
