@@ -361,11 +361,10 @@ async fn failed_outgoing_delivery_shows_in_its_log_and_redelivers() {
             "a failed delivery in the log",
             "const f = document.querySelector('tr.delivery[data-state=failed]');\
              if (!f) document.querySelector('.show-deliveries').click();\
-             return !!f && f.textContent.includes('HTTP 500');",
+             return !!f && f.textContent.includes('HTTP 500') && f.textContent.includes('deploy now');",
             vec![],
         )
         .await;
-    browser.screenshot("outgoing-deliveries").await;
     browser
         .wait_for("tr.delivery[data-state=failed] .redeliver")
         .await
@@ -377,12 +376,13 @@ async fn failed_outgoing_delivery_shows_in_its_log_and_redelivers() {
             "the redelivery delivered",
             "const d = document.querySelector('tr.delivery[data-state=delivered]');\
              if (!d) document.querySelector('.show-deliveries').click();\
-             return !!d;",
+             return !!d && d.querySelector('.answer-cell').textContent.includes('deployed at last');",
             vec![],
         )
         .await;
     assert_eq!(server.requests().len(), 2);
     assert!(shim.posts().iter().any(|p| p.message == "deployed at last"));
+    browser.screenshot("outgoing-deliveries").await;
 
     browser.stop().await;
     server.stop().await;

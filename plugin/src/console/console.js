@@ -202,6 +202,13 @@ async function deliveries(h, card) {
   const list = await api("GET", `/api/v4/hooks/outgoing/${h.id}/deliveries`);
   panel.replaceChildren(make("h3", {}, "Delivery log"));
   if (!list.length) { panel.append(make("p", { class: "empty-log" }, "No deliveries yet.")); return; }
+  // The request's post and the posts made from the answer, read once each.
+  const messages = {};
+  const wanted = [...new Set(list.flatMap((d) => [d.post_id, ...(d.posted || [])]).filter(Boolean))];
+  await Promise.all(wanted.map(async (id) => {
+    try { messages[id] = (await api("GET", `/api/v4/posts/${id}`)).message; } catch (_) { /* gone or not readable */ }
+  }));
+  const quote = (id) => (messages[id] === undefined ? null : make("div", { class: "quote" }, "“" + messages[id] + "”"));
   const table = make("table", { class: "log" }, make("tr", {}, ...["When", "Request", "Answer", "Attempts", ""].map((t) => make("th", {}, t))));
   for (const d of list.slice().reverse()) {
     const attempts = make("ol", {});
@@ -214,8 +221,9 @@ async function deliveries(h, card) {
     }, "Redeliver");
     table.append(make("tr", { class: "delivery", "data-state": d.state },
       make("td", {}, when(d.at)),
-      make("td", {}, make("code", {}, "POST " + d.url), make("div", {}, "trigger " + (d.trigger_word || "—") + ", post " + d.post_id)),
-      make("td", {}, make("span", { class: "state-" + d.state }, d.state), d.status ? " HTTP " + d.status : "", d.error ? make("div", {}, d.error) : null),
+      make("td", {}, make("code", {}, "POST " + d.url), make("div", {}, "trigger " + (d.trigger_word || "—")), quote(d.post_id)),
+      make("td", { class: "answer-cell" }, make("span", { class: "state-" + d.state }, d.state), d.status ? " HTTP " + d.status : "",
+        d.error ? make("div", {}, d.error) : null, ...(d.posted || []).map(quote)),
       make("td", {}, attempts),
       make("td", {}, redeliver)));
   }
