@@ -1,5 +1,6 @@
 //! The OAuth 2.0 provider: third-party apps (`/api/v4/oauth/apps`), the web
 //! flow (`/oauth/authorize`, sign-in and consent pages), the token endpoint,
+//! dynamic client registration,
 //! deauthorization and the discovery document; and the outgoing OAuth
 //! connections integrations' requests get their tokens through.
 
@@ -7,6 +8,7 @@ mod apps;
 mod flow;
 mod outgoing;
 mod pages;
+mod register;
 
 use super::{ApiError, Shim};
 use axum::Router;
@@ -19,6 +21,7 @@ pub fn routes() -> Router<Shim> {
         .merge(flow::routes())
         .merge(pages::routes())
         .merge(outgoing::routes())
+        .merge(register::routes())
 }
 
 /// An absolute http(s) URL with a host: what callback, homepage, icon and
