@@ -880,3 +880,96 @@ async fn dynamic_client_registration_behind_its_setting_and_allowlist() {
     );
     shim.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn posts_say_they_came_from_an_app_and_a_user_keeps_at_most_500_tokens() {
+    use switchboard_host_shim::store::{AccessGrant, token_digest};
+    let shim = TestShim::start().await.unwrap();
+    let admin = Api::admin(&shim);
+    let app = create_app(&admin, json!({})).await;
+    let client_id = app["id"].as_str().unwrap().to_string();
+
+    // 500 live tokens already issued to the admin, oldest first.
+    let store = &shim.shim.app.store;
+    let writers: Vec<_> = (0..10)
+        .map(|t| {
+            let (app, client_id, user) = (
+                shim.shim.app.clone(),
+                client_id.clone(),
+                shim.admin.id.clone(),
+            );
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let grant = AccessGrant {
+                        token_hash: token_digest(&format!("old-token-{:03}", t * 50 + i)),
+                        client_id: client_id.clone(),
+                        user_id: user.clone(),
+                        expires_at: i64::MAX,
+                        ..AccessGrant::default()
+                    };
+                    app.store.save_oauth_grant(&grant, None).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    // One more sign-in: the oldest issued goes, the rest stay.
+    let reply = admin
+        .post_json(
+            "/oauth/authorize",
+            &json!({"response_type": "code", "client_id": client_id, "redirect_uri": CALLBACK}),
+        )
+        .await;
+    let code = query_param(reply.json()["redirect"].as_str().unwrap(), "code").unwrap();
+    let (status, token) = token_request(
+        &shim,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", &client_id),
+            ("client_secret", app["client_secret"].as_str().unwrap()),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{token}");
+    let access = token["access_token"].as_str().unwrap().to_string();
+    let alive: Vec<String> = (0..500)
+        .map(|i| format!("old-token-{i:03}"))
+        .filter(|t| store.oauth_grant_by_token(t, 0).unwrap().is_some())
+        .collect();
+    assert_eq!(alive.len(), 499, "one old token ended");
+    let ended = (0..500)
+        .map(|i| format!("old-token-{i:03}"))
+        .find(|t| !alive.contains(t))
+        .unwrap();
+    let me = Api::new(&shim, Some(&ended)).get("/api/v4/users/me").await;
+    assert_eq!(me.status, 401, "{}", me.text);
+    for token in [&access, &alive[0]] {
+        let me = Api::new(&shim, Some(token)).get("/api/v4/users/me").await;
+        assert_eq!(me.status, 200, "{}", me.text);
+    }
+
+    // A post made with the app's token is marked; one with a personal token is not.
+    for (token, marked) in [(access.as_str(), true), (shim.admin_token.as_str(), false)] {
+        let reply = Api::new(&shim, Some(token))
+            .post_json(
+                "/api/v4/posts",
+                &json!({"channel_id": shim.town_square.id, "message": "hello"}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let post = reply.json();
+        assert_eq!(
+            post["props"].get("from_oauth_app").is_some(),
+            marked,
+            "{post}"
+        );
+        if marked {
+            assert_eq!(post["props"]["from_oauth_app"], "true");
+        }
+    }
+    shim.stop().await.unwrap();
+}

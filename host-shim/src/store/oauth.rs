@@ -8,6 +8,10 @@ use super::{Result, Store, StoreError};
 use rusqlite::{OptionalExtension, Row, params};
 use serde_json::{Value, json};
 
+/// Live OAuth tokens one user may hold over all apps (Mattermost's session
+/// cap); issuing one more ends the oldest issued.
+pub const MAX_GRANTS_PER_USER: i64 = 500;
+
 /// A registered third-party app; `id` is its OAuth `client_id`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OAuthApp {
@@ -363,7 +367,8 @@ impl Store {
     }
 
     /// Stores a grant, replacing `replaces` (a token hash) in the same write:
-    /// a refresh rotates both tokens at once.
+    /// a refresh rotates both tokens at once. A user keeps at most
+    /// [`MAX_GRANTS_PER_USER`]; the oldest issued beyond go in the same write.
     pub fn save_oauth_grant(&self, grant: &AccessGrant, replaces: Option<&str>) -> Result<()> {
         let (g, old) = (grant.clone(), replaces.map(str::to_string));
         self.writer.write(move |c| {
@@ -384,6 +389,12 @@ impl Store {
                     g.scope,
                     g.audience
                 ],
+            )?;
+            c.execute(
+                "DELETE FROM oauth_access WHERE rowid IN (
+                     SELECT rowid FROM oauth_access WHERE user_id = ?1
+                     ORDER BY rowid DESC LIMIT -1 OFFSET ?2)",
+                params![g.user_id, MAX_GRANTS_PER_USER],
             )?;
             Ok(())
         })
