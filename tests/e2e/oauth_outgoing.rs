@@ -762,3 +762,47 @@ async fn bad_input_permissions_and_the_switch_get_the_spec_s_errors() {
         .assert_error(403, "api.context.permissions.app_error");
     shim.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_token_does_not_follow_a_redirect_to_another_host() {
+    let shim = shim().await;
+    let admin = Api::admin(&shim);
+    let tokens = TokenServer::start(3600, Duration::ZERO).await;
+    let elsewhere = Service::start().await;
+    // A service that sends every request on to another port (307 keeps the
+    // method and body).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirecting = format!("http://{}", listener.local_addr().unwrap());
+    let target = format!("{}/landing", elsewhere.server.url);
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let noted = seen.clone();
+    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+        let (target, noted) = (target.clone(), noted.clone());
+        async move {
+            let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+            noted.lock().unwrap().push(auth.unwrap_or("").to_string());
+            axum::response::Response::builder()
+                .status(307)
+                .header("location", target)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        }
+    });
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    create_connection(
+        &admin,
+        &tokens.url(),
+        json!([format!("{redirecting}/*")]),
+        json!({}),
+    )
+    .await;
+    command_at(&admin, &shim, &format!("{redirecting}/slash")).await;
+    let out = ok(&execute(&admin, &shim.town_square.id, "/deploy").await);
+    assert_eq!(out["text"], "done", "{out}");
+    assert_eq!(*seen.lock().unwrap(), ["Bearer tok-1"]);
+    assert_eq!(elsewhere.auth_headers(), [""], "dropped at the other host");
+    server.abort();
+    tokens.server.stop().await;
+    elsewhere.server.stop().await;
+    shim.stop().await.unwrap();
+}
