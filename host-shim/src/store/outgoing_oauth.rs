@@ -7,8 +7,10 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
 /// A connection as Mattermost models it; `audiences` are URLs (an entry
-/// ending in `*` is a prefix).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// ending in `*` is a prefix). Read from request bodies, but deliberately
+/// not `Serialize`: answers are built by the API's sanitizer only, so no
+/// secret can leave by accident.
+#[derive(Clone, PartialEq, Default, Deserialize)]
 #[serde(default)]
 pub struct OutgoingOAuthConnection {
     pub id: String,
@@ -23,6 +25,29 @@ pub struct OutgoingOAuthConnection {
     pub oauth_token_url: String,
     pub grant_type: String,
     pub audiences: Vec<String>,
+}
+
+/// The secrets redacted, so a connection in a log line or a failed
+/// assertion shows none.
+impl std::fmt::Debug for OutgoingOAuthConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |present: bool| if present { "<redacted>" } else { "" };
+        f.debug_struct("OutgoingOAuthConnection")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &hidden(!self.client_secret.is_empty()))
+            .field("credentials_username", &self.credentials_username)
+            .field(
+                "credentials_password",
+                &hidden(self.credentials_password.is_some()),
+            )
+            .field("oauth_token_url", &self.oauth_token_url)
+            .field("grant_type", &self.grant_type)
+            .field("audiences", &self.audiences)
+            .field("update_at", &self.update_at)
+            .finish()
+    }
 }
 
 /// What is sealed: the two secrets, as one JSON value.
@@ -224,5 +249,7 @@ mod tests {
         assert!(contains("robot"), "the username is not a secret");
         assert!(!contains("the-client-secret-6789"));
         assert!(!contains("the-password-12345"));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("the-client-secret-6789") && !shown.contains("the-password-12345"));
     }
 }
