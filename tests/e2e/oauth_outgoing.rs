@@ -230,16 +230,17 @@ async fn a_401_from_the_service_renews_the_token_once_and_retries_once() {
     assert_eq!(tokens.count(), 2);
 
     // A service that refuses every token: still exactly one renewal, and its
-    // 401 is the command's answer.
+    // 401 is the command's answer (Mattermost's error for a non-200 reply).
     service.reject_all.store(true, Ordering::SeqCst);
     let reply = execute(&admin, town, "/deploy once more").await;
+    let body = reply.assert_error(500, "api.command.execute_command.failed_resp.app_error");
+    assert!(body["message"].as_str().unwrap().contains("401"), "{body}");
     assert_eq!(service.auth_headers().len(), 5, "one request and one retry");
     assert_eq!(
         service.auth_headers()[3..],
         ["Bearer tok-2", "Bearer tok-3"]
     );
     assert_eq!(tokens.count(), 3, "one renewal, not a loop");
-    let _ = reply;
     tokens.server.stop().await;
     service.server.stop().await;
     shim.stop().await.unwrap();
