@@ -11,6 +11,7 @@ mod incoming;
 mod incoming_manage;
 mod load;
 mod oauth;
+mod oauth_outgoing;
 mod outgoing;
 mod processes;
 mod websocket;

@@ -8,6 +8,7 @@ mod first_start;
 mod migrations;
 mod model;
 mod oauth;
+mod outgoing_oauth;
 mod secrets;
 mod writer;
 
@@ -15,6 +16,7 @@ pub use bots::{Bot, BotQuery};
 pub use first_start::FirstStart;
 pub use model::{Channel, ChannelType, Post, Team, TeamMember, User};
 pub use oauth::{AccessGrant, AuthCode, OAuthApp};
+pub use outgoing_oauth::OutgoingOAuthConnection;
 pub use secrets::token_digest;
 
 use rusqlite::{Connection, OptionalExtension, params};
