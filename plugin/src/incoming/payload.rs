@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::json::{first_value, fold_keys};
 use crate::slack::attachment::{Attachment, decode_attachments};
+use crate::slack::blocks::{self, Target};
 
 /// What an incoming webhook asks for, before any hook, channel or Slack processing.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -69,6 +70,7 @@ const REQUEST_KEYS: &[&str] = &[
     "attachments",
     "type",
     "priority",
+    "blocks",
 ];
 const PRIORITY_KEYS: &[&str] = &["priority", "requested_ack", "persistent_notifications"];
 /// Keys whose string values senders fill from multi-line templates without escaping.
@@ -186,13 +188,36 @@ fn from_value(value: Value) -> Result<IncomingRequest, String> {
         priority.retain(|_, v| !v.is_null());
     }
     let attachments = obj.remove("attachments");
+    let blocks = obj.remove("blocks");
     let mut request: IncomingRequest =
         serde_json::from_value(Value::Object(obj)).map_err(|e| e.to_string())?;
     if let Some(attachments) = attachments {
         request.attachments = decode_attachments(&attachments)?;
     }
+    if let Some(blocks) = blocks {
+        apply_blocks(&mut request, &blocks);
+    }
     Ok(request)
 }
+
+/// Top-level Block Kit, as Slack shows it: the blocks are the message, and a `text` sent
+/// beside them is kept in `props.fallback_text`, the notification fallback Slack makes of it.
+fn apply_blocks(request: &mut IncomingRequest, blocks: &Value) {
+    let rendered = blocks::render(blocks, Target::Message, "blocks");
+    if rendered.text.is_empty() {
+        return;
+    }
+    let fallback = std::mem::replace(&mut request.text, rendered.text);
+    if !fallback.is_empty() {
+        request
+            .props
+            .get_or_insert_default()
+            .insert(FALLBACK_PROP.to_owned(), Value::String(fallback));
+    }
+}
+
+/// Where the `text` sent beside top-level blocks is kept.
+const FALLBACK_PROP: &str = "fallback_text";
 
 /// Escapes raw LF and TAB inside the string values of [`REPAIRED_KEYS`] (any case, like the
 /// decoder), or `None` if there was nothing to escape. Unlike Mattermost's regex this follows

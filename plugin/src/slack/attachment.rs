@@ -5,6 +5,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Number, Value};
 
+use super::blocks::{self, Target};
 use crate::json::fold_keys;
 
 /// One attachment. Every key is written, even when empty, because that is what Mattermost
@@ -110,6 +111,7 @@ const ATTACHMENT_KEYS: &[&str] = &[
     "footer_icon",
     "ts",
     "actions",
+    "blocks",
 ];
 const FIELD_KEYS: &[&str] = &["title", "value", "short"];
 const ACTION_KEYS: &[&str] = &[
@@ -135,7 +137,16 @@ pub fn decode_attachments(v: &Value) -> Result<Vec<Attachment>, String> {
     let mut v = v.clone();
     match &mut v {
         Value::Null => return Ok(Vec::new()),
-        Value::Array(items) => normalize_list(items, normalize_attachment),
+        Value::Array(items) => {
+            normalize_list(items, normalize_attachment);
+            for (i, item) in items.iter_mut().enumerate() {
+                if let Some(obj) = item.as_object_mut()
+                    && let Some(blocks) = obj.remove("blocks")
+                {
+                    apply_blocks(obj, &blocks, &format!("attachments[{i}].blocks"));
+                }
+            }
+        }
         // Anything else is left for serde to reject with a type error.
         _ => {}
     }
@@ -146,6 +157,51 @@ pub fn decode_attachments(v: &Value) -> Result<Vec<Attachment>, String> {
         }
     }
     Ok(attachments)
+}
+
+/// Block Kit inside an attachment, as Slack shows it: the blocks replace the attachment's
+/// text (which becomes its notification `fallback` when that is empty), the first header is
+/// the title and section fields are fields, unless the sender set those members itself.
+fn apply_blocks(obj: &mut Map<String, Value>, blocks: &Value, path: &str) {
+    let is_empty = |obj: &Map<String, Value>, key: &str| {
+        obj.get(key)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    };
+    let has_title = !is_empty(obj, "title");
+    let rendered = blocks::render(blocks, Target::Attachment { has_title }, path);
+    if !rendered.text.is_empty() {
+        let old = obj.insert("text".to_owned(), Value::String(rendered.text));
+        if let Some(Value::String(old)) = old
+            && !old.is_empty()
+            && is_empty(obj, "fallback")
+        {
+            obj.insert("fallback".to_owned(), Value::String(old));
+        }
+    }
+    for (key, value) in [
+        ("title", rendered.title),
+        ("image_url", rendered.image_url),
+        ("thumb_url", rendered.thumb_url),
+    ] {
+        if !value.is_empty() && is_empty(obj, key) {
+            obj.insert(key.to_owned(), Value::String(value));
+        }
+    }
+    if !rendered.fields.is_empty() {
+        let fields = obj
+            .entry("fields")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if !fields.is_array() {
+            // A non-array `fields` is the sender's error; serde reports it.
+            return;
+        }
+        if let Value::Array(fields) = fields {
+            fields.extend(rendered.fields.into_iter().map(
+                |f| serde_json::json!({"title": f.title, "value": f.value, "short": f.short}),
+            ));
+        }
+    }
 }
 
 // Go decodes these objects into structs: keys match in any case and a null member leaves the
@@ -411,7 +467,8 @@ mod tests {
         );
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         assert_eq!(keys.last().map(|k| k.as_str()), Some("actions"));
-        assert_eq!(keys.len(), ATTACHMENT_KEYS.len());
+        // Every decoded key is written back except `blocks`, which is rendered away.
+        assert_eq!(keys.len(), ATTACHMENT_KEYS.len() - 1);
     }
 
     #[test]

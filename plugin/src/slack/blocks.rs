@@ -6,11 +6,12 @@ use serde_json::{Map, Value};
 use super::attachment::AttachmentField;
 use super::mrkdwn::{escape_plain, to_markdown};
 
-/// Where the blocks are shown: a post's message, or one attachment.
+/// Where the blocks are shown: a post's message, or one attachment (whose sender may have
+/// set its title already, leaving headers in the text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     Message,
-    Attachment,
+    Attachment { has_title: bool },
 }
 
 /// The rendering of one `blocks` array.
@@ -92,7 +93,7 @@ impl Renderer {
         let Some(text) = obj.get("text").and_then(text_object) else {
             return;
         };
-        if self.target == Target::Attachment && self.out.title.is_empty() {
+        if self.target == (Target::Attachment { has_title: false }) && self.out.title.is_empty() {
             // An attachment title is plain text in Mattermost: keep the header's words.
             self.out.title = plain_of(obj.get("text"));
         } else {
@@ -112,7 +113,7 @@ impl Renderer {
                     continue;
                 };
                 match self.target {
-                    Target::Attachment => self.out.fields.push(attachment_field(&text)),
+                    Target::Attachment { .. } => self.out.fields.push(attachment_field(&text)),
                     Target::Message => lines.push(text),
                 }
             }
@@ -125,7 +126,7 @@ impl Renderer {
                     None => self.ignore(&accessory_path),
                 },
                 "image"
-                    if self.target == Target::Attachment
+                    if self.target != Target::Message
                         && self.out.thumb_url.is_empty()
                         && !str_of_value(accessory, "image_url").is_empty() =>
                 {
@@ -155,7 +156,7 @@ impl Renderer {
             return self.ignore(path);
         }
         let title = obj.get("title").and_then(text_object);
-        if self.target == Target::Attachment && self.out.image_url.is_empty() {
+        if self.target != Target::Message && self.out.image_url.is_empty() {
             self.out.image_url = url.to_owned();
             if let Some(title) = title {
                 self.push(title);
@@ -301,8 +302,11 @@ fn rich_text(obj: &Map<String, Value>, path: &str, ignored: &mut Vec<String>) ->
                         .iter()
                         .enumerate()
                         .map(|(n, item)| {
-                            let text =
-                                inline_elements(item, &format!("{element_path}.elements[{n}]"), ignored);
+                            let text = inline_elements(
+                                item,
+                                &format!("{element_path}.elements[{n}]"),
+                                ignored,
+                            );
                             let bullet = if ordered {
                                 format!("{}.", offset + n as u64 + 1)
                             } else {
@@ -478,10 +482,7 @@ mod tests {
             "not a block"
         ]));
         assert_eq!(r.text, "**Host**\nweb-1\n**State**\ndown");
-        assert_eq!(
-            r.ignored,
-            ["blocks[0].accessory", "blocks[1]", "blocks[2]"]
-        );
+        assert_eq!(r.ignored, ["blocks[0].accessory", "blocks[1]", "blocks[2]"]);
         assert_eq!(
             render(&json!({"type": "section"}), Target::Message, "blocks").ignored,
             ["blocks"]
@@ -501,7 +502,7 @@ mod tests {
                  "title": {"type": "plain_text", "text": "Latency"}},
                 {"type": "header", "text": {"type": "plain_text", "text": "Second"}}
             ]),
-            Target::Attachment,
+            Target::Attachment { has_title: false },
             "attachments[0].blocks",
         );
         assert_eq!(r.title, "Uptime Kuma Alert");

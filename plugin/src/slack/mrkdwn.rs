@@ -168,14 +168,20 @@ mod tests {
             ("~gone~", "~~gone~~"),
             ("a *b* and *c*", "a **b** and **c**"),
             ("*Message*\nService down", "**Message**\nService down"),
-            ("*bold with ~strike~ inside*", "**bold with ~~strike~~ inside**"),
+            (
+                "*bold with ~strike~ inside*",
+                "**bold with ~~strike~~ inside**",
+            ),
             ("2*3*4", "2*3*4"),
             ("* not a list item*", "* not a list item*"),
             ("*open only", "*open only"),
             ("a * b * c", "a * b * c"),
             ("**already**", "**already**"),
             ("`*code*` and *b*", "`*code*` and **b**"),
-            ("<https://x.test/*a*|*label*> *b*", "<https://x.test/*a*|*label*> **b**"),
+            (
+                "<https://x.test/*a*|*label*> *b*",
+                "<https://x.test/*a*|*label*> **b**",
+            ),
             ("*across\nlines*", "*across\nlines*"),
             ("(*in parens*)", "(**in parens**)"),
         ];
