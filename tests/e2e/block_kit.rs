@@ -217,3 +217,65 @@ async fn blocks_with_nothing_to_show_are_no_text() {
     assert_eq!(status, 200);
     assert_eq!(created.expect("a post").message, "hi");
 }
+
+/// A Slack app's slash command answering with Block Kit, as Bolt apps do.
+#[tokio::test]
+async fn command_responses_with_blocks() {
+    use crate::commands::{command_for, execute, ok, shim};
+    let shim = shim().await;
+    let admin = Api::admin(&shim);
+    let backend = switchboard_tests::Backend::start().await;
+    command_for(&admin, &shim, &backend, "P").await;
+    backend.reply_json(json!({
+        "response_type": "in_channel",
+        "text": "Build status",
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": "*main* is ~red~ green"},
+             "accessory": {"type": "button", "text": {"type": "plain_text", "text": "Logs"},
+                           "url": "https://ci.example.com/logs/7"}}
+        ]
+    }));
+    ok(&execute(&admin, &shim.town_square.id, "/deploy status").await);
+    let created = shim.posts().pop().expect("a post");
+    assert_eq!(
+        created.message,
+        "**main** is ~~red~~ green\n[Logs](https://ci.example.com/logs/7)"
+    );
+    assert_eq!(props(&created)["fallback_text"], "Build status");
+    shim.stop().await.unwrap();
+}
+
+/// An outgoing webhook's receiver answering with Block Kit.
+#[tokio::test]
+async fn outgoing_webhook_responses_with_blocks() {
+    use switchboard_tests::{Answer, CallbackServer, wait_until};
+    let shim = crate::commands::shim().await;
+    let admin = Api::admin(&shim);
+    let server = CallbackServer::start(|_| {
+        Answer::json(json!({"blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": "Weather"}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": "_sunny_, 21°C"}]}
+        ]}))
+    })
+    .await;
+    let reply = admin
+        .post_json(
+            "/api/v4/hooks/outgoing",
+            &json!({"team_id": shim.team.id, "trigger_words": ["weather"],
+                    "callback_urls": [server.url.clone()], "display_name": "Weather"}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let reply = admin
+        .post_json(
+            "/api/v4/posts",
+            &json!({"channel_id": shim.town_square.id, "message": "weather today"}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    wait_until(|| shim.posts().len() == 2).await;
+    let answer = shim.posts().pop().unwrap();
+    assert_eq!(answer.message, "### Weather\n\n_sunny_, 21°C");
+    server.stop().await;
+    shim.stop().await.unwrap();
+}

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::json::{first_value, fold_keys};
 use crate::slack::attachment::{Attachment, decode_attachments};
-use crate::slack::blocks::{self, Target};
+use crate::slack::blocks;
 
 /// What an incoming webhook asks for, before any hook, channel or Slack processing.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -195,29 +195,10 @@ fn from_value(value: Value) -> Result<IncomingRequest, String> {
         request.attachments = decode_attachments(&attachments)?;
     }
     if let Some(blocks) = blocks {
-        apply_blocks(&mut request, &blocks);
+        blocks::apply_to_message(&mut request.text, &mut request.props, &blocks);
     }
     Ok(request)
 }
-
-/// Top-level Block Kit, as Slack shows it: the blocks are the message, and a `text` sent
-/// beside them is kept in `props.fallback_text`, the notification fallback Slack makes of it.
-fn apply_blocks(request: &mut IncomingRequest, blocks: &Value) {
-    let rendered = blocks::render(blocks, Target::Message, "blocks");
-    if rendered.text.is_empty() {
-        return;
-    }
-    let fallback = std::mem::replace(&mut request.text, rendered.text);
-    if !fallback.is_empty() {
-        request
-            .props
-            .get_or_insert_default()
-            .insert(FALLBACK_PROP.to_owned(), Value::String(fallback));
-    }
-}
-
-/// Where the `text` sent beside top-level blocks is kept.
-const FALLBACK_PROP: &str = "fallback_text";
 
 /// Escapes raw LF and TAB inside the string values of [`REPAIRED_KEYS`] (any case, like the
 /// decoder), or `None` if there was nothing to escape. Unlike Mattermost's regex this follows

@@ -53,6 +53,29 @@ pub fn render(blocks: &Value, target: Target, path: &str) -> Rendered {
     r.out
 }
 
+/// Where a message's `text` sent beside top-level blocks is kept.
+pub const FALLBACK_PROP: &str = "fallback_text";
+
+/// Top-level Block Kit on a message, as Slack shows it: the blocks are the message, and the
+/// `text` sent beside them moves to `props.fallback_text`, the notification fallback Slack
+/// makes of it. Blocks that render nothing leave the message as it was.
+pub fn apply_to_message(
+    text: &mut String,
+    props: &mut Option<Map<String, Value>>,
+    blocks: &Value,
+) -> Vec<String> {
+    let rendered = render(blocks, Target::Message, "blocks");
+    if !rendered.text.is_empty() {
+        let fallback = std::mem::replace(text, rendered.text);
+        if !fallback.is_empty() {
+            props
+                .get_or_insert_default()
+                .insert(FALLBACK_PROP.to_owned(), Value::String(fallback));
+        }
+    }
+    rendered.ignored
+}
+
 struct Renderer {
     target: Target,
     out: Rendered,
