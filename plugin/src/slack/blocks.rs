@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::attachment::AttachmentField;
-use super::mrkdwn::{escape_plain, to_markdown};
+use super::mrkdwn::{escape_plain, to_markdown, utc_minutes};
 
 /// Where the blocks are shown: a post's message, or one attachment (whose sender may have
 /// set its title already, leaving headers in the text).
@@ -435,27 +435,6 @@ fn styled(item: &Value, markdown: String) -> String {
     format!("{lead}{inner}{trail}")
 }
 
-/// A Unix time as `YYYY-MM-DD HH:MM UTC`.
-fn utc_minutes(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (the proleptic Gregorian calendar).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,12 +566,5 @@ mod tests {
              2023-11-14 22:13 UTC\n\n- one\n- two\n    2. nested\n\n```\n*raw*\nline\n```\n\n> q1\n> q2"
         );
         assert_eq!(r.ignored, ["blocks[0].elements[0].elements[15]"]);
-    }
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc_minutes(0), "1970-01-01 00:00 UTC");
-        assert_eq!(utc_minutes(951_782_400), "2000-02-29 00:00 UTC");
-        assert_eq!(utc_minutes(-1), "1969-12-31 23:59 UTC");
     }
 }

@@ -60,6 +60,11 @@ fn convert_line(line: &str, out: &mut String) {
     let mut copied = 0;
     while i < bytes.len() {
         match bytes[i] {
+            // Markdown's escapes (from rendered blocks) are kept, with what they escape.
+            b'\\' => {
+                i += 2;
+                continue;
+            }
             b'`' => {
                 if let Some(end) = line[i + 1..].find('`') {
                     i += end + 2;
@@ -120,6 +125,59 @@ fn closer(bytes: &[u8], open: usize, marker: u8) -> Option<usize> {
 
 fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+}
+
+/// Slack's `<!date^…>` tokens as the reader sees them: the sender's fallback text, or the
+/// time in UTC when there is none (the reader's time zone is not known here).
+pub fn dates(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find("<!date^") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + "<!date^".len()..];
+        let Some(end) = after
+            .find(['<', '>', '\n'])
+            .filter(|e| after[*e..].starts_with('>'))
+        else {
+            out.push_str("<!date^");
+            rest = after;
+            continue;
+        };
+        let (spec, fallback) = match after[..end].split_once('|') {
+            Some((spec, fallback)) => (spec, Some(fallback)),
+            None => (&after[..end], None),
+        };
+        let timestamp = spec.split('^').next().and_then(|t| t.parse::<i64>().ok());
+        match (fallback, timestamp) {
+            (Some(fallback), _) => out.push_str(fallback),
+            (None, Some(t)) => out.push_str(&utc_minutes(t)),
+            (None, None) => out.push_str(&rest[open..open + "<!date^".len() + end + 1]),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A Unix time as `YYYY-MM-DD HH:MM UTC`.
+pub fn utc_minutes(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (the proleptic Gregorian calendar).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
 }
 
 /// Slack's `plain_text`, shown exactly as written: Markdown's markers are backslash-escaped,
@@ -184,6 +242,7 @@ mod tests {
             ),
             ("*across\nlines*", "*across\nlines*"),
             ("(*in parens*)", "(**in parens**)"),
+            ("\\*escaped\\* *b*", "\\*escaped\\* **b**"),
         ];
         for (input, want) in cases {
             assert_eq!(to_markdown(input), want, "input {input:?}");
@@ -206,6 +265,31 @@ mod tests {
         let input = "*a ".repeat(20_000) + &"~b ".repeat(20_000);
         let out = to_markdown(&input);
         assert_eq!(out.len(), input.len());
+    }
+
+    #[test]
+    fn dates_show_their_fallback_or_utc() {
+        let cases = [
+            (
+                "<!date^1392734382^{date_num} {time_secs}|2014-02-18 6:39:42 AM PST> ok",
+                "2014-02-18 6:39:42 AM PST ok",
+            ),
+            ("at <!date^1700000000^{time}>", "at 2023-11-14 22:13 UTC"),
+            ("<!date^1700000000^{date}^https://x.test|Nov 14>", "Nov 14"),
+            ("<!date^soon^{date}>", "<!date^soon^{date}>"),
+            ("<!date^1 unclosed", "<!date^1 unclosed"),
+            ("<!here> stays", "<!here> stays"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(dates(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc_minutes(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_minutes(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(utc_minutes(-1), "1969-12-31 23:59 UTC");
     }
 
     #[test]
