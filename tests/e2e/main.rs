@@ -1,6 +1,7 @@
 //! End-to-end tests: the compiled component in the real shim, over real HTTP
 //! on loopback. Run `make component` first (`make test` does).
 
+mod beyond;
 mod bots;
 mod clients;
 mod commands;

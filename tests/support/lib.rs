@@ -77,10 +77,26 @@ impl Api {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Reply {
+        self.send_with_headers(method, path, content_type, &[], body)
+            .await
+    }
+
+    /// [`Api::send`] with extra request headers.
+    pub async fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Reply {
         let mut request = self
             .http
             .request(method, format!("{}{}", self.base, path))
             .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }

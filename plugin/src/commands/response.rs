@@ -43,6 +43,7 @@ const KEYS: &[&str] = &[
     "skip_slack_parsing",
     "attachments",
     "extra_responses",
+    "blocks",
 ];
 
 impl CommandResponse {
@@ -102,6 +103,7 @@ impl CommandResponse {
         };
         crate::json::fold_keys(&mut obj, KEYS);
         let mut r = CommandResponse::default();
+        let mut blocks = None;
         for (key, value) in obj {
             if value.is_null() {
                 continue;
@@ -137,8 +139,13 @@ impl CommandResponse {
                     }
                     other => return Err(mistyped(&key, &other, "array")),
                 },
+                "blocks" => blocks = Some(value),
                 _ => {}
             }
+        }
+        // Slack apps answer with Block Kit; Mattermost would show nothing of it.
+        if let Some(blocks) = blocks {
+            crate::slack::blocks::apply_to_message(&mut r.text, &mut r.props, &blocks);
         }
         Ok(r)
     }

@@ -143,6 +143,11 @@ pub fn update(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiE
     apply_overrides(host, &mut updated, Some(&old))?;
 
     updated.user_id = old.user_id;
+    updated.slack_format = old.slack_format;
+    // A client that does not know the limit sends none: keep the hook's.
+    if updated.rate_limit.is_none() {
+        updated.rate_limit = old.rate_limit;
+    }
     updated.create_at = old.create_at;
     updated.delete_at = 0;
     updated.update_at = host.now_millis().max(old.update_at + 1);

@@ -1,10 +1,13 @@
 //! Incoming webhooks: the hook definitions and their management routes
-//! (`manage`), and `POST /hooks/{id}` turning a payload into posts (`execute`).
+//! (`manage`), and `POST /hooks/{id}` turning a payload into posts (`execute`,
+//! with `idempotency` for retried requests and `rate_limit` for per-hook budgets).
 
 pub mod execute;
+mod idempotency;
 pub mod manage;
 mod model;
 pub mod payload;
+mod rate_limit;
 
 pub use model::IncomingWebhook;
 

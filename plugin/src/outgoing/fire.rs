@@ -255,6 +255,7 @@ const RESPONSE_KEYS: &[&str] = &[
     "type",
     "response_type",
     "priority",
+    "blocks",
 ];
 
 /// Posts the callback's answer, with post ids derived from `delivery_id` so
@@ -286,12 +287,16 @@ pub(crate) fn respond(
         }
         _ => Vec::new(),
     };
-    let reply: HookResponse =
+    let blocks = obj.remove("blocks");
+    let mut reply: HookResponse =
         go_struct(obj, RESPONSE_KEYS).map_err(|e| format!("invalid JSON response: {e}"))?;
 
     // An empty text with no attachments posts nothing (Mattermost posts an
     // empty message).
-    let text = reply.text.unwrap_or_default();
+    let mut text = reply.text.take().unwrap_or_default();
+    if let Some(blocks) = blocks {
+        crate::slack::blocks::apply_to_message(&mut text, &mut reply.props, &blocks);
+    }
     if text.is_empty() && attachments.is_empty() {
         return Ok(Vec::new());
     }
