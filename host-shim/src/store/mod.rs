@@ -8,7 +8,7 @@ mod first_start;
 mod migrations;
 mod model;
 mod oauth;
-mod secrets;
+pub mod secrets;
 mod writer;
 
 pub use bots::{Bot, BotQuery};

@@ -355,6 +355,8 @@ fn post_one(
         }
         "" | "ephemeral" if !r.text.is_empty() || r.attachments.is_some() => {
             post.post_type = "system_ephemeral".into();
+            // Never stored: its actions carry what a click needs in cookies.
+            crate::actions::seal_cookies(host, &mut post);
             host.create_ephemeral(at.user_id, post).map_err(|e| {
                 ApiError::host(
                     "api.command.execute_command.create_post_failed.app_error",
