@@ -2,8 +2,8 @@
 //! it over the WIT imports; native tests implement it in memory.
 
 pub use crate::glue::exports::switchboard::plugin::commands::CommandCall;
-pub use crate::glue::exports::switchboard::plugin::interactive::InteractiveCall;
 pub use crate::glue::exports::switchboard::plugin::delivery_results::{Attempt, DeliveryResult};
+pub use crate::glue::exports::switchboard::plugin::interactive::InteractiveCall;
 pub use crate::glue::switchboard::plugin::deliveries::Job;
 pub use crate::glue::switchboard::plugin::egress::{
     EgressError, OutboundRequest, OutboundResponse, Signing,

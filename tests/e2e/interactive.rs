@@ -190,10 +190,19 @@ async fn menus_send_the_chosen_option_and_rest_posts_get_action_ids() {
     ok(&click(&admin, &post_id, &env, json!({"selected_option": "prod"})).await);
     let sent = json_body(&backend.last());
     assert_eq!(sent["type"], "select");
-    assert_eq!(sent["context"], json!({"step": 1, "selected_option": "prod"}));
+    assert_eq!(
+        sent["context"],
+        json!({"step": 1, "selected_option": "prod"})
+    );
     assert_eq!(sent["data_source"], "");
 
-    ok(&click(&admin, &post_id, &who, json!({"selected_option": shim.admin.id})).await);
+    ok(&click(
+        &admin,
+        &post_id,
+        &who,
+        json!({"selected_option": shim.admin.id}),
+    )
+    .await);
     let sent = json_body(&backend.last());
     assert_eq!(sent["context"], json!({"selected_option": shim.admin.id}));
     assert_eq!(sent["data_source"], "users");
@@ -258,9 +267,14 @@ async fn a_click_on_an_ephemeral_post_works_through_its_cookie() {
     let mut raw = STANDARD.decode(&cookie).unwrap();
     let last = raw.len() - 1;
     raw[last] ^= 1;
-    click(&admin, &post_id, &action, json!({"cookie": STANDARD.encode(raw)}))
-        .await
-        .assert_error(400, "api.post.do_action.action_integration.app_error");
+    click(
+        &admin,
+        &post_id,
+        &action,
+        json!({"cookie": STANDARD.encode(raw)}),
+    )
+    .await
+    .assert_error(400, "api.post.do_action.action_integration.app_error");
     click(&admin, &post_id, &action, json!({"cookie": "not a cookie"}))
         .await
         .assert_error(400, "api.post.do_action.action_integration.app_error");
@@ -304,18 +318,20 @@ async fn cookies_expire_and_do_not_open_on_another_server() {
     let cookie = shown["props"]["attachments"][0]["actions"][0]["cookie"].clone();
 
     // Sealed under this server's key: another server cannot open it.
-    click(&Api::admin(&other), post_id, &action, json!({"cookie": cookie}))
-        .await
-        .assert_error(400, "api.post.do_action.action_integration.app_error");
+    click(
+        &Api::admin(&other),
+        post_id,
+        &action,
+        json!({"cookie": cookie}),
+    )
+    .await
+    .assert_error(400, "api.post.do_action.action_integration.app_error");
     shim.advance_clock(Duration::from_secs(25 * 60 * 60));
     let err = click(&admin, post_id, &action, json!({"cookie": cookie}))
         .await
         .assert_error(400, "api.post.do_action.action_integration.app_error");
     assert!(
-        err["detailed_error"]
-            .as_str()
-            .unwrap()
-            .contains("expired"),
+        err["detailed_error"].as_str().unwrap().contains("expired"),
         "{err}"
     );
     assert_eq!(backend.requests().len(), 1, "only the command was sent");
@@ -362,7 +378,9 @@ async fn socket(shim: &TestShim, token: &str) -> Socket {
         .headers_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let hello = next_event(&mut socket, Duration::from_secs(5)).await.unwrap();
+    let hello = next_event(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(hello["event"], "hello");
     socket
 }
@@ -370,7 +388,10 @@ async fn socket(shim: &TestShim, token: &str) -> Socket {
 /// The next event on the socket within `wait`, if any.
 async fn next_event(socket: &mut Socket, wait: Duration) -> Option<Value> {
     loop {
-        let message = tokio::time::timeout(wait, socket.next()).await.ok()??.ok()?;
+        let message = tokio::time::timeout(wait, socket.next())
+            .await
+            .ok()??
+            .ok()?;
         if let Ok(text) = message.to_text()
             && let Ok(value) = serde_json::from_str::<Value>(text)
         {
@@ -439,7 +460,10 @@ async fn a_dialog_opens_from_a_command_and_is_submitted_cancelled_and_looked_up(
     let sent = json_body(&backend.last());
     assert_eq!(backend.last().uri(), "/submit");
     assert_eq!(sent["type"], "dialog_submission");
-    assert_eq!(sent["user_id"], shim.admin.id, "the session user, not the body's");
+    assert_eq!(
+        sent["user_id"], shim.admin.id,
+        "the session user, not the body's"
+    );
     assert_eq!(sent["callback_id"], "deploy-1");
     assert_eq!(sent["state"], "s1");
     assert_eq!(sent["channel_id"], shim.town_square.id);
@@ -456,7 +480,10 @@ async fn a_dialog_opens_from_a_command_and_is_submitted_cancelled_and_looked_up(
         )
         .await);
     assert_eq!(out, json!({}));
-    assert_eq!(json_body(&backend.last())["submission"], json!({"env": "prod"}));
+    assert_eq!(
+        json_body(&backend.last())["submission"],
+        json!({"env": "prod"})
+    );
 
     // Cancelled (the dialog asked for notify_on_cancel).
     let out = ok(&admin
@@ -469,7 +496,9 @@ async fn a_dialog_opens_from_a_command_and_is_submitted_cancelled_and_looked_up(
     assert_eq!(json_body(&backend.last())["cancelled"], true);
 
     // A dynamic select's lookup.
-    backend.reply_json(json!({"items": [{"text": "API", "value": "api"}, {"text": "Web", "value": "web"}]}));
+    backend.reply_json(
+        json!({"items": [{"text": "API", "value": "api"}, {"text": "Web", "value": "web"}]}),
+    );
     let out = ok(&admin
         .post_json(
             "/api/v4/actions/dialogs/lookup",
@@ -500,7 +529,10 @@ async fn a_dialog_opens_from_a_command_and_is_submitted_cancelled_and_looked_up(
         .await
         .assert_error(403, "api.context.permissions.app_error");
     admin
-        .post_json("/api/v4/actions/dialogs/submit", &submission(json!({"url": ""})))
+        .post_json(
+            "/api/v4/actions/dialogs/submit",
+            &submission(json!({"url": ""})),
+        )
         .await
         .assert_error(400, "api.context.invalid_body_param.app_error");
     admin
@@ -543,9 +575,7 @@ async fn expired_and_forged_trigger_ids_are_refused() {
     )
     .await;
     let (signed, _) = trigger_from_command(&admin, &shim, &backend).await;
-    let open = |trigger: String| {
-        json!({"trigger_id": trigger, "url": "http://127.0.0.1:9/x", "dialog": deploy_dialog(&backend)})
-    };
+    let open = |trigger: String| json!({"trigger_id": trigger, "url": "http://127.0.0.1:9/x", "dialog": deploy_dialog(&backend)});
     let long = decode_trigger(&signed);
     let (payload, _) = long.rsplit_once(':').unwrap();
     let forged = STANDARD.encode(format!("{payload}:{}", STANDARD.encode([7u8; 32])));
@@ -601,32 +631,56 @@ async fn bad_input_gets_a_clear_error_and_the_post_is_unchanged() {
     // A 10 MB dialog: over MaximumPayloadSizeBytes.
     let mut huge = deploy_dialog(&backend);
     huge["introduction_text"] = json!("x".repeat(10 << 20));
-    open_dialog(&shim, &json!({"trigger_id": signed, "url": "http://x/s", "dialog": huge}))
-        .await
-        .assert_error(413, "api.context.request_body_too_large.app_error");
+    open_dialog(
+        &shim,
+        &json!({"trigger_id": signed, "url": "http://x/s", "dialog": huge}),
+    )
+    .await
+    .assert_error(413, "api.context.request_body_too_large.app_error");
     // 1000 elements.
     let mut many = deploy_dialog(&backend);
     many["elements"] = (0..1000)
         .map(|i| json!({"display_name": "F", "name": format!("f{i}"), "type": "text"}))
         .collect();
-    let err = open_dialog(&shim, &json!({"trigger_id": signed, "url": "http://x/s", "dialog": many}))
-        .await
-        .assert_error(400, "interactive_message.dialog.invalid.app_error");
-    assert!(err["message"].as_str().unwrap().contains("at most 100 elements"), "{err}");
+    let err = open_dialog(
+        &shim,
+        &json!({"trigger_id": signed, "url": "http://x/s", "dialog": many}),
+    )
+    .await
+    .assert_error(400, "interactive_message.dialog.invalid.app_error");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 100 elements"),
+        "{err}"
+    );
     // An invalid element names itself and the rule.
     let mut bad = deploy_dialog(&backend);
     bad["elements"][2]["default"] = json!("maybe");
-    let err = open_dialog(&shim, &json!({"trigger_id": signed, "url": "http://x/s", "dialog": bad}))
-        .await
-        .assert_error(400, "interactive_message.dialog.invalid.app_error");
+    let err = open_dialog(
+        &shim,
+        &json!({"trigger_id": signed, "url": "http://x/s", "dialog": bad}),
+    )
+    .await
+    .assert_error(400, "interactive_message.dialog.invalid.app_error");
     let message = err["message"].as_str().unwrap();
-    assert!(message.contains("\"notify\"") && message.contains("default"), "{message}");
-    open_dialog(&shim, &json!({"trigger_id": signed, "dialog": deploy_dialog(&backend)}))
-        .await
-        .assert_error(400, "api.context.invalid_body_param.app_error");
-    open_dialog(&shim, &json!({"trigger_id": signed, "url": "http://x/s", "dialog": "no"}))
-        .await
-        .assert_error(400, "api.context.invalid_body_param.app_error");
+    assert!(
+        message.contains("\"notify\"") && message.contains("default"),
+        "{message}"
+    );
+    open_dialog(
+        &shim,
+        &json!({"trigger_id": signed, "dialog": deploy_dialog(&backend)}),
+    )
+    .await
+    .assert_error(400, "api.context.invalid_body_param.app_error");
+    open_dialog(
+        &shim,
+        &json!({"trigger_id": signed, "url": "http://x/s", "dialog": "no"}),
+    )
+    .await
+    .assert_error(400, "api.context.invalid_body_param.app_error");
     assert!(events(&shim, "open_dialog").is_empty());
 
     // Clicks whose integration fails leave the post as it was.
@@ -689,7 +743,10 @@ async fn bad_input_gets_a_clear_error_and_the_post_is_unchanged() {
         .await
         .assert_error(404, "api.context.404.app_error");
     Api::new(&shim, None)
-        .post_json(&format!("/api/v4/posts/{}/actions/{action}", post.id), &json!({}))
+        .post_json(
+            &format!("/api/v4/posts/{}/actions/{action}", post.id),
+            &json!({}),
+        )
         .await
         .assert_error(401, "api.context.session_expired.app_error");
     shim.stop().await.unwrap();

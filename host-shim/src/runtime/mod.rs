@@ -11,11 +11,11 @@ mod imports;
 pub use bindings::exports::switchboard::plugin::commands::{
     CommandArgs, CommandCall, CommandOutcome,
 };
-pub use bindings::exports::switchboard::plugin::interactive::{
-    InteractiveCall, InteractiveOutcome,
-};
 pub use bindings::exports::switchboard::plugin::http::{
     Request as PluginRequest, Response as PluginResponse,
+};
+pub use bindings::exports::switchboard::plugin::interactive::{
+    InteractiveCall, InteractiveOutcome,
 };
 pub use bindings::types::{AppError, Header as PluginHeader};
 

@@ -14,7 +14,10 @@ use axum::routing::post;
 
 pub fn routes() -> Router<Shim> {
     Router::new()
-        .route("/api/v4/posts/{post_id}/actions/{action_id}", post(interact))
+        .route(
+            "/api/v4/posts/{post_id}/actions/{action_id}",
+            post(interact),
+        )
         .route("/api/v4/actions/dialogs/submit", post(interact))
         .route("/api/v4/actions/dialogs/lookup", post(interact))
 }

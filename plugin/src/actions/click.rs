@@ -1,9 +1,9 @@
 //! A click on a button or a choice in a menu (spec §7.2–§7.4): checks, the
 //! request to the action's integration, and what its answer does to the post.
 
+use super::Outcome;
 use super::cookie::{self, Cookie};
 use super::request::{self, ActionPayload, Payload, Shape, integration_failed};
-use super::Outcome;
 use crate::api::{ApiError, Request, Response};
 use crate::host::{
     ChannelType, EgressError, HostError, InteractiveCall, OutboundResponse, PermissionScope, Post,
@@ -109,9 +109,10 @@ pub fn start(
     let mut context = (!integration.context.is_empty()).then(|| integration.context.clone());
     let mut data_source = String::new();
     if target.action.action_type == "select" && !body.selected_option.is_empty() {
-        context
-            .get_or_insert_with(Map::new)
-            .insert("selected_option".into(), Value::String(body.selected_option));
+        context.get_or_insert_with(Map::new).insert(
+            "selected_option".into(),
+            Value::String(body.selected_option),
+        );
         data_source = target.action.data_source.clone();
     }
     let payload = ActionPayload {
@@ -127,7 +128,11 @@ pub fn start(
         data_source,
         context,
     };
-    let request = request::build(Shape::Mattermost, &integration.url, &Payload::Action(payload))?;
+    let request = request::build(
+        Shape::Mattermost,
+        &integration.url,
+        Payload::Action(&payload),
+    )?;
     let pending = Pending {
         post_id: target.post_id,
         channel_id: target.channel_id,
@@ -249,7 +254,12 @@ fn decode(body: &[u8]) -> Result<ActionResponse, String> {
     };
     fold_keys(
         &mut map,
-        &["update", "ephemeral_text", "skip_slack_parsing", "goto_location"],
+        &[
+            "update",
+            "ephemeral_text",
+            "skip_slack_parsing",
+            "goto_location",
+        ],
     );
     let string = |key: &str, map: &Map<String, Value>| match map.get(key) {
         None | Some(Value::Null) => Ok(String::new()),
@@ -388,8 +398,8 @@ fn apply_update(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{FakeHost, channel, reply, user};
     use crate::host::Host;
+    use crate::testing::{FakeHost, channel, reply, user};
 
     const TEAM: &str = "tttttttttttttttttttttttttt";
     const CHAN: &str = "cccccccccccccccccccccccccc";
@@ -468,15 +478,25 @@ mod tests {
         let (host, post) = setup();
         for action in ["nope", "dead"] {
             let err = click(&host, &post, action, json!({})).unwrap_err();
-            assert_eq!((err.status, err.id.as_str()), (404, "api.post.do_action.action_id.app_error"));
+            assert_eq!(
+                (err.status, err.id.as_str()),
+                (404, "api.post.do_action.action_id.app_error")
+            );
         }
         let err = click(&host, "qqqqqqqqqqqqqqqqqqqqqqqqqq", "go", json!({})).unwrap_err();
         assert_eq!(err.status, 403);
         let err = click(&host, &post, "go", json!({"cookie": "forged"})).unwrap_err();
-        assert_eq!((err.status, err.id.as_str()), (400, "api.post.do_action.action_integration.app_error"));
+        assert_eq!(
+            (err.status, err.id.as_str()),
+            (400, "api.post.do_action.action_integration.app_error")
+        );
     }
 
-    fn finish(host: &FakeHost, c: &InteractiveCall, answer: OutboundResponse) -> Result<Response, ApiError> {
+    fn finish(
+        host: &FakeHost,
+        c: &InteractiveCall,
+        answer: OutboundResponse,
+    ) -> Result<Response, ApiError> {
         let req = Request {
             user_id: Some("ua".into()),
             ..Request::default()
@@ -495,7 +515,12 @@ mod tests {
         let c = call(click(&host, &post, "go", json!({})).unwrap());
         let answer = json!({"update": {"message": "done", "props": {"from_webhook": "false", "override_username": "x", "k": 1}},
                             "ephemeral_text": "see <http://x|this>"});
-        let out = finish(&host, &c, reply(200, "application/json", &answer.to_string())).unwrap();
+        let out = finish(
+            &host,
+            &c,
+            reply(200, "application/json", &answer.to_string()),
+        )
+        .unwrap();
         let out: Value = serde_json::from_slice(&out.body).unwrap();
         assert_eq!(out["status"], "OK");
         assert_eq!(out["trigger_id"].as_str().unwrap().len(), 26);

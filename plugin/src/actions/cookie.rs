@@ -39,10 +39,7 @@ pub struct Cookie {
 }
 
 pub fn seal(host: &dyn Host, cookie: &Cookie) -> String {
-    host.seal(
-        PURPOSE,
-        &serde_json::to_vec(cookie).unwrap_or_default(),
-    )
+    host.seal(PURPOSE, &serde_json::to_vec(cookie).unwrap_or_default())
 }
 
 /// The cookie a client sent back, or Mattermost's 400 when it does not open.
@@ -143,7 +140,10 @@ mod tests {
         assert_eq!(cookie.channel_id, "c");
         assert_eq!(cookie.integration.unwrap().url, "http://x/go");
         assert_eq!(cookie.retain_props["from_webhook"], "true");
-        assert_eq!(cookie.remove_props, ["override_username", "override_icon_url"]);
+        assert_eq!(
+            cookie.remove_props,
+            ["override_username", "override_icon_url"]
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! be a second [`Shape`] here, leaving every caller as it is.
 
 use crate::api::ApiError;
-use crate::host::{EgressError, Header, OutboundRequest, OutboundResponse};
 use crate::commands::model::is_valid_http_url;
+use crate::host::{EgressError, Header, OutboundRequest, OutboundResponse};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -41,21 +41,20 @@ pub struct ActionPayload {
 
 /// What an integration is sent.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Payload {
+pub enum Payload<'a> {
     /// A click on a button or a choice in a menu.
-    Action(ActionPayload),
+    Action(&'a ActionPayload),
     /// A dialog submission or lookup: the client's `SubmitDialogRequest`
     /// with `url` removed and `type` set (already done by the caller).
-    Dialog(Map<String, Value>),
+    Dialog(&'a Map<String, Value>),
 }
 
 /// The request to `url` for `payload`. Only http(s) URLs: `/plugins/...`
 /// URLs would be served by another plugin in-process, which this host has not.
-pub fn build(shape: Shape, url: &str, payload: &Payload) -> Result<OutboundRequest, ApiError> {
+pub fn build(shape: Shape, url: &str, payload: Payload<'_>) -> Result<OutboundRequest, ApiError> {
     if !is_valid_http_url(url) {
-        return Err(integration_failed().with_detail(format!(
-            "the integration URL {url:?} is not an http(s) URL"
-        )));
+        return Err(integration_failed()
+            .with_detail(format!("the integration URL {url:?} is not an http(s) URL")));
     }
     let body = match (shape, payload) {
         (Shape::Mattermost, Payload::Action(p)) => serde_json::to_vec(p),
@@ -104,10 +103,8 @@ pub fn answer_body(answer: Result<OutboundResponse, EgressError>) -> Result<Vec<
         integration_failed().with_detail(detail)
     })?;
     if reply.status != 200 {
-        return Err(integration_failed().with_detail(format!(
-            "the integration answered status {}",
-            reply.status
-        )));
+        return Err(integration_failed()
+            .with_detail(format!("the integration answered status {}", reply.status)));
     }
     if reply.truncated {
         return Err(integration_failed()
@@ -129,12 +126,7 @@ mod tests {
             action_type: "button".into(),
             ..ActionPayload::default()
         };
-        let req = build(
-            Shape::Mattermost,
-            "http://x/act",
-            &Payload::Action(payload),
-        )
-        .unwrap();
+        let req = build(Shape::Mattermost, "http://x/act", Payload::Action(&payload)).unwrap();
         assert_eq!(req.method, "POST");
         let body = String::from_utf8(req.body).unwrap();
         assert_eq!(
@@ -150,9 +142,10 @@ mod tests {
 
     #[test]
     fn only_http_urls_and_only_200s() {
-        let p = Payload::Dialog(Map::new());
+        let map = Map::new();
+        let p = Payload::Dialog(&map);
         for url in ["/plugins/x/y", "ftp://x", "HTTP://x", ""] {
-            let err = build(Shape::Mattermost, url, &p).unwrap_err();
+            let err = build(Shape::Mattermost, url, p.clone()).unwrap_err();
             assert_eq!(err.status, 400, "{url}");
         }
         assert_eq!(answer_body(Ok(reply(200, "", "ok"))).unwrap(), b"ok");

@@ -87,16 +87,28 @@ mod tests {
     fn bad_requests_name_what_is_wrong() {
         let host = FakeHost::default();
         let ids = trigger_id::generate(&host, "ua").unwrap();
-        let err = open_with(&host, json!({"trigger_id": ids.signed, "dialog": good_dialog()}))
-            .unwrap_err();
+        let err = open_with(
+            &host,
+            json!({"trigger_id": ids.signed, "dialog": good_dialog()}),
+        )
+        .unwrap_err();
         assert_eq!(err.id, "api.context.invalid_body_param.app_error");
-        let err = open_with(&host, json!({"trigger_id": "%%", "url": "http://x", "dialog": good_dialog()}))
-            .unwrap_err();
-        assert_eq!(err.id, "interactive_message.decode_trigger_id.base64_decode_failed");
+        let err = open_with(
+            &host,
+            json!({"trigger_id": "%%", "url": "http://x", "dialog": good_dialog()}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.id,
+            "interactive_message.decode_trigger_id.base64_decode_failed"
+        );
         let mut bad = good_dialog();
         bad["elements"][0]["type"] = json!("colour");
-        let err = open_with(&host, json!({"trigger_id": ids.signed, "url": "http://x", "dialog": bad}))
-            .unwrap_err();
+        let err = open_with(
+            &host,
+            json!({"trigger_id": ids.signed, "url": "http://x", "dialog": bad}),
+        )
+        .unwrap_err();
         assert_eq!(err.status, 400);
         assert!(err.message.contains("\"env\""), "{}", err.message);
         assert!(host.published.borrow().is_empty());

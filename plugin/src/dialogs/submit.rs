@@ -71,7 +71,7 @@ pub fn start(host: &dyn Host, req: &Request, lookup: bool) -> Result<Outcome, Ap
         "dialog_submission"
     };
     body.insert("type".into(), Value::String(kind.into()));
-    let outbound = request::build(Shape::Mattermost, &url, &Payload::Dialog(body))?;
+    let outbound = request::build(Shape::Mattermost, &url, Payload::Dialog(&body))?;
     let next = if lookup {
         Continuation::Lookup
     } else {
@@ -102,7 +102,11 @@ pub fn respond(
         .with_detail(detail)
     };
     if body.is_empty() {
-        let empty = if lookup { json!({"items": null}) } else { json!({}) };
+        let empty = if lookup {
+            json!({"items": null})
+        } else {
+            json!({})
+        };
         return Ok(Response::json(200, &empty));
     }
     let mut map = match whole_value(&body).map_err(decode_error)? {
@@ -210,9 +214,11 @@ mod tests {
         host.add_channel_member("chan", "ua").unwrap();
         let out = start(
             &host,
-            &req(json!({"url": "http://x/s", "callback_id": "cb", "state": "st",
+            &req(
+                json!({"url": "http://x/s", "callback_id": "cb", "state": "st",
                         "user_id": "someone-else", "channel_id": "chan",
-                        "submission": {"env": "prod"}, "cancelled": false})),
+                        "submission": {"env": "prod"}, "cancelled": false}),
+            ),
             false,
         )
         .unwrap();
@@ -222,8 +228,12 @@ mod tests {
         assert_eq!(sent["user_id"], "ua");
         assert_eq!(sent["submission"], json!({"env": "prod"}));
         assert!(sent.get("url").is_none());
-        let err = start(&host, &req(json!({"url": "http://x/s", "channel_id": "other"})), false)
-            .unwrap_err();
+        let err = start(
+            &host,
+            &req(json!({"url": "http://x/s", "channel_id": "other"})),
+            false,
+        )
+        .unwrap_err();
         assert_eq!(err.status, 403);
         let err = start(&host, &req(json!({"channel_id": "chan"})), false).unwrap_err();
         assert_eq!(err.id, "api.context.invalid_body_param.app_error");
@@ -233,14 +243,27 @@ mod tests {
     fn answers_pass_errors_through_and_check_types() {
         let host = FakeHost::default();
         let r = req(json!({}));
-        let answer = |body: &str| respond(&host, &r, false, Ok(reply(200, "application/json", body)));
+        let answer =
+            |body: &str| respond(&host, &r, false, Ok(reply(200, "application/json", body)));
         let out = answer(r#"{"errors": {"env": "no"}, "type": "weird"}"#).unwrap();
-        assert_eq!(String::from_utf8(out.body).unwrap(), r#"{"errors":{"env":"no"},"type":"weird"}"#);
+        assert_eq!(
+            String::from_utf8(out.body).unwrap(),
+            r#"{"errors":{"env":"no"},"type":"weird"}"#
+        );
         assert_eq!(answer("").unwrap().body, b"{}");
         assert_eq!(answer("nope").unwrap_err().status, 500);
         assert_eq!(answer(r#"{"type": "form"}"#).unwrap_err().status, 400);
         assert_eq!(answer(r#"{"type": "other"}"#).unwrap_err().status, 400);
-        let out = respond(&host, &r, true, Ok(reply(200, "", r#"{"items":[{"text":"A","value":"a"}]}"#))).unwrap();
-        assert_eq!(String::from_utf8(out.body).unwrap(), r#"{"items":[{"text":"A","value":"a"}]}"#);
+        let out = respond(
+            &host,
+            &r,
+            true,
+            Ok(reply(200, "", r#"{"items":[{"text":"A","value":"a"}]}"#)),
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out.body).unwrap(),
+            r#"{"items":[{"text":"A","value":"a"}]}"#
+        );
     }
 }

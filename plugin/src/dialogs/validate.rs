@@ -38,9 +38,8 @@ pub fn check(dialog: &Dialog) -> Result<(), ApiError> {
     }
     let mut names = HashSet::new();
     for (index, element) in dialog.elements.iter().enumerate() {
-        check_element(element).map_err(|rule| {
-            invalid(format!("element {index} ({:?}): {rule}", element.name))
-        })?;
+        check_element(element)
+            .map_err(|rule| invalid(format!("element {index} ({:?}): {rule}", element.name)))?;
         if !names.insert(element.name.as_str()) {
             return Err(invalid(format!(
                 "element {index} ({:?}): name is used by an earlier element",
@@ -79,7 +78,10 @@ fn check_element(e: &Element) -> Result<(), String> {
             at_most("default", &e.default, max)?;
             at_most("placeholder", &e.placeholder, max)?;
             if !TEXT_SUBTYPES.contains(&e.subtype.as_str()) {
-                return Err(format!("subtype {:?} is not one of {TEXT_SUBTYPES:?}", e.subtype));
+                return Err(format!(
+                    "subtype {:?} is not one of {TEXT_SUBTYPES:?}",
+                    e.subtype
+                ));
             }
         }
         "select" => {
@@ -87,7 +89,10 @@ fn check_element(e: &Element) -> Result<(), String> {
             at_most("placeholder", &e.placeholder, 3000)?;
             match e.data_source.as_str() {
                 "" => {
-                    if e.options.iter().any(|o| o.text.is_empty() || o.value.is_empty()) {
+                    if e.options
+                        .iter()
+                        .any(|o| o.text.is_empty() || o.value.is_empty())
+                    {
                         return Err("every option needs a text and a value".into());
                     }
                     let defaults: Vec<String> = if e.multiselect {
@@ -182,9 +187,14 @@ fn is_date(s: &str) -> bool {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return false;
     }
-    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|p| {
-        p.bytes().all(|c| c.is_ascii_digit()).then(|| p.parse::<u32>().ok()).flatten()
-    });
+    let num = |r: std::ops::Range<usize>| {
+        s.get(r).and_then(|p| {
+            p.bytes()
+                .all(|c| c.is_ascii_digit())
+                .then(|| p.parse::<u32>().ok())
+                .flatten()
+        })
+    };
     let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
         return false;
     };
@@ -276,7 +286,10 @@ mod tests {
     #[test]
     fn every_type_valid_passes() {
         let mut select = element("s", "select");
-        select.options = vec![DialogOption { text: "A".into(), value: "a".into() }];
+        select.options = vec![DialogOption {
+            text: "A".into(),
+            value: "a".into(),
+        }];
         select.default = "a".into();
         let mut dynamic = element("dy", "select");
         dynamic.data_source = "dynamic".into();
@@ -303,8 +316,14 @@ mod tests {
     #[test]
     fn each_rule_is_named() {
         refused(&Dialog::default(), "title");
-        refused(&dialog(vec![element("a", "color")]), "element 0 (\"a\"): type");
-        refused(&dialog(vec![element("a", "text"), element("a", "bool")]), "element 1");
+        refused(
+            &dialog(vec![element("a", "color")]),
+            "element 0 (\"a\"): type",
+        );
+        refused(
+            &dialog(vec![element("a", "text"), element("a", "bool")]),
+            "element 1",
+        );
         let mut e = element("a", "text");
         e.subtype = "phone".into();
         refused(&dialog(vec![e]), "subtype");
@@ -326,7 +345,9 @@ mod tests {
         let mut e = element("a", "datetime");
         e.time_interval = 7;
         refused(&dialog(vec![e]), "time_interval");
-        let many = (0..=MAX_ELEMENTS).map(|i| element(&format!("e{i}"), "text")).collect();
+        let many = (0..=MAX_ELEMENTS)
+            .map(|i| element(&format!("e{i}"), "text"))
+            .collect();
         refused(&dialog(many), "at most 100 elements");
     }
 
