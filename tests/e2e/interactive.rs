@@ -214,6 +214,30 @@ async fn menus_send_the_chosen_option_and_rest_posts_get_action_ids() {
     click(&admin, &post_id, "keptid", json!({}))
         .await
         .assert_error(404, "api.post.do_action.action_id.app_error");
+
+    // In a direct channel the team fields are empty.
+    let (bob, _) = shim.create_user("bob").unwrap();
+    let dm = admin
+        .post_json("/api/v4/channels/direct", &json!([shim.admin.id, bob.id]))
+        .await;
+    assert_eq!(dm.status.as_u16(), 201, "{}", dm.text);
+    let dm_id = dm.json()["id"].as_str().unwrap().to_string();
+    let created = admin
+        .post_json(
+            "/api/v4/posts",
+            &json!({"channel_id": dm_id, "message": "Direct", "props": {"attachments": [{"actions": [
+                {"type": "button", "name": "Ack", "integration": {"url": url}}]}]}}),
+        )
+        .await;
+    let direct = created.json();
+    let ack = action_id(&direct["props"], 0);
+    ok(&click(&admin, direct["id"].as_str().unwrap(), &ack, json!({})).await);
+    let sent = json_body(&backend.last());
+    assert_eq!(sent["channel_id"], dm_id);
+    assert_eq!(
+        (sent["team_id"].as_str(), sent["team_domain"].as_str()),
+        (Some(""), Some(""))
+    );
     shim.stop().await.unwrap();
 }
 
