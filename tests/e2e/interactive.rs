@@ -246,7 +246,7 @@ async fn a_click_on_an_ephemeral_post_works_through_its_cookie() {
     let shim = shim().await;
     let admin = Api::admin(&shim);
     let backend = Backend::start().await;
-    super::commands::create_command(
+    let command = super::commands::create_command(
         &admin,
         &shim,
         json!({"url": format!("{}/slash", backend.url)}),
@@ -275,6 +275,10 @@ async fn a_click_on_an_ephemeral_post_works_through_its_cookie() {
     ok(&click(&admin, &post_id, &action, json!({"cookie": cookie})).await);
     let req = backend.last();
     assert_eq!(req.uri(), "/this");
+    assert!(slack_signed(
+        command["signing_secret"].as_str().unwrap(),
+        &req
+    ));
     let sent = json_body(&req);
     assert_eq!(sent["post_id"], post_id);
     assert_eq!(sent["channel_id"], shim.town_square.id);
@@ -773,5 +777,73 @@ async fn bad_input_gets_a_clear_error_and_the_post_is_unchanged() {
         )
         .await
         .assert_error(401, "api.context.session_expired.app_error");
+    shim.stop().await.unwrap();
+}
+
+/// Whether `req` carries Slack's signature of its body under `secret`.
+fn slack_signed(secret: &str, req: &Recorded) -> bool {
+    let (Some(ts), Some(sig)) = (
+        req.header("x-slack-request-timestamp"),
+        req.header("x-slack-signature"),
+    ) else {
+        return false;
+    };
+    let Some(Ok(expected)) = sig.strip_prefix("v0=").map(hex::decode) else {
+        return false;
+    };
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let mut base = format!("v0:{ts}:").into_bytes();
+    base.extend_from_slice(&req.body);
+    ring::hmac::verify(&key, &base, &expected).is_ok()
+}
+
+#[tokio::test]
+async fn clicks_on_a_commands_posts_are_signed_with_its_secret_and_copies_are_not() {
+    let shim = shim().await;
+    let admin = Api::admin(&shim);
+    let backend = Backend::start().await;
+    let command = super::commands::create_command(
+        &admin,
+        &shim,
+        json!({"url": format!("{}/slash", backend.url)}),
+    )
+    .await;
+    let secret = command["signing_secret"].as_str().unwrap();
+    let buttons = json!([{"actions": [{"type": "button", "name": "Roll back",
+        "integration": {"url": format!("{}/rollback", backend.url)}}]}]);
+    backend.reply_json(
+        json!({"response_type": "in_channel", "text": "Deployed", "attachments": buttons}),
+    );
+    ok(&super::commands::execute(&admin, &shim.town_square.id, "/deploy").await);
+    let post = shim.posts().pop().unwrap();
+    let props = props_of(&post);
+    let action = action_id(&props, 0);
+
+    backend.reply_json(
+        json!({"update": {"message": "Rolled back", "props": {"attachments": buttons}}}),
+    );
+    ok(&click(&admin, &post.id, &action, json!({})).await);
+    let req = backend.last();
+    assert_eq!(req.uri(), "/rollback");
+    assert!(slack_signed(secret, &req), "{:?}", req.headers);
+    // The update's own button signs too: the integration chose it.
+    let updated = ok(&admin.get(&format!("/api/v4/posts/{}", post.id)).await);
+    let again = action_id(&updated["props"], 0);
+    ok(&click(&admin, &post.id, &again, json!({})).await);
+    assert!(slack_signed(secret, &backend.last()));
+
+    // The same action, cookie and all, copied into a post of one's own: unsigned.
+    let copy = admin
+        .post_json(
+            "/api/v4/posts",
+            &json!({"channel_id": shim.town_square.id, "message": "copy", "props": props}),
+        )
+        .await;
+    assert_eq!(copy.status.as_u16(), 201, "{}", copy.text);
+    let copy = copy.json();
+    ok(&click(&admin, copy["id"].as_str().unwrap(), &action, json!({})).await);
+    let req = backend.last();
+    assert_eq!(req.uri(), "/rollback");
+    assert_eq!(req.header("x-slack-signature"), None);
     shim.stop().await.unwrap();
 }

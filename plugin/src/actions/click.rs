@@ -38,6 +38,10 @@ pub struct Pending {
     pub stored: bool,
     pub retain_props: Map<String, Value>,
     pub remove_props: Vec<String>,
+    /// Whose secret signs the click, from the action's cookie; kept for the
+    /// cookies of an update's actions.
+    #[serde(default)]
+    pub signer: String,
 }
 
 /// Where the click happened and on what, resolved from the stored post or the cookie.
@@ -49,6 +53,7 @@ struct Target {
     stored: bool,
     retain_props: Map<String, Value>,
     remove_props: Vec<String>,
+    signer: String,
 }
 
 fn action_not_found() -> ApiError {
@@ -133,7 +138,9 @@ pub fn start(
         &integration.url,
         Payload::Action(&payload),
     )?;
+    let signing = cookie::signing_for(host, &target.signer);
     let pending = Pending {
+        signer: target.signer,
         post_id: target.post_id,
         channel_id: target.channel_id,
         root_id: target.root_id,
@@ -144,8 +151,8 @@ pub fn start(
     };
     Ok(Outcome::Call(InteractiveCall {
         request,
-        signing: Vec::new(),
-        continuation: super::continuation(&super::Continuation::Click(pending)),
+        signing,
+        continuation: super::continuation(&super::Continuation::Click(Box::new(pending))),
     }))
 }
 
@@ -174,7 +181,9 @@ fn resolve(
                 .find(|a| a.id == action_id)
                 .ok_or_else(action_not_found)?;
             let (retain_props, remove_props) = cookie::retained(&props);
+            let signer = stored_signer(host, &post.id, &action);
             Ok(Target {
+                signer,
                 root_id: if post.root_id.is_empty() {
                     post.id.clone()
                 } else {
@@ -221,9 +230,28 @@ fn resolve(
                 stored: false,
                 retain_props: cookie.retain_props,
                 remove_props: cookie.remove_props,
+                signer: cookie.signer,
             })
         }
         Err(e) => Err(ApiError::host("app.post.get.app_error", &e)),
+    }
+}
+
+/// The signer a stored action's own cookie names, if that cookie was sealed
+/// for this post and this URL (a copied or re-pointed action signs nothing).
+fn stored_signer(host: &dyn crate::host::Host, post_id: &str, action: &PostAction) -> String {
+    if action.cookie.is_empty() {
+        return String::new();
+    }
+    match cookie::open(host, &action.cookie) {
+        Ok(c)
+            if c.post_id == post_id
+                && c.integration.as_ref().map(|i| &i.url)
+                    == action.integration.as_ref().map(|i| &i.url) =>
+        {
+            c.signer
+        }
+        _ => String::new(),
     }
 }
 
@@ -375,6 +403,10 @@ fn apply_update(
         })?;
         post.message = message;
         post.props = Value::Object(merge(props_of(&post))).to_string();
+        // The integration chose the update's actions: they sign as its own.
+        if !pending.signer.is_empty() {
+            cookie::seal_cookies(host, &mut post, &pending.signer);
+        }
         host.update_post(post).map_err(fail)?;
     } else {
         // An ephemeral post is replaced on the client by showing it again
@@ -389,7 +421,7 @@ fn apply_update(
             post.root_id = pending.root_id.clone();
         }
         post.props = Value::Object(merge(original)).to_string();
-        cookie::seal_cookies(host, &mut post);
+        cookie::seal_cookies(host, &mut post, &pending.signer);
         host.create_ephemeral(user_id, post).map_err(fail)?;
     }
     Ok(())
@@ -506,7 +538,7 @@ mod tests {
         else {
             panic!("not a click")
         };
-        respond(host, &req, pending, Ok(answer))
+        respond(host, &req, *pending, Ok(answer))
     }
 
     #[test]

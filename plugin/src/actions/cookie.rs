@@ -1,12 +1,17 @@
 //! Action cookies (spec §7.1): what a click on a post that is not stored (an
 //! ephemeral post) needs, sealed by the host so clients can neither read nor forge it.
 //!
+//! Posts a custom command makes carry cookies too, stored: a cookie names the
+//! command whose signing secret signs clicks on that action, and since it is
+//! sealed and bound to its post and URL, no client can copy it onto a post or
+//! URL of its own to have requests signed (a signing oracle).
+//!
 //! Mattermost seals with AES-GCM under a server secret; here the host's
 //! `sealing` import does it (ChaCha20-Poly1305 under a key derived from the
 //! at-rest key), so the key never enters the plugin or its kv.
 
 use crate::api::ApiError;
-use crate::host::{Host, Post};
+use crate::host::{Host, Post, Signing};
 use crate::ids;
 use crate::slack::attachment::{PostActionIntegration, decode_attachments};
 use serde::{Deserialize, Serialize};
@@ -36,6 +41,32 @@ pub struct Cookie {
     pub retain_props: Map<String, Value>,
     pub remove_props: Vec<String>,
     pub issued_at: i64,
+    /// Whose secret signs the click (`command:<id>`), or empty.
+    pub signer: String,
+}
+
+/// The signer of a command's posts; empty for none (built-ins).
+pub fn command_signer(command_id: &str) -> String {
+    if command_id.is_empty() {
+        String::new()
+    } else {
+        format!("command:{command_id}")
+    }
+}
+
+/// How a click whose cookie names `signer` is signed: with the command's
+/// signing secret, Slack's way, as requests to the command itself are. A
+/// command deleted since signs nothing.
+pub fn signing_for(host: &dyn Host, signer: &str) -> Vec<Signing> {
+    let Some(id) = signer.strip_prefix("command:") else {
+        return Vec::new();
+    };
+    match crate::commands::registry::get(host, id) {
+        Ok(Some(command)) if !command.signing_secret.is_empty() => {
+            vec![Signing::Slack(command.signing_secret)]
+        }
+        _ => Vec::new(),
+    }
 }
 
 pub fn seal(host: &dyn Host, cookie: &Cookie) -> String {
@@ -66,9 +97,10 @@ pub fn retained(props: &Map<String, Value>) -> (Map<String, Value>, Vec<String>)
     (keep, remove)
 }
 
-/// Gives an ephemeral post an id, each action an id, and each action with an
-/// integration a cookie, so a click works though the post is never stored.
-pub fn seal_cookies(host: &dyn Host, post: &mut Post) {
+/// Gives a post an id, each action an id, and each action with an
+/// integration a cookie naming `signer`: an ephemeral post's click works
+/// though the post is never stored, and a command's clicks are signed.
+pub fn seal_cookies(host: &dyn Host, post: &mut Post, signer: &str) {
     let Ok(Value::Object(mut props)) = serde_json::from_str::<Value>(&post.props) else {
         return;
     };
@@ -103,6 +135,7 @@ pub fn seal_cookies(host: &dyn Host, post: &mut Post) {
             retain_props: retain_props.clone(),
             remove_props: remove_props.clone(),
             issued_at: now,
+            signer: signer.to_string(),
         };
         action.cookie = seal(host, &cookie);
     }
@@ -129,7 +162,7 @@ mod tests {
             {"name": "Plain"}
         ]}]})
         .to_string();
-        seal_cookies(&host, &mut post);
+        seal_cookies(&host, &mut post, "command:c1");
         assert!(ids::is_valid(&post.id));
         let props: Value = serde_json::from_str(&post.props).unwrap();
         let actions = props["attachments"][0]["actions"].as_array().unwrap();

@@ -24,7 +24,7 @@ pub enum Outcome {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum Continuation {
-    Click(click::Pending),
+    Click(Box<click::Pending>),
     Submit,
     Lookup,
 }
@@ -70,7 +70,7 @@ pub fn respond(
     answer: Result<OutboundResponse, EgressError>,
 ) -> Response {
     let result = match serde_json::from_slice::<Continuation>(continuation) {
-        Ok(Continuation::Click(pending)) => click::respond(host, req, pending, answer),
+        Ok(Continuation::Click(pending)) => click::respond(host, req, *pending, answer),
         Ok(Continuation::Submit) => crate::dialogs::submit::respond(host, req, false, answer),
         Ok(Continuation::Lookup) => crate::dialogs::submit::respond(host, req, true, answer),
         Err(e) => Err(request::integration_failed().with_detail(format!("bad continuation: {e}"))),
