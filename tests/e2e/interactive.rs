@@ -847,3 +847,40 @@ async fn clicks_on_a_commands_posts_are_signed_with_its_secret_and_copies_are_no
     assert_eq!(req.header("x-slack-signature"), None);
     shim.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn clicks_on_an_outgoing_webhooks_answer_are_signed_as_its_deliveries_are() {
+    let shim = shim().await;
+    let admin = Api::admin(&shim);
+    let backend = Backend::start().await;
+    let hook = admin
+        .post_json(
+            "/api/v4/hooks/outgoing",
+            &json!({"team_id": shim.team.id, "trigger_words": ["release"],
+                    "callback_urls": [format!("{}/out", backend.url)], "display_name": "Releaser"}),
+        )
+        .await;
+    assert_eq!(hook.status.as_u16(), 201, "{}", hook.text);
+    let secret = hook.json()["signing_secret"].as_str().unwrap().to_string();
+    backend.reply_json(json!({"text": "Release?", "attachments": [{"actions": [
+        {"type": "button", "name": "Ship", "integration": {"url": format!("{}/ship", backend.url)}}]}]}));
+    let said = admin
+        .post_json(
+            "/api/v4/posts",
+            &json!({"channel_id": shim.town_square.id, "message": "release 2.0"}),
+        )
+        .await;
+    assert_eq!(said.status.as_u16(), 201, "{}", said.text);
+    switchboard_tests::wait_until(|| shim.posts().iter().any(|p| p.message == "Release?")).await;
+    let answer = shim
+        .posts()
+        .into_iter()
+        .find(|p| p.message == "Release?")
+        .unwrap();
+    let action = action_id(&props_of(&answer), 0);
+    ok(&click(&admin, &answer.id, &action, json!({})).await);
+    let req = backend.last();
+    assert_eq!(req.uri(), "/ship");
+    assert!(slack_signed(&secret, &req), "{:?}", req.headers);
+    shim.stop().await.unwrap();
+}

@@ -1,8 +1,9 @@
 //! Action cookies (spec §7.1): what a click on a post that is not stored (an
 //! ephemeral post) needs, sealed by the host so clients can neither read nor forge it.
 //!
-//! Posts a custom command makes carry cookies too, stored: a cookie names the
-//! command whose signing secret signs clicks on that action, and since it is
+//! Posts a custom command or an outgoing webhook's answer makes carry cookies
+//! too, stored: a cookie names the integration whose secret signs clicks on
+//! that action, and since it is
 //! sealed and bound to its post and URL, no client can copy it onto a post or
 //! URL of its own to have requests signed (a signing oracle).
 //!
@@ -41,7 +42,7 @@ pub struct Cookie {
     pub retain_props: Map<String, Value>,
     pub remove_props: Vec<String>,
     pub issued_at: i64,
-    /// Whose secret signs the click (`command:<id>`), or empty.
+    /// Whose secret signs the click (`command:<id>`, `outgoing:<id>`), or empty.
     pub signer: String,
 }
 
@@ -54,19 +55,24 @@ pub fn command_signer(command_id: &str) -> String {
     }
 }
 
-/// How a click whose cookie names `signer` is signed: with the command's
-/// signing secret, Slack's way, as requests to the command itself are. A
-/// command deleted since signs nothing.
+/// How a click whose cookie names `signer` is signed: as requests to that
+/// command or outgoing webhook itself are. One deleted since signs nothing.
 pub fn signing_for(host: &dyn Host, signer: &str) -> Vec<Signing> {
-    let Some(id) = signer.strip_prefix("command:") else {
-        return Vec::new();
-    };
-    match crate::commands::registry::get(host, id) {
-        Ok(Some(command)) if !command.signing_secret.is_empty() => {
-            vec![Signing::Slack(command.signing_secret)]
-        }
-        _ => Vec::new(),
+    if let Some(id) = signer.strip_prefix("command:") {
+        return match crate::commands::registry::get(host, id) {
+            Ok(Some(command)) if !command.signing_secret.is_empty() => {
+                vec![Signing::Slack(command.signing_secret)]
+            }
+            _ => Vec::new(),
+        };
     }
+    if let Some(id) = signer.strip_prefix("outgoing:") {
+        return match crate::outgoing::HOOKS.get::<crate::outgoing::OutgoingWebhook>(host, id) {
+            Ok(Some(hook)) => crate::outgoing::fire::signing_of(&hook),
+            _ => Vec::new(),
+        };
+    }
+    Vec::new()
 }
 
 pub fn seal(host: &dyn Host, cookie: &Cookie) -> String {

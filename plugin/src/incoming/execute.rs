@@ -153,6 +153,8 @@ fn deliver(host: &dyn Host, hook_id: &str, payload: IncomingRequest) -> Result<(
             display_name: hook.display_name,
             priority: payload.priority,
             id_seed: None,
+            // Incoming webhooks have no secret to sign clicks with.
+            signer: String::new(),
         },
     )?;
     Ok(())
