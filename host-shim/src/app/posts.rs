@@ -213,3 +213,39 @@ fn props_object(text: &str) -> Result<serde_json::Map<String, Value>, StoreError
         _ => Err(StoreError::Invalid("props are not a JSON object".into())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn actions_without_an_id_get_one_and_given_ids_stay() {
+        let mut props = json!({"attachments": [
+            {"actions": [{"name": "a"}, {"id": "", "name": "b"}, {"id": null}, {"id": "mine"}]},
+            {"text": "no actions"},
+            null
+        ]})
+        .as_object()
+        .unwrap()
+        .clone();
+        assign_action_ids(&mut props);
+        let actions = props["attachments"][0]["actions"].as_array().unwrap();
+        for action in &actions[..3] {
+            assert!(
+                crate::store::valid_id(action["id"].as_str().unwrap()),
+                "{action}"
+            );
+        }
+        assert_eq!(actions[3]["id"], "mine");
+        assert_ne!(actions[0]["id"], actions[1]["id"]);
+        assert_eq!(props["attachments"][1], json!({"text": "no actions"}));
+
+        let mut odd = json!({"attachments": "not a list"})
+            .as_object()
+            .unwrap()
+            .clone();
+        assign_action_ids(&mut odd);
+        assert_eq!(odd["attachments"], "not a list");
+    }
+}

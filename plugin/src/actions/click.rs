@@ -568,6 +568,44 @@ mod tests {
     }
 
     #[test]
+    fn only_a_cookie_sealed_for_this_post_and_url_names_a_signer() {
+        let (host, post) = setup();
+        let mut action = PostAction {
+            id: "go".into(),
+            integration: Some(crate::slack::attachment::PostActionIntegration {
+                url: "http://x/go".into(),
+                ..Default::default()
+            }),
+            ..PostAction::default()
+        };
+        let sealed = |post_id: &str, url: &str| {
+            cookie::seal(
+                &host,
+                &Cookie {
+                    post_id: post_id.into(),
+                    integration: Some(crate::slack::attachment::PostActionIntegration {
+                        url: url.into(),
+                        ..Default::default()
+                    }),
+                    signer: "command:c".into(),
+                    ..Cookie::default()
+                },
+            )
+        };
+        action.cookie = sealed(&post, "http://x/go");
+        assert_eq!(stored_signer(&host, &post, &action), "command:c");
+        action.cookie = sealed("another", "http://x/go");
+        assert_eq!(stored_signer(&host, &post, &action), "");
+        action.cookie = sealed(&post, "http://elsewhere/go");
+        assert_eq!(stored_signer(&host, &post, &action), "");
+        action.cookie = "forged".into();
+        assert_eq!(stored_signer(&host, &post, &action), "");
+        // A signer whose command is gone signs nothing.
+        assert!(cookie::signing_for(&host, "command:c").is_empty());
+        assert!(cookie::signing_for(&host, "").is_empty());
+    }
+
+    #[test]
     fn a_bad_answer_changes_nothing() {
         let (host, post) = setup();
         let before = host.post(&post).unwrap();
