@@ -884,3 +884,59 @@ async fn clicks_on_an_outgoing_webhooks_answer_are_signed_as_its_deliveries_are(
     assert!(slack_signed(&secret, &req), "{:?}", req.headers);
     shim.stop().await.unwrap();
 }
+
+/// With one plugin slot and a short queue deadline, a webhook still goes
+/// through while a click waits on a slow integration: the host waits, not an
+/// instance (a held slot would answer the webhook 503 after 300 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_integration_holds_no_plugin_slot() {
+    let shim = TestShim::builder()
+        .config(|c| {
+            c.service_settings.allowed_untrusted_internal_connections = "127.0.0.1".into();
+            c.switchboard_settings.plugin_pool_size = 1;
+            c.switchboard_settings.plugin_queue_size = 8;
+            c.switchboard_settings.plugin_queue_timeout_milliseconds = 300;
+        })
+        .start()
+        .await
+        .unwrap();
+    let admin = Api::admin(&shim);
+    let slow = switchboard_tests::CallbackServer::start(|r| {
+        if r.path == "/slow" {
+            switchboard_tests::Answer::json(json!({"ephemeral_text": "finally"}))
+                .after(Duration::from_secs(3))
+        } else {
+            switchboard_tests::Answer::empty()
+        }
+    })
+    .await;
+    let post = webhook_post(
+        &admin,
+        &shim,
+        json!([{"actions": [{"type": "button", "name": "Slow",
+            "integration": {"url": format!("{}/slow", slow.url)}}]}]),
+    )
+    .await;
+    let action = action_id(&props_of(&post), 0);
+    let clicker = admin.clone();
+    let post_id = post.id.clone();
+    let clicking = tokio::spawn(async move { click(&clicker, &post_id, &action, json!({})).await });
+    slow.wait_for(1).await;
+
+    let hook = admin
+        .create_incoming_hook(&shim.town_square.id, json!({}))
+        .await;
+    let reply = admin
+        .post_json(
+            &format!("/hooks/{}", hook["id"].as_str().unwrap()),
+            &json!({"text": "meanwhile"}),
+        )
+        .await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.text);
+    assert!(!clicking.is_finished(), "the click is still waiting");
+    ok(&clicking.await.unwrap());
+    let private = event_posts(&shim, "ephemeral_message", Some(&shim.admin.id));
+    assert_eq!(private.last().unwrap()["message"], "finally");
+    slow.stop().await;
+    shim.stop().await.unwrap();
+}
