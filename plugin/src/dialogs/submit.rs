@@ -228,6 +228,24 @@ mod tests {
         assert_eq!(sent["user_id"], "ua");
         assert_eq!(sent["submission"], json!({"env": "prod"}));
         assert!(sent.get("url").is_none());
+        let Outcome::Call(call) = start(
+            &host,
+            &req(json!({"url": "http://x/s", "type": "refresh", "channel_id": "chan"})),
+            false,
+        )
+        .unwrap() else {
+            panic!()
+        };
+        let sent: Value = serde_json::from_slice(&call.request.body).unwrap();
+        assert_eq!(sent["type"], "refresh");
+        // A /plugins/ lookup URL passes the rule, but no other plugin serves it.
+        let err = start(
+            &host,
+            &req(json!({"url": "/plugins/x/lookup", "channel_id": "chan"})),
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(err.id, "api.post.do_action.action_integration.app_error");
         let err = start(
             &host,
             &req(json!({"url": "http://x/s", "channel_id": "other"})),
