@@ -887,15 +887,18 @@ async fn clicks_on_an_outgoing_webhooks_answer_are_signed_as_its_deliveries_are(
 
 /// With one plugin slot and a short queue deadline, a webhook still goes
 /// through while a click waits on a slow integration: the host waits, not an
-/// instance (a held slot would answer the webhook 503 after 300 ms).
+/// instance (a held slot would answer the webhook 503 after 1 s, well
+/// before the integration's 3 s are up).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_integration_holds_no_plugin_slot() {
     let shim = TestShim::builder()
         .config(|c| {
             c.service_settings.allowed_untrusted_internal_connections = "127.0.0.1".into();
+            // Settings of their own: the harness shares one runtime (and
+            // its slots) between tests with the same ones.
             c.switchboard_settings.plugin_pool_size = 1;
-            c.switchboard_settings.plugin_queue_size = 8;
-            c.switchboard_settings.plugin_queue_timeout_milliseconds = 300;
+            c.switchboard_settings.plugin_queue_size = 3;
+            c.switchboard_settings.plugin_queue_timeout_milliseconds = 1000;
         })
         .start()
         .await
