@@ -12,7 +12,9 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::switchboard::plugin::{commands, delivery_results, hooks, http, lifecycle};
+use exports::switchboard::plugin::{
+    commands, delivery_results, hooks, http, interactive, lifecycle,
+};
 use switchboard::plugin as imports;
 
 /// The real host, reached through the component's imports.
@@ -130,13 +132,28 @@ impl crate::host::Host for WitHost {
     fn cancel_deliveries(&self, group: &str) -> Result<u32, HostError> {
         imports::deliveries::cancel(group)
     }
+
+    fn seal(&self, purpose: &str, plaintext: &[u8]) -> String {
+        imports::sealing::seal(purpose, plaintext)
+    }
+    fn open(&self, purpose: &str, sealed: &str) -> Result<Vec<u8>, HostError> {
+        imports::sealing::open(purpose, sealed)
+    }
+    fn publish_to_user(&self, user_id: &str, event: &str, data: &str) -> Result<(), HostError> {
+        imports::client_events::publish_to_user(user_id, event, data)
+    }
 }
 
 struct Plugin;
 
 impl http::Guest for Plugin {
     fn handle(request: http::Request) -> http::Response {
-        let response = crate::api::route(&WitHost, &request.into());
+        crate::api::route(&WitHost, &request.into()).into()
+    }
+}
+
+impl From<crate::api::Response> for http::Response {
+    fn from(response: crate::api::Response) -> Self {
         http::Response {
             status: response.status,
             headers: response
@@ -171,6 +188,25 @@ impl commands::Guest for Plugin {
     ) -> Result<String, AppError> {
         crate::commands::execute::respond(&WitHost, &args.into(), &continuation, answer)
             .map_err(AppError::from)
+    }
+}
+
+impl interactive::Guest for Plugin {
+    fn start(request: http::Request) -> interactive::InteractiveOutcome {
+        match crate::actions::start(&WitHost, &request.into()) {
+            crate::actions::Outcome::Done(response) => {
+                interactive::InteractiveOutcome::Done(response.into())
+            }
+            crate::actions::Outcome::Call(call) => interactive::InteractiveOutcome::Call(call),
+        }
+    }
+
+    fn respond(
+        request: http::Request,
+        continuation: Vec<u8>,
+        answer: Result<OutboundResponse, EgressError>,
+    ) -> http::Response {
+        crate::actions::respond(&WitHost, &request.into(), &continuation, answer).into()
     }
 }
 
@@ -215,7 +251,7 @@ impl From<http::Request> for crate::api::Request {
     }
 }
 
-// Exported symbols carry WIT names (`switchboard:plugin/http@0.2.0#handle`)
+// Exported symbols carry WIT names (`switchboard:plugin/http@0.3.0#handle`)
 // that a native linker rejects; natively the crate is only a library for tests.
 #[cfg(target_arch = "wasm32")]
 export!(Plugin);

@@ -3,6 +3,7 @@
 
 pub use crate::glue::exports::switchboard::plugin::commands::CommandCall;
 pub use crate::glue::exports::switchboard::plugin::delivery_results::{Attempt, DeliveryResult};
+pub use crate::glue::exports::switchboard::plugin::interactive::InteractiveCall;
 pub use crate::glue::switchboard::plugin::deliveries::Job;
 pub use crate::glue::switchboard::plugin::egress::{
     EgressError, OutboundRequest, OutboundResponse, Signing,
@@ -75,6 +76,13 @@ pub trait Host {
     fn redeliver(&self, group: &str, id: &str, new_id: &str) -> Result<(), HostError>;
     /// Drops a group's deliveries not yet settled.
     fn cancel_deliveries(&self, group: &str) -> Result<u32, HostError>;
+
+    /// Seals `plaintext` for `purpose` under a key only the host holds
+    /// (base64 text); [`Host::open`] gives it back.
+    fn seal(&self, purpose: &str, plaintext: &[u8]) -> String;
+    fn open(&self, purpose: &str, sealed: &str) -> Result<Vec<u8>, HostError>;
+    /// An event (`open_dialog`) to one user's connected clients only.
+    fn publish_to_user(&self, user_id: &str, event: &str, data: &str) -> Result<(), HostError>;
 
     /// Milliseconds since the Unix epoch, as Mattermost timestamps are.
     fn now_millis(&self) -> i64 {

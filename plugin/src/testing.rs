@@ -29,6 +29,22 @@ pub struct FakeHost {
     pub jobs: RefCell<Vec<Job>>,
     /// `(group, id, new_id)` of each redelivery asked for.
     pub redelivered: RefCell<Vec<(String, String, String)>>,
+    /// `(user, event, data)` of each client event published.
+    pub published: RefCell<Vec<(String, String, String)>>,
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// What a host does with a command: `execute`, and for a custom command send
@@ -148,6 +164,7 @@ impl Default for FakeHost {
             signings: RefCell::default(),
             jobs: RefCell::default(),
             redelivered: RefCell::default(),
+            published: RefCell::default(),
         }
     }
 }
@@ -186,6 +203,9 @@ impl Host for FakeHost {
             .ok_or_else(|| not_found(id))
     }
     fn update_post(&self, post: Post) -> Result<Post, HostError> {
+        if let Some(stored) = self.posts.borrow_mut().iter_mut().find(|p| p.id == post.id) {
+            *stored = post.clone();
+        }
         Ok(post)
     }
     /// Stored like any post, by the fake host's system bot `system-bot`.
@@ -381,6 +401,23 @@ impl Host for FakeHost {
         let before = self.jobs.borrow().len();
         self.jobs.borrow_mut().retain(|j| j.group != group);
         Ok((before - self.jobs.borrow().len()) as u32)
+    }
+    /// Not encryption: a marked, purpose-bound encoding, enough to test that
+    /// the plugin seals, opens and refuses what it did not seal.
+    fn seal(&self, purpose: &str, plaintext: &[u8]) -> String {
+        format!("sealed:{purpose}:{}", hex_encode(plaintext))
+    }
+    fn open(&self, purpose: &str, sealed: &str) -> Result<Vec<u8>, HostError> {
+        sealed
+            .strip_prefix(&format!("sealed:{purpose}:"))
+            .and_then(hex_decode)
+            .ok_or_else(|| HostError::Invalid("not sealed".into()))
+    }
+    fn publish_to_user(&self, user_id: &str, event: &str, data: &str) -> Result<(), HostError> {
+        self.published
+            .borrow_mut()
+            .push((user_id.into(), event.into(), data.into()));
+        Ok(())
     }
     fn redeliver(&self, group: &str, id: &str, new_id: &str) -> Result<(), HostError> {
         self.redelivered

@@ -46,6 +46,9 @@ pub struct WebhookPost {
     /// Derive the parts' post ids from this (a delivery id), so creating the
     /// same answer again conflicts instead of posting twice; `None`: fresh ids.
     pub id_seed: Option<String>,
+    /// Whose secret signs clicks on the posts' actions (an outgoing
+    /// webhook's answer: `outgoing:<hook id>`); empty for none.
+    pub signer: String,
 }
 
 /// Builds and creates the post, split into parts when long; returns the
@@ -139,6 +142,9 @@ pub fn create_webhook_post(host: &dyn Host, input: WebhookPost) -> Result<Vec<Po
         post.metadata = metadata.to_string();
         if let Some(seed) = &input.id_seed {
             post.id = ids::derived(seed, index);
+        }
+        if !input.signer.is_empty() {
+            crate::actions::seal_cookies(host, &mut post, &input.signer);
         }
         let post = match host.create_post(post.clone()) {
             // Created by an earlier run of the same answer: already done.

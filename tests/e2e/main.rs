@@ -10,6 +10,7 @@ mod foundation;
 mod hardening;
 mod incoming;
 mod incoming_manage;
+mod interactive;
 mod load;
 mod oauth;
 mod oauth_outgoing;

@@ -14,6 +14,9 @@ pub use bindings::exports::switchboard::plugin::commands::{
 pub use bindings::exports::switchboard::plugin::http::{
     Request as PluginRequest, Response as PluginResponse,
 };
+pub use bindings::exports::switchboard::plugin::interactive::{
+    InteractiveCall, InteractiveOutcome,
+};
 pub use bindings::types::{AppError, Header as PluginHeader};
 
 use crate::app::App;
@@ -368,6 +371,41 @@ impl Runtime {
         .await
     }
 
+    /// `interactive.start`: a click, dialog submission or lookup; answers or
+    /// asks for a call to the integration.
+    pub async fn interactive_start(
+        &self,
+        app: Arc<App>,
+        request: PluginRequest,
+    ) -> Result<InteractiveOutcome, CallError> {
+        self.run(app, |plugin, mut store| async move {
+            plugin
+                .switchboard_plugin_interactive()
+                .call_start(&mut store, &request)
+                .await
+        })
+        .await
+    }
+
+    /// `interactive.respond`: finishes with what the integration answered,
+    /// in a fresh instance.
+    pub async fn interactive_respond(
+        &self,
+        app: Arc<App>,
+        request: PluginRequest,
+        continuation: Vec<u8>,
+        answer: Result<crate::egress::OutboundResponse, crate::egress::EgressError>,
+    ) -> Result<PluginResponse, CallError> {
+        let answer = imports::egress::result_to_wit(answer);
+        self.run(app, |plugin, mut store| async move {
+            plugin
+                .switchboard_plugin_interactive()
+                .call_respond(&mut store, &request, &continuation, answer.as_ref())
+                .await
+        })
+        .await
+    }
+
     /// `delivery-results.on-result`: what an attempt of a delivery came to.
     pub async fn delivery_result(
         &self,
@@ -502,6 +540,21 @@ impl Drop for Ticker {
 /// A command's call in the host's terms: the request and how to sign it.
 pub fn command_call_parts(
     call: CommandCall,
+) -> (
+    crate::egress::OutboundRequest,
+    Vec<crate::store::deliveries::StoredSigning>,
+    Vec<u8>,
+) {
+    (
+        imports::egress::request_from_wit(call.request),
+        imports::egress::signing_from_wit(call.signing),
+        call.continuation,
+    )
+}
+
+/// An interactive call in the host's terms: the request and how to sign it.
+pub fn interactive_call_parts(
+    call: InteractiveCall,
 ) -> (
     crate::egress::OutboundRequest,
     Vec<crate::store::deliveries::StoredSigning>,

@@ -9,7 +9,7 @@ mod migrations;
 mod model;
 mod oauth;
 mod outgoing_oauth;
-mod secrets;
+pub mod secrets;
 mod writer;
 
 pub use bots::{Bot, BotQuery};

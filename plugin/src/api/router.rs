@@ -89,6 +89,8 @@ pub fn route(host: &dyn Host, req: &Request) -> Response {
             outgoing::manage::list_deliveries(host, req, id)
         }
 
+        ("POST", ["api", "v4", "actions", "dialogs", "open"]) => crate::dialogs::open(host, req),
+
         ("POST", ["plugins", "switchboard", "test", what]) => test_fault(host, what),
         _ => Err(ApiError::not_found_route()),
     };

@@ -205,6 +205,9 @@ pub struct Origin<'a> {
     pub username: &'a str,
     pub icon_url: &'a str,
     pub built_in: bool,
+    /// The custom command answering (empty for built-ins): clicks on the
+    /// buttons of its posts are signed with its signing secret.
+    pub command_id: &'a str,
 }
 
 /// Where the command was run: its posts go there, by that user.
@@ -351,8 +354,12 @@ fn post_one(
     }
     post.props = Value::Object(props).to_string();
 
+    let signer = crate::actions::cookie::command_signer(origin.command_id);
     match r.response_type.as_str() {
         "in_channel" => {
+            if !signer.is_empty() {
+                crate::actions::seal_cookies(host, &mut post, &signer);
+            }
             super::create_in_channel(host, post).map_err(|e| {
                 ApiError::host(
                     "api.command.execute_command.create_post_failed.app_error",
@@ -362,6 +369,8 @@ fn post_one(
         }
         "" | "ephemeral" if !r.text.is_empty() || r.attachments.is_some() => {
             post.post_type = "system_ephemeral".into();
+            // Never stored: its actions carry what a click needs in cookies.
+            crate::actions::seal_cookies(host, &mut post, &signer);
             host.create_ephemeral(at.user_id, post).map_err(|e| {
                 ApiError::host(
                     "api.command.execute_command.create_post_failed.app_error",
@@ -506,6 +515,7 @@ mod tests {
         username: "",
         icon_url: "",
         built_in: false,
+        command_id: "",
     };
 
     #[test]
@@ -619,6 +629,7 @@ mod tests {
             username: "",
             icon_url: "",
             built_in: true,
+            command_id: "",
         };
         // Overrides off: none applied, the sender's own override props dropped.
         s.run(built_in, &mut with_props()).unwrap();
@@ -631,6 +642,7 @@ mod tests {
             username: "stored",
             icon_url: "",
             built_in: true,
+            command_id: "",
         };
         s.run(stored, &mut with_props()).unwrap();
         let p = s.props(1);

@@ -251,6 +251,8 @@ fn deliver(
             display_name: hook.display_name,
             priority: payload.priority,
             id_seed,
+            // Incoming webhooks have no secret to sign clicks with.
+            signer: String::new(),
         },
     )
 }

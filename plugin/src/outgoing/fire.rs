@@ -26,6 +26,17 @@ pub struct Continuation {
     pub url: String,
 }
 
+/// How requests on a hook's behalf are signed: Slack's way always, and the
+/// Standard Webhooks way when it has secrets. Its deliveries, and clicks on
+/// the buttons of the posts its answers made.
+pub fn signing_of(hook: &OutgoingWebhook) -> Vec<Signing> {
+    let mut signing = vec![Signing::Slack(hook.signing_secret.clone())];
+    if !hook.webhook_secrets.is_empty() {
+        signing.push(Signing::StandardWebhooks(hook.webhook_secrets.clone()));
+    }
+    signing
+}
+
 /// Runs the outgoing webhooks for `post`. Failures are logged and recorded in
 /// the hooks' delivery logs; they never reach the poster.
 pub fn fire(host: &dyn Host, post: &Post) {
@@ -101,10 +112,7 @@ fn run(host: &dyn Host, post: &Post) -> Result<(), ApiError> {
             ("Content-Type", content_type),
             ("Accept", "application/json"),
         ];
-        let mut signing = vec![Signing::Slack(hook.signing_secret.clone())];
-        if !hook.webhook_secrets.is_empty() {
-            signing.push(Signing::StandardWebhooks(hook.webhook_secrets.clone()));
-        }
+        let signing = signing_of(hook);
         for (index, url) in hook.callback_urls.iter().enumerate() {
             let continuation = Continuation {
                 hook_id: hook.id.clone(),
@@ -338,6 +346,7 @@ pub(crate) fn respond(
             display_name: hook.display_name.clone(),
             priority: reply.priority,
             id_seed: Some(delivery_id.to_string()),
+            signer: format!("outgoing:{}", hook.id),
         },
     )
     .map_err(|e| format!("{}: {} {}", e.id, e.message, e.detailed_error))?;
