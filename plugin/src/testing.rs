@@ -29,6 +29,8 @@ pub struct FakeHost {
     pub jobs: RefCell<Vec<Job>>,
     /// `(group, id, new_id)` of each redelivery asked for.
     pub redelivered: RefCell<Vec<(String, String, String)>>,
+    /// Metric samples added, by key.
+    pub metrics: RefCell<BTreeMap<String, Vec<MetricSample>>>,
 }
 
 /// What a host does with a command: `execute`, and for a custom command send
@@ -148,6 +150,7 @@ impl Default for FakeHost {
             signings: RefCell::default(),
             jobs: RefCell::default(),
             redelivered: RefCell::default(),
+            metrics: RefCell::default(),
         }
     }
 }
@@ -161,6 +164,31 @@ impl Host for FakeHost {
         self.settings.borrow().clone()
     }
     fn log(&self, _level: Level, _message: &str) {}
+    fn metric_add(&self, key: &str, sample: MetricSample) {
+        self.metrics
+            .borrow_mut()
+            .entry(key.to_owned())
+            .or_default()
+            .push(sample);
+    }
+    fn metric_get(&self, key: &str) -> Option<MetricSummary> {
+        let metrics = self.metrics.borrow();
+        let samples = metrics.get(key)?;
+        let mut latencies: Vec<u64> = samples.iter().map(|s| s.latency_us).collect();
+        latencies.sort_unstable();
+        let at = |q: f64| latencies[((q * latencies.len() as f64).ceil() as usize).max(1) - 1];
+        Some(MetricSummary {
+            requests: samples.len() as u64,
+            failures: samples.iter().filter(|s| s.failed).count() as u64,
+            posts: samples.iter().map(|s| u64::from(s.posts)).sum(),
+            last_at: self.now_millis(),
+            p50_us: at(0.5),
+            p99_us: at(0.99),
+        })
+    }
+    fn metric_remove(&self, key: &str) {
+        self.metrics.borrow_mut().remove(key);
+    }
 
     fn create_post(&self, mut post: Post) -> Result<Post, HostError> {
         if post.id.is_empty() {

@@ -548,3 +548,53 @@ async fn per_hook_rate_limits() {
     assert_eq!(send(&open).await.status(), 429);
     shim.stop().await.unwrap();
 }
+
+/// A hook's counters: requests, posts, failures, last use and latency, in its JSON.
+#[tokio::test]
+async fn hooks_count_what_they_did() {
+    let shim = TestShim::start().await.unwrap();
+    let admin = Api::admin(&shim);
+    let hook = admin
+        .create_incoming_hook(&shim.town_square.id, json!({}))
+        .await;
+    let id = hook["id"].as_str().unwrap();
+    let stats = |admin: &Api| {
+        let path = format!("/api/v4/hooks/incoming/{id}");
+        let admin = admin.clone();
+        async move {
+            let reply = admin.get(&path).await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            reply.json()["stats"].clone()
+        }
+    };
+    let fresh = stats(&admin).await;
+    assert_eq!(fresh["requests"], 0);
+    assert_eq!(fresh["last_used_at"], 0);
+
+    let anon = Api::new(&shim, None);
+    let path = format!("/hooks/{id}");
+    for body in [
+        json!({"text": "one"}),
+        json!({"text": "two"}),
+        json!({"text": "nowhere", "channel": "no-such-channel"}),
+    ] {
+        anon.post_raw(&path, Some("application/json"), body.to_string())
+            .await;
+    }
+    // Requests to hooks that do not exist start no series.
+    anon.post_raw(
+        "/hooks/aaaaaaaaaaaaaaaaaaaaaaaaaa",
+        Some("application/json"),
+        r#"{"text":"x"}"#,
+    )
+    .await;
+    let counted = stats(&admin).await;
+    assert_eq!(counted["requests"], 3, "{counted}");
+    assert_eq!(counted["posts"], 2);
+    assert_eq!(counted["failures"], 1);
+    assert!(counted["last_used_at"].as_i64().unwrap() > 0);
+    let p50 = counted["latency_p50_ms"].as_f64().unwrap();
+    let p99 = counted["latency_p99_ms"].as_f64().unwrap();
+    assert!(p50 > 0.0 && p99 >= p50, "{counted}");
+    shim.stop().await.unwrap();
+}

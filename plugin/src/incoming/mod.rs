@@ -13,6 +13,11 @@ pub use model::IncomingWebhook;
 
 use crate::store::Collection;
 
+/// The host's counter series for a hook (the `metrics` import).
+pub(crate) fn metric_key(hook_id: &str) -> String {
+    format!("incoming_hook/{hook_id}")
+}
+
 /// Hook definitions live in the plugin's kv under this prefix.
 pub(crate) const HOOKS: Collection = Collection::new("incoming_hook/");
 

@@ -6,6 +6,7 @@ mod deliveries;
 pub(crate) mod egress;
 mod kv;
 mod log;
+mod metrics;
 mod posts;
 mod settings;
 mod teams;
