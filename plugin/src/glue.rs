@@ -47,6 +47,9 @@ impl crate::host::Host for WitHost {
     fn update_post(&self, post: Post) -> Result<Post, HostError> {
         imports::posts::update(&post)
     }
+    fn delete_post(&self, id: &str) -> Result<Post, HostError> {
+        imports::posts::delete(id)
+    }
     fn notify_posted(&self, id: &str) -> Result<(), HostError> {
         imports::posts::notify_posted(id)
     }

@@ -30,6 +30,7 @@ pub trait Host {
     fn create_ephemeral(&self, user_id: &str, post: Post) -> Result<Post, HostError>;
     fn post(&self, id: &str) -> Result<Post, HostError>;
     fn update_post(&self, post: Post) -> Result<Post, HostError>;
+    fn delete_post(&self, id: &str) -> Result<Post, HostError>;
     /// Has the host run the post hook (outgoing webhooks) for a stored post
     /// after this call.
     fn notify_posted(&self, id: &str) -> Result<(), HostError>;

@@ -216,6 +216,15 @@ impl Host for FakeHost {
     fn update_post(&self, post: Post) -> Result<Post, HostError> {
         Ok(post)
     }
+    fn delete_post(&self, id: &str) -> Result<Post, HostError> {
+        let mut posts = self.posts.borrow_mut();
+        let post = posts
+            .iter_mut()
+            .find(|p| p.id == id && p.delete_at == 0)
+            .ok_or_else(|| not_found("post"))?;
+        post.delete_at = 1;
+        Ok(post.clone())
+    }
     /// Stored like any post, by the fake host's system bot `system-bot`.
     fn notify_user(&self, user_id: &str, mut post: Post) -> Result<Post, HostError> {
         post.user_id = "system-bot".into();

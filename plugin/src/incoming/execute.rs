@@ -84,7 +84,7 @@ fn ignored_header(ignored: &[String]) -> String {
 }
 
 /// A post as Mattermost's API writes one.
-fn post_json(post: &Post) -> Value {
+pub(super) fn post_json(post: &Post) -> Value {
     let object = |text: &str| {
         serde_json::from_str::<Value>(text)
             .ok()
@@ -210,14 +210,7 @@ fn deliver(
     // Only a real hook's requests leave an idempotency record.
     let id_seed = super::idempotency::seed(host, req, &hook.id, host.now_millis())?;
 
-    let mut text = payload.text;
-    let mut attachments = payload.attachments;
-    if hook.slack_format {
-        slack_format(&mut text, &mut attachments);
-    }
-    let username_of = |id: &str| host.user(id).ok().map(|u| u.username);
-    let text = announcements_and_mentions(&text, &username_of);
-    translate_attachments(&mut attachments, &username_of);
+    let (text, attachments) = processed_content(host, &hook, payload.text, payload.attachments);
     // Attachments force the type, whatever the sender asked for.
     let post_type = if attachments.is_empty() {
         payload.post_type
@@ -271,8 +264,26 @@ fn deliver(
             display_name: hook.display_name,
             priority: payload.priority,
             id_seed,
+            tag_key: Some(hook.id.clone()),
         },
     )
+}
+
+/// The sender's text and attachments as the hook posts them: the hook's Slack formatting,
+/// then Slack references translated (links are the post builder's last step).
+pub(super) fn processed_content(
+    host: &dyn Host,
+    hook: &IncomingWebhook,
+    mut text: String,
+    mut attachments: Vec<Attachment>,
+) -> (String, Vec<Attachment>) {
+    if hook.slack_format {
+        slack_format(&mut text, &mut attachments);
+    }
+    let username_of = |id: &str| host.user(id).ok().map(|u| u.username);
+    let text = announcements_and_mentions(&text, &username_of);
+    translate_attachments(&mut attachments, &username_of);
+    (text, attachments)
 }
 
 /// A Slack-formatted hook's mrkdwn as Markdown: dates, emphasis and strike in the text, and

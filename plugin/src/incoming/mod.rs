@@ -1,12 +1,14 @@
 //! Incoming webhooks: the hook definitions and their management routes
 //! (`manage`), and `POST /hooks/{id}` turning a payload into posts (`execute`,
-//! with `idempotency` for retried requests and `rate_limit` for per-hook budgets).
+//! with `idempotency` for retried requests and `rate_limit` for per-hook budgets), and
+//! `posts`, which edits and deletes the posts a hook made.
 
 pub mod execute;
 mod idempotency;
 pub mod manage;
 mod model;
 pub mod payload;
+pub mod posts;
 mod rate_limit;
 
 pub use model::IncomingWebhook;

@@ -338,6 +338,7 @@ pub(crate) fn respond(
             display_name: hook.display_name.clone(),
             priority: reply.priority,
             id_seed: Some(delivery_id.to_string()),
+            tag_key: None,
         },
     )
     .map_err(|e| format!("{}: {} {}", e.id, e.message, e.detailed_error))?;
