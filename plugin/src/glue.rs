@@ -2,8 +2,8 @@
 //! `WitHost` forwards the `Host` trait to the imports, `Plugin` serves the exports.
 
 use crate::host::{
-    AppError, Channel, DeliveryResult, EgressError, Header, HostError, Job, Level,
-    OutboundResponse, PermissionScope, Post, ServerSettings, Team, User,
+    AppError, Channel, DeliveryResult, EgressError, Header, HostError, Job, Level, MetricSample,
+    MetricSummary, OutboundResponse, PermissionScope, Post, ServerSettings, Team, User,
 };
 
 wit_bindgen::generate!({
@@ -27,6 +27,15 @@ impl crate::host::Host for WitHost {
     fn log(&self, level: Level, message: &str) {
         imports::log::write(level, message)
     }
+    fn metric_add(&self, key: &str, sample: MetricSample) {
+        imports::metrics::add(key, sample)
+    }
+    fn metric_get(&self, key: &str) -> Option<MetricSummary> {
+        imports::metrics::get(key)
+    }
+    fn metric_remove(&self, key: &str) {
+        imports::metrics::remove(key)
+    }
 
     fn create_post(&self, post: Post) -> Result<Post, HostError> {
         imports::posts::create(&post)
@@ -39,6 +48,9 @@ impl crate::host::Host for WitHost {
     }
     fn update_post(&self, post: Post) -> Result<Post, HostError> {
         imports::posts::update(&post)
+    }
+    fn delete_post(&self, id: &str) -> Result<Post, HostError> {
+        imports::posts::delete(id)
     }
     fn notify_posted(&self, id: &str) -> Result<(), HostError> {
         imports::posts::notify_posted(id)

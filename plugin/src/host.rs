@@ -9,6 +9,9 @@ pub use crate::glue::switchboard::plugin::egress::{
     EgressError, OutboundRequest, OutboundResponse, Signing,
 };
 pub use crate::glue::switchboard::plugin::log::Level;
+pub use crate::glue::switchboard::plugin::metrics::{
+    Sample as MetricSample, Summary as MetricSummary,
+};
 pub use crate::glue::switchboard::plugin::settings::ServerSettings;
 pub use crate::glue::switchboard::plugin::types::{
     AppError, Channel, ChannelType, Error as HostError, Header, PermissionScope, Post, Team, User,
@@ -19,11 +22,16 @@ pub use crate::glue::switchboard::plugin::types::{
 pub trait Host {
     fn settings(&self) -> ServerSettings;
     fn log(&self, level: Level, message: &str);
+    /// Per-integration counters, kept by the host in memory (no store write).
+    fn metric_add(&self, key: &str, sample: MetricSample);
+    fn metric_get(&self, key: &str) -> Option<MetricSummary>;
+    fn metric_remove(&self, key: &str);
 
     fn create_post(&self, post: Post) -> Result<Post, HostError>;
     fn create_ephemeral(&self, user_id: &str, post: Post) -> Result<Post, HostError>;
     fn post(&self, id: &str) -> Result<Post, HostError>;
     fn update_post(&self, post: Post) -> Result<Post, HostError>;
+    fn delete_post(&self, id: &str) -> Result<Post, HostError>;
     /// Has the host run the post hook (outgoing webhooks) for a stored post
     /// after this call.
     fn notify_posted(&self, id: &str) -> Result<(), HostError>;

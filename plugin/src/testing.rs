@@ -31,6 +31,8 @@ pub struct FakeHost {
     pub redelivered: RefCell<Vec<(String, String, String)>>,
     /// `(user, event, data)` of each client event published.
     pub published: RefCell<Vec<(String, String, String)>>,
+    /// Metric samples added, by key.
+    pub metrics: RefCell<BTreeMap<String, Vec<MetricSample>>>,
 }
 
 fn hex_encode(bytes: &[u8]) -> String {
@@ -165,6 +167,7 @@ impl Default for FakeHost {
             jobs: RefCell::default(),
             redelivered: RefCell::default(),
             published: RefCell::default(),
+            metrics: RefCell::default(),
         }
     }
 }
@@ -178,6 +181,31 @@ impl Host for FakeHost {
         self.settings.borrow().clone()
     }
     fn log(&self, _level: Level, _message: &str) {}
+    fn metric_add(&self, key: &str, sample: MetricSample) {
+        self.metrics
+            .borrow_mut()
+            .entry(key.to_owned())
+            .or_default()
+            .push(sample);
+    }
+    fn metric_get(&self, key: &str) -> Option<MetricSummary> {
+        let metrics = self.metrics.borrow();
+        let samples = metrics.get(key)?;
+        let mut latencies: Vec<u64> = samples.iter().map(|s| s.latency_us).collect();
+        latencies.sort_unstable();
+        let at = |q: f64| latencies[((q * latencies.len() as f64).ceil() as usize).max(1) - 1];
+        Some(MetricSummary {
+            requests: samples.len() as u64,
+            failures: samples.iter().filter(|s| s.failed).count() as u64,
+            posts: samples.iter().map(|s| u64::from(s.posts)).sum(),
+            last_at: self.now_millis(),
+            p50_us: at(0.5),
+            p99_us: at(0.99),
+        })
+    }
+    fn metric_remove(&self, key: &str) {
+        self.metrics.borrow_mut().remove(key);
+    }
 
     fn create_post(&self, mut post: Post) -> Result<Post, HostError> {
         if post.id.is_empty() {
@@ -207,6 +235,15 @@ impl Host for FakeHost {
             *stored = post.clone();
         }
         Ok(post)
+    }
+    fn delete_post(&self, id: &str) -> Result<Post, HostError> {
+        let mut posts = self.posts.borrow_mut();
+        let post = posts
+            .iter_mut()
+            .find(|p| p.id == id && p.delete_at == 0)
+            .ok_or_else(|| not_found("post"))?;
+        post.delete_at = 1;
+        Ok(post.clone())
     }
     /// Stored like any post, by the fake host's system bot `system-bot`.
     fn notify_user(&self, user_id: &str, mut post: Post) -> Result<Post, HostError> {

@@ -548,3 +548,195 @@ async fn per_hook_rate_limits() {
     assert_eq!(send(&open).await.status(), 429);
     shim.stop().await.unwrap();
 }
+
+/// A hook's counters: requests, posts, failures, last use and latency, in its JSON.
+#[tokio::test]
+async fn hooks_count_what_they_did() {
+    let shim = TestShim::start().await.unwrap();
+    let admin = Api::admin(&shim);
+    let hook = admin
+        .create_incoming_hook(&shim.town_square.id, json!({}))
+        .await;
+    let id = hook["id"].as_str().unwrap();
+    let stats = |admin: &Api| {
+        let path = format!("/api/v4/hooks/incoming/{id}");
+        let admin = admin.clone();
+        async move {
+            let reply = admin.get(&path).await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            reply.json()["stats"].clone()
+        }
+    };
+    let fresh = stats(&admin).await;
+    assert_eq!(fresh["requests"], 0);
+    assert_eq!(fresh["last_used_at"], 0);
+
+    let anon = Api::new(&shim, None);
+    let path = format!("/hooks/{id}");
+    for body in [
+        json!({"text": "one"}),
+        json!({"text": "two"}),
+        json!({"text": "nowhere", "channel": "no-such-channel"}),
+    ] {
+        anon.post_raw(&path, Some("application/json"), body.to_string())
+            .await;
+    }
+    // Requests to hooks that do not exist start no series.
+    anon.post_raw(
+        "/hooks/aaaaaaaaaaaaaaaaaaaaaaaaaa",
+        Some("application/json"),
+        r#"{"text":"x"}"#,
+    )
+    .await;
+    let counted = stats(&admin).await;
+    assert_eq!(counted["requests"], 3, "{counted}");
+    assert_eq!(counted["posts"], 2);
+    assert_eq!(counted["failures"], 1);
+    assert!(counted["last_used_at"].as_i64().unwrap() > 0);
+    let p50 = counted["latency_p50_ms"].as_f64().unwrap();
+    let p99 = counted["latency_p99_ms"].as_f64().unwrap();
+    assert!(p50 > 0.0 && p99 >= p50, "{counted}");
+    shim.stop().await.unwrap();
+}
+
+/// The hook edits and deletes the posts it made, authenticated by its URL alone.
+#[tokio::test]
+async fn a_hook_edits_and_deletes_its_own_posts() {
+    let shim = TestShim::start().await.unwrap();
+    let admin = Api::admin(&shim);
+    let hook = admin
+        .create_incoming_hook(&shim.town_square.id, json!({}))
+        .await;
+    let other = admin
+        .create_incoming_hook(&shim.town_square.id, json!({}))
+        .await;
+    let anon = Api::new(&shim, None);
+    let path = |h: &Value| format!("/hooks/{}", h["id"].as_str().unwrap());
+    let made = anon
+        .post_raw(
+            &format!("{}?wait=true", path(&hook)),
+            Some("application/json"),
+            json!({"text": "Deploy *started*"}).to_string(),
+        )
+        .await
+        .json();
+    let post_id = made[0]["id"].as_str().unwrap().to_owned();
+    let send = |method: reqwest::Method, url: String, body: Value| {
+        let anon = anon.clone();
+        async move {
+            anon.send(
+                method,
+                &url,
+                Some("application/json"),
+                body.to_string().into_bytes(),
+            )
+            .await
+        }
+    };
+    let edit_url = format!("{}/posts/{post_id}", path(&hook));
+
+    let edited = send(
+        reqwest::Method::PATCH,
+        edit_url.clone(),
+        json!({"text": "Deploy <https://ci.example.com/9|finished>",
+               "attachments": [{"color": "good", "text": "all green"}]}),
+    )
+    .await;
+    assert_eq!(edited.status, 200, "{}", edited.text);
+    let edited = edited.json();
+    assert_eq!(edited["id"], post_id);
+    assert_eq!(
+        edited["message"],
+        "Deploy [finished](https://ci.example.com/9)"
+    );
+    assert_eq!(edited["type"], "slack_attachment");
+    assert_eq!(edited["props"]["attachments"][0]["text"], "all green");
+    assert_eq!(
+        edited["props"]["from_webhook"], "true",
+        "the webhook's props stay"
+    );
+    let stored = shim.posts().into_iter().find(|p| p.id == post_id).unwrap();
+    assert_eq!(
+        stored.message,
+        "Deploy [finished](https://ci.example.com/9)"
+    );
+    assert!(stored.edit_at > 0);
+    assert!(
+        shim.events().iter().any(|e| e.event == "post_edited"),
+        "clients are told"
+    );
+
+    // Another hook, a post not made by a hook, and bad bodies are refused; nothing changes.
+    let other_url = format!("{}/posts/{post_id}", path(&other));
+    let refused = send(
+        reqwest::Method::PATCH,
+        other_url.clone(),
+        json!({"text": "hijack"}),
+    )
+    .await;
+    assert_eq!(refused.status, 404, "{}", refused.text);
+    assert!(
+        refused
+            .text
+            .contains("web.incoming_webhook.post_not_found.app_error")
+    );
+    let user_post = admin
+        .post_json(
+            "/api/v4/posts",
+            &json!({"channel_id": shim.town_square.id, "message": "mine"}),
+        )
+        .await
+        .json();
+    let not_hooks = format!(
+        "{}/posts/{}",
+        path(&hook),
+        user_post["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        send(
+            reqwest::Method::PATCH,
+            not_hooks.clone(),
+            json!({"text": "x"})
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        send(reqwest::Method::DELETE, not_hooks, Value::Null)
+            .await
+            .status,
+        404
+    );
+    let empty = send(
+        reqwest::Method::PATCH,
+        edit_url.clone(),
+        json!({"text": ""}),
+    )
+    .await;
+    assert_eq!(empty.status, 400);
+    let stored = shim.posts().into_iter().find(|p| p.id == post_id).unwrap();
+    assert_eq!(
+        stored.message,
+        "Deploy [finished](https://ci.example.com/9)"
+    );
+
+    // Delete: gone for readers, and a second delete finds nothing.
+    assert_eq!(
+        send(reqwest::Method::DELETE, other_url, Value::Null)
+            .await
+            .status,
+        404
+    );
+    let deleted = send(reqwest::Method::DELETE, edit_url.clone(), Value::Null).await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    let read = admin.get(&format!("/api/v4/posts/{post_id}")).await;
+    assert_eq!(read.status, 404, "{}", read.text);
+    assert_eq!(
+        send(reqwest::Method::DELETE, edit_url, Value::Null)
+            .await
+            .status,
+        404
+    );
+    shim.stop().await.unwrap();
+}

@@ -30,6 +30,8 @@ pub fn route(host: &dyn Host, req: &Request) -> Response {
         }
 
         ("POST", ["hooks", "commands", id]) => Ok(commands::response_url::handle(host, req, id)),
+        ("PATCH", ["hooks", id, "posts", post_id]) => incoming::posts::edit(host, req, id, post_id),
+        ("DELETE", ["hooks", id, "posts", post_id]) => incoming::posts::delete(host, id, post_id),
         ("POST", ["api", "v4", "commands"]) => commands::manage::create(host, req),
         ("GET", ["api", "v4", "commands"]) => commands::manage::list(host, req),
         ("GET", ["api", "v4", "commands", id]) => commands::manage::get(host, req, id),

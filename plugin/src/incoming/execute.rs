@@ -4,7 +4,7 @@
 use super::payload::{IncomingRequest, PayloadError, parse_incoming};
 use super::{HOOKS, IncomingWebhook, rate_limit};
 use crate::api::{ApiError, Request, Response};
-use crate::host::{Channel, ChannelType, Host, PermissionScope, Post};
+use crate::host::{Channel, ChannelType, Host, MetricSample, PermissionScope, Post};
 use crate::slack::attachment::Attachment;
 use crate::slack::mrkdwn;
 use crate::slack::text::{announcements_and_mentions, translate_attachments};
@@ -13,10 +13,12 @@ use serde_json::Value;
 
 pub fn handle(host: &dyn Host, req: &Request, hook_id: &str) -> Response {
     let developer = host.settings().enable_developer;
-    // Headers every answer carries, the rate limit's among them.
-    let mut headers = Vec::new();
-    let mut response = match run(host, req, hook_id, &mut headers) {
+    let started = std::time::Instant::now();
+    let mut trace = Trace::default();
+    let mut posts_made = 0;
+    let mut response = match run(host, req, hook_id, &mut trace) {
         Ok((posts, ignored)) => {
+            posts_made = u32::try_from(posts.len()).unwrap_or(u32::MAX);
             // Our extension: `?wait=true` answers with the posts made, so the sender has
             // their ids.
             let mut response = if req.query_param("wait").as_deref() == Some("true") {
@@ -34,8 +36,25 @@ pub fn handle(host: &dyn Host, req: &Request, hook_id: &str) -> Response {
         }
         Err(err) => err.into_response(&req.request_id, developer),
     };
-    response.headers.extend(headers);
+    response.headers.extend(trace.headers);
+    if let Some(hook) = &trace.hook {
+        let sample = MetricSample {
+            failed: response.status >= 400,
+            posts: posts_made,
+            latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        };
+        host.metric_add(&super::metric_key(hook), sample);
+    }
     response
+}
+
+/// What handling learned that the answer and the hook's counters need, whatever the outcome.
+#[derive(Default)]
+struct Trace {
+    /// Headers every answer carries, the rate limit's among them.
+    headers: Vec<(String, String)>,
+    /// The hook, once found: only real hooks get counters.
+    hook: Option<String>,
 }
 
 /// Our extension: names every member of the request that nothing used.
@@ -65,7 +84,7 @@ fn ignored_header(ignored: &[String]) -> String {
 }
 
 /// A post as Mattermost's API writes one.
-fn post_json(post: &Post) -> Value {
+pub(super) fn post_json(post: &Post) -> Value {
     let object = |text: &str| {
         serde_json::from_str::<Value>(text)
             .ok()
@@ -102,7 +121,7 @@ fn run(
     host: &dyn Host,
     req: &Request,
     hook_id: &str,
-    headers: &mut Vec<(String, String)>,
+    trace: &mut Trace,
 ) -> Result<(Vec<Post>, Vec<String>), ApiError> {
     // Mattermost's request context rewrites the handler's wrapped size
     // error to its own id, whatever the content type.
@@ -136,7 +155,7 @@ fn run(
         .wrap(id, message)
     })?;
     let ignored = std::mem::take(&mut payload.ignored);
-    let posts = deliver(host, req, hook_id, payload, headers).map_err(|e| {
+    let posts = deliver(host, req, hook_id, payload, trace).map_err(|e| {
         e.wrap(
             "web.incoming_webhook.general.app_error",
             format!(
@@ -157,7 +176,7 @@ fn deliver(
     req: &Request,
     hook_id: &str,
     payload: IncomingRequest,
-    headers: &mut Vec<(String, String)>,
+    trace: &mut Trace,
 ) -> Result<Vec<Post>, ApiError> {
     if !host.settings().enable_incoming_webhooks {
         return Err(error(
@@ -180,9 +199,10 @@ fn deliver(
             "Invalid webhook.",
         )
     })?;
+    trace.hook = Some(hook.id.clone());
     if let Some(budget) = rate_limit::budget(host, hook.rate_limit) {
         let verdict = rate_limit::take(host, &hook.id, budget, host.now_millis())?;
-        headers.extend(verdict.headers());
+        trace.headers.extend(verdict.headers());
         if !verdict.allowed {
             return Err(rate_limit::refused());
         }
@@ -190,14 +210,7 @@ fn deliver(
     // Only a real hook's requests leave an idempotency record.
     let id_seed = super::idempotency::seed(host, req, &hook.id, host.now_millis())?;
 
-    let mut text = payload.text;
-    let mut attachments = payload.attachments;
-    if hook.slack_format {
-        slack_format(&mut text, &mut attachments);
-    }
-    let username_of = |id: &str| host.user(id).ok().map(|u| u.username);
-    let text = announcements_and_mentions(&text, &username_of);
-    translate_attachments(&mut attachments, &username_of);
+    let (text, attachments) = processed_content(host, &hook, payload.text, payload.attachments);
     // Attachments force the type, whatever the sender asked for.
     let post_type = if attachments.is_empty() {
         payload.post_type
@@ -253,8 +266,26 @@ fn deliver(
             id_seed,
             // Incoming webhooks have no secret to sign clicks with.
             signer: String::new(),
+            tag_key: Some(hook.id.clone()),
         },
     )
+}
+
+/// The sender's text and attachments as the hook posts them: the hook's Slack formatting,
+/// then Slack references translated (links are the post builder's last step).
+pub(super) fn processed_content(
+    host: &dyn Host,
+    hook: &IncomingWebhook,
+    mut text: String,
+    mut attachments: Vec<Attachment>,
+) -> (String, Vec<Attachment>) {
+    if hook.slack_format {
+        slack_format(&mut text, &mut attachments);
+    }
+    let username_of = |id: &str| host.user(id).ok().map(|u| u.username);
+    let text = announcements_and_mentions(&text, &username_of);
+    translate_attachments(&mut attachments, &username_of);
+    (text, attachments)
 }
 
 /// A Slack-formatted hook's mrkdwn as Markdown: dates, emphasis and strike in the text, and

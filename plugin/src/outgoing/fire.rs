@@ -347,6 +347,7 @@ pub(crate) fn respond(
             priority: reply.priority,
             id_seed: Some(delivery_id.to_string()),
             signer: format!("outgoing:{}", hook.id),
+            tag_key: None,
         },
     )
     .map_err(|e| format!("{}: {} {}", e.id, e.message, e.detailed_error))?;

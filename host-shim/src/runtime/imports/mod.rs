@@ -7,6 +7,7 @@ mod deliveries;
 pub(crate) mod egress;
 mod kv;
 mod log;
+mod metrics;
 mod posts;
 mod sealing;
 mod settings;
