@@ -19,18 +19,23 @@ async fn post(shim: &TestShim, path: &str, body: &Value) -> (u16, String, Option
     (reply.status.as_u16(), reply.text, created)
 }
 
+/// A fresh shim and the path of an incoming webhook on its town-square.
+async fn town_square_hook() -> (TestShim, String) {
+    let shim = TestShim::start().await.unwrap();
+    let hook = Api::admin(&shim)
+        .create_incoming_hook(&shim.town_square.id, json!({}))
+        .await;
+    let path = format!("/hooks/{}", hook["id"].as_str().unwrap());
+    (shim, path)
+}
+
 fn props(post: &Post) -> Value {
     serde_json::from_str(&post.props).unwrap()
 }
 
 #[tokio::test]
 async fn real_senders_read_as_they_do_in_slack() {
-    let shim = TestShim::start().await.unwrap();
-    let admin = Api::admin(&shim);
-    let hook = admin
-        .create_incoming_hook(&shim.town_square.id, json!({}))
-        .await;
-    let path = format!("/hooks/{}", hook["id"].as_str().unwrap());
+    let (shim, path) = town_square_hook().await;
     let admin_id = shim.admin.id.clone();
 
     // (sender, payload, message, fallback_text prop)
@@ -120,12 +125,7 @@ async fn real_senders_read_as_they_do_in_slack() {
 
 #[tokio::test]
 async fn blocks_inside_attachments_fill_the_attachment() {
-    let shim = TestShim::start().await.unwrap();
-    let admin = Api::admin(&shim);
-    let hook = admin
-        .create_incoming_hook(&shim.town_square.id, json!({}))
-        .await;
-    let path = format!("/hooks/{}", hook["id"].as_str().unwrap());
+    let (shim, path) = town_square_hook().await;
 
     // Uptime Kuma's Slack provider for a monitor that went down, with its dashboard button.
     let uptime_kuma = json!({
@@ -196,12 +196,7 @@ async fn blocks_inside_attachments_fill_the_attachment() {
 
 #[tokio::test]
 async fn blocks_with_nothing_to_show_are_no_text() {
-    let shim = TestShim::start().await.unwrap();
-    let admin = Api::admin(&shim);
-    let hook = admin
-        .create_incoming_hook(&shim.town_square.id, json!({}))
-        .await;
-    let path = format!("/hooks/{}", hook["id"].as_str().unwrap());
+    let (shim, path) = town_square_hook().await;
     // Only interactive elements, which call Slack back: nothing to render.
     let body = json!({"blocks": [{"type": "actions", "elements": [
         {"type": "button", "text": {"type": "plain_text", "text": "Ack"}, "action_id": "ack"}
@@ -340,12 +335,7 @@ async fn slack_formatted_hooks_convert_mrkdwn() {
 /// `thread_ts` threads like `root_id`.
 #[tokio::test]
 async fn a_webhook_as_a_handle() {
-    let shim = TestShim::start().await.unwrap();
-    let admin = Api::admin(&shim);
-    let hook = admin
-        .create_incoming_hook(&shim.town_square.id, json!({}))
-        .await;
-    let path = format!("/hooks/{}", hook["id"].as_str().unwrap());
+    let (shim, path) = town_square_hook().await;
     let anon = Api::new(&shim, None);
 
     let reply = anon
@@ -434,12 +424,7 @@ async fn a_webhook_as_a_handle() {
 /// The answer names every member the hook did not use, so a sender can see what was dropped.
 #[tokio::test]
 async fn the_answer_says_what_was_ignored() {
-    let shim = TestShim::start().await.unwrap();
-    let admin = Api::admin(&shim);
-    let hook = admin
-        .create_incoming_hook(&shim.town_square.id, json!({}))
-        .await;
-    let path = format!("/hooks/{}", hook["id"].as_str().unwrap());
+    let (shim, path) = town_square_hook().await;
     let body = json!({
         "text": "deploy",
         "unfurl_links": false,
