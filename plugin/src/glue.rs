@@ -3,7 +3,7 @@
 
 use crate::host::{
     AppError, Channel, DeliveryResult, EgressError, Header, HostError, Job, Level,
-    OutboundResponse, PermissionScope, Post, ServerSettings, Team, User,
+    OutboundResponse, PermissionScope, Post, ServerSettings, SettingsOnce, Team, User,
 };
 
 wit_bindgen::generate!({
@@ -136,7 +136,7 @@ struct Plugin;
 
 impl http::Guest for Plugin {
     fn handle(request: http::Request) -> http::Response {
-        let response = crate::api::route(&WitHost, &request.into());
+        let response = crate::api::route(&SettingsOnce::new(&WitHost), &request.into());
         http::Response {
             status: response.status,
             headers: response
@@ -151,13 +151,13 @@ impl http::Guest for Plugin {
 
 impl hooks::Guest for Plugin {
     fn message_has_been_posted(post: Post) {
-        crate::outgoing::fire(&WitHost, &post);
+        crate::outgoing::fire(&SettingsOnce::new(&WitHost), &post);
     }
 }
 
 impl commands::Guest for Plugin {
     fn execute(args: commands::CommandArgs) -> Result<commands::CommandOutcome, AppError> {
-        match crate::commands::execute(&WitHost, &args.into()) {
+        match crate::commands::execute(&SettingsOnce::new(&WitHost), &args.into()) {
             Ok(crate::commands::Outcome::Done(json)) => Ok(commands::CommandOutcome::Done(json)),
             Ok(crate::commands::Outcome::Call(call)) => Ok(commands::CommandOutcome::Call(call)),
             Err(e) => Err(AppError::from(e)),
@@ -169,14 +169,19 @@ impl commands::Guest for Plugin {
         continuation: Vec<u8>,
         answer: Result<OutboundResponse, EgressError>,
     ) -> Result<String, AppError> {
-        crate::commands::execute::respond(&WitHost, &args.into(), &continuation, answer)
+        crate::commands::execute::respond(
+            &SettingsOnce::new(&WitHost),
+            &args.into(),
+            &continuation,
+            answer,
+        )
             .map_err(AppError::from)
     }
 }
 
 impl delivery_results::Guest for Plugin {
     fn on_result(delivery: DeliveryResult) {
-        crate::outgoing::on_result(&WitHost, &delivery);
+        crate::outgoing::on_result(&SettingsOnce::new(&WitHost), &delivery);
     }
 }
 
