@@ -175,7 +175,7 @@ impl commands::Guest for Plugin {
             &continuation,
             answer,
         )
-            .map_err(AppError::from)
+        .map_err(AppError::from)
     }
 }
 

@@ -142,7 +142,10 @@ impl Host for NativeHost {
     }
 
     fn create_post(&self, post: Post) -> Result<Post, HostError> {
-        self.app.create_post(post_in(post)).map(post_out).map_err(error)
+        self.app
+            .create_post(post_in(post))
+            .map(post_out)
+            .map_err(error)
     }
     fn create_ephemeral(&self, user_id: &str, post: Post) -> Result<Post, HostError> {
         self.app
@@ -154,7 +157,10 @@ impl Host for NativeHost {
         self.app.store.post(id).map(post_out).map_err(error)
     }
     fn update_post(&self, post: Post) -> Result<Post, HostError> {
-        self.app.update_post(post_in(post)).map(post_out).map_err(error)
+        self.app
+            .update_post(post_in(post))
+            .map(post_out)
+            .map_err(error)
     }
     fn notify_posted(&self, id: &str) -> Result<(), HostError> {
         let post = self.app.store.post(id).map_err(error)?;
@@ -264,7 +270,11 @@ impl Host for NativeHost {
         self.app.store.team(id).map(team_out).map_err(error)
     }
     fn team_by_name(&self, name: &str) -> Result<Team, HostError> {
-        self.app.store.team_by_name(name).map(team_out).map_err(error)
+        self.app
+            .store
+            .team_by_name(name)
+            .map(team_out)
+            .map_err(error)
     }
     fn is_team_member(&self, team_id: &str, user_id: &str) -> Result<bool, HostError> {
         Ok(self

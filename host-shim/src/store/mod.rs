@@ -240,7 +240,8 @@ impl Store {
 
     pub fn teams(&self) -> Result<Vec<Team>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT * FROM teams WHERE delete_at = 0 ORDER BY name")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT * FROM teams WHERE delete_at = 0 ORDER BY name")?;
         let rows = stmt
             .query_map([], Team::from_row)?
             .collect::<rusqlite::Result<_>>()?;
@@ -943,4 +944,3 @@ mod tests {
         assert!(store.is_channel_member(&first.id, &b.id).unwrap());
     }
 }
-

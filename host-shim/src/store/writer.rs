@@ -227,7 +227,11 @@ mod tests {
             })
             .collect();
         let done = futures::future::join_all(writes).await;
-        assert!(done.iter().enumerate().all(|(i, r)| matches!(r, Ok(n) if *n == i)));
+        assert!(
+            done.iter()
+                .enumerate()
+                .all(|(i, r)| matches!(r, Ok(n) if *n == i))
+        );
         let duplicate = writer
             .write_async(|c| Ok(c.execute("INSERT INTO t VALUES ('v0')", [])?))
             .await;

@@ -11,7 +11,9 @@ impl Host for CallState {
         // Awaited on the writer, no blocking thread: the hot path of every
         // incoming webhook.
         let app = self.app.clone();
-        Ok(post_to_wit(app.create_post_async(post_from_wit(post)).await?))
+        Ok(post_to_wit(
+            app.create_post_async(post_from_wit(post)).await?,
+        ))
     }
 
     async fn create_ephemeral(&mut self, user_id: String, post: Post) -> Result<Post, Error> {
