@@ -17,12 +17,25 @@ use exports::switchboard::plugin::{
 };
 use switchboard::plugin as imports;
 
-/// The real host, reached through the component's imports.
-pub(crate) struct WitHost;
+/// The real host, reached through the component's imports. Made per export
+/// call: the settings are read once per call (a webhook consults them at
+/// several steps), and a host that reuses instances still has each call see
+/// the configuration current at its start.
+pub(crate) struct WitHost {
+    settings: std::cell::OnceCell<ServerSettings>,
+}
+
+impl WitHost {
+    fn for_call() -> WitHost {
+        WitHost {
+            settings: std::cell::OnceCell::new(),
+        }
+    }
+}
 
 impl crate::host::Host for WitHost {
     fn settings(&self) -> ServerSettings {
-        imports::settings::get()
+        self.settings.get_or_init(imports::settings::get).clone()
     }
     fn log(&self, level: Level, message: &str) {
         imports::log::write(level, message)
@@ -160,7 +173,7 @@ struct Plugin;
 
 impl http::Guest for Plugin {
     fn handle(request: http::Request) -> http::Response {
-        crate::api::route(&WitHost, &request.into()).into()
+        crate::api::route(&WitHost::for_call(), &request.into()).into()
     }
 }
 
@@ -180,13 +193,13 @@ impl From<crate::api::Response> for http::Response {
 
 impl hooks::Guest for Plugin {
     fn message_has_been_posted(post: Post) {
-        crate::outgoing::fire(&WitHost, &post);
+        crate::outgoing::fire(&WitHost::for_call(), &post);
     }
 }
 
 impl commands::Guest for Plugin {
     fn execute(args: commands::CommandArgs) -> Result<commands::CommandOutcome, AppError> {
-        match crate::commands::execute(&WitHost, &args.into()) {
+        match crate::commands::execute(&WitHost::for_call(), &args.into()) {
             Ok(crate::commands::Outcome::Done(json)) => Ok(commands::CommandOutcome::Done(json)),
             Ok(crate::commands::Outcome::Call(call)) => Ok(commands::CommandOutcome::Call(call)),
             Err(e) => Err(AppError::from(e)),
@@ -198,14 +211,14 @@ impl commands::Guest for Plugin {
         continuation: Vec<u8>,
         answer: Result<OutboundResponse, EgressError>,
     ) -> Result<String, AppError> {
-        crate::commands::execute::respond(&WitHost, &args.into(), &continuation, answer)
+        crate::commands::execute::respond(&WitHost::for_call(), &args.into(), &continuation, answer)
             .map_err(AppError::from)
     }
 }
 
 impl interactive::Guest for Plugin {
     fn start(request: http::Request) -> interactive::InteractiveOutcome {
-        match crate::actions::start(&WitHost, &request.into()) {
+        match crate::actions::start(&WitHost::for_call(), &request.into()) {
             crate::actions::Outcome::Done(response) => {
                 interactive::InteractiveOutcome::Done(response.into())
             }
@@ -218,13 +231,13 @@ impl interactive::Guest for Plugin {
         continuation: Vec<u8>,
         answer: Result<OutboundResponse, EgressError>,
     ) -> http::Response {
-        crate::actions::respond(&WitHost, &request.into(), &continuation, answer).into()
+        crate::actions::respond(&WitHost::for_call(), &request.into(), &continuation, answer).into()
     }
 }
 
 impl delivery_results::Guest for Plugin {
     fn on_result(delivery: DeliveryResult) {
-        crate::outgoing::on_result(&WitHost, &delivery);
+        crate::outgoing::on_result(&WitHost::for_call(), &delivery);
     }
 }
 

@@ -7,6 +7,8 @@ use serde_json::Value;
 pub use switchboard_host_shim::harness::TestShim;
 
 pub mod backend;
+pub mod load;
+pub mod native;
 
 /// A response, read whole.
 #[derive(Debug)]

@@ -10,6 +10,7 @@ pub mod metrics;
 mod notify;
 pub mod permissions;
 mod posts;
+mod sealing;
 
 pub use bootstrap::{Bootstrap, bootstrap};
 pub use clock::Clock;

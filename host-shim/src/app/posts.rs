@@ -40,7 +40,27 @@ impl App {
 
     /// [`App::create_post`] with the `posted` event's `set_online` given
     /// (the REST API's `set_online` query parameter).
-    pub fn create_post_with(&self, mut post: Post, set_online: bool) -> Result<Post, StoreError> {
+    pub fn create_post_with(&self, post: Post, set_online: bool) -> Result<Post, StoreError> {
+        let (post, channel) = self.new_post(post)?;
+        self.store.insert_post(&post)?;
+        self.publish_posted(&post, &channel, set_online);
+        Ok(post)
+    }
+
+    /// [`App::create_post`] for async callers (the plugin's `posts.create`):
+    /// the same checks and events, and the insert awaited on the store's
+    /// writer without holding a thread.
+    pub async fn create_post_async(&self, post: Post) -> Result<Post, StoreError> {
+        let set_online = post.props_json()["from_webhook"] != "true";
+        let (post, channel) = self.new_post(post)?;
+        self.store.insert_post_async(&post).await?;
+        self.publish_posted(&post, &channel, set_online);
+        Ok(post)
+    }
+
+    /// Checks a new post and gives it its id and times; returns it with its
+    /// channel, ready to insert.
+    fn new_post(&self, mut post: Post) -> Result<(Post, crate::store::Channel), StoreError> {
         let max = self.config().switchboard_settings.max_post_size as usize;
         self.prepare_post(&mut post, max)?;
         let channel = self.store.channel(&post.channel_id)?;
@@ -82,9 +102,7 @@ impl App {
         }
         post.create_at = now;
         post.update_at = now;
-        self.store.insert_post(&post)?;
-        self.publish_posted(&post, &channel, set_online);
-        Ok(post)
+        Ok((post, channel))
     }
 
     /// A post shown to one user only: never stored, only sent to them.

@@ -35,6 +35,12 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 /// How often the epoch advances; the deadline's granularity.
 const TICK: Duration = Duration::from_millis(10);
 
+/// Linear memory a freed pool slot keeps mapped and resets in place; a
+/// webhook call dirties well under this (docs/PERFORMANCE.md).
+const KEEP_RESIDENT: usize = 2 << 20;
+/// The same for tables (function tables are a few KiB).
+const TABLE_KEEP_RESIDENT: usize = 64 << 10;
+
 /// How the engine is set up. Defaults suit a server; tests shrink them.
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
@@ -501,6 +507,18 @@ fn engine_config(options: &RuntimeOptions) -> wasmtime::Config {
     pool.total_tables(slots * 8);
     pool.max_memory_size(options.memory_limit);
     pool.total_stacks(slots);
+    // A freed slot is reset in place instead of being decommitted: the pages
+    // a call dirtied (found with the PAGEMAP_SCAN ioctl where the kernel has
+    // it, else the lowest addresses) are restored with memset up to this many
+    // bytes, and only the rest is madvised away. That keeps a reused slot's
+    // pages mapped, so the next call takes no page faults, and spares the
+    // madvise calls and the TLB shootdowns they cost on every core.
+    pool.linear_memory_keep_resident(KEEP_RESIDENT);
+    pool.table_keep_resident(TABLE_KEEP_RESIDENT);
+    pool.pagemap_scan(wasmtime::Enabled::Auto);
+    // Every slot may stay warm: the pool is as large as the concurrency, so
+    // reusing warm slots first never starves a cold one.
+    pool.max_unused_warm_slots(slots);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
 }

@@ -8,9 +8,12 @@ use crate::runtime::bindings::types::{Error, Post};
 
 impl Host for CallState {
     async fn create(&mut self, post: Post) -> Result<Post, Error> {
-        let post = post_from_wit(post);
-        let write = self.blocking(move |app| app.create_post(post));
-        Ok(post_to_wit(write.await?))
+        // Awaited on the writer, no blocking thread: the hot path of every
+        // incoming webhook.
+        let app = self.app.clone();
+        Ok(post_to_wit(
+            app.create_post_async(post_from_wit(post)).await?,
+        ))
     }
 
     async fn create_ephemeral(&mut self, user_id: String, post: Post) -> Result<Post, Error> {
