@@ -72,6 +72,14 @@ pub struct ServiceSettings {
     /// Lets third-party apps sign users in with OAuth 2.0 (on, as in Mattermost).
     #[serde(rename = "EnableOAuthServiceProvider")]
     pub enable_oauth_service_provider: bool,
+    /// Lets OAuth clients register themselves at `POST
+    /// /api/v4/oauth/apps/register` (RFC 7591). Off, as in Mattermost: anyone
+    /// could then create apps.
+    pub enable_dynamic_client_registration: bool,
+    /// Glob patterns every self-registered redirect URI must match (`*`
+    /// within one path segment, `**` anything); empty allows any http(s) URI.
+    #[serde(rename = "DCRRedirectURIAllowlist")]
+    pub dcr_redirect_uri_allowlist: Vec<String>,
     /// How long an OAuth access token lives (Mattermost's SSO session length).
     #[serde(rename = "SessionLengthSSOInHours")]
     pub session_length_sso_in_hours: u32,
@@ -107,6 +115,8 @@ impl Default for ServiceSettings {
             disable_bots_when_owner_is_deactivated: true,
             enable_user_access_tokens: true,
             enable_oauth_service_provider: true,
+            enable_dynamic_client_registration: false,
+            dcr_redirect_uri_allowlist: Vec::new(),
             session_length_sso_in_hours: 720,
             read_timeout: 300,
             idle_timeout: 60,

@@ -2,8 +2,8 @@
 //! `WitHost` forwards the `Host` trait to the imports, `Plugin` serves the exports.
 
 use crate::host::{
-    AppError, Channel, DeliveryResult, EgressError, Header, HostError, Job, Level,
-    OutboundResponse, PermissionScope, Post, ServerSettings, Team, User,
+    AppError, Channel, DeliveryResult, EgressError, Header, HostError, Job, Level, MetricSample,
+    MetricSummary, OutboundResponse, PermissionScope, Post, ServerSettings, Team, User,
 };
 
 wit_bindgen::generate!({
@@ -12,18 +12,42 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::switchboard::plugin::{commands, delivery_results, hooks, http, lifecycle};
+use exports::switchboard::plugin::{
+    commands, delivery_results, hooks, http, interactive, lifecycle,
+};
 use switchboard::plugin as imports;
 
-/// The real host, reached through the component's imports.
-pub(crate) struct WitHost;
+/// The real host, reached through the component's imports. Made per export
+/// call: the settings are read once per call (a webhook consults them at
+/// several steps), and a host that reuses instances still has each call see
+/// the configuration current at its start.
+pub(crate) struct WitHost {
+    settings: std::cell::OnceCell<ServerSettings>,
+}
+
+impl WitHost {
+    fn for_call() -> WitHost {
+        WitHost {
+            settings: std::cell::OnceCell::new(),
+        }
+    }
+}
 
 impl crate::host::Host for WitHost {
     fn settings(&self) -> ServerSettings {
-        imports::settings::get()
+        self.settings.get_or_init(imports::settings::get).clone()
     }
     fn log(&self, level: Level, message: &str) {
         imports::log::write(level, message)
+    }
+    fn metric_add(&self, key: &str, sample: MetricSample) {
+        imports::metrics::add(key, sample)
+    }
+    fn metric_get(&self, key: &str) -> Option<MetricSummary> {
+        imports::metrics::get(key)
+    }
+    fn metric_remove(&self, key: &str) {
+        imports::metrics::remove(key)
     }
 
     fn create_post(&self, post: Post) -> Result<Post, HostError> {
@@ -37,6 +61,9 @@ impl crate::host::Host for WitHost {
     }
     fn update_post(&self, post: Post) -> Result<Post, HostError> {
         imports::posts::update(&post)
+    }
+    fn delete_post(&self, id: &str) -> Result<Post, HostError> {
+        imports::posts::delete(id)
     }
     fn notify_posted(&self, id: &str) -> Result<(), HostError> {
         imports::posts::notify_posted(id)
@@ -130,13 +157,28 @@ impl crate::host::Host for WitHost {
     fn cancel_deliveries(&self, group: &str) -> Result<u32, HostError> {
         imports::deliveries::cancel(group)
     }
+
+    fn seal(&self, purpose: &str, plaintext: &[u8]) -> String {
+        imports::sealing::seal(purpose, plaintext)
+    }
+    fn open(&self, purpose: &str, sealed: &str) -> Result<Vec<u8>, HostError> {
+        imports::sealing::open(purpose, sealed)
+    }
+    fn publish_to_user(&self, user_id: &str, event: &str, data: &str) -> Result<(), HostError> {
+        imports::client_events::publish_to_user(user_id, event, data)
+    }
 }
 
 struct Plugin;
 
 impl http::Guest for Plugin {
     fn handle(request: http::Request) -> http::Response {
-        let response = crate::api::route(&WitHost, &request.into());
+        crate::api::route(&WitHost::for_call(), &request.into()).into()
+    }
+}
+
+impl From<crate::api::Response> for http::Response {
+    fn from(response: crate::api::Response) -> Self {
         http::Response {
             status: response.status,
             headers: response
@@ -151,13 +193,13 @@ impl http::Guest for Plugin {
 
 impl hooks::Guest for Plugin {
     fn message_has_been_posted(post: Post) {
-        crate::outgoing::fire(&WitHost, &post);
+        crate::outgoing::fire(&WitHost::for_call(), &post);
     }
 }
 
 impl commands::Guest for Plugin {
     fn execute(args: commands::CommandArgs) -> Result<commands::CommandOutcome, AppError> {
-        match crate::commands::execute(&WitHost, &args.into()) {
+        match crate::commands::execute(&WitHost::for_call(), &args.into()) {
             Ok(crate::commands::Outcome::Done(json)) => Ok(commands::CommandOutcome::Done(json)),
             Ok(crate::commands::Outcome::Call(call)) => Ok(commands::CommandOutcome::Call(call)),
             Err(e) => Err(AppError::from(e)),
@@ -169,14 +211,33 @@ impl commands::Guest for Plugin {
         continuation: Vec<u8>,
         answer: Result<OutboundResponse, EgressError>,
     ) -> Result<String, AppError> {
-        crate::commands::execute::respond(&WitHost, &args.into(), &continuation, answer)
+        crate::commands::execute::respond(&WitHost::for_call(), &args.into(), &continuation, answer)
             .map_err(AppError::from)
+    }
+}
+
+impl interactive::Guest for Plugin {
+    fn start(request: http::Request) -> interactive::InteractiveOutcome {
+        match crate::actions::start(&WitHost::for_call(), &request.into()) {
+            crate::actions::Outcome::Done(response) => {
+                interactive::InteractiveOutcome::Done(response.into())
+            }
+            crate::actions::Outcome::Call(call) => interactive::InteractiveOutcome::Call(call),
+        }
+    }
+
+    fn respond(
+        request: http::Request,
+        continuation: Vec<u8>,
+        answer: Result<OutboundResponse, EgressError>,
+    ) -> http::Response {
+        crate::actions::respond(&WitHost::for_call(), &request.into(), &continuation, answer).into()
     }
 }
 
 impl delivery_results::Guest for Plugin {
     fn on_result(delivery: DeliveryResult) {
-        crate::outgoing::on_result(&WitHost, &delivery);
+        crate::outgoing::on_result(&WitHost::for_call(), &delivery);
     }
 }
 
@@ -215,7 +276,7 @@ impl From<http::Request> for crate::api::Request {
     }
 }
 
-// Exported symbols carry WIT names (`switchboard:plugin/http@0.2.0#handle`)
+// Exported symbols carry WIT names (`switchboard:plugin/http@0.3.0#handle`)
 // that a native linker rejects; natively the crate is only a library for tests.
 #[cfg(target_arch = "wasm32")]
 export!(Plugin);

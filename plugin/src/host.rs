@@ -3,11 +3,15 @@
 
 pub use crate::glue::exports::switchboard::plugin::commands::CommandCall;
 pub use crate::glue::exports::switchboard::plugin::delivery_results::{Attempt, DeliveryResult};
+pub use crate::glue::exports::switchboard::plugin::interactive::InteractiveCall;
 pub use crate::glue::switchboard::plugin::deliveries::Job;
 pub use crate::glue::switchboard::plugin::egress::{
     EgressError, OutboundRequest, OutboundResponse, Signing,
 };
 pub use crate::glue::switchboard::plugin::log::Level;
+pub use crate::glue::switchboard::plugin::metrics::{
+    Sample as MetricSample, Summary as MetricSummary,
+};
 pub use crate::glue::switchboard::plugin::settings::ServerSettings;
 pub use crate::glue::switchboard::plugin::types::{
     AppError, Channel, ChannelType, Error as HostError, Header, PermissionScope, Post, Team, User,
@@ -18,11 +22,16 @@ pub use crate::glue::switchboard::plugin::types::{
 pub trait Host {
     fn settings(&self) -> ServerSettings;
     fn log(&self, level: Level, message: &str);
+    /// Per-integration counters, kept by the host in memory (no store write).
+    fn metric_add(&self, key: &str, sample: MetricSample);
+    fn metric_get(&self, key: &str) -> Option<MetricSummary>;
+    fn metric_remove(&self, key: &str);
 
     fn create_post(&self, post: Post) -> Result<Post, HostError>;
     fn create_ephemeral(&self, user_id: &str, post: Post) -> Result<Post, HostError>;
     fn post(&self, id: &str) -> Result<Post, HostError>;
     fn update_post(&self, post: Post) -> Result<Post, HostError>;
+    fn delete_post(&self, id: &str) -> Result<Post, HostError>;
     /// Has the host run the post hook (outgoing webhooks) for a stored post
     /// after this call.
     fn notify_posted(&self, id: &str) -> Result<(), HostError>;
@@ -75,6 +84,13 @@ pub trait Host {
     fn redeliver(&self, group: &str, id: &str, new_id: &str) -> Result<(), HostError>;
     /// Drops a group's deliveries not yet settled.
     fn cancel_deliveries(&self, group: &str) -> Result<u32, HostError>;
+
+    /// Seals `plaintext` for `purpose` under a key only the host holds
+    /// (base64 text); [`Host::open`] gives it back.
+    fn seal(&self, purpose: &str, plaintext: &[u8]) -> String;
+    fn open(&self, purpose: &str, sealed: &str) -> Result<Vec<u8>, HostError>;
+    /// An event (`open_dialog`) to one user's connected clients only.
+    fn publish_to_user(&self, user_id: &str, event: &str, data: &str) -> Result<(), HostError>;
 
     /// Milliseconds since the Unix epoch, as Mattermost timestamps are.
     fn now_millis(&self) -> i64 {

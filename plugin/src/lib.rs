@@ -1,10 +1,12 @@
 //! Switchboard: Mattermost's integrations feature set as one WASI component.
 //! The logic is plain Rust over the [`host::Host`] trait; `glue` binds it to WIT.
 
+pub mod actions;
 pub mod api;
 pub mod commands;
 pub mod console;
 pub mod definitions;
+pub mod dialogs;
 pub mod host;
 pub mod ids;
 pub mod incoming;

@@ -29,6 +29,24 @@ pub struct FakeHost {
     pub jobs: RefCell<Vec<Job>>,
     /// `(group, id, new_id)` of each redelivery asked for.
     pub redelivered: RefCell<Vec<(String, String, String)>>,
+    /// `(user, event, data)` of each client event published.
+    pub published: RefCell<Vec<(String, String, String)>>,
+    /// Metric samples added, by key.
+    pub metrics: RefCell<BTreeMap<String, Vec<MetricSample>>>,
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// What a host does with a command: `execute`, and for a custom command send
@@ -148,6 +166,8 @@ impl Default for FakeHost {
             signings: RefCell::default(),
             jobs: RefCell::default(),
             redelivered: RefCell::default(),
+            published: RefCell::default(),
+            metrics: RefCell::default(),
         }
     }
 }
@@ -161,6 +181,31 @@ impl Host for FakeHost {
         self.settings.borrow().clone()
     }
     fn log(&self, _level: Level, _message: &str) {}
+    fn metric_add(&self, key: &str, sample: MetricSample) {
+        self.metrics
+            .borrow_mut()
+            .entry(key.to_owned())
+            .or_default()
+            .push(sample);
+    }
+    fn metric_get(&self, key: &str) -> Option<MetricSummary> {
+        let metrics = self.metrics.borrow();
+        let samples = metrics.get(key)?;
+        let mut latencies: Vec<u64> = samples.iter().map(|s| s.latency_us).collect();
+        latencies.sort_unstable();
+        let at = |q: f64| latencies[((q * latencies.len() as f64).ceil() as usize).max(1) - 1];
+        Some(MetricSummary {
+            requests: samples.len() as u64,
+            failures: samples.iter().filter(|s| s.failed).count() as u64,
+            posts: samples.iter().map(|s| u64::from(s.posts)).sum(),
+            last_at: self.now_millis(),
+            p50_us: at(0.5),
+            p99_us: at(0.99),
+        })
+    }
+    fn metric_remove(&self, key: &str) {
+        self.metrics.borrow_mut().remove(key);
+    }
 
     fn create_post(&self, mut post: Post) -> Result<Post, HostError> {
         if post.id.is_empty() {
@@ -186,7 +231,19 @@ impl Host for FakeHost {
             .ok_or_else(|| not_found(id))
     }
     fn update_post(&self, post: Post) -> Result<Post, HostError> {
+        if let Some(stored) = self.posts.borrow_mut().iter_mut().find(|p| p.id == post.id) {
+            *stored = post.clone();
+        }
         Ok(post)
+    }
+    fn delete_post(&self, id: &str) -> Result<Post, HostError> {
+        let mut posts = self.posts.borrow_mut();
+        let post = posts
+            .iter_mut()
+            .find(|p| p.id == id && p.delete_at == 0)
+            .ok_or_else(|| not_found("post"))?;
+        post.delete_at = 1;
+        Ok(post.clone())
     }
     /// Stored like any post, by the fake host's system bot `system-bot`.
     fn notify_user(&self, user_id: &str, mut post: Post) -> Result<Post, HostError> {
@@ -381,6 +438,23 @@ impl Host for FakeHost {
         let before = self.jobs.borrow().len();
         self.jobs.borrow_mut().retain(|j| j.group != group);
         Ok((before - self.jobs.borrow().len()) as u32)
+    }
+    /// Not encryption: a marked, purpose-bound encoding, enough to test that
+    /// the plugin seals, opens and refuses what it did not seal.
+    fn seal(&self, purpose: &str, plaintext: &[u8]) -> String {
+        format!("sealed:{purpose}:{}", hex_encode(plaintext))
+    }
+    fn open(&self, purpose: &str, sealed: &str) -> Result<Vec<u8>, HostError> {
+        sealed
+            .strip_prefix(&format!("sealed:{purpose}:"))
+            .and_then(hex_decode)
+            .ok_or_else(|| HostError::Invalid("not sealed".into()))
+    }
+    fn publish_to_user(&self, user_id: &str, event: &str, data: &str) -> Result<(), HostError> {
+        self.published
+            .borrow_mut()
+            .push((user_id.into(), event.into(), data.into()));
+        Ok(())
     }
     fn redeliver(&self, group: &str, id: &str, new_id: &str) -> Result<(), HostError> {
         self.redelivered

@@ -79,6 +79,14 @@ pub fn decode(host: &dyn Host, signed: &str, lifetime_secs: u32) -> Result<Decod
             "Failed to decode base64 for the signature of the trigger ID.",
         )
     })?;
+    // An ECDSA signature that does not parse is Mattermost's
+    // `signature_decode_failed`; an HMAC of the wrong length is the same case.
+    if signature.len() != 32 {
+        return Err(fail(
+            "signature_decode_failed",
+            "Failed to decode the signature of the trigger ID.",
+        ));
+    }
     let payload = format!("{client_id}:{user_id}:{millis}:");
     let mut mac = mac(&secret(host)?);
     mac.update(payload.as_bytes());
@@ -180,6 +188,10 @@ mod tests {
             (
                 STANDARD.encode(format!("{payload}:***")),
                 "base64_decode_failed_signature",
+            ),
+            (
+                STANDARD.encode(format!("{payload}:{}", STANDARD.encode([1u8; 5]))),
+                "signature_decode_failed",
             ),
             (forged, "verify_signature_failed"),
         ];

@@ -46,6 +46,25 @@ pub struct WebhookPost {
     /// Derive the parts' post ids from this (a delivery id), so creating the
     /// same answer again conflicts instead of posting twice; `None`: fresh ids.
     pub id_seed: Option<String>,
+    /// Whose secret signs clicks on the posts' actions (an outgoing
+    /// webhook's answer: `outgoing:<hook id>`); empty for none.
+    pub signer: String,
+    /// Tag the parts' ids with this key (an incoming hook's secret id), so the hook can
+    /// prove later that a post is its own (`ids::tagged`).
+    pub tag_key: Option<String>,
+}
+
+/// The last step for a webhook post's attachments, new or edited: links converted, and every
+/// action given an id.
+pub fn finish_attachments(attachments: &mut [Attachment]) {
+    link_attachments(attachments);
+    for attachment in attachments {
+        for action in &mut attachment.actions {
+            if action.id.is_empty() {
+                action.id = ids::new_id();
+            }
+        }
+    }
 }
 
 /// Builds and creates the post, split into parts when long; returns the
@@ -97,14 +116,7 @@ pub fn create_webhook_post(host: &dyn Host, input: WebhookPost) -> Result<Vec<Po
     props.insert("webhook_display_name".into(), json!(input.display_name));
 
     let mut attachments = input.attachments;
-    link_attachments(&mut attachments);
-    for attachment in &mut attachments {
-        for action in &mut attachment.actions {
-            if action.id.is_empty() {
-                action.id = ids::new_id();
-            }
-        }
-    }
+    finish_attachments(&mut attachments);
     let post_type = if !attachments.is_empty() && input.post_type.is_empty() {
         "slack_attachment".to_string()
     } else {
@@ -137,8 +149,13 @@ pub fn create_webhook_post(host: &dyn Host, input: WebhookPost) -> Result<Vec<Po
         post.post_type = post_type.clone();
         post.props = Value::Object(part_props).to_string();
         post.metadata = metadata.to_string();
-        if let Some(seed) = &input.id_seed {
+        if let Some(key) = &input.tag_key {
+            post.id = ids::tagged(key, input.id_seed.as_deref().map(|seed| (seed, index)));
+        } else if let Some(seed) = &input.id_seed {
             post.id = ids::derived(seed, index);
+        }
+        if !input.signer.is_empty() {
+            crate::actions::seal_cookies(host, &mut post, &input.signer);
         }
         let post = match host.create_post(post.clone()) {
             // Created by an earlier run of the same answer: already done.

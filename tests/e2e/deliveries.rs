@@ -196,6 +196,12 @@ async fn a_final_4xx_is_not_retried_and_redeliver_sends_again() {
     assert_eq!(log[0]["attempt"], 1, "410 is final");
     assert_eq!(log[0]["status"], 410);
     let first = log[0]["id"].as_str().unwrap().to_string();
+    // The plugin's log says settled as soon as its callback ran; the host
+    // marks the job done just after, and only a done job can be redelivered.
+    eventually(Duration::from_secs(10), "the host finished the job", || {
+        shim.shim.app.store.active_deliveries().unwrap() == 0
+    })
+    .await;
 
     let path = format!("/api/v4/hooks/outgoing/{hook_id}/deliveries/{first}/redeliver");
     let reply = admin.post_json(&path, &json!({})).await;

@@ -1,6 +1,7 @@
 //! End-to-end tests: the compiled component in the real shim, over real HTTP
 //! on loopback. Run `make component` first (`make test` does).
 
+mod beyond;
 mod bots;
 mod clients;
 mod commands;
@@ -10,8 +11,10 @@ mod foundation;
 mod hardening;
 mod incoming;
 mod incoming_manage;
+mod interactive;
 mod load;
 mod oauth;
+mod oauth_outgoing;
 mod outgoing;
 mod processes;
 mod websocket;

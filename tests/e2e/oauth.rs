@@ -709,3 +709,267 @@ async fn a_published_oauth_client_library_completes_the_flow() {
     );
     shim.stop().await.unwrap();
 }
+
+/// An anonymous `POST /api/v4/oauth/apps/register` and its answer.
+async fn register(shim: &TestShim, body: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(shim.url("/api/v4/oauth/apps/register"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn dynamic_client_registration_behind_its_setting_and_allowlist() {
+    let shim = TestShim::start().await.unwrap();
+    let admin = Api::admin(&shim);
+    let good = json!({"redirect_uris": [CALLBACK], "client_name": "MCP client",
+                      "client_uri": "https://app.example.com"})
+    .to_string();
+
+    // Off by default: refused the RFC 7591 way, and not advertised.
+    let (status, body) = register(&shim, &good).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_operation"))
+    );
+    let meta = admin
+        .get("/.well-known/oauth-authorization-server")
+        .await
+        .json();
+    assert!(meta.get("registration_endpoint").is_none(), "{meta}");
+
+    shim.set_config(|c| {
+        c.service_settings.enable_dynamic_client_registration = true;
+        c.service_settings.dcr_redirect_uri_allowlist = vec!["https://app.example.com/**".into()];
+    })
+    .unwrap();
+    let meta = admin
+        .get("/.well-known/oauth-authorization-server")
+        .await
+        .json();
+    assert_eq!(
+        meta["registration_endpoint"],
+        shim.url("/api/v4/oauth/apps/register")
+    );
+
+    let apps_before = shim.shim.app.store.oauth_apps(None, 0, 100).unwrap().len();
+    for (body, code) in [
+        ("{not json".to_string(), "invalid_client_metadata"),
+        (
+            json!({"client_name": "x"}).to_string(),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": []}).to_string(),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["myapp://cb"]}).to_string(),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [CALLBACK], "token_endpoint_auth_method": "private_key_jwt"})
+                .to_string(),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [CALLBACK], "client_name": "n".repeat(65)}).to_string(),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [CALLBACK], "client_uri": "not a url"}).to_string(),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://evil.example.com/cb"]}).to_string(),
+            "invalid_redirect_uri",
+        ),
+    ] {
+        let (status, answer) = register(&shim, &body).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some(code)),
+            "{body}: {answer}"
+        );
+        assert!(answer["error_description"].is_string());
+    }
+    assert_eq!(
+        shim.shim.app.store.oauth_apps(None, 0, 100).unwrap().len(),
+        apps_before,
+        "bad registrations store nothing"
+    );
+
+    let (status, client) = register(&shim, &good).await;
+    assert_eq!(status, 201, "{client}");
+    assert_eq!(client["token_endpoint_auth_method"], "client_secret_post");
+    assert_eq!(client["redirect_uris"], json!([CALLBACK]));
+    assert_eq!(
+        client["grant_types"],
+        json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(client["response_types"], json!(["code"]));
+    assert_eq!(
+        (client["scope"].as_str(), client["client_name"].as_str()),
+        (Some("user"), Some("MCP client"))
+    );
+    let client_id = client["client_id"].as_str().unwrap();
+    let secret = client["client_secret"].as_str().unwrap();
+    let stored = admin
+        .get(&format!("/api/v4/oauth/apps/{client_id}"))
+        .await
+        .json();
+    assert_eq!(stored["is_dynamically_registered"], true, "{stored}");
+    assert_eq!(
+        (
+            stored["creator_id"].as_str(),
+            stored["is_trusted"].as_bool()
+        ),
+        (Some(""), Some(false))
+    );
+    assert_eq!(stored["homepage"], "https://app.example.com");
+
+    // The registered client completes the code flow with its secret.
+    let reply = admin
+        .post_json(
+            "/oauth/authorize",
+            &json!({"response_type": "code", "client_id": client_id, "redirect_uri": CALLBACK}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let code = query_param(reply.json()["redirect"].as_str().unwrap(), "code").unwrap();
+    let (status, token) = token_request(
+        &shim,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{token}");
+    let me = Api::new(&shim, Some(token["access_token"].as_str().unwrap()))
+        .get("/api/v4/users/me")
+        .await;
+    assert_eq!(me.json()["id"], shim.admin.id);
+
+    // A public client gets no secret and a default name.
+    let (status, public) = register(
+        &shim,
+        &json!({"redirect_uris": ["https://app.example.com/native/cb"], "token_endpoint_auth_method": "none"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 201, "{public}");
+    assert!(public.get("client_secret").is_none(), "{public}");
+    assert_eq!(public["client_name"], "Dynamically Registered Client");
+    assert_eq!(public["token_endpoint_auth_method"], "none");
+
+    // The provider switched off stops registration too (400, not 501).
+    shim.set_config(|c| c.service_settings.enable_oauth_service_provider = false)
+        .unwrap();
+    let (status, body) = register(&shim, &good).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_operation"))
+    );
+    shim.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn posts_say_they_came_from_an_app_and_a_user_keeps_at_most_500_tokens() {
+    use switchboard_host_shim::store::{AccessGrant, token_digest};
+    let shim = TestShim::start().await.unwrap();
+    let admin = Api::admin(&shim);
+    let app = create_app(&admin, json!({})).await;
+    let client_id = app["id"].as_str().unwrap().to_string();
+
+    // 500 live tokens already issued to the admin, oldest first.
+    let store = &shim.shim.app.store;
+    let writers: Vec<_> = (0..10)
+        .map(|t| {
+            let (app, client_id, user) = (
+                shim.shim.app.clone(),
+                client_id.clone(),
+                shim.admin.id.clone(),
+            );
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let grant = AccessGrant {
+                        token_hash: token_digest(&format!("old-token-{:03}", t * 50 + i)),
+                        client_id: client_id.clone(),
+                        user_id: user.clone(),
+                        expires_at: i64::MAX,
+                        ..AccessGrant::default()
+                    };
+                    app.store.save_oauth_grant(&grant, None).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    // One more sign-in: the oldest issued goes, the rest stay.
+    let reply = admin
+        .post_json(
+            "/oauth/authorize",
+            &json!({"response_type": "code", "client_id": client_id, "redirect_uri": CALLBACK}),
+        )
+        .await;
+    let code = query_param(reply.json()["redirect"].as_str().unwrap(), "code").unwrap();
+    let (status, token) = token_request(
+        &shim,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", &client_id),
+            ("client_secret", app["client_secret"].as_str().unwrap()),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{token}");
+    let access = token["access_token"].as_str().unwrap().to_string();
+    let alive: Vec<String> = (0..500)
+        .map(|i| format!("old-token-{i:03}"))
+        .filter(|t| store.oauth_grant_by_token(t, 0).unwrap().is_some())
+        .collect();
+    assert_eq!(alive.len(), 499, "one old token ended");
+    let ended = (0..500)
+        .map(|i| format!("old-token-{i:03}"))
+        .find(|t| !alive.contains(t))
+        .unwrap();
+    let me = Api::new(&shim, Some(&ended)).get("/api/v4/users/me").await;
+    assert_eq!(me.status, 401, "{}", me.text);
+    for token in [&access, &alive[0]] {
+        let me = Api::new(&shim, Some(token)).get("/api/v4/users/me").await;
+        assert_eq!(me.status, 200, "{}", me.text);
+    }
+
+    // A post made with the app's token is marked; one with a personal token is not.
+    for (token, marked) in [(access.as_str(), true), (shim.admin_token.as_str(), false)] {
+        let reply = Api::new(&shim, Some(token))
+            .post_json(
+                "/api/v4/posts",
+                &json!({"channel_id": shim.town_square.id, "message": "hello"}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let post = reply.json();
+        assert_eq!(
+            post["props"].get("from_oauth_app").is_some(),
+            marked,
+            "{post}"
+        );
+        if marked {
+            assert_eq!(post["props"]["from_oauth_app"], "true");
+        }
+    }
+    shim.stop().await.unwrap();
+}

@@ -185,8 +185,9 @@ async fn a_sigkill_with_twenty_deliveries_pending_loses_none() {
         }
     })
     .await;
-    // Many attempts 300 ms apart: the deliveries stay pending while it is down.
-    let mut schedule = vec![300u64; 60];
+    // Many attempts 300 ms apart (two minutes of them): the deliveries stay pending while
+    // the receiver is down and while the second process starts on a busy machine.
+    let mut schedule = vec![300u64; 400];
     schedule[0] = 0;
     let first = Process::start(&data, "first", &schedule).await;
     let api = first.api(&data);

@@ -7,6 +7,8 @@ use serde_json::Value;
 pub use switchboard_host_shim::harness::TestShim;
 
 pub mod backend;
+pub mod load;
+pub mod native;
 
 /// A response, read whole.
 #[derive(Debug)]
@@ -77,10 +79,26 @@ impl Api {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Reply {
+        self.send_with_headers(method, path, content_type, &[], body)
+            .await
+    }
+
+    /// [`Api::send`] with extra request headers.
+    pub async fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Reply {
         let mut request = self
             .http
             .request(method, format!("{}{}", self.base, path))
             .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }

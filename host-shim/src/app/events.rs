@@ -149,6 +149,16 @@ impl Events {
         });
     }
 
+    /// An event for one user's connections only (`open_dialog`).
+    pub fn to_user(&self, user_id: &str, event: &str, data: Value) {
+        self.emit(Event {
+            event: event.into(),
+            data,
+            user_id: Some(user_id.to_string()),
+            ..Event::default()
+        });
+    }
+
     pub fn edited(&self, post: &Value, channel: &Channel) {
         self.emit(Event {
             event: "post_edited".into(),

@@ -6,9 +6,11 @@ mod bots;
 mod clock;
 mod events;
 pub mod mentions;
+pub mod metrics;
 mod notify;
 pub mod permissions;
 mod posts;
+mod sealing;
 
 pub use bootstrap::{Bootstrap, bootstrap};
 pub use clock::Clock;
@@ -43,6 +45,8 @@ pub struct App {
     posted_queue: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Post>>>,
     /// The outbound delivery engine's shared state (`crate::deliveries`).
     pub deliveries: crate::deliveries::Queue,
+    /// The plugin's per-integration counters (the `metrics` import).
+    pub metrics: metrics::Metrics,
 }
 
 impl App {
@@ -66,6 +70,7 @@ impl App {
             egress: RwLock::new(egress),
             own_addresses: RwLock::new(Vec::new()),
             deliveries: crate::deliveries::Queue::default(),
+            metrics: metrics::Metrics::default(),
         })
     }
 

@@ -40,7 +40,27 @@ impl App {
 
     /// [`App::create_post`] with the `posted` event's `set_online` given
     /// (the REST API's `set_online` query parameter).
-    pub fn create_post_with(&self, mut post: Post, set_online: bool) -> Result<Post, StoreError> {
+    pub fn create_post_with(&self, post: Post, set_online: bool) -> Result<Post, StoreError> {
+        let (post, channel) = self.new_post(post)?;
+        self.store.insert_post(&post)?;
+        self.publish_posted(&post, &channel, set_online);
+        Ok(post)
+    }
+
+    /// [`App::create_post`] for async callers (the plugin's `posts.create`):
+    /// the same checks and events, and the insert awaited on the store's
+    /// writer without holding a thread.
+    pub async fn create_post_async(&self, post: Post) -> Result<Post, StoreError> {
+        let set_online = post.props_json()["from_webhook"] != "true";
+        let (post, channel) = self.new_post(post)?;
+        self.store.insert_post_async(&post).await?;
+        self.publish_posted(&post, &channel, set_online);
+        Ok(post)
+    }
+
+    /// Checks a new post and gives it its id and times; returns it with its
+    /// channel, ready to insert.
+    fn new_post(&self, mut post: Post) -> Result<(Post, crate::store::Channel), StoreError> {
         let max = self.config().switchboard_settings.max_post_size as usize;
         self.prepare_post(&mut post, max)?;
         let channel = self.store.channel(&post.channel_id)?;
@@ -82,15 +102,20 @@ impl App {
         }
         post.create_at = now;
         post.update_at = now;
-        self.store.insert_post(&post)?;
-        self.publish_posted(&post, &channel, set_online);
-        Ok(post)
+        Ok((post, channel))
     }
 
     /// A post shown to one user only: never stored, only sent to them.
+    /// A valid id given is kept: an action cookie names it, and clients
+    /// replace an ephemeral post they already show under that id.
     pub fn create_ephemeral(&self, user_id: &str, mut post: Post) -> Result<Post, StoreError> {
         let now = self.clock.now_millis();
-        post.id = new_id();
+        if !crate::store::valid_id(&post.id) {
+            post.id = new_id();
+        }
+        let mut props = props_object(&post.props)?;
+        assign_action_ids(&mut props);
+        post.props = Value::Object(props).to_string();
         post.create_at = now;
         post.update_at = now;
         if post.props.trim().is_empty() {
@@ -154,6 +179,7 @@ impl App {
         for key in STRIPPED_PROPS {
             props.remove(*key);
         }
+        assign_action_ids(&mut props);
         let text = Value::Object(props).to_string();
         if text.chars().count() > MAX_PROPS_RUNES {
             return Err(StoreError::Invalid("props are too long".into()));
@@ -171,6 +197,30 @@ impl App {
     }
 }
 
+/// Mattermost's `PreSave`: every action in every attachment without an id
+/// gets one, whoever made the post (webhook, command, REST client, bot), so
+/// a click can name it. Given ids are kept.
+fn assign_action_ids(props: &mut serde_json::Map<String, Value>) {
+    let Some(Value::Array(attachments)) = props.get_mut("attachments") else {
+        return;
+    };
+    let actions = attachments
+        .iter_mut()
+        .filter_map(|a| a.get_mut("actions").and_then(Value::as_array_mut))
+        .flatten()
+        .filter_map(Value::as_object_mut);
+    for action in actions {
+        let missing = match action.get("id") {
+            None | Some(Value::Null) => true,
+            Some(Value::String(id)) => id.is_empty(),
+            Some(_) => false,
+        };
+        if missing {
+            action.insert("id".into(), Value::String(new_id()));
+        }
+    }
+}
+
 fn props_object(text: &str) -> Result<serde_json::Map<String, Value>, StoreError> {
     if text.trim().is_empty() {
         return Ok(serde_json::Map::new());
@@ -179,5 +229,41 @@ fn props_object(text: &str) -> Result<serde_json::Map<String, Value>, StoreError
         Ok(Value::Object(map)) => Ok(map),
         Ok(Value::Null) => Ok(serde_json::Map::new()),
         _ => Err(StoreError::Invalid("props are not a JSON object".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn actions_without_an_id_get_one_and_given_ids_stay() {
+        let mut props = json!({"attachments": [
+            {"actions": [{"name": "a"}, {"id": "", "name": "b"}, {"id": null}, {"id": "mine"}]},
+            {"text": "no actions"},
+            null
+        ]})
+        .as_object()
+        .unwrap()
+        .clone();
+        assign_action_ids(&mut props);
+        let actions = props["attachments"][0]["actions"].as_array().unwrap();
+        for action in &actions[..3] {
+            assert!(
+                crate::store::valid_id(action["id"].as_str().unwrap()),
+                "{action}"
+            );
+        }
+        assert_eq!(actions[3]["id"], "mine");
+        assert_ne!(actions[0]["id"], actions[1]["id"]);
+        assert_eq!(props["attachments"][1], json!({"text": "no actions"}));
+
+        let mut odd = json!({"attachments": "not a list"})
+            .as_object()
+            .unwrap()
+            .clone();
+        assign_action_ids(&mut odd);
+        assert_eq!(odd["attachments"], "not a list");
     }
 }

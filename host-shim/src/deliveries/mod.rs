@@ -4,6 +4,7 @@
 //! instance ever waits on a receiver. Slash commands use the same sending
 //! (`send_now`), once and awaited by the host.
 
+pub mod oauth;
 pub mod policy;
 pub mod sign;
 
@@ -41,6 +42,8 @@ pub struct Queue {
     /// Bounds the plugin calls the engine makes at once, so a burst of
     /// answers never takes every instance slot from requests.
     callbacks: std::sync::OnceLock<Arc<Semaphore>>,
+    /// Outgoing OAuth connections' tokens (`oauth`), fetched at send time.
+    pub tokens: oauth::Tokens,
 }
 
 impl Default for Queue {
@@ -51,6 +54,7 @@ impl Default for Queue {
             in_flight: AtomicUsize::new(0),
             destinations: Mutex::new(HashMap::new()),
             callbacks: std::sync::OnceLock::new(),
+            tokens: oauth::Tokens::default(),
         }
     }
 }
@@ -246,7 +250,7 @@ pub async fn send_now(
         .max_concurrent_per_destination;
     let slot = app.deliveries.destination(&stored.url, limit);
     let _permit = slot.acquire_owned().await;
-    let result = app.egress().send(wire).await;
+    let result = oauth::send(app, wire, oauth::OnTokenFailure::SendWithout).await;
     note(app, &stored.method, &stored.url, &result);
     result
 }
@@ -468,7 +472,7 @@ async fn work(app: Arc<App>, runtime: Arc<Runtime>, job: JobRow, token: String) 
     let number = job.attempts.len() as u32 + 1;
     let at = now_millis();
     let request = wire_request(&job.request, &job.body, &job.signing, &job.id, Some(number));
-    let result = app.egress().send(request).await;
+    let result = oauth::send(&app, request, oauth::OnTokenFailure::Fail).await;
     drop(_permit);
     note(&app, &job.request.method, &job.request.url, &result);
 

@@ -14,6 +14,9 @@ pub use bindings::exports::switchboard::plugin::commands::{
 pub use bindings::exports::switchboard::plugin::http::{
     Request as PluginRequest, Response as PluginResponse,
 };
+pub use bindings::exports::switchboard::plugin::interactive::{
+    InteractiveCall, InteractiveOutcome,
+};
 pub use bindings::types::{AppError, Header as PluginHeader};
 
 use crate::app::App;
@@ -31,6 +34,12 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// How often the epoch advances; the deadline's granularity.
 const TICK: Duration = Duration::from_millis(10);
+
+/// Linear memory a freed pool slot keeps mapped and resets in place; a
+/// webhook call dirties well under this (docs/PERFORMANCE.md).
+const KEEP_RESIDENT: usize = 2 << 20;
+/// The same for tables (function tables are a few KiB).
+const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 
 /// How the engine is set up. Defaults suit a server; tests shrink them.
 #[derive(Debug, Clone)]
@@ -368,6 +377,41 @@ impl Runtime {
         .await
     }
 
+    /// `interactive.start`: a click, dialog submission or lookup; answers or
+    /// asks for a call to the integration.
+    pub async fn interactive_start(
+        &self,
+        app: Arc<App>,
+        request: PluginRequest,
+    ) -> Result<InteractiveOutcome, CallError> {
+        self.run(app, |plugin, mut store| async move {
+            plugin
+                .switchboard_plugin_interactive()
+                .call_start(&mut store, &request)
+                .await
+        })
+        .await
+    }
+
+    /// `interactive.respond`: finishes with what the integration answered,
+    /// in a fresh instance.
+    pub async fn interactive_respond(
+        &self,
+        app: Arc<App>,
+        request: PluginRequest,
+        continuation: Vec<u8>,
+        answer: Result<crate::egress::OutboundResponse, crate::egress::EgressError>,
+    ) -> Result<PluginResponse, CallError> {
+        let answer = imports::egress::result_to_wit(answer);
+        self.run(app, |plugin, mut store| async move {
+            plugin
+                .switchboard_plugin_interactive()
+                .call_respond(&mut store, &request, &continuation, answer.as_ref())
+                .await
+        })
+        .await
+    }
+
     /// `delivery-results.on-result`: what an attempt of a delivery came to.
     pub async fn delivery_result(
         &self,
@@ -463,6 +507,18 @@ fn engine_config(options: &RuntimeOptions) -> wasmtime::Config {
     pool.total_tables(slots * 8);
     pool.max_memory_size(options.memory_limit);
     pool.total_stacks(slots);
+    // A freed slot is reset in place instead of being decommitted: the pages
+    // a call dirtied (found with the PAGEMAP_SCAN ioctl where the kernel has
+    // it, else the lowest addresses) are restored with memset up to this many
+    // bytes, and only the rest is madvised away. That keeps a reused slot's
+    // pages mapped, so the next call takes no page faults, and spares the
+    // madvise calls and the TLB shootdowns they cost on every core.
+    pool.linear_memory_keep_resident(KEEP_RESIDENT);
+    pool.table_keep_resident(TABLE_KEEP_RESIDENT);
+    pool.pagemap_scan(wasmtime::Enabled::Auto);
+    // Every slot may stay warm: the pool is as large as the concurrency, so
+    // reusing warm slots first never starves a cold one.
+    pool.max_unused_warm_slots(slots);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
 }
@@ -502,6 +558,21 @@ impl Drop for Ticker {
 /// A command's call in the host's terms: the request and how to sign it.
 pub fn command_call_parts(
     call: CommandCall,
+) -> (
+    crate::egress::OutboundRequest,
+    Vec<crate::store::deliveries::StoredSigning>,
+    Vec<u8>,
+) {
+    (
+        imports::egress::request_from_wit(call.request),
+        imports::egress::signing_from_wit(call.signing),
+        call.continuation,
+    )
+}
+
+/// An interactive call in the host's terms: the request and how to sign it.
+pub fn interactive_call_parts(
+    call: InteractiveCall,
 ) -> (
     crate::egress::OutboundRequest,
     Vec<crate::store::deliveries::StoredSigning>,

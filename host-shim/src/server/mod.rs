@@ -1,6 +1,7 @@
 //! The shim as an HTTP server: the Mattermost v4 REST subset integrations and
 //! their clients use, and the routing of plugin-owned paths to the component.
 
+mod actions;
 mod bots;
 mod channels;
 mod connections;
@@ -41,6 +42,7 @@ pub fn router(shim: Shim) -> Router {
         .merge(posts::routes())
         .merge(users::routes())
         .merge(plugin::routes())
+        .merge(actions::routes())
         .merge(websocket::routes())
         .merge(web::routes())
         .fallback(|| async { ApiError::not_found_route() })

@@ -1,5 +1,6 @@
 //! Routes the plugin owns, forwarded to its exports: `/hooks/...`, integration
-//! management under `/api/v4`, slash command execution and `/plugins/switchboard/...`.
+//! management under `/api/v4`, slash command execution, opening dialogs and
+//! `/plugins/switchboard/...` (clicks and dialog submissions: `actions.rs`).
 
 use super::{ApiError, Shim};
 use crate::runtime::{CallError, CommandArgs, CommandOutcome, PluginHeader, PluginRequest};
@@ -27,7 +28,6 @@ pub fn routes() -> Router<Shim> {
             any(forward),
         )
         .route("/api/v4/actions/{*rest}", any(forward))
-        .route("/api/v4/posts/{post_id}/actions/{action_id}", any(forward))
         .route("/plugins/switchboard", any(forward))
         .route("/plugins/switchboard/{*rest}", any(forward))
 }
@@ -76,13 +76,29 @@ pub async fn read_body(shim: &Shim, body: Body) -> Result<Option<Vec<u8>>, ApiEr
 }
 
 async fn forward(State(shim): State<Shim>, request: Request) -> Response {
+    let request = match plugin_request(&shim, request).await {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    match shim.runtime.handle_http(shim.app.clone(), request).await {
+        Ok(response) => plugin_response(response),
+        Err(err) => call_failed(err).into_response(),
+    }
+}
+
+/// The client's request as the plugin's `http` and `interactive` exports
+/// take it: session user, headers, and the body up to the cap.
+pub(super) async fn plugin_request(
+    shim: &Shim,
+    request: Request,
+) -> Result<PluginRequest, Response> {
     let (parts, body) = request.into_parts();
     let query = parts.uri.query().unwrap_or("").to_string();
     let user_id = shim.session_user(&parts.headers, Some(&query));
-    let (body, body_too_large) = match read_body(&shim, body).await {
+    let (body, body_too_large) = match read_body(shim, body).await {
         Ok(Some(body)) => (body, false),
         Ok(None) => (Vec::new(), true),
-        Err(e) => return e.into_response(),
+        Err(e) => return Err(e.into_response()),
     };
     let headers = parts
         .headers
@@ -94,7 +110,7 @@ async fn forward(State(shim): State<Shim>, request: Request) -> Response {
             })
         })
         .collect();
-    let request = PluginRequest {
+    Ok(PluginRequest {
         method: parts.method.as_str().to_string(),
         path: parts.uri.path().to_string(),
         query,
@@ -103,14 +119,10 @@ async fn forward(State(shim): State<Shim>, request: Request) -> Response {
         body_too_large,
         user_id,
         request_id: new_id(),
-    };
-    match shim.runtime.handle_http(shim.app.clone(), request).await {
-        Ok(response) => plugin_response(response),
-        Err(err) => call_failed(err).into_response(),
-    }
+    })
 }
 
-fn plugin_response(response: crate::runtime::PluginResponse) -> Response {
+pub(super) fn plugin_response(response: crate::runtime::PluginResponse) -> Response {
     let mut builder = Response::builder().status(response.status);
     for header in &response.headers {
         builder = builder.header(header.name.as_str(), header.value.as_str());

@@ -791,13 +791,18 @@ async fn create_post(
             "Can not post to deleted channel.",
         ));
     }
+    let mut props = new.props.unwrap_or_default();
+    // As in Mattermost, a post made with an OAuth app's token says so.
+    if shim.is_oauth_session(&headers, None) {
+        props.insert("from_oauth_app".into(), "true".into());
+    }
     let post = Post {
         user_id: session,
         channel_id: channel.id,
         root_id: new.root_id,
         message: new.message,
         post_type: new.post_type,
-        props: Value::Object(new.props.unwrap_or_default()).to_string(),
+        props: Value::Object(props).to_string(),
         metadata: "{}".into(),
         ..Post::default()
     };

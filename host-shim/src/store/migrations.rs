@@ -88,6 +88,16 @@ const MIGRATIONS: &[&str] = &[
         create_at INTEGER NOT NULL);
      CREATE INDEX deliveries_due ON deliveries (state, next_at);
      CREATE INDEX deliveries_by_group ON deliveries (grp, create_at);",
+    // outgoing oauth connections (issue 13): credentials for the tokens the
+    // host attaches to integrations' requests. `secrets` (client secret and
+    // password) is sealed with the at-rest key; audiences are a JSON list.
+    // Also marks OAuth apps that registered themselves (RFC 7591).
+    "CREATE TABLE outgoing_oauth_connections (
+        id TEXT PRIMARY KEY, creator_id TEXT NOT NULL, create_at INTEGER NOT NULL,
+        update_at INTEGER NOT NULL, name TEXT NOT NULL, client_id TEXT NOT NULL,
+        secrets BLOB NOT NULL, credentials_username TEXT, oauth_token_url TEXT NOT NULL,
+        grant_type TEXT NOT NULL, audiences TEXT NOT NULL);
+     ALTER TABLE oauth_apps ADD COLUMN is_dynamically_registered INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -8,13 +8,15 @@ mod first_start;
 mod migrations;
 mod model;
 mod oauth;
-mod secrets;
+mod outgoing_oauth;
+pub mod secrets;
 mod writer;
 
 pub use bots::{Bot, BotQuery};
 pub use first_start::FirstStart;
 pub use model::{Channel, ChannelType, Post, Team, TeamMember, User};
 pub use oauth::{AccessGrant, AuthCode, OAuthApp};
+pub use outgoing_oauth::OutgoingOAuthConnection;
 pub use secrets::token_digest;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -156,6 +158,8 @@ impl Store {
             conn.pragma_update(None, "synchronous", "FULL")?;
             conn.pragma_update(None, "foreign_keys", "ON")?;
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            // Room for every statement of the hot paths (see `CachedRow`).
+            conn.set_prepared_statement_cache_capacity(64);
             Ok(conn)
         };
         let mut write = connect()?;
@@ -190,7 +194,7 @@ impl Store {
     }
 
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self.conn().query_row(
+        Ok(self.conn().cached_row(
             "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
             [],
             |r| r.get(0),
@@ -220,14 +224,14 @@ impl Store {
 
     pub fn team(&self, id: &str) -> Result<Team> {
         self.conn()
-            .query_row("SELECT * FROM teams WHERE id = ?1", [id], Team::from_row)
+            .cached_row("SELECT * FROM teams WHERE id = ?1", [id], Team::from_row)
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("team {id}")))
     }
 
     pub fn team_by_name(&self, name: &str) -> Result<Team> {
         self.conn()
-            .query_row(
+            .cached_row(
                 "SELECT * FROM teams WHERE name = ?1",
                 [name],
                 Team::from_row,
@@ -238,7 +242,8 @@ impl Store {
 
     pub fn teams(&self) -> Result<Vec<Team>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT * FROM teams WHERE delete_at = 0 ORDER BY name")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT * FROM teams WHERE delete_at = 0 ORDER BY name")?;
         let rows = stmt
             .query_map([], Team::from_row)?
             .collect::<rusqlite::Result<_>>()?;
@@ -247,7 +252,7 @@ impl Store {
 
     pub fn teams_for_user(&self, user_id: &str) -> Result<Vec<Team>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT t.* FROM teams t JOIN team_members m ON m.team_id = t.id
              WHERE m.user_id = ?1 AND t.delete_at = 0 ORDER BY t.name",
         )?;
@@ -275,7 +280,7 @@ impl Store {
     pub fn team_member(&self, team_id: &str, user_id: &str) -> Result<Option<TeamMember>> {
         Ok(self
             .conn()
-            .query_row(
+            .cached_row(
                 "SELECT team_id, user_id, roles FROM team_members WHERE team_id = ?1 AND user_id = ?2",
                 [team_id, user_id],
                 |r| Ok(TeamMember { team_id: r.get(0)?, user_id: r.get(1)?, roles: r.get(2)? }),
@@ -303,14 +308,14 @@ impl Store {
 
     pub fn user(&self, id: &str) -> Result<User> {
         self.conn()
-            .query_row("SELECT * FROM users WHERE id = ?1", [id], User::from_row)
+            .cached_row("SELECT * FROM users WHERE id = ?1", [id], User::from_row)
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("user {id}")))
     }
 
     pub fn user_by_username(&self, username: &str) -> Result<User> {
         self.conn()
-            .query_row(
+            .cached_row(
                 "SELECT * FROM users WHERE username = ?1",
                 [username.to_lowercase()],
                 User::from_row,
@@ -323,7 +328,7 @@ impl Store {
     pub fn user_for_login(&self, login_id: &str) -> Result<(User, String)> {
         let conn = self.conn();
         let id: Option<(String, String)> = conn
-            .query_row(
+            .cached_row(
                 "SELECT id, password_hash FROM users WHERE username = ?1 OR email = ?1",
                 [login_id.to_lowercase()],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -337,7 +342,7 @@ impl Store {
     pub fn user_count(&self) -> Result<i64> {
         Ok(self
             .conn()
-            .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
+            .cached_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
     }
 
     // ---- tokens ----
@@ -367,7 +372,7 @@ impl Store {
     pub fn user_for_token(&self, token: &str) -> Result<Option<TokenOwner>> {
         Ok(self
             .conn()
-            .query_row(
+            .cached_row(
                 "SELECT t.user_id, t.kind, u.is_bot FROM tokens t JOIN users u ON u.id = t.user_id
                  WHERE t.token = ?1 AND u.delete_at = 0",
                 [secrets::token_digest(token)],
@@ -411,7 +416,7 @@ impl Store {
 
     pub fn channel(&self, id: &str) -> Result<Channel> {
         self.conn()
-            .query_row(
+            .cached_row(
                 "SELECT * FROM channels WHERE id = ?1",
                 [id],
                 Channel::from_row,
@@ -424,7 +429,7 @@ impl Store {
     /// Archived channels are not returned.
     pub fn channel_by_name(&self, team_id: &str, name: &str) -> Result<Channel> {
         self.conn()
-            .query_row(
+            .cached_row(
                 "SELECT * FROM channels WHERE team_id = ?1 AND name = ?2 AND delete_at = 0",
                 [team_id, name],
                 Channel::from_row,
@@ -435,7 +440,7 @@ impl Store {
 
     pub fn public_channels(&self, team_id: &str) -> Result<Vec<Channel>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT * FROM channels WHERE team_id = ?1 AND type = 'O' AND delete_at = 0 ORDER BY name",
         )?;
         let rows = stmt
@@ -484,7 +489,7 @@ impl Store {
     pub fn is_channel_member(&self, channel_id: &str, user_id: &str) -> Result<bool> {
         Ok(self
             .conn()
-            .query_row(
+            .cached_row(
                 "SELECT 1 FROM channel_members WHERE channel_id = ?1 AND user_id = ?2",
                 [channel_id, user_id],
                 |_| Ok(()),
@@ -532,18 +537,16 @@ impl Store {
 
     pub fn insert_post(&self, post: &Post) -> Result<()> {
         let post = post.clone();
-        self.writer.write(move |c| {
-            c.execute(
-                "INSERT INTO posts (id, create_at, update_at, edit_at, delete_at, user_id, channel_id, root_id,
-                                    message, type, props, metadata, is_pinned)
-                 VALUES (?1, ?2, ?3, 0, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![
-                    post.id, post.create_at, post.update_at, post.user_id, post.channel_id, post.root_id,
-                    post.message, post.post_type, post.props, post.metadata, post.is_pinned
-                ],
-            )?;
-            Ok(())
-        })
+        self.writer.write(move |c| insert_post_row(c, &post))
+    }
+
+    /// [`Store::insert_post`], awaited instead of blocking the thread.
+    pub fn insert_post_async(
+        &self,
+        post: &Post,
+    ) -> impl Future<Output = Result<()>> + Send + use<> {
+        let post = post.clone();
+        self.writer.write_async(move |c| insert_post_row(c, &post))
     }
 
     pub fn update_post(&self, post: &Post) -> Result<()> {
@@ -567,7 +570,7 @@ impl Store {
 
     pub fn post(&self, id: &str) -> Result<Post> {
         self.conn()
-            .query_row(
+            .cached_row(
                 "SELECT * FROM posts WHERE id = ?1 AND delete_at = 0",
                 [id],
                 Post::from_row,
@@ -584,7 +587,7 @@ impl Store {
         per_page: usize,
     ) -> Result<Vec<Post>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT * FROM posts WHERE channel_id = ?1 AND delete_at = 0
              ORDER BY create_at DESC, rowid DESC LIMIT ?2 OFFSET ?3",
         )?;
@@ -600,7 +603,7 @@ impl Store {
     /// Every post, oldest first (for tests and the harness).
     pub fn all_posts(&self) -> Result<Vec<Post>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT * FROM posts ORDER BY create_at, rowid")?;
+        let mut stmt = conn.prepare_cached("SELECT * FROM posts ORDER BY create_at, rowid")?;
         let rows = stmt
             .query_map([], Post::from_row)?
             .collect::<rusqlite::Result<_>>()?;
@@ -612,7 +615,7 @@ impl Store {
     pub fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let stored: Option<Vec<u8>> = self
             .conn()
-            .query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
+            .cached_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
             .optional()?;
         stored.map(|v| self.open_value(key, v)).transpose()
     }
@@ -653,14 +656,15 @@ impl Store {
 
     pub fn kv_list(&self, prefix: &str, offset: u32, limit: u32) -> Result<Vec<String>> {
         let conn = self.conn();
-        // Range scan on the primary key instead of LIKE, which would treat
-        // `%` and `_` in a prefix as wildcards.
-        let mut stmt = conn.prepare(
-            "SELECT key FROM kv WHERE key >= ?1 AND substr(key, 1, length(?1)) = ?1
-             ORDER BY key LIMIT ?2 OFFSET ?3",
-        )?;
+        // A range of the primary key, bounded on both sides, so a listing
+        // reads only the prefix's own keys however many others are stored
+        // (LIKE would also treat `%` and `_` in a prefix as wildcards).
+        let mut stmt = conn.prepare_cached(KV_LIST)?;
         let rows = stmt
-            .query_map(params![prefix, limit, offset], |r| r.get(0))?
+            .query_map(
+                params![prefix, prefix_successor(prefix), limit, offset],
+                |r| r.get(0),
+            )?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
@@ -682,7 +686,7 @@ impl Store {
         // so the comparison is on the plaintext.
         self.writer.write(move |c| {
             let stored: Option<Vec<u8>> = c
-                .query_row("SELECT value FROM kv WHERE key = ?1", [&key], |r| r.get(0))
+                .cached_row("SELECT value FROM kv WHERE key = ?1", [&key], |r| r.get(0))
                 .optional()?;
             let current = match (stored, &cipher) {
                 (Some(v), Some(cipher)) => Some(cipher.open(&key, v)?),
@@ -700,6 +704,63 @@ impl Store {
             };
             Ok(true)
         })
+    }
+}
+
+/// A page of the keys under a prefix: ?1 the prefix, ?2 its successor.
+const KV_LIST: &str = "SELECT key FROM kv WHERE key >= ?1 AND key < CAST(?2 AS TEXT)
+                       ORDER BY key LIMIT ?3 OFFSET ?4";
+
+/// The least byte string above every string that starts with `prefix`: its
+/// last byte plus one (UTF-8 never has 0xFF, so this never carries), or
+/// 0xFF, above all text, for the empty prefix. SQLite compares text bytewise.
+fn prefix_successor(prefix: &str) -> Vec<u8> {
+    let mut bound = prefix.as_bytes().to_vec();
+    match bound.last_mut() {
+        Some(last) => *last += 1,
+        None => bound.push(0xff),
+    }
+    bound
+}
+
+fn insert_post_row(c: &Connection, post: &Post) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO posts (id, create_at, update_at, edit_at, delete_at, user_id, channel_id, root_id,
+                            message, type, props, metadata, is_pinned)
+         VALUES (?1, ?2, ?3, 0, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        post.id,
+        post.create_at,
+        post.update_at,
+        post.user_id,
+        post.channel_id,
+        post.root_id,
+        post.message,
+        post.post_type,
+        post.props,
+        post.metadata,
+        post.is_pinned
+    ])?;
+    Ok(())
+}
+
+/// Single-row reads through the connection's statement cache: the hot
+/// lookups (a hook, its channel, its owner) are parsed once, not per call.
+trait CachedRow {
+    fn cached_row<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>;
+}
+
+impl CachedRow for Connection {
+    fn cached_row<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.prepare_cached(sql)?.query_row(params, f)
     }
 }
 
@@ -722,6 +783,32 @@ mod tests {
         assert_eq!(again.schema_version().unwrap(), version);
         assert_eq!(again.team(&team.id).unwrap(), team);
         assert_eq!(again.kv_get("k").unwrap().as_deref(), Some(b"v".as_slice()));
+    }
+
+    #[test]
+    fn kv_prefix_listing_is_a_bounded_range_of_the_key_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        for key in ["a", "a\u{10FFFF}z", "a\u{7f}", "a~", "b", "\u{e9}t\u{e9}"] {
+            store.kv_set(key, b"x").unwrap();
+        }
+        assert_eq!(
+            store.kv_list("a", 0, 10).unwrap(),
+            ["a", "a~", "a\u{7f}", "a\u{10FFFF}z"]
+        );
+        assert_eq!(store.kv_list("", 0, 10).unwrap().len(), 6);
+        assert_eq!(store.kv_list("\u{e9}", 0, 10).unwrap(), ["\u{e9}t\u{e9}"]);
+        // Both ends bound the search, so a listing never walks the keys
+        // past its prefix (outgoing hooks beside 100,000 incoming ones).
+        let plan: String = store
+            .conn()
+            .query_row(
+                &format!("EXPLAIN QUERY PLAN {KV_LIST}"),
+                params!["a", prefix_successor("a"), 10, 0],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("key>? AND key<?"), "{plan}");
     }
 
     #[test]

@@ -8,6 +8,10 @@ use super::{Result, Store, StoreError};
 use rusqlite::{OptionalExtension, Row, params};
 use serde_json::{Value, json};
 
+/// Live OAuth tokens one user may hold over all apps (Mattermost's session
+/// cap); issuing one more ends the oldest issued.
+pub const MAX_GRANTS_PER_USER: i64 = 500;
+
 /// A registered third-party app; `id` is its OAuth `client_id`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OAuthApp {
@@ -24,6 +28,8 @@ pub struct OAuthApp {
     pub homepage: String,
     pub is_trusted: bool,
     pub mattermost_app_id: String,
+    /// Registered by the client itself (RFC 7591): no creator, never trusted.
+    pub is_dynamically_registered: bool,
 }
 
 impl OAuthApp {
@@ -43,6 +49,7 @@ impl OAuthApp {
             homepage: r.get("homepage")?,
             is_trusted: r.get("is_trusted")?,
             mattermost_app_id: r.get("mattermost_app_id")?,
+            is_dynamically_registered: r.get("is_dynamically_registered")?,
         })
     }
 
@@ -52,7 +59,7 @@ impl OAuthApp {
 
     /// Mattermost's JSON; `with_secret` false blanks the secret (`/info`).
     pub fn to_json(&self, with_secret: bool) -> Value {
-        json!({
+        let mut value = json!({
             "id": self.id,
             "creator_id": self.creator_id,
             "create_at": self.create_at,
@@ -65,7 +72,11 @@ impl OAuthApp {
             "homepage": self.homepage,
             "is_trusted": self.is_trusted,
             "mattermost_app_id": self.mattermost_app_id,
-        })
+        });
+        if self.is_dynamically_registered {
+            value["is_dynamically_registered"] = json!(true);
+        }
+        value
     }
 }
 
@@ -142,12 +153,14 @@ impl Store {
         self.writer.write(move |c| {
             let sql = if insert {
                 "INSERT INTO oauth_apps (id, creator_id, create_at, update_at, client_secret, name,
-                     description, icon_url, callback_urls, homepage, is_trusted, mattermost_app_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                     description, icon_url, callback_urls, homepage, is_trusted, mattermost_app_id,
+                     is_dynamically_registered)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
             } else {
                 "UPDATE oauth_apps SET creator_id = ?2, create_at = ?3, update_at = ?4,
                      client_secret = ?5, name = ?6, description = ?7, icon_url = ?8,
-                     callback_urls = ?9, homepage = ?10, is_trusted = ?11, mattermost_app_id = ?12
+                     callback_urls = ?9, homepage = ?10, is_trusted = ?11, mattermost_app_id = ?12,
+                     is_dynamically_registered = ?13
                  WHERE id = ?1"
             };
             let n = c.execute(
@@ -164,7 +177,8 @@ impl Store {
                     urls,
                     app.homepage,
                     app.is_trusted,
-                    app.mattermost_app_id
+                    app.mattermost_app_id,
+                    app.is_dynamically_registered
                 ],
             )?;
             if n == 0 {
@@ -353,7 +367,8 @@ impl Store {
     }
 
     /// Stores a grant, replacing `replaces` (a token hash) in the same write:
-    /// a refresh rotates both tokens at once.
+    /// a refresh rotates both tokens at once. A user keeps at most
+    /// [`MAX_GRANTS_PER_USER`]; the oldest issued beyond go in the same write.
     pub fn save_oauth_grant(&self, grant: &AccessGrant, replaces: Option<&str>) -> Result<()> {
         let (g, old) = (grant.clone(), replaces.map(str::to_string));
         self.writer.write(move |c| {
@@ -374,6 +389,12 @@ impl Store {
                     g.scope,
                     g.audience
                 ],
+            )?;
+            c.execute(
+                "DELETE FROM oauth_access WHERE rowid IN (
+                     SELECT rowid FROM oauth_access WHERE user_id = ?1
+                     ORDER BY rowid DESC LIMIT -1 OFFSET ?2)",
+                params![g.user_id, MAX_GRANTS_PER_USER],
             )?;
             Ok(())
         })

@@ -73,6 +73,17 @@ impl Cipher {
     }
 }
 
+impl Cipher {
+    /// Opens a value [`Cipher::seal`] made; unlike [`Cipher::open`], anything
+    /// else (plaintext, altered, another name or key) is `None`.
+    pub fn open_sealed(&self, name: &str, sealed: Vec<u8>) -> Option<Vec<u8>> {
+        if !is_sealed(&sealed) {
+            return None;
+        }
+        self.open(name, sealed).ok()
+    }
+}
+
 fn unreadable(name: &str) -> StoreError {
     StoreError::Db(format!(
         "kv value {name} does not decrypt: was SqlSettings.AtRestEncryptKey changed?"
@@ -141,5 +152,9 @@ mod tests {
         // Two seals of one value differ (fresh nonce each time).
         assert_ne!(cipher.seal("a", b"v"), cipher.seal("a", b"v"));
         assert_eq!(cipher.open("a", b"legacy".to_vec()).unwrap(), b"legacy");
+        assert_eq!(cipher.open_sealed("a", b"legacy".to_vec()), None);
+        let sealed = cipher.seal("a", b"v");
+        assert_eq!(cipher.open_sealed("a", sealed.clone()).unwrap(), b"v");
+        assert_eq!(cipher.open_sealed("b", sealed), None);
     }
 }

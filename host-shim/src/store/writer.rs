@@ -41,17 +41,52 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (answer, answered) = sync_channel::<Result<T, StoreError>>(1);
+        self.submit(f, move |outcome| {
+            let _ = answer.send(outcome);
+        })?;
+        answered.recv().map_err(|_| stopped())?
+    }
+
+    /// [`Writer::write`] for async callers: the caller's task is parked, not
+    /// its thread, while the commit is made, so a request on a runtime worker
+    /// needs no hop to a blocking thread to wait for its write.
+    pub fn write_async<T, F>(
+        &self,
+        f: F,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send + use<T, F>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, StoreError>>();
+        let submitted = self.submit(f, move |outcome| {
+            let _ = answer.send(outcome);
+        });
+        async move {
+            submitted?;
+            answered.await.map_err(|_| stopped())?
+        }
+    }
+
+    /// Queues `f` for the next batch; `answer` gets its result once the
+    /// batch's commit is known.
+    fn submit<T, F>(
+        &self,
+        f: F,
+        answer: impl FnOnce(Result<T, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let job: Job = Box::new(move |conn| {
             let result = f(conn);
             let ok = result.is_ok();
-            let reply: Reply = Box::new(move |commit| {
-                let _ = answer.send(commit.and(result));
-            });
+            let reply: Reply = Box::new(move |commit| answer(commit.and(result)));
             (ok, reply)
         });
         let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
-        jobs.send(job).map_err(|_| stopped())?;
-        answered.recv().map_err(|_| stopped())?
+        jobs.send(job).map_err(|_| stopped())
     }
 }
 
@@ -172,6 +207,41 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         assert_eq!(rows, ["a", "c"]);
+    }
+
+    #[tokio::test]
+    async fn an_async_write_answers_once_committed_and_a_failed_one_with_its_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE t (v TEXT PRIMARY KEY)")
+            .unwrap();
+        let writer = Writer::start(conn).unwrap();
+        // Many at once, from one task: none waits on a thread for another.
+        let writes: Vec<_> = (0..20)
+            .map(|i| {
+                writer.write_async(move |c| {
+                    c.execute("INSERT INTO t VALUES (?1)", [format!("v{i}")])?;
+                    Ok(i)
+                })
+            })
+            .collect();
+        let done = futures::future::join_all(writes).await;
+        assert!(
+            done.iter()
+                .enumerate()
+                .all(|(i, r)| matches!(r, Ok(n) if *n == i))
+        );
+        let duplicate = writer
+            .write_async(|c| Ok(c.execute("INSERT INTO t VALUES ('v0')", [])?))
+            .await;
+        assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
+        // Committed: another connection sees every row, and only those.
+        let other = Connection::open(&path).unwrap();
+        let n: i64 = other
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 20);
     }
 
     #[test]

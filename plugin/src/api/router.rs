@@ -30,6 +30,8 @@ pub fn route(host: &dyn Host, req: &Request) -> Response {
         }
 
         ("POST", ["hooks", "commands", id]) => Ok(commands::response_url::handle(host, req, id)),
+        ("PATCH", ["hooks", id, "posts", post_id]) => incoming::posts::edit(host, req, id, post_id),
+        ("DELETE", ["hooks", id, "posts", post_id]) => incoming::posts::delete(host, id, post_id),
         ("POST", ["api", "v4", "commands"]) => commands::manage::create(host, req),
         ("GET", ["api", "v4", "commands"]) => commands::manage::list(host, req),
         ("GET", ["api", "v4", "commands", id]) => commands::manage::get(host, req, id),
@@ -88,6 +90,8 @@ pub fn route(host: &dyn Host, req: &Request) -> Response {
         ("GET", ["api", "v4", "hooks", "outgoing", id, "deliveries"]) => {
             outgoing::manage::list_deliveries(host, req, id)
         }
+
+        ("POST", ["api", "v4", "actions", "dialogs", "open"]) => crate::dialogs::open(host, req),
 
         ("GET", ["plugins", "switchboard", "console", rest @ ..]) => {
             crate::console::serve(req, rest)

@@ -109,6 +109,7 @@ pub fn execute(host: &dyn Host, args: &CommandArgs) -> Result<Outcome, ApiError>
             username: "",
             icon_url: "",
             built_in: true,
+            command_id: "",
         };
         response::handle(host, origin, run.invocation(), &mut response)?;
         return Ok(Outcome::Done(response.to_json().to_string()));
@@ -165,6 +166,7 @@ pub fn respond(
         username: &custom.username,
         icon_url: &custom.icon_url,
         built_in: false,
+        command_id: &custom.id,
     };
     response::handle(host, origin, run.invocation(), &mut response)?;
     Ok(response.to_json().to_string())

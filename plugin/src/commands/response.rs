@@ -43,6 +43,7 @@ const KEYS: &[&str] = &[
     "skip_slack_parsing",
     "attachments",
     "extra_responses",
+    "blocks",
 ];
 
 impl CommandResponse {
@@ -102,6 +103,7 @@ impl CommandResponse {
         };
         crate::json::fold_keys(&mut obj, KEYS);
         let mut r = CommandResponse::default();
+        let mut blocks = None;
         for (key, value) in obj {
             if value.is_null() {
                 continue;
@@ -137,8 +139,13 @@ impl CommandResponse {
                     }
                     other => return Err(mistyped(&key, &other, "array")),
                 },
+                "blocks" => blocks = Some(value),
                 _ => {}
             }
+        }
+        // Slack apps answer with Block Kit; Mattermost would show nothing of it.
+        if let Some(blocks) = blocks {
+            crate::slack::blocks::apply_to_message(&mut r.text, &mut r.props, &blocks);
         }
         Ok(r)
     }
@@ -198,6 +205,9 @@ pub struct Origin<'a> {
     pub username: &'a str,
     pub icon_url: &'a str,
     pub built_in: bool,
+    /// The custom command answering (empty for built-ins): clicks on the
+    /// buttons of its posts are signed with its signing secret.
+    pub command_id: &'a str,
 }
 
 /// Where the command was run: its posts go there, by that user.
@@ -344,8 +354,12 @@ fn post_one(
     }
     post.props = Value::Object(props).to_string();
 
+    let signer = crate::actions::cookie::command_signer(origin.command_id);
     match r.response_type.as_str() {
         "in_channel" => {
+            if !signer.is_empty() {
+                crate::actions::seal_cookies(host, &mut post, &signer);
+            }
             super::create_in_channel(host, post).map_err(|e| {
                 ApiError::host(
                     "api.command.execute_command.create_post_failed.app_error",
@@ -355,6 +369,8 @@ fn post_one(
         }
         "" | "ephemeral" if !r.text.is_empty() || r.attachments.is_some() => {
             post.post_type = "system_ephemeral".into();
+            // Never stored: its actions carry what a click needs in cookies.
+            crate::actions::seal_cookies(host, &mut post, &signer);
             host.create_ephemeral(at.user_id, post).map_err(|e| {
                 ApiError::host(
                     "api.command.execute_command.create_post_failed.app_error",
@@ -499,6 +515,7 @@ mod tests {
         username: "",
         icon_url: "",
         built_in: false,
+        command_id: "",
     };
 
     #[test]
@@ -612,6 +629,7 @@ mod tests {
             username: "",
             icon_url: "",
             built_in: true,
+            command_id: "",
         };
         // Overrides off: none applied, the sender's own override props dropped.
         s.run(built_in, &mut with_props()).unwrap();
@@ -624,6 +642,7 @@ mod tests {
             username: "stored",
             icon_url: "",
             built_in: true,
+            command_id: "",
         };
         s.run(stored, &mut with_props()).unwrap();
         let p = s.props(1);

@@ -190,6 +190,7 @@ fn deliver(host: &dyn Host, id: &str, response: &mut CommandResponse) -> Result<
             username: &command.username,
             icon_url: &command.icon_url,
             built_in: false,
+            command_id: &command.id,
         },
         Invocation {
             user_id: &hook.user_id,

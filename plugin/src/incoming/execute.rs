@@ -2,18 +2,109 @@
 //! the channel, and create the post(s). Errors carry Mattermost's wrapper ids.
 
 use super::payload::{IncomingRequest, PayloadError, parse_incoming};
-use super::{HOOKS, IncomingWebhook};
+use super::{HOOKS, IncomingWebhook, rate_limit};
 use crate::api::{ApiError, Request, Response};
-use crate::host::{Channel, ChannelType, Host, PermissionScope};
+use crate::host::{Channel, ChannelType, Host, MetricSample, PermissionScope, Post};
+use crate::slack::attachment::Attachment;
+use crate::slack::mrkdwn;
 use crate::slack::text::{announcements_and_mentions, translate_attachments};
 use crate::webhook_post::{WebhookPost, create_webhook_post};
+use serde_json::Value;
 
 pub fn handle(host: &dyn Host, req: &Request, hook_id: &str) -> Response {
     let developer = host.settings().enable_developer;
-    match run(host, req, hook_id) {
-        Ok(()) => Response::text(200, "ok"),
+    let started = std::time::Instant::now();
+    let mut trace = Trace::default();
+    let mut posts_made = 0;
+    let mut response = match run(host, req, hook_id, &mut trace) {
+        Ok((posts, ignored)) => {
+            posts_made = u32::try_from(posts.len()).unwrap_or(u32::MAX);
+            // Our extension: `?wait=true` answers with the posts made, so the sender has
+            // their ids.
+            let mut response = if req.query_param("wait").as_deref() == Some("true") {
+                let posts: Vec<Value> = posts.iter().map(post_json).collect();
+                Response::json(200, &posts)
+            } else {
+                Response::text(200, "ok")
+            };
+            if !ignored.is_empty() {
+                response
+                    .headers
+                    .push((IGNORED_HEADER.to_owned(), ignored_header(&ignored)));
+            }
+            response
+        }
         Err(err) => err.into_response(&req.request_id, developer),
+    };
+    response.headers.extend(trace.headers);
+    if let Some(hook) = &trace.hook {
+        let sample = MetricSample {
+            failed: response.status >= 400,
+            posts: posts_made,
+            latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        };
+        host.metric_add(&super::metric_key(hook), sample);
     }
+    response
+}
+
+/// What handling learned that the answer and the hook's counters need, whatever the outcome.
+#[derive(Default)]
+struct Trace {
+    /// Headers every answer carries, the rate limit's among them.
+    headers: Vec<(String, String)>,
+    /// The hook, once found: only real hooks get counters.
+    hook: Option<String>,
+}
+
+/// Our extension: names every member of the request that nothing used.
+pub const IGNORED_HEADER: &str = "X-Switchboard-Ignored";
+const IGNORED_LISTED: usize = 32;
+
+/// The header's value: the first paths, comma-separated, with anything but visible ASCII
+/// percent-encoded (keys are the sender's and may hold anything).
+fn ignored_header(ignored: &[String]) -> String {
+    let mut parts: Vec<String> = ignored
+        .iter()
+        .take(IGNORED_LISTED)
+        .map(|path| {
+            path.bytes()
+                .map(|b| match b {
+                    b'%' | b',' => format!("%{b:02X}"),
+                    0x21..=0x7e => char::from(b).to_string(),
+                    _ => format!("%{b:02X}"),
+                })
+                .collect()
+        })
+        .collect();
+    if ignored.len() > IGNORED_LISTED {
+        parts.push(format!("and {} more", ignored.len() - IGNORED_LISTED));
+    }
+    parts.join(", ")
+}
+
+/// A post as Mattermost's API writes one.
+pub(super) fn post_json(post: &Post) -> Value {
+    let object = |text: &str| {
+        serde_json::from_str::<Value>(text)
+            .ok()
+            .filter(Value::is_object)
+            .unwrap_or_else(|| Value::Object(Default::default()))
+    };
+    serde_json::json!({
+        "id": post.id,
+        "create_at": post.create_at,
+        "update_at": post.update_at,
+        "delete_at": post.delete_at,
+        "is_pinned": post.is_pinned,
+        "user_id": post.user_id,
+        "channel_id": post.channel_id,
+        "root_id": post.root_id,
+        "message": post.message,
+        "type": post.post_type,
+        "props": object(&post.props),
+        "metadata": object(&post.metadata),
+    })
 }
 
 /// The media type as Mattermost names it in messages: lower-cased, no parameters.
@@ -26,14 +117,19 @@ fn media_type(req: &Request) -> String {
 
 /// Each stage wraps its cause under its own id, in Mattermost's order: the
 /// body is decoded before the hook is even looked up.
-fn run(host: &dyn Host, req: &Request, hook_id: &str) -> Result<(), ApiError> {
+fn run(
+    host: &dyn Host,
+    req: &Request,
+    hook_id: &str,
+    trace: &mut Trace,
+) -> Result<(Vec<Post>, Vec<String>), ApiError> {
     // Mattermost's request context rewrites the handler's wrapped size
     // error to its own id, whatever the content type.
     if req.body_too_large {
         return Err(ApiError::body_too_large());
     }
     let media = media_type(req);
-    let payload = parse_incoming(req.header("content-type"), &req.body).map_err(|e| {
+    let mut payload = parse_incoming(req.header("content-type"), &req.body).map_err(|e| {
         let (id, message) = match &e {
             PayloadError::ParseForm(_) => (
                 "web.incoming_webhook.parse_form.app_error",
@@ -58,14 +154,16 @@ fn run(host: &dyn Host, req: &Request, hook_id: &str) -> Result<(), ApiError> {
         .with_detail(e.to_string())
         .wrap(id, message)
     })?;
-    deliver(host, hook_id, payload).map_err(|e| {
+    let ignored = std::mem::take(&mut payload.ignored);
+    let posts = deliver(host, req, hook_id, payload, trace).map_err(|e| {
         e.wrap(
             "web.incoming_webhook.general.app_error",
             format!(
                 "Failed to handle the payload of media type {media} for incoming webhook {hook_id}."
             ),
         )
-    })
+    })?;
+    Ok((posts, ignored))
 }
 
 fn error(status: u16, id: &str, message: &str) -> ApiError {
@@ -73,7 +171,13 @@ fn error(status: u16, id: &str, message: &str) -> ApiError {
 }
 
 /// Mattermost's `HandleIncomingWebhook`, step by step.
-fn deliver(host: &dyn Host, hook_id: &str, payload: IncomingRequest) -> Result<(), ApiError> {
+fn deliver(
+    host: &dyn Host,
+    req: &Request,
+    hook_id: &str,
+    payload: IncomingRequest,
+    trace: &mut Trace,
+) -> Result<Vec<Post>, ApiError> {
     if !host.settings().enable_incoming_webhooks {
         return Err(error(
             501,
@@ -95,11 +199,18 @@ fn deliver(host: &dyn Host, hook_id: &str, payload: IncomingRequest) -> Result<(
             "Invalid webhook.",
         )
     })?;
+    trace.hook = Some(hook.id.clone());
+    if let Some(budget) = rate_limit::budget(host, hook.rate_limit) {
+        let verdict = rate_limit::take(host, &hook.id, budget, host.now_millis())?;
+        trace.headers.extend(verdict.headers());
+        if !verdict.allowed {
+            return Err(rate_limit::refused());
+        }
+    }
+    // Only a real hook's requests leave an idempotency record.
+    let id_seed = super::idempotency::seed(host, req, &hook.id, host.now_millis())?;
 
-    let username_of = |id: &str| host.user(id).ok().map(|u| u.username);
-    let text = announcements_and_mentions(&payload.text, &username_of);
-    let mut attachments = payload.attachments;
-    translate_attachments(&mut attachments, &username_of);
+    let (text, attachments) = processed_content(host, &hook, payload.text, payload.attachments);
     // Attachments force the type, whatever the sender asked for.
     let post_type = if attachments.is_empty() {
         payload.post_type
@@ -152,10 +263,46 @@ fn deliver(host: &dyn Host, hook_id: &str, payload: IncomingRequest) -> Result<(
             icon_emoji: payload.icon_emoji,
             display_name: hook.display_name,
             priority: payload.priority,
-            id_seed: None,
+            id_seed,
+            // Incoming webhooks have no secret to sign clicks with.
+            signer: String::new(),
+            tag_key: Some(hook.id.clone()),
         },
-    )?;
-    Ok(())
+    )
+}
+
+/// The sender's text and attachments as the hook posts them: the hook's Slack formatting,
+/// then Slack references translated (links are the post builder's last step).
+pub(super) fn processed_content(
+    host: &dyn Host,
+    hook: &IncomingWebhook,
+    mut text: String,
+    mut attachments: Vec<Attachment>,
+) -> (String, Vec<Attachment>) {
+    if hook.slack_format {
+        slack_format(&mut text, &mut attachments);
+    }
+    let username_of = |id: &str| host.user(id).ok().map(|u| u.username);
+    let text = announcements_and_mentions(&text, &username_of);
+    translate_attachments(&mut attachments, &username_of);
+    (text, attachments)
+}
+
+/// A Slack-formatted hook's mrkdwn as Markdown: dates, emphasis and strike in the text, and
+/// in each attachment's pretext, text and field values. References are translated after
+/// this for every hook.
+fn slack_format(text: &mut String, attachments: &mut [Attachment]) {
+    let convert = |s: &mut String| *s = mrkdwn::to_markdown(&mrkdwn::dates(s));
+    convert(text);
+    for a in attachments {
+        convert(&mut a.pretext);
+        convert(&mut a.text);
+        for field in &mut a.fields {
+            if let Value::String(value) = &mut field.value {
+                convert(value);
+            }
+        }
+    }
 }
 
 fn or_else(value: String, fallback: &str) -> String {

@@ -114,9 +114,27 @@ fn load_managed(host: &dyn Host, req: &Request, id: &str) -> Result<IncomingWebh
     definitions::load_managed(host, req, id, require_enabled)
 }
 
+/// The hook, with our `stats`: what the host counted since it started.
 pub fn get(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
     let hook = load_managed(host, req, id)?;
-    Ok(Response::json(200, &hook))
+    let mut json = serde_json::to_value(&hook).unwrap_or_default();
+    let summary = host.metric_get(&super::metric_key(&hook.id));
+    let ms = |us: u64| us as f64 / 1000.0;
+    json["stats"] = match summary {
+        Some(s) => serde_json::json!({
+            "requests": s.requests,
+            "posts": s.posts,
+            "failures": s.failures,
+            "last_used_at": s.last_at,
+            "latency_p50_ms": ms(s.p50_us),
+            "latency_p99_ms": ms(s.p99_us),
+        }),
+        None => serde_json::json!({
+            "requests": 0, "posts": 0, "failures": 0, "last_used_at": 0,
+            "latency_p50_ms": 0.0, "latency_p99_ms": 0.0,
+        }),
+    };
+    Ok(Response::json(200, &json))
 }
 
 pub fn update(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
@@ -143,6 +161,11 @@ pub fn update(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiE
     apply_overrides(host, &mut updated, Some(&old))?;
 
     updated.user_id = old.user_id;
+    updated.slack_format = old.slack_format;
+    // A client that does not know the limit sends none: keep the hook's.
+    if updated.rate_limit.is_none() {
+        updated.rate_limit = old.rate_limit;
+    }
     updated.create_at = old.create_at;
     updated.delete_at = 0;
     updated.update_at = host.now_millis().max(old.update_at + 1);
@@ -154,6 +177,7 @@ pub fn update(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiE
 pub fn delete(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
     let hook = load_managed(host, req, id)?;
     HOOKS.delete(host, &hook.id)?;
+    host.metric_remove(&super::metric_key(&hook.id));
     Ok(Response::status_ok())
 }
 

@@ -1,14 +1,24 @@
 //! Incoming webhooks: the hook definitions and their management routes
-//! (`manage`), and `POST /hooks/{id}` turning a payload into posts (`execute`).
+//! (`manage`), and `POST /hooks/{id}` turning a payload into posts (`execute`,
+//! with `idempotency` for retried requests and `rate_limit` for per-hook budgets), and
+//! `posts`, which edits and deletes the posts a hook made.
 
 pub mod execute;
+mod idempotency;
 pub mod manage;
 mod model;
 pub mod payload;
+pub mod posts;
+mod rate_limit;
 
 pub use model::IncomingWebhook;
 
 use crate::store::Collection;
+
+/// The host's counter series for a hook (the `metrics` import).
+pub(crate) fn metric_key(hook_id: &str) -> String {
+    format!("incoming_hook/{hook_id}")
+}
 
 /// Hook definitions live in the plugin's kv under this prefix.
 pub(crate) const HOOKS: Collection = Collection::new("incoming_hook/");

@@ -20,6 +20,14 @@ pub struct IncomingWebhook {
     pub username: String,
     pub icon_url: String,
     pub channel_locked: bool,
+    /// Our extension: the hook's senders write Slack mrkdwn, converted to Markdown. Chosen at
+    /// creation; written only when set, so the hook reads as Mattermost's otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub slack_format: bool,
+    /// Our extension: requests per minute for this hook, over the plugin setting
+    /// `IncomingWebhookRateLimit`; 0 turns limiting off for it. Written only when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<u32>,
 }
 
 fn invalid(field: &str, message: &str) -> ApiError {

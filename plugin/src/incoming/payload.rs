@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::json::{first_value, fold_keys};
-use crate::slack::attachment::{Attachment, decode_attachments};
+use crate::slack::attachment::{Attachment, decode_attachments_noting};
+use crate::slack::blocks;
 
 /// What an incoming webhook asks for, before any hook, channel or Slack processing.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -31,6 +32,10 @@ pub struct IncomingRequest {
     #[serde(rename = "type")]
     pub post_type: String,
     pub priority: Option<Priority>,
+    /// Paths of the members sent that nothing used (unknown keys, Block Kit parts with no
+    /// rendering), for the `X-Switchboard-Ignored` answer header.
+    #[serde(skip)]
+    pub ignored: Vec<String>,
 }
 
 pub use crate::webhook_post::Priority;
@@ -69,6 +74,8 @@ const REQUEST_KEYS: &[&str] = &[
     "attachments",
     "type",
     "priority",
+    "blocks",
+    "thread_ts",
 ];
 const PRIORITY_KEYS: &[&str] = &["priority", "requested_ack", "persistent_notifications"];
 /// Keys whose string values senders fill from multi-line templates without escaping.
@@ -181,16 +188,37 @@ fn from_value(value: Value) -> Result<IncomingRequest, String> {
     };
     fold_keys(&mut obj, REQUEST_KEYS);
     obj.retain(|_, v| !v.is_null());
+    let mut ignored: Vec<String> = obj
+        .keys()
+        .filter(|k| !REQUEST_KEYS.contains(&k.as_str()))
+        .cloned()
+        .collect();
     if let Some(Value::Object(priority)) = obj.get_mut("priority") {
         fold_keys(priority, PRIORITY_KEYS);
         priority.retain(|_, v| !v.is_null());
     }
     let attachments = obj.remove("attachments");
+    let blocks = obj.remove("blocks");
+    // Slack's name for the thread to reply in; here it is a root post's id.
+    let thread_ts = obj.remove("thread_ts");
     let mut request: IncomingRequest =
         serde_json::from_value(Value::Object(obj)).map_err(|e| e.to_string())?;
     if let Some(attachments) = attachments {
-        request.attachments = decode_attachments(&attachments)?;
+        request.attachments = decode_attachments_noting(&attachments, &mut ignored)?;
     }
+    if let Some(Value::String(thread)) = thread_ts
+        && request.root_id.is_empty()
+    {
+        request.root_id = thread;
+    }
+    if let Some(blocks) = blocks {
+        ignored.extend(blocks::apply_to_message(
+            &mut request.text,
+            &mut request.props,
+            &blocks,
+        ));
+    }
+    request.ignored = ignored;
     Ok(request)
 }
 
@@ -442,6 +470,7 @@ mod tests {
                     requested_ack: Some(true),
                     persistent_notifications: None,
                 }),
+                ignored: Vec::new(),
             }
         );
         let empty_priority = parse_incoming(None, br#"{"priority":{}}"#).unwrap();

@@ -26,6 +26,17 @@ pub struct Continuation {
     pub url: String,
 }
 
+/// How requests on a hook's behalf are signed: Slack's way always, and the
+/// Standard Webhooks way when it has secrets. Its deliveries, and clicks on
+/// the buttons of the posts its answers made.
+pub fn signing_of(hook: &OutgoingWebhook) -> Vec<Signing> {
+    let mut signing = vec![Signing::Slack(hook.signing_secret.clone())];
+    if !hook.webhook_secrets.is_empty() {
+        signing.push(Signing::StandardWebhooks(hook.webhook_secrets.clone()));
+    }
+    signing
+}
+
 /// Runs the outgoing webhooks for `post`. Failures are logged and recorded in
 /// the hooks' delivery logs; they never reach the poster.
 pub fn fire(host: &dyn Host, post: &Post) {
@@ -101,10 +112,7 @@ fn run(host: &dyn Host, post: &Post) -> Result<(), ApiError> {
             ("Content-Type", content_type),
             ("Accept", "application/json"),
         ];
-        let mut signing = vec![Signing::Slack(hook.signing_secret.clone())];
-        if !hook.webhook_secrets.is_empty() {
-            signing.push(Signing::StandardWebhooks(hook.webhook_secrets.clone()));
-        }
+        let signing = signing_of(hook);
         for (index, url) in hook.callback_urls.iter().enumerate() {
             let continuation = Continuation {
                 hook_id: hook.id.clone(),
@@ -255,6 +263,7 @@ const RESPONSE_KEYS: &[&str] = &[
     "type",
     "response_type",
     "priority",
+    "blocks",
 ];
 
 /// Posts the callback's answer, with post ids derived from `delivery_id` so
@@ -286,12 +295,16 @@ pub(crate) fn respond(
         }
         _ => Vec::new(),
     };
-    let reply: HookResponse =
+    let blocks = obj.remove("blocks");
+    let mut reply: HookResponse =
         go_struct(obj, RESPONSE_KEYS).map_err(|e| format!("invalid JSON response: {e}"))?;
 
     // An empty text with no attachments posts nothing (Mattermost posts an
     // empty message).
-    let text = reply.text.unwrap_or_default();
+    let mut text = reply.text.take().unwrap_or_default();
+    if let Some(blocks) = blocks {
+        crate::slack::blocks::apply_to_message(&mut text, &mut reply.props, &blocks);
+    }
     if text.is_empty() && attachments.is_empty() {
         return Ok(Vec::new());
     }
@@ -333,6 +346,8 @@ pub(crate) fn respond(
             display_name: hook.display_name.clone(),
             priority: reply.priority,
             id_seed: Some(delivery_id.to_string()),
+            signer: format!("outgoing:{}", hook.id),
+            tag_key: None,
         },
     )
     .map_err(|e| format!("{}: {} {}", e.id, e.message, e.detailed_error))?;

@@ -5,6 +5,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Number, Value};
 
+use super::blocks::{self, Target};
 use crate::json::fold_keys;
 
 /// One attachment. Every key is written, even when empty, because that is what Mattermost
@@ -110,6 +111,7 @@ const ATTACHMENT_KEYS: &[&str] = &[
     "footer_icon",
     "ts",
     "actions",
+    "blocks",
 ];
 const FIELD_KEYS: &[&str] = &["title", "value", "short"];
 const ACTION_KEYS: &[&str] = &[
@@ -132,10 +134,35 @@ const INTEGRATION_KEYS: &[&str] = &["url", "context"];
 /// null attachments and null fields are dropped and every field value becomes a string.
 /// `null` (or an absent array) gives no attachments; any other non-array is an error.
 pub fn decode_attachments(v: &Value) -> Result<Vec<Attachment>, String> {
+    decode_attachments_noting(v, &mut Vec::new())
+}
+
+/// [`decode_attachments`], adding to `unused` the path of every member it did not use
+/// (unknown keys, and Block Kit parts with no rendering), as the sender wrote them.
+pub fn decode_attachments_noting(
+    v: &Value,
+    unused: &mut Vec<String>,
+) -> Result<Vec<Attachment>, String> {
     let mut v = v.clone();
     match &mut v {
         Value::Null => return Ok(Vec::new()),
-        Value::Array(items) => normalize_list(items, normalize_attachment),
+        Value::Array(items) => {
+            // Paths name attachments by the sender's index, nulls included.
+            let sent_index: Vec<usize> =
+                (0..items.len()).filter(|i| !items[*i].is_null()).collect();
+            for (i, item) in items.iter().enumerate() {
+                note_unknown_keys(item, &format!("attachments[{i}]"), unused);
+            }
+            normalize_list(items, normalize_attachment);
+            for (item, i) in items.iter_mut().zip(sent_index) {
+                if let Some(obj) = item.as_object_mut()
+                    && let Some(blocks) = obj.remove("blocks")
+                {
+                    let path = format!("attachments[{i}].blocks");
+                    unused.extend(apply_blocks(obj, &blocks, &path));
+                }
+            }
+        }
         // Anything else is left for serde to reject with a type error.
         _ => {}
     }
@@ -146,6 +173,92 @@ pub fn decode_attachments(v: &Value) -> Result<Vec<Attachment>, String> {
         }
     }
     Ok(attachments)
+}
+
+/// Block Kit inside an attachment, as Slack shows it: the blocks replace the attachment's
+/// text (which becomes its notification `fallback` when that is empty), the first header is
+/// the title and section fields are fields, unless the sender set those members itself.
+fn apply_blocks(obj: &mut Map<String, Value>, blocks: &Value, path: &str) -> Vec<String> {
+    let is_empty = |obj: &Map<String, Value>, key: &str| {
+        obj.get(key)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    };
+    let has_title = !is_empty(obj, "title");
+    let rendered = blocks::render(blocks, Target::Attachment { has_title }, path);
+    let ignored = rendered.ignored;
+    if !rendered.text.is_empty() {
+        let old = obj.insert("text".to_owned(), Value::String(rendered.text));
+        if let Some(Value::String(old)) = old
+            && !old.is_empty()
+            && is_empty(obj, "fallback")
+        {
+            obj.insert("fallback".to_owned(), Value::String(old));
+        }
+    }
+    for (key, value) in [
+        ("title", rendered.title),
+        ("image_url", rendered.image_url),
+        ("thumb_url", rendered.thumb_url),
+    ] {
+        if !value.is_empty() && is_empty(obj, key) {
+            obj.insert(key.to_owned(), Value::String(value));
+        }
+    }
+    if !rendered.fields.is_empty() {
+        let fields = obj
+            .entry("fields")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        // A non-array `fields` is the sender's error, which serde reports.
+        if let Value::Array(fields) = fields {
+            fields.extend(rendered.fields.into_iter().map(
+                |f| serde_json::json!({"title": f.title, "value": f.value, "short": f.short}),
+            ));
+        }
+    }
+    ignored
+}
+
+/// Adds the path of each key Mattermost's structs would not read, in an attachment and its
+/// fields, actions, options and integration.
+fn note_unknown_keys(attachment: &Value, path: &str, unused: &mut Vec<String>) {
+    fn unknown(v: &Value, keys: &[&str], path: &str, unused: &mut Vec<String>) {
+        let Some(obj) = v.as_object() else { return };
+        for key in obj.keys() {
+            if !keys.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+                unused.push(format!("{path}.{key}"));
+            }
+        }
+    }
+    fn member<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+        v.as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    }
+    fn each<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = (usize, &'a Value)> {
+        member(v, key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+    }
+    unknown(attachment, ATTACHMENT_KEYS, path, unused);
+    for (i, field) in each(attachment, "fields") {
+        unknown(field, FIELD_KEYS, &format!("{path}.fields[{i}]"), unused);
+    }
+    for (i, action) in each(attachment, "actions") {
+        let action_path = format!("{path}.actions[{i}]");
+        unknown(action, ACTION_KEYS, &action_path, unused);
+        for (j, option) in each(action, "options") {
+            let option_path = format!("{action_path}.options[{j}]");
+            unknown(option, OPTION_KEYS, &option_path, unused);
+        }
+        if let Some(integration) = member(action, "integration") {
+            let integration_path = format!("{action_path}.integration");
+            unknown(integration, INTEGRATION_KEYS, &integration_path, unused);
+        }
+    }
 }
 
 // Go decodes these objects into structs: keys match in any case and a null member leaves the
@@ -387,6 +500,32 @@ mod tests {
     }
 
     #[test]
+    fn unused_members_are_noted_by_the_senders_path() {
+        let mut unused = Vec::new();
+        let sent = json!([null, {
+            "Text": "t", "mrkdwn_in": ["text"], "callback_id": "c",
+            "fields": [{"title": "a", "value": "b", "short": true, "emoji": true}],
+            "actions": [{"name": "n", "confirm": {}, "options": [{"text": "a", "value": "b", "x": 1}],
+                         "integration": {"url": "u", "context": {}, "secret": "s"}}],
+            "blocks": [{"type": "input"}]
+        }]);
+        let decoded = decode_attachments_noting(&sent, &mut unused).unwrap();
+        assert_eq!(decoded.len(), 1);
+        assert_eq!(
+            unused,
+            [
+                "attachments[1].mrkdwn_in",
+                "attachments[1].callback_id",
+                "attachments[1].fields[0].emoji",
+                "attachments[1].actions[0].confirm",
+                "attachments[1].actions[0].options[0].x",
+                "attachments[1].actions[0].integration.secret",
+                "attachments[1].blocks[0]",
+            ]
+        );
+    }
+
+    #[test]
     fn serializes_every_key_in_mattermost_order() {
         let plain = serde_json::to_string(&Attachment::default()).unwrap();
         assert_eq!(
@@ -411,7 +550,8 @@ mod tests {
         );
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         assert_eq!(keys.last().map(|k| k.as_str()), Some("actions"));
-        assert_eq!(keys.len(), ATTACHMENT_KEYS.len());
+        // Every decoded key is written back except `blocks`, which is rendered away.
+        assert_eq!(keys.len(), ATTACHMENT_KEYS.len() - 1);
     }
 
     #[test]

@@ -2,11 +2,14 @@
 //! shape: check arguments, call the `App` or store, map errors to `types::error`.
 
 mod channels;
+mod client_events;
 mod deliveries;
 pub(crate) mod egress;
 mod kv;
 mod log;
+mod metrics;
 mod posts;
+mod sealing;
 mod settings;
 mod teams;
 mod users;

@@ -1,4 +1,4 @@
-//! `posts`: create, create-ephemeral, get, update — through the same `App`
+//! `posts`: create, create-ephemeral, get, update, delete — through the same `App`
 //! logic as the REST API, so plugin posts are validated like any other.
 
 use super::{post_from_wit, post_to_wit};
@@ -8,9 +8,12 @@ use crate::runtime::bindings::types::{Error, Post};
 
 impl Host for CallState {
     async fn create(&mut self, post: Post) -> Result<Post, Error> {
-        let post = post_from_wit(post);
-        let write = self.blocking(move |app| app.create_post(post));
-        Ok(post_to_wit(write.await?))
+        // Awaited on the writer, no blocking thread: the hot path of every
+        // incoming webhook.
+        let app = self.app.clone();
+        Ok(post_to_wit(
+            app.create_post_async(post_from_wit(post)).await?,
+        ))
     }
 
     async fn create_ephemeral(&mut self, user_id: String, post: Post) -> Result<Post, Error> {
@@ -32,6 +35,12 @@ impl Host for CallState {
     async fn notify_user(&mut self, user_id: String, post: Post) -> Result<Post, Error> {
         let post = post_from_wit(post);
         let write = self.blocking(move |app| app.notify_user(&user_id, post));
+        Ok(post_to_wit(write.await?))
+    }
+
+    async fn delete(&mut self, id: String) -> Result<Post, Error> {
+        let author = self.app.store.post(&id)?.user_id;
+        let write = self.blocking(move |app| app.delete_post(&id, &author));
         Ok(post_to_wit(write.await?))
     }
 

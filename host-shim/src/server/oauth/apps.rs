@@ -59,7 +59,7 @@ fn invalid(field: &str, message: &str) -> ApiError {
 }
 
 /// Mattermost's `OAuthApp.IsValid`, in its order.
-fn validate(app: &OAuthApp) -> Result<()> {
+pub(super) fn validate(app: &OAuthApp) -> Result<()> {
     if app.client_secret.len() > 128 {
         return Err(invalid("client_secret", "Invalid client secret."));
     }
@@ -77,7 +77,10 @@ fn validate(app: &OAuthApp) -> Result<()> {
             "Callback URLs must be one or more http:// or https:// URLs.",
         ));
     }
-    if app.homepage.is_empty() || app.homepage.len() > 256 || !web_url(&app.homepage) {
+    // A dynamically registered client need not have a homepage.
+    let missing = app.homepage.is_empty() && !app.is_dynamically_registered;
+    let bad = !app.homepage.is_empty() && (app.homepage.len() > 256 || !web_url(&app.homepage));
+    if missing || bad {
         return Err(invalid(
             "homepage",
             "Homepage must be an http:// or https:// URL of at most 256 characters.",
@@ -147,6 +150,7 @@ async fn create_app(State(shim): State<Shim>, headers: HeaderMap, body: Body) ->
         homepage: request.homepage,
         is_trusted: request.is_trusted && may(&shim, &session, "manage_system"),
         mattermost_app_id: request.mattermost_app_id,
+        is_dynamically_registered: false,
     };
     validate(&app)?;
     shim.app.store.create_oauth_app(&app).map_err(|e| match e {

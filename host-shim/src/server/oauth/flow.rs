@@ -816,9 +816,7 @@ async fn metadata(State(shim): State<Shim>) -> Result<Response, ApiError> {
             "SiteURL must be set.",
         ));
     }
-    Ok(json_response(
-        StatusCode::OK,
-        json!({
+    let mut document = json!({
             "issuer": site,
             "authorization_endpoint": format!("{site}/oauth/authorize"),
             "token_endpoint": format!("{site}/oauth/access_token"),
@@ -827,6 +825,14 @@ async fn metadata(State(shim): State<Shim>) -> Result<Response, ApiError> {
             "token_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic"],
             "scopes_supported": ["user"],
             "code_challenge_methods_supported": ["S256"],
-        }),
-    ))
+    });
+    if shim
+        .app
+        .config()
+        .service_settings
+        .enable_dynamic_client_registration
+    {
+        document["registration_endpoint"] = json!(format!("{site}/api/v4/oauth/apps/register"));
+    }
+    Ok(json_response(StatusCode::OK, document))
 }

@@ -1,10 +1,14 @@
 //! The OAuth 2.0 provider: third-party apps (`/api/v4/oauth/apps`), the web
 //! flow (`/oauth/authorize`, sign-in and consent pages), the token endpoint,
-//! deauthorization and the discovery document.
+//! dynamic client registration,
+//! deauthorization and the discovery document; and the outgoing OAuth
+//! connections integrations' requests get their tokens through.
 
 mod apps;
 mod flow;
+mod outgoing;
 mod pages;
+mod register;
 
 pub use pages::cookie_token;
 
@@ -15,7 +19,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 pub fn routes() -> Router<Shim> {
-    apps::routes().merge(flow::routes()).merge(pages::routes())
+    apps::routes()
+        .merge(flow::routes())
+        .merge(pages::routes())
+        .merge(outgoing::routes())
+        .merge(register::routes())
 }
 
 /// An absolute http(s) URL with a host: what callback, homepage, icon and
