@@ -104,13 +104,15 @@ impl Browser {
     }
 
     /// Saves a screenshot when `SWITCHBOARD_SCREENSHOTS` names a folder
-    /// (how docs/screenshots is made); otherwise takes none.
+    /// (how docs/screenshots is made; a relative one is taken from the
+    /// checkout's root, not the tests crate cargo runs in); otherwise takes none.
     pub async fn screenshot(&self, name: &str) {
         let Some(dir) = std::env::var_os("SWITCHBOARD_SCREENSHOTS") else {
             return;
         };
         let png = self.client.screenshot().await.expect("screenshot");
-        let path = PathBuf::from(dir).join(format!("{name}.png"));
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let path = root.join(dir).join(format!("{name}.png"));
         std::fs::write(&path, png).expect("write screenshot");
     }
 }

@@ -20,6 +20,7 @@ async fn shim() -> TestShim {
             c.delivery_settings.retry_schedule_milliseconds = vec![0];
             c.delivery_settings.jitter_percent = 0;
             c.service_settings.enable_bot_account_creation = true;
+            c.service_settings.enable_outgoing_o_auth_connections = true;
         })
         .start()
         .await
@@ -686,6 +687,175 @@ async fn script_in_messages_is_inert_and_a_bad_session_is_refused() {
         browser.eval("return typeof window.__pwned").await,
         json!("undefined")
     );
+
+    browser.stop().await;
+    shim.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_button_click_reaches_its_integration_and_its_dialog_submits_from_the_page() {
+    let shim = shim().await;
+    let admin = Api::admin(&shim);
+    // The integration: a click is approved (the post is updated, the clicker
+    // gets an ephemeral note); a dialog submission is taken with no errors.
+    let integration = CallbackServer::start(|r| {
+        if r.path == "/approve" {
+            Answer::json(json!({
+                "update": {"message": "Release 1.2: approved"},
+                "ephemeral_text": "You approved 1.2"
+            }))
+        } else {
+            Answer::json(json!({}))
+        }
+    })
+    .await;
+    let hook = admin
+        .create_incoming_hook(&shim.town_square.id, json!({}))
+        .await;
+    let browser = Browser::start().await;
+    sign_in(&browser, &shim, &shim.admin_token).await;
+    live(&browser).await;
+
+    let sent = reqwest::Client::new()
+        .post(shim.url(&format!("/hooks/{}", hook["id"].as_str().unwrap())))
+        .json(&json!({"text": "Release 1.2 is ready", "attachments": [{"actions": [{
+            "type": "button", "name": "Approve", "style": "primary",
+            "integration": {"url": format!("{}/approve", integration.url), "context": {"release": "1.2"}}
+        }]}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    post_with(&browser, "Release 1.2 is ready").await;
+    browser
+        .wait_for("#posts .action-button")
+        .await
+        .click()
+        .await
+        .unwrap();
+
+    // The integration got the click with its context, and its answer shows
+    // live: the post edited in place, the note for the clicker.
+    let click = integration.wait_for(1).await.remove(0);
+    let payload: Value = serde_json::from_slice(&click.body).unwrap();
+    assert_eq!(payload["context"]["release"], "1.2");
+    assert_eq!(payload["user_id"], shim.admin.id.as_str());
+    post_with(&browser, "Release 1.2: approved").await;
+    let note = post_with(&browser, "You approved 1.2").await;
+    assert!(note.contains("ephemeral"), "{note}");
+
+    // With the click's trigger id the integration opens a dialog; the user
+    // fills it in on the page and the submission reaches the integration.
+    let opened = admin
+        .post_json(
+            "/api/v4/actions/dialogs/open",
+            &json!({
+                "trigger_id": payload["trigger_id"],
+                "url": format!("{}/submit", integration.url),
+                "dialog": {"callback_id": "release-1.2", "title": "Approve 1.2", "submit_label": "Approve",
+                    "elements": [{"name": "reason", "display_name": "Reason", "type": "text"}]}
+            }),
+        )
+        .await;
+    assert_eq!(opened.status, 200, "{}", opened.text);
+    let reason = browser.wait_for("dialog[open] #dialog_reason").await;
+    reason.send_keys("tests are green").await.unwrap();
+    browser
+        .wait_for("dialog[open] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let submitted = integration.wait_for(2).await.remove(1);
+    assert_eq!(submitted.path, "/submit");
+    let submission: Value = serde_json::from_slice(&submitted.body).unwrap();
+    assert_eq!(submission["callback_id"], "release-1.2");
+    assert_eq!(submission["submission"]["reason"], "tests are green");
+    browser
+        .wait_until(
+            "the dialog closes",
+            "return !document.getElementById('dialog').open",
+            vec![],
+        )
+        .await;
+
+    browser.stop().await;
+    integration.stop().await;
+    shim.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn outgoing_oauth_connection_made_on_its_page_never_shows_its_secret() {
+    let shim = shim().await;
+    let admin = Api::admin(&shim);
+    let browser = Browser::start().await;
+    sign_in(&browser, &shim, &shim.admin_token).await;
+    browser
+        .goto(&shim.url("/plugins/switchboard/console#oauthout"))
+        .await;
+    browser.wait_for("body[data-ready]").await;
+    browser.wait_for("#list .empty").await;
+    fill_and_save(
+        &browser,
+        &[
+            ("#f_name", "Billing API"),
+            ("#f_oauth_token_url", "https://auth.example.com/token"),
+            ("#f_client_id", "switchboard"),
+            ("#f_client_secret", "s3cret-value"),
+            ("#f_audiences", "https://billing.example.com"),
+        ],
+    )
+    .await;
+    browser
+        .wait_until(
+            "the connection's card",
+            "return document.querySelector('#list .card h2')?.textContent === 'Billing API'",
+            vec![],
+        )
+        .await;
+    let page = browser
+        .eval("return document.getElementById('list').textContent")
+        .await;
+    assert!(!page.as_str().unwrap().contains("s3cret-value"), "{page}");
+    let listed = admin
+        .get(&format!(
+            "/api/v4/oauth/outgoing_connections?team_id={}",
+            shim.team.id
+        ))
+        .await
+        .json();
+    assert_eq!(listed[0]["name"], "Billing API");
+    assert_eq!(listed[0]["grant_type"], "client_credentials");
+    assert_eq!(
+        listed[0]["audiences"],
+        json!(["https://billing.example.com"])
+    );
+    let id = listed[0]["id"].as_str().unwrap().to_string();
+    let stored = || {
+        shim.shim
+            .app
+            .store
+            .outgoing_oauth_connection(&id)
+            .unwrap()
+            .client_secret
+    };
+    assert_eq!(stored(), "s3cret-value");
+
+    // Edited with the secret left empty: the stored secret is kept.
+    browser.wait_for(".card .edit").await.click().await.unwrap();
+    let name = browser.wait_for("#f_name").await;
+    name.clear().await.unwrap();
+    name.send_keys("Billing API (prod)").await.unwrap();
+    browser.wait_for("#save").await.click().await.unwrap();
+    browser
+        .wait_until(
+            "the renamed card",
+            "return document.querySelector('#list .card h2')?.textContent === 'Billing API (prod)'",
+            vec![],
+        )
+        .await;
+    assert_eq!(stored(), "s3cret-value");
+    browser.screenshot("outgoing-oauth").await;
 
     browser.stop().await;
     shim.stop().await.unwrap();

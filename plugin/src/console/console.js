@@ -168,6 +168,26 @@ const KINDS = {
       make("button", { type: "button", onclick: guard(async () => { const fresh = await api("POST", `/api/v4/oauth/apps/${a.id}/regen_secret`); notice("New client secret: " + fresh.client_secret); }) }, "Regenerate secret"),
     ],
   },
+  oauthout: {
+    title: "Outgoing OAuth Connections",
+    intro: "Let outgoing webhooks and slash commands call servers that want an OAuth 2.0 token: Switchboard fetches it and sends it as a bearer token.",
+    list: () => `/api/v4/oauth/outgoing_connections?team_id=${state.team.id}&limit=100`,
+    create: "/api/v4/oauth/outgoing_connections",
+    item: (c) => `/api/v4/oauth/outgoing_connections/${c.id}`,
+    fields: [
+      { name: "name", label: "Name" },
+      { name: "oauth_token_url", label: "Token URL" },
+      { name: "grant_type", label: "Grant type", type: "select", options: [["client_credentials", "Client credentials"], ["password", "Password"]] },
+      { name: "client_id", label: "Client ID" },
+      { name: "client_secret", label: "Client secret", secret: true, help: "Kept when left empty on edit." },
+      { name: "credentials_username", label: "Username", help: "Password grant only." },
+      { name: "credentials_password", label: "Password", secret: true, help: "Password grant only; kept when left empty." },
+      { name: "audiences", label: "Audiences", type: "list", help: "URLs this connection's token is sent to, one a line." },
+    ],
+    name: (c) => c.name,
+    meta: (c) => [["Token URL", c.oauth_token_url], ["Grant type", c.grant_type], ["Client ID", make("code", {}, c.client_id)], ["Audiences", (c.audiences || []).join(" ")], ["Created", when(c.create_at)]],
+    extra: () => [],
+  },
 };
 
 // ---- the kind-specific extras ----
@@ -268,7 +288,9 @@ function fieldInput(field, value) {
     input = make("textarea", { id, name: field.name, rows: 3 });
     input.value = (value || []).join("\n");
   } else {
-    input = make("input", { type: "text", id, name: field.name, value: value ?? "" });
+    input = field.secret
+      ? make("input", { type: "password", id, name: field.name, autocomplete: "new-password" })
+      : make("input", { type: "text", id, name: field.name, value: value ?? "" });
   }
   return make("div", {}, make("label", { for: id }, field.label, field.help ? make("span", { class: "help" }, " " + field.help) : null), input);
 }
@@ -280,6 +302,8 @@ function readForm(kind, form) {
     if (field.type === "bool") out[field.name] = input.checked;
     else if (field.type === "list") out[field.name] = lines(input.value);
     else if (field.number) out[field.name] = Number(input.value);
+    // A secret the server does not show back: empty means "keep the stored one".
+    else if (field.secret && !input.value) continue;
     else out[field.name] = input.value.trim();
   }
   return out;
