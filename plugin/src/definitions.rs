@@ -61,10 +61,11 @@ pub fn list_page<T: Definition>(
     host: &dyn Host,
     req: &Request,
     scope: &PermissionScope,
+    within: &[String],
     require_enabled: fn(&dyn Host) -> Result<(), ApiError>,
     keep: impl Fn(&T) -> bool,
 ) -> Result<Vec<T>, ApiError> {
-    Ok(counted_page(host, req, scope, require_enabled, keep)?.0)
+    Ok(counted_page(host, req, scope, within, require_enabled, keep)?.0)
 }
 
 /// [`list_page`] and how many definitions all pages hold together.
@@ -72,6 +73,7 @@ pub fn counted_page<T: Definition>(
     host: &dyn Host,
     req: &Request,
     scope: &PermissionScope,
+    within: &[String],
     require_enabled: fn(&dyn Host) -> Result<(), ApiError>,
     keep: impl Fn(&T) -> bool,
 ) -> Result<(Vec<T>, usize), ApiError> {
@@ -83,7 +85,7 @@ pub fn counted_page<T: Definition>(
         .unwrap_or(false);
     require_enabled(host)?;
     let mut all: Vec<T> = T::COLLECTION
-        .all::<T>(host)?
+        .find::<T>(host, within)?
         .into_iter()
         .filter(|d| keep(d) && (see_others || d.owner() == session))
         .collect();

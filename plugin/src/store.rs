@@ -5,9 +5,24 @@ use crate::api::ApiError;
 use crate::host::Host;
 use serde::{Serialize, de::DeserializeOwned};
 
-/// A collection of JSON records under `prefix`, keyed by id.
+/// A collection of JSON records under `prefix`, keyed by id, with an
+/// optional secondary index kept beside it.
 pub struct Collection {
     prefix: &'static str,
+    index: Option<IndexSpec>,
+}
+
+/// A secondary index: `terms` says under which terms a record (its stored
+/// JSON) is found; each pair is an empty kv entry `{prefix}{term}/{id}`, so
+/// finding the ids under a term is one range listing, not a scan.
+///
+/// The index only narrows: a reader loads what it finds and checks it, so an
+/// entry left behind by a failed write is harmless. A write therefore adds
+/// its new entries before the record and drops stale ones after it; a
+/// missing entry (the one harmful kind) cannot be left by a failure.
+struct IndexSpec {
+    prefix: &'static str,
+    terms: fn(&[u8]) -> Vec<String>,
 }
 
 /// How many keys one `list` call asks the host for.
@@ -15,7 +30,26 @@ const PAGE: u32 = 1000;
 
 impl Collection {
     pub const fn new(prefix: &'static str) -> Collection {
-        Collection { prefix }
+        Collection {
+            prefix,
+            index: None,
+        }
+    }
+
+    /// A collection whose records are also found by `terms`, under the
+    /// index prefix `index_prefix` (which must not start with `prefix`).
+    pub const fn indexed(
+        prefix: &'static str,
+        index_prefix: &'static str,
+        terms: fn(&[u8]) -> Vec<String>,
+    ) -> Collection {
+        Collection {
+            prefix,
+            index: Some(IndexSpec {
+                prefix: index_prefix,
+                terms,
+            }),
+        }
     }
 
     fn key(&self, id: &str) -> String {
@@ -49,39 +83,190 @@ impl Collection {
             )
             .with_detail(e.to_string())
         })?;
+        let Some(index) = &self.index else {
+            return host
+                .kv_set(&self.key(id), &bytes)
+                .map_err(|e| storage_error(&e));
+        };
+        let old = self.stored_terms(host, index, id)?;
+        let new = (index.terms)(&bytes);
+        for term in new.iter().filter(|t| !old.contains(t)) {
+            host.kv_set(&index.entry(term, id), &[])
+                .map_err(|e| storage_error(&e))?;
+        }
         host.kv_set(&self.key(id), &bytes)
-            .map_err(|e| storage_error(&e))
+            .map_err(|e| storage_error(&e))?;
+        for term in old.iter().filter(|t| !new.contains(t)) {
+            host.kv_delete(&index.entry(term, id))
+                .map_err(|e| storage_error(&e))?;
+        }
+        Ok(())
     }
 
     pub fn delete(&self, host: &dyn Host, id: &str) -> Result<(), ApiError> {
-        host.kv_delete(&self.key(id)).map_err(|e| storage_error(&e))
+        let old = match &self.index {
+            Some(index) => self.stored_terms(host, index, id)?,
+            None => Vec::new(),
+        };
+        host.kv_delete(&self.key(id))
+            .map_err(|e| storage_error(&e))?;
+        if let Some(index) = &self.index {
+            for term in &old {
+                host.kv_delete(&index.entry(term, id))
+                    .map_err(|e| storage_error(&e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn stored_terms(
+        &self,
+        host: &dyn Host,
+        index: &IndexSpec,
+        id: &str,
+    ) -> Result<Vec<String>, ApiError> {
+        Ok(host
+            .kv_get(&self.key(id))
+            .map_err(|e| storage_error(&e))?
+            .map(|bytes| (index.terms)(&bytes))
+            .unwrap_or_default())
+    }
+
+    /// The records found under any of `terms`, each once, in id order; every
+    /// record when there are no terms or no index. The caller still checks
+    /// each one: the index narrows, it does not decide.
+    /// Records stored before the index existed are indexed on the first
+    /// lookup (once: a marker key records that it was done).
+    pub fn find<T: DeserializeOwned>(
+        &self,
+        host: &dyn Host,
+        terms: &[String],
+    ) -> Result<Vec<T>, ApiError> {
+        let Some(index) = self.index.as_ref().filter(|_| !terms.is_empty()) else {
+            return self.all(host);
+        };
+        self.build_index_once(host, index)?;
+        let mut ids = std::collections::BTreeSet::new();
+        for term in terms {
+            let under = index.entry(term, "");
+            for key in list_all(host, &under)? {
+                ids.insert(key[under.len()..].to_string());
+            }
+        }
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(record) = self.get_logged(host, &id) {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    fn build_index_once(&self, host: &dyn Host, index: &IndexSpec) -> Result<(), ApiError> {
+        let marker = format!("{}!built", index.prefix);
+        if host
+            .kv_get(&marker)
+            .map_err(|e| storage_error(&e))?
+            .is_some()
+        {
+            return Ok(());
+        }
+        for key in list_all(host, self.prefix)? {
+            let id = &key[self.prefix.len()..];
+            if let Some(bytes) = host.kv_get(&key).map_err(|e| storage_error(&e))? {
+                for term in (index.terms)(&bytes) {
+                    host.kv_set(&index.entry(&term, id), &[])
+                        .map_err(|e| storage_error(&e))?;
+                }
+            }
+        }
+        host.kv_set(&marker, b"1").map_err(|e| storage_error(&e))
+    }
+
+    /// A record by id, or `None` when it is missing or unreadable (logged).
+    fn get_logged<T: DeserializeOwned>(&self, host: &dyn Host, id: &str) -> Option<T> {
+        match self.get::<T>(host, id) {
+            Ok(found) => found,
+            Err(e) => {
+                host.log(
+                    crate::host::Level::Warn,
+                    &format!(
+                        "skipping unreadable record {}{id}: {}",
+                        self.prefix, e.detailed_error
+                    ),
+                );
+                None
+            }
+        }
     }
 
     /// Every record, in key order. Records that fail to decode are skipped and
     /// logged rather than failing the whole listing.
     pub fn all<T: DeserializeOwned>(&self, host: &dyn Host) -> Result<Vec<T>, ApiError> {
-        let mut out = Vec::new();
-        let mut offset = 0;
-        loop {
-            let keys = host
-                .kv_list(self.prefix, offset, PAGE)
-                .map_err(|e| storage_error(&e))?;
-            let n = keys.len() as u32;
-            for key in keys {
-                let id = &key[self.prefix.len()..];
-                match self.get::<T>(host, id) {
-                    Ok(Some(v)) => out.push(v),
-                    Ok(None) => {}
-                    Err(e) => host.log(
-                        crate::host::Level::Warn,
-                        &format!("skipping unreadable record {key}: {}", e.detailed_error),
-                    ),
-                }
+        Ok(list_all(host, self.prefix)?
+            .iter()
+            .filter_map(|key| self.get_logged(host, &key[self.prefix.len()..]))
+            .collect())
+    }
+}
+
+impl IndexSpec {
+    /// The entry for `id` under `term`; with an empty id, the prefix of all
+    /// of the term's entries. `/`, `%` and `!` in a term are escaped, so one
+    /// term's entries are never a prefix of another's and never the marker.
+    fn entry(&self, term: &str, id: &str) -> String {
+        let mut key = String::from(self.prefix);
+        for c in term.chars() {
+            match c {
+                '/' => key.push_str("%2F"),
+                '%' => key.push_str("%25"),
+                '!' => key.push_str("%21"),
+                c => key.push(c),
             }
-            if n < PAGE {
-                return Ok(out);
-            }
-            offset += n;
+        }
+        key.push('/');
+        key.push_str(id);
+        key
+    }
+}
+
+/// The index term of every record of a team.
+pub fn team_term(team_id: &str) -> String {
+    format!("team/{team_id}")
+}
+
+/// What a listing of `team_id` looks up: the team's term, or (no team)
+/// nothing, which means every record.
+pub fn team_scope(team_id: &str) -> Vec<String> {
+    if team_id.is_empty() {
+        Vec::new()
+    } else {
+        vec![team_term(team_id)]
+    }
+}
+
+/// Index terms for records found by their team (their JSON `team_id`).
+pub fn by_team(stored: &[u8]) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Team {
+        team_id: String,
+    }
+    serde_json::from_slice::<Team>(stored)
+        .map(|r| vec![team_term(&r.team_id)])
+        .unwrap_or_default()
+}
+
+/// Every key under `prefix`, page by page.
+fn list_all(host: &dyn Host, prefix: &str) -> Result<Vec<String>, ApiError> {
+    let mut out = Vec::new();
+    loop {
+        let keys = host
+            .kv_list(prefix, out.len() as u32, PAGE)
+            .map_err(|e| storage_error(&e))?;
+        let n = keys.len() as u32;
+        out.extend(keys);
+        if n < PAGE {
+            return Ok(out);
         }
     }
 }
@@ -89,4 +274,58 @@ impl Collection {
 fn storage_error(err: &crate::host::HostError) -> ApiError {
     ApiError::new(500, "app.plugin.kv.app_error", "The plugin store failed.")
         .with_detail(err.detail().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakeHost;
+    use serde_json::{Value, json};
+
+    const THINGS: Collection = Collection::indexed("thing/", "thing_index/", by_team);
+
+    fn teams(host: &FakeHost, team: &str) -> Vec<String> {
+        THINGS
+            .find::<Value>(host, &[team_term(team)])
+            .unwrap()
+            .iter()
+            .map(|v| v["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn an_index_follows_puts_and_deletes() {
+        let host = FakeHost::default();
+        for (id, team) in [("a", "red"), ("b", "red"), ("c", "blue")] {
+            THINGS
+                .put(&host, id, &json!({"id": id, "team_id": team}))
+                .unwrap();
+        }
+        assert_eq!(teams(&host, "red"), ["a", "b"]);
+        assert_eq!(teams(&host, "blue"), ["c"]);
+        // Moved to another team: found there only.
+        THINGS
+            .put(&host, "a", &json!({"id": "a", "team_id": "blue"}))
+            .unwrap();
+        assert_eq!(teams(&host, "red"), ["b"]);
+        assert_eq!(teams(&host, "blue"), ["a", "c"]);
+        THINGS.delete(&host, "c").unwrap();
+        assert_eq!(teams(&host, "blue"), ["a"]);
+        assert!(!host.kv.borrow().keys().any(|k| k.ends_with("/c")));
+        // No terms: everything.
+        assert_eq!(THINGS.find::<Value>(&host, &[]).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_term_is_never_a_prefix_of_another() {
+        let host = FakeHost::default();
+        THINGS
+            .put(&host, "a", &json!({"id": "a", "team_id": "x/y"}))
+            .unwrap();
+        THINGS
+            .put(&host, "b", &json!({"id": "b", "team_id": "x"}))
+            .unwrap();
+        assert_eq!(teams(&host, "x"), ["b"]);
+        assert_eq!(teams(&host, "x/y"), ["a"]);
+    }
 }

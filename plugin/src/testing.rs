@@ -33,6 +33,8 @@ pub struct FakeHost {
     pub published: RefCell<Vec<(String, String, String)>>,
     /// Metric samples added, by key.
     pub metrics: RefCell<BTreeMap<String, Vec<MetricSample>>>,
+    /// How many `kv_get` calls were made.
+    pub kv_reads: std::cell::Cell<usize>,
 }
 
 fn hex_encode(bytes: &[u8]) -> String {
@@ -168,6 +170,7 @@ impl Default for FakeHost {
             redelivered: RefCell::default(),
             published: RefCell::default(),
             metrics: RefCell::default(),
+            kv_reads: Default::default(),
         }
     }
 }
@@ -387,6 +390,7 @@ impl Host for FakeHost {
     }
 
     fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, HostError> {
+        self.kv_reads.set(self.kv_reads.get() + 1);
         Ok(self.kv.borrow().get(key).cloned())
     }
     fn kv_set(&self, key: &str, value: &[u8]) -> Result<(), HostError> {

@@ -7,7 +7,8 @@ use crate::api::ApiError;
 use crate::host::Host;
 use crate::store::Collection;
 
-const COMMANDS: Collection = Collection::new("command/");
+const COMMANDS: Collection =
+    Collection::indexed("command/", "command_index/", crate::store::by_team);
 const TRIGGER_PREFIX: &str = "command_trigger/";
 
 fn trigger_key(team_id: &str, trigger: &str) -> String {
@@ -34,7 +35,7 @@ pub fn get(host: &dyn Host, id: &str) -> Result<Option<Command>, ApiError> {
 /// Every command of a team, by trigger.
 pub fn for_team(host: &dyn Host, team_id: &str) -> Result<Vec<Command>, ApiError> {
     let mut commands: Vec<Command> = COMMANDS
-        .all::<Command>(host)?
+        .find::<Command>(host, &[crate::store::team_term(team_id)])?
         .into_iter()
         .filter(|c| c.team_id == team_id)
         .collect();

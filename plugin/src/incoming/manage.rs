@@ -6,6 +6,7 @@ use crate::api::{ApiError, Request, Response, json_body, require_permission};
 use crate::definitions::{self, Definition};
 use crate::host::{Channel, ChannelType, Host, PermissionScope};
 use crate::ids;
+use crate::store::team_scope;
 
 const BYPASS_LOCK: &str = "bypass_incoming_webhook_channel_lock";
 
@@ -191,10 +192,15 @@ pub fn list(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
         }
         PermissionScope::Team(team_id.clone())
     };
-    let page =
-        definitions::counted_page(host, req, &scope, require_enabled, |h: &IncomingWebhook| {
-            team_id.is_empty() || h.team_id == team_id
-        })?;
+    let within = team_scope(&team_id);
+    let page = definitions::counted_page(
+        host,
+        req,
+        &scope,
+        &within,
+        require_enabled,
+        |h: &IncomingWebhook| team_id.is_empty() || h.team_id == team_id,
+    )?;
     Ok(definitions::list_response(req, "incoming_webhooks", page))
 }
 

@@ -20,8 +20,10 @@ pub(crate) fn metric_key(hook_id: &str) -> String {
     format!("incoming_hook/{hook_id}")
 }
 
-/// Hook definitions live in the plugin's kv under this prefix.
-pub(crate) const HOOKS: Collection = Collection::new("incoming_hook/");
+/// Hook definitions live in the plugin's kv under this prefix, indexed by
+/// team for listings.
+pub(crate) const HOOKS: Collection =
+    Collection::indexed("incoming_hook/", "incoming_index/", crate::store::by_team);
 
 impl crate::definitions::Definition for IncomingWebhook {
     const COLLECTION: Collection = HOOKS;

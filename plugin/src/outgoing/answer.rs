@@ -260,6 +260,55 @@ mod tests {
     }
 
     #[test]
+    fn a_post_reads_only_the_hooks_it_could_match() {
+        let (host, post) = setup();
+        // A thousand hooks elsewhere: another team, another first word, another
+        // channel. None is read for the post.
+        for i in 0..1000 {
+            let (team, word, channel) = match i % 3 {
+                0 => ("o".repeat(26), "go".to_string(), String::new()),
+                1 => (TEAM.to_string(), format!("w{i}"), String::new()),
+                _ => (TEAM.to_string(), String::new(), "d".repeat(26)),
+            };
+            let other = OutgoingWebhook {
+                id: format!("other{i:021}"),
+                team_id: team,
+                channel_id: channel,
+                trigger_words: if word.is_empty() { vec![] } else { vec![word] },
+                callback_urls: vec!["http://b/1".into()],
+                ..Default::default()
+            };
+            HOOKS.put(&host, &other.id, &other).unwrap();
+        }
+        // The first post indexes what was stored before the index (here, all
+        // of it: `put` keeps the index, but nothing says it is complete yet).
+        crate::outgoing::fire(&host, &post);
+        let mut next = post.clone();
+        next.id = "qqqqqqqqqqqqqqqqqqqqqqqqqq".into();
+        host.posts.borrow_mut().push(next.clone());
+        host.kv_reads.set(0);
+        crate::outgoing::fire(&host, &next);
+        assert_eq!(host.jobs.borrow().len(), 4, "the one matching hook fired");
+        assert!(
+            host.kv_reads.get() < 10,
+            "{} kv reads for one post",
+            host.kv_reads.get()
+        );
+    }
+
+    #[test]
+    fn hooks_stored_before_the_index_are_found() {
+        let (host, post) = setup();
+        // As an older version left them: records, and no index entries.
+        host.kv
+            .borrow_mut()
+            .retain(|key, _| !key.starts_with("outgoing_index/"));
+        crate::outgoing::fire(&host, &post);
+        assert_eq!(host.jobs.borrow().len(), 2);
+        assert!(host.kv.borrow().contains_key("outgoing_index/!built"));
+    }
+
+    #[test]
     fn firing_enqueues_one_signed_job_per_url_and_waits_for_nothing() {
         let (host, post) = setup();
         crate::outgoing::fire(&host, &post);

@@ -70,8 +70,9 @@ fn run(host: &dyn Host, post: &Post) -> Result<(), ApiError> {
         return Ok(());
     }
     let first_word = post.message.split_whitespace().next().unwrap_or("");
+    let candidates = OutgoingWebhook::candidate_terms(&channel.team_id, &channel.id, first_word);
     let hooks: Vec<OutgoingWebhook> = HOOKS
-        .all::<OutgoingWebhook>(host)?
+        .find::<OutgoingWebhook>(host, &candidates)?
         .into_iter()
         .filter(|h| h.team_id == channel.team_id)
         .collect();

@@ -6,6 +6,7 @@ use crate::api::{ApiError, Request, Response, json_body, require_permission};
 use crate::definitions::{self, Definition};
 use crate::host::{ChannelType, Host, PermissionScope};
 use crate::ids;
+use crate::store::team_scope;
 
 fn require_enabled(host: &dyn Host) -> Result<(), ApiError> {
     if host.settings().enable_outgoing_webhooks {
@@ -55,7 +56,7 @@ fn check_unique(
     id: &str,
 ) -> Result<(), ApiError> {
     let clash = HOOKS
-        .all::<OutgoingWebhook>(host)?
+        .find::<OutgoingWebhook>(host, &[crate::store::team_term(&hook.team_id)])?
         .iter()
         .any(|other| hook.intersects(other));
     if clash {
@@ -242,10 +243,17 @@ pub fn list(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
     } else {
         PermissionScope::Team(team_id.clone())
     };
-    let page =
-        definitions::counted_page(host, req, &scope, require_enabled, |h: &OutgoingWebhook| {
+    let within = team_scope(&team_id);
+    let page = definitions::counted_page(
+        host,
+        req,
+        &scope,
+        &within,
+        require_enabled,
+        |h: &OutgoingWebhook| {
             (team_id.is_empty() || h.team_id == team_id)
                 && (channel_id.is_empty() || h.channel_id == channel_id)
-        })?;
+        },
+    )?;
     Ok(definitions::list_response(req, "outgoing_webhooks", page))
 }

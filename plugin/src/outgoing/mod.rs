@@ -14,8 +14,11 @@ pub use model::OutgoingWebhook;
 
 use crate::store::Collection;
 
-/// Hook definitions live in the plugin's kv under this prefix.
-pub(crate) const HOOKS: Collection = Collection::new("outgoing_hook/");
+/// Hook definitions live in the plugin's kv under this prefix, indexed by
+/// team and by where a post could match them (`OutgoingWebhook::terms`), so
+/// a post looks up its candidates instead of reading every hook.
+pub(crate) const HOOKS: Collection =
+    Collection::indexed("outgoing_hook/", "outgoing_index/", OutgoingWebhook::terms);
 
 impl crate::definitions::Definition for OutgoingWebhook {
     const COLLECTION: Collection = HOOKS;

@@ -147,6 +147,44 @@ impl OutgoingWebhook {
         Ok(())
     }
 
+    /// The index terms this hook is found under (see `HOOKS`): its team, and
+    /// for matching, its channel (or none) with each trigger word, exact
+    /// words by their first 64 bytes and starts-with words by their first
+    /// character. [`OutgoingWebhook::candidate_terms`] looks up the same.
+    pub fn terms(stored: &[u8]) -> Vec<String> {
+        let Ok(hook) = serde_json::from_slice::<OutgoingWebhook>(stored) else {
+            return Vec::new();
+        };
+        let (team, channel) = (&hook.team_id, &hook.channel_id);
+        let mut terms = vec![crate::store::team_term(team)];
+        if !channel.is_empty() && hook.trigger_words.is_empty() {
+            terms.push(format!("any/{team}/{channel}"));
+        }
+        for word in &hook.trigger_words {
+            let term = match hook.trigger_when {
+                TRIGGER_STARTS_WITH => starts_with_term(team, channel, word),
+                _ => exact_term(team, channel, word),
+            };
+            if !terms.contains(&term) {
+                terms.push(term);
+            }
+        }
+        terms
+    }
+
+    /// The terms under which every hook that could fire for a post in
+    /// `channel_id` of `team_id` starting with `first_word` is found.
+    pub fn candidate_terms(team_id: &str, channel_id: &str, first_word: &str) -> Vec<String> {
+        let mut terms = vec![format!("any/{team_id}/{channel_id}")];
+        if !first_word.is_empty() {
+            for channel in [channel_id, ""] {
+                terms.push(exact_term(team_id, channel, first_word));
+                terms.push(starts_with_term(team_id, channel, first_word));
+            }
+        }
+        terms
+    }
+
     /// The trigger word that makes this hook fire for a post in
     /// `channel_id` whose first word is `first_word`, if it fires (spec §4.2).
     /// `Some("")` means "every post in the channel".
@@ -188,9 +226,64 @@ impl OutgoingWebhook {
     }
 }
 
+fn exact_term(team_id: &str, channel_id: &str, word: &str) -> String {
+    let mut end = word.len().min(64);
+    while !word.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("exact/{team_id}/{channel_id}/{}", &word[..end])
+}
+
+fn starts_with_term(team_id: &str, channel_id: &str, word: &str) -> String {
+    let first = word.chars().next().map(String::from).unwrap_or_default();
+    format!("starts/{team_id}/{channel_id}/{first}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_hook_that_matches_a_post_is_among_its_candidates() {
+        let channel = "c".repeat(26);
+        let hooks = [
+            hook(&channel, &[], TRIGGER_EXACT),
+            hook("", &["deploy"], TRIGGER_EXACT),
+            hook(&channel, &["dep", "ship/it"], TRIGGER_STARTS_WITH),
+            hook("", &["é"], TRIGGER_STARTS_WITH),
+            hook("", &[&"x".repeat(100)], TRIGGER_EXACT),
+        ];
+        let words = [
+            "",
+            "deploy",
+            "deployment",
+            "dep",
+            "ship/it!",
+            "été",
+            "x",
+            &"x".repeat(100),
+        ];
+        for h in &hooks {
+            let terms = OutgoingWebhook::terms(&serde_json::to_vec(h).unwrap());
+            for word in words {
+                for post_channel in [channel.as_str(), "d"] {
+                    if h.trigger_for(post_channel, word).is_some() {
+                        let wanted =
+                            OutgoingWebhook::candidate_terms(&h.team_id, post_channel, word);
+                        assert!(
+                            terms.iter().any(|t| wanted.contains(t)),
+                            "{:?} matches {word:?} in {post_channel} but is not a candidate",
+                            h.trigger_words
+                        );
+                    }
+                }
+            }
+        }
+        // And a post's candidates leave out what cannot match.
+        let other_word = OutgoingWebhook::candidate_terms(&"t".repeat(26), "d", "release");
+        let deploy = OutgoingWebhook::terms(&serde_json::to_vec(&hooks[1]).unwrap());
+        assert!(!deploy.iter().any(|t| other_word.contains(t)));
+    }
 
     fn hook(channel: &str, words: &[&str], when: i64) -> OutgoingWebhook {
         OutgoingWebhook {
