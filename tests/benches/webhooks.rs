@@ -653,6 +653,191 @@ async fn per_instance(rows: &mut Vec<Row>) {
 
 const FAN_OUT_HOOKS: usize = 50;
 
+/// Target 6's stored volume: hooks (half incoming, half outgoing) and posts.
+const SCALE_HOOKS: usize = 100_000;
+const SCALE_POSTS: usize = 1_000_000;
+
+/// The three calls whose cost could grow with what is stored: an incoming
+/// webhook (`POST /hooks/{id}`, its post committed), a post's outgoing
+/// matching (the post hook for a post whose first word no hook has), and
+/// one page of a team's outgoing hooks. Means, in-process.
+async fn scale_calls(shim: &TestShim, hook_id: &str) -> [Duration; 3] {
+    let (app, runtime) = (shim.shim.app.clone(), shim.shim.runtime.clone());
+    let webhook = plugin_request("POST", &format!("/hooks/{hook_id}"), &payload(), None);
+    let mut listing = plugin_request(
+        "GET",
+        "/api/v4/hooks/outgoing",
+        "",
+        Some(shim.admin.id.clone()),
+    );
+    listing.query = format!("team_id={}&per_page=60", shim.team.id);
+    let post = switchboard_host_shim::store::Post {
+        id: switchboard_plugin::ids::new_id(),
+        create_at: 1,
+        update_at: 1,
+        user_id: shim.admin.id.clone(),
+        channel_id: shim.town_square.id.clone(),
+        message: "nothing matches this".into(),
+        props: "{}".into(),
+        metadata: "{}".into(),
+        ..Default::default()
+    };
+    let mut out = [Duration::ZERO; 3];
+    for (i, request) in [(0, &webhook), (2, &listing)] {
+        let times = sample(2_000, || {
+            let (runtime, app, request) = (runtime.clone(), app.clone(), wasm_request(request));
+            async move {
+                let response = runtime.handle_http(app, request).await.unwrap();
+                assert_eq!(response.status, 200);
+            }
+        })
+        .await;
+        out[i] = mean(&times);
+    }
+    let times = sample(2_000, || {
+        let (runtime, app) = (runtime.clone(), app.clone());
+        let post = switchboard_host_shim::runtime::bindings_post(post.clone());
+        async move { runtime.message_has_been_posted(app, post).await.unwrap() }
+    })
+    .await;
+    out[1] = mean(&times);
+    out
+}
+
+/// Target 6: [`scale_calls`] with 10 hooks stored, then again with
+/// `SCALE_HOOKS` hooks (in other teams, or this team's with other trigger
+/// words) and `SCALE_POSTS` posts. Flat means within 1.5 × of the small store.
+async fn scale(rows: &mut Vec<Row>) {
+    use switchboard_plugin::incoming::IncomingWebhook;
+    use switchboard_plugin::outgoing::OutgoingWebhook;
+    let shim = TestShim::start().await.expect("run `make component` first");
+    let admin = Api::admin(&shim);
+    let hook = admin
+        .create_incoming_hook(&shim.town_square.id, serde_json::json!({}))
+        .await;
+    let hook_id = hook["id"].as_str().unwrap().to_string();
+    for i in 0..9 {
+        let reply = admin
+            .post_json(
+                "/api/v4/hooks/outgoing",
+                &serde_json::json!({"team_id": shim.team.id, "trigger_words": [format!("w{i}")],
+                                    "callback_urls": ["http://127.0.0.1:9/h"]}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+    }
+    let small = scale_calls(&shim, &hook_id).await;
+
+    // Seed the store directly, as an older version would have left it (no
+    // index entries: the first lookups index it, once).
+    let store = &shim.shim.app.store;
+    let teams: Vec<String> = (0..100)
+        .map(|_| switchboard_plugin::ids::new_id())
+        .collect();
+    let new_id = switchboard_plugin::ids::new_id;
+    let mut entries = Vec::with_capacity(SCALE_HOOKS);
+    for i in 0..SCALE_HOOKS / 2 {
+        let incoming = IncomingWebhook {
+            id: new_id(),
+            team_id: teams[i % teams.len()].clone(),
+            channel_id: new_id(),
+            user_id: shim.admin.id.clone(),
+            create_at: i as i64,
+            update_at: i as i64,
+            ..Default::default()
+        };
+        entries.push((
+            format!("incoming_hook/{}", incoming.id),
+            serde_json::to_vec(&incoming).unwrap(),
+        ));
+        // One in five in this team, with a trigger word of its own.
+        let team = if i % 5 == 0 {
+            shim.team.id.clone()
+        } else {
+            teams[i % teams.len()].clone()
+        };
+        let outgoing = OutgoingWebhook {
+            id: new_id(),
+            token: new_id(),
+            creator_id: shim.admin.id.clone(),
+            team_id: team,
+            trigger_words: vec![format!("word{i}")],
+            trigger_when: (i % 2) as i64,
+            callback_urls: vec!["http://127.0.0.1:9/h".into()],
+            create_at: i as i64,
+            update_at: i as i64,
+            ..Default::default()
+        };
+        entries.push((
+            format!("outgoing_hook/{}", outgoing.id),
+            serde_json::to_vec(&outgoing).unwrap(),
+        ));
+    }
+    for chunk in entries.chunks(10_000) {
+        store.kv_import(chunk.to_vec()).unwrap();
+    }
+    for marker in ["incoming_index/!built", "outgoing_index/!built"] {
+        store.kv_delete(marker).unwrap();
+    }
+    let mut batch = Vec::with_capacity(50_000);
+    for i in 0..SCALE_POSTS {
+        batch.push(switchboard_host_shim::store::Post {
+            id: new_id(),
+            create_at: i as i64,
+            update_at: i as i64,
+            user_id: shim.admin.id.clone(),
+            channel_id: shim.town_square.id.clone(),
+            message: format!("seeded post {i}"),
+            props: "{}".into(),
+            metadata: "{}".into(),
+            ..Default::default()
+        });
+        if batch.len() == 50_000 {
+            store.import_posts(std::mem::take(&mut batch)).unwrap();
+        }
+    }
+    store.import_posts(batch).unwrap();
+    // The first lookups after the upgrade index what was stored (once).
+    let indexing = Instant::now();
+    let listed = admin
+        .get(&format!(
+            "/api/v4/hooks/outgoing?team_id={}&per_page=1",
+            shim.team.id
+        ))
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let indexing = indexing.elapsed();
+    let large = scale_calls(&shim, &hook_id).await;
+    shim.stop().await.unwrap();
+
+    for (i, name) in [
+        "incoming webhook",
+        "a post's outgoing matching",
+        "a page of a team's outgoing hooks",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let ratio = large[i].as_secs_f64() / small[i].as_secs_f64();
+        rows.push(Row {
+            target: "6",
+            measure: format!("{name}: 10 hooks / 100k hooks + 1M posts"),
+            figure: format!("{} / {}", us(small[i]), us(large[i])),
+            goal: "flat: ≤ 1.5 ×".into(),
+            ratio: format!("{ratio:.2} ×"),
+            met: Some(ratio <= 1.5),
+        });
+    }
+    rows.push(Row {
+        target: "6",
+        measure: "  (once, after an upgrade: indexing 100k stored hooks)".into(),
+        figure: ms(indexing),
+        goal: String::new(),
+        ratio: String::new(),
+        met: None,
+    });
+}
+
 /// Target 7: one post, `FAN_OUT_HOOKS` matching hooks, receivers answering
 /// after 200 ms: from the post's 201 until all their answers are posts.
 async fn fan_out(rows: &mut Vec<Row>) {
@@ -724,6 +909,7 @@ async fn main() {
     processes(&mut rows).await;
     native_server(&mut rows).await;
     per_instance(&mut rows).await;
+    scale(&mut rows).await;
     fan_out(&mut rows).await;
     rows.sort_by_key(|r| r.target);
 

@@ -540,6 +540,16 @@ impl Store {
         self.writer.write(move |c| insert_post_row(c, &post))
     }
 
+    /// Many posts in one transaction (seeding a store: benchmarks, imports).
+    pub fn import_posts(&self, posts: Vec<Post>) -> Result<()> {
+        self.writer.write(move |c| {
+            for post in &posts {
+                insert_post_row(c, post)?;
+            }
+            Ok(())
+        })
+    }
+
     /// [`Store::insert_post`], awaited instead of blocking the thread.
     pub fn insert_post_async(
         &self,
@@ -642,6 +652,26 @@ impl Store {
                 "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 params![key, value],
             )?;
+            Ok(())
+        })
+    }
+
+    /// Many kv values in one transaction (seeding a plugin's store).
+    pub fn kv_import(&self, entries: Vec<(String, Vec<u8>)>) -> Result<()> {
+        let sealed: Vec<(String, Vec<u8>)> = entries
+            .into_iter()
+            .map(|(key, value)| {
+                let value = self.seal_value(&key, &value);
+                (key, value)
+            })
+            .collect();
+        self.writer.write(move |c| {
+            let mut insert = c.prepare_cached(
+                "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?;
+            for (key, value) in &sealed {
+                insert.execute(params![key, value])?;
+            }
             Ok(())
         })
     }
