@@ -57,11 +57,38 @@ pub fn load_managed<T: Definition>(
 /// One page (`page`, `per_page` from the query) of the definitions in
 /// `scope` that pass `keep`, in creation order. Without the "others"
 /// permission a user sees only their own.
+/// Which records a listing reads.
+pub enum Within {
+    /// Every record, then filtered by the listing's `keep`.
+    Everything,
+    /// Exactly the records under one index term, read a page at a time from
+    /// the index: `all` for a caller who may see others' definitions, `own`
+    /// (their own under the same scope) for one who may not. `keep` is not
+    /// consulted: the terms are the filter.
+    Exactly { all: String, own: String },
+    /// The records under these terms, then filtered by `keep`.
+    Narrowed(Vec<String>),
+}
+
+impl Within {
+    /// A team's definitions (`owner_term` for the caller's own), or, with no
+    /// team, every one.
+    pub fn team(team_id: &str, user_id: Option<&str>) -> Within {
+        match (team_id, user_id) {
+            ("", _) | (_, None) => Within::Everything,
+            (team, Some(user)) => Within::Exactly {
+                all: crate::store::team_term(team),
+                own: crate::store::owner_term(team, user),
+            },
+        }
+    }
+}
+
 pub fn list_page<T: Definition>(
     host: &dyn Host,
     req: &Request,
     scope: &PermissionScope,
-    within: &[String],
+    within: &Within,
     require_enabled: fn(&dyn Host) -> Result<(), ApiError>,
     keep: impl Fn(&T) -> bool,
 ) -> Result<Vec<T>, ApiError> {
@@ -73,7 +100,7 @@ pub fn counted_page<T: Definition>(
     host: &dyn Host,
     req: &Request,
     scope: &PermissionScope,
-    within: &[String],
+    within: &Within,
     require_enabled: fn(&dyn Host) -> Result<(), ApiError>,
     keep: impl Fn(&T) -> bool,
 ) -> Result<(Vec<T>, usize), ApiError> {
@@ -84,8 +111,28 @@ pub fn counted_page<T: Definition>(
         .has_permission(session, T::MANAGE_OTHERS, scope)
         .unwrap_or(false);
     require_enabled(host)?;
+    let terms = match within {
+        Within::Exactly { all, own } => {
+            let term = if see_others { all } else { own };
+            let offset = page.saturating_mul(per_page);
+            let page = T::COLLECTION.page::<T>(
+                host,
+                term,
+                u32::try_from(offset).unwrap_or(u32::MAX),
+                u32::try_from(per_page).unwrap_or(u32::MAX),
+            )?;
+            let total = if req.query_param("include_total_count").as_deref() == Some("true") {
+                T::COLLECTION.count(host, term)?
+            } else {
+                0
+            };
+            return Ok((page, total));
+        }
+        Within::Narrowed(terms) => terms.as_slice(),
+        Within::Everything => &[],
+    };
     let mut all: Vec<T> = T::COLLECTION
-        .find::<T>(host, within)?
+        .find::<T>(host, terms)?
         .into_iter()
         .filter(|d| keep(d) && (see_others || d.owner() == session))
         .collect();

@@ -88,38 +88,33 @@ impl Collection {
                 .kv_set(&self.key(id), &bytes)
                 .map_err(|e| storage_error(&e));
         };
-        let old = self.stored_terms(host, index, id)?;
-        let new = (index.terms)(&bytes);
-        for term in new.iter().filter(|t| !old.contains(t)) {
-            host.kv_set(&index.entry(term, id), &[])
-                .map_err(|e| storage_error(&e))?;
+        let old = self.stored_entries(host, index, id)?;
+        let new = index.entries(&bytes, id);
+        for entry in new.iter().filter(|e| !old.contains(e)) {
+            host.kv_set(entry, &[]).map_err(|e| storage_error(&e))?;
         }
         host.kv_set(&self.key(id), &bytes)
             .map_err(|e| storage_error(&e))?;
-        for term in old.iter().filter(|t| !new.contains(t)) {
-            host.kv_delete(&index.entry(term, id))
-                .map_err(|e| storage_error(&e))?;
+        for entry in old.iter().filter(|e| !new.contains(e)) {
+            host.kv_delete(entry).map_err(|e| storage_error(&e))?;
         }
         Ok(())
     }
 
     pub fn delete(&self, host: &dyn Host, id: &str) -> Result<(), ApiError> {
         let old = match &self.index {
-            Some(index) => self.stored_terms(host, index, id)?,
+            Some(index) => self.stored_entries(host, index, id)?,
             None => Vec::new(),
         };
         host.kv_delete(&self.key(id))
             .map_err(|e| storage_error(&e))?;
-        if let Some(index) = &self.index {
-            for term in &old {
-                host.kv_delete(&index.entry(term, id))
-                    .map_err(|e| storage_error(&e))?;
-            }
+        for entry in &old {
+            host.kv_delete(entry).map_err(|e| storage_error(&e))?;
         }
         Ok(())
     }
 
-    fn stored_terms(
+    fn stored_entries(
         &self,
         host: &dyn Host,
         index: &IndexSpec,
@@ -128,8 +123,42 @@ impl Collection {
         Ok(host
             .kv_get(&self.key(id))
             .map_err(|e| storage_error(&e))?
-            .map(|bytes| (index.terms)(&bytes))
+            .map(|bytes| index.entries(&bytes, id))
             .unwrap_or_default())
+    }
+
+    /// One page of the records under `term`, oldest first (by `create_at`,
+    /// then id), read straight from the index: only the page's records are
+    /// loaded. For a term that holds exactly what a listing shows.
+    pub fn page<T: DeserializeOwned>(
+        &self,
+        host: &dyn Host,
+        term: &str,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<T>, ApiError> {
+        let Some(index) = &self.index else {
+            return Ok(Vec::new());
+        };
+        self.build_index_once(host, index)?;
+        let under = index.term_prefix(term);
+        let keys = host
+            .kv_list(&under, offset, limit)
+            .map_err(|e| storage_error(&e))?;
+        Ok(keys
+            .iter()
+            .filter_map(|key| self.get_logged(host, IndexSpec::id_of(&key[under.len()..])))
+            .collect())
+    }
+
+    /// How many records are under `term` (their index keys are listed, the
+    /// records are not read).
+    pub fn count(&self, host: &dyn Host, term: &str) -> Result<usize, ApiError> {
+        let Some(index) = &self.index else {
+            return Ok(0);
+        };
+        self.build_index_once(host, index)?;
+        Ok(list_all(host, &index.term_prefix(term))?.len())
     }
 
     /// The records found under any of `terms`, each once, in id order; every
@@ -148,9 +177,9 @@ impl Collection {
         self.build_index_once(host, index)?;
         let mut ids = std::collections::BTreeSet::new();
         for term in terms {
-            let under = index.entry(term, "");
+            let under = index.term_prefix(term);
             for key in list_all(host, &under)? {
-                ids.insert(key[under.len()..].to_string());
+                ids.insert(IndexSpec::id_of(&key[under.len()..]).to_string());
             }
         }
         let mut out = Vec::new();
@@ -174,9 +203,8 @@ impl Collection {
         for key in list_all(host, self.prefix)? {
             let id = &key[self.prefix.len()..];
             if let Some(bytes) = host.kv_get(&key).map_err(|e| storage_error(&e))? {
-                for term in (index.terms)(&bytes) {
-                    host.kv_set(&index.entry(&term, id), &[])
-                        .map_err(|e| storage_error(&e))?;
+                for entry in index.entries(&bytes, id) {
+                    host.kv_set(&entry, &[]).map_err(|e| storage_error(&e))?;
                 }
             }
         }
@@ -211,10 +239,28 @@ impl Collection {
 }
 
 impl IndexSpec {
-    /// The entry for `id` under `term`; with an empty id, the prefix of all
-    /// of the term's entries. `/`, `%` and `!` in a term are escaped, so one
-    /// term's entries are never a prefix of another's and never the marker.
-    fn entry(&self, term: &str, id: &str) -> String {
+    /// A record's index keys: `{prefix}{term}/{order}{id}` for each of its
+    /// terms, where `order` is its `create_at` as 16 hex digits, so a term's
+    /// keys list oldest first, as Mattermost lists definitions.
+    fn entries(&self, stored: &[u8], id: &str) -> Vec<String> {
+        #[derive(serde::Deserialize)]
+        struct Created {
+            #[serde(default)]
+            create_at: i64,
+        }
+        let order = serde_json::from_slice::<Created>(stored)
+            .map(|c| c.create_at.max(0))
+            .unwrap_or(0);
+        (self.terms)(stored)
+            .iter()
+            .map(|term| format!("{}{order:016x}{id}", self.term_prefix(term)))
+            .collect()
+    }
+
+    /// The prefix of all of a term's keys. `/`, `%` and `!` in a term are
+    /// escaped, so one term's keys never fall under another's prefix and
+    /// never match the marker.
+    fn term_prefix(&self, term: &str) -> String {
         let mut key = String::from(self.prefix);
         for c in term.chars() {
             match c {
@@ -225,8 +271,12 @@ impl IndexSpec {
             }
         }
         key.push('/');
-        key.push_str(id);
         key
+    }
+
+    /// The id in what follows a term's prefix in one of its keys.
+    fn id_of(rest: &str) -> &str {
+        rest.get(16..).unwrap_or("")
     }
 }
 
@@ -235,14 +285,9 @@ pub fn team_term(team_id: &str) -> String {
     format!("team/{team_id}")
 }
 
-/// What a listing of `team_id` looks up: the team's term, or (no team)
-/// nothing, which means every record.
-pub fn team_scope(team_id: &str) -> Vec<String> {
-    if team_id.is_empty() {
-        Vec::new()
-    } else {
-        vec![team_term(team_id)]
-    }
+/// The index term of one user's records in a team.
+pub fn owner_term(team_id: &str, user_id: &str) -> String {
+    format!("owner/{team_id}/{user_id}")
 }
 
 /// Index terms for records found by their team (their JSON `team_id`).
@@ -311,9 +356,46 @@ mod tests {
         assert_eq!(teams(&host, "blue"), ["a", "c"]);
         THINGS.delete(&host, "c").unwrap();
         assert_eq!(teams(&host, "blue"), ["a"]);
-        assert!(!host.kv.borrow().keys().any(|k| k.ends_with("/c")));
+        assert!(
+            !host
+                .kv
+                .borrow()
+                .keys()
+                .any(|k| k.starts_with("thing_index/") && k.ends_with('c'))
+        );
         // No terms: everything.
         assert_eq!(THINGS.find::<Value>(&host, &[]).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_page_comes_from_the_index_oldest_first() {
+        let host = FakeHost::default();
+        // Stored out of order; `create_at` decides the listing order.
+        for (id, created) in [("e", 5), ("a", 9), ("c", 1), ("b", 7), ("d", 3)] {
+            THINGS
+                .put(
+                    &host,
+                    id,
+                    &json!({"id": id, "team_id": "red", "create_at": created}),
+                )
+                .unwrap();
+        }
+        let ids = |offset, limit| -> Vec<String> {
+            THINGS
+                .page::<Value>(&host, &team_term("red"), offset, limit)
+                .unwrap()
+                .iter()
+                .map(|v| v["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(ids(0, 2), ["c", "d"]);
+        assert_eq!(ids(2, 2), ["e", "b"]);
+        assert_eq!(ids(4, 2), ["a"]);
+        assert_eq!(THINGS.count(&host, &team_term("red")).unwrap(), 5);
+        // Only the page's records are read.
+        host.kv_reads.set(0);
+        ids(0, 2);
+        assert!(host.kv_reads.get() <= 3, "{}", host.kv_reads.get());
     }
 
     #[test]

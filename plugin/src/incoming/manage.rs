@@ -6,7 +6,6 @@ use crate::api::{ApiError, Request, Response, json_body, require_permission};
 use crate::definitions::{self, Definition};
 use crate::host::{Channel, ChannelType, Host, PermissionScope};
 use crate::ids;
-use crate::store::team_scope;
 
 const BYPASS_LOCK: &str = "bypass_incoming_webhook_channel_lock";
 
@@ -192,7 +191,7 @@ pub fn list(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
         }
         PermissionScope::Team(team_id.clone())
     };
-    let within = team_scope(&team_id);
+    let within = definitions::Within::team(&team_id, req.user_id.as_deref());
     let page = definitions::counted_page(
         host,
         req,

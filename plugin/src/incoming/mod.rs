@@ -21,9 +21,9 @@ pub(crate) fn metric_key(hook_id: &str) -> String {
 }
 
 /// Hook definitions live in the plugin's kv under this prefix, indexed by
-/// team for listings.
+/// team and by team and owner, so a listing reads one page from the index.
 pub(crate) const HOOKS: Collection =
-    Collection::indexed("incoming_hook/", "incoming_index/", crate::store::by_team);
+    Collection::indexed("incoming_hook/", "incoming_index/", IncomingWebhook::terms);
 
 impl crate::definitions::Definition for IncomingWebhook {
     const COLLECTION: Collection = HOOKS;

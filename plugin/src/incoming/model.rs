@@ -86,6 +86,20 @@ pub fn is_valid_username(name: &str) -> bool {
         && !RESERVED.contains(&name)
 }
 
+impl IncomingWebhook {
+    /// The index terms a stored hook is found under: its team, and its team
+    /// with its owner.
+    pub fn terms(stored: &[u8]) -> Vec<String> {
+        match serde_json::from_slice::<IncomingWebhook>(stored) {
+            Ok(hook) => vec![
+                crate::store::team_term(&hook.team_id),
+                crate::store::owner_term(&hook.team_id, &hook.user_id),
+            ],
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

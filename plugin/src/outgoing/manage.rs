@@ -6,7 +6,6 @@ use crate::api::{ApiError, Request, Response, json_body, require_permission};
 use crate::definitions::{self, Definition};
 use crate::host::{ChannelType, Host, PermissionScope};
 use crate::ids;
-use crate::store::team_scope;
 
 fn require_enabled(host: &dyn Host) -> Result<(), ApiError> {
     if host.settings().enable_outgoing_webhooks {
@@ -243,7 +242,11 @@ pub fn list(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
     } else {
         PermissionScope::Team(team_id.clone())
     };
-    let within = team_scope(&team_id);
+    let within = if channel_id.is_empty() {
+        definitions::Within::team(&team_id, req.user_id.as_deref())
+    } else {
+        definitions::Within::Narrowed(vec![super::model::channel_term(&channel_id)])
+    };
     let page = definitions::counted_page(
         host,
         req,

@@ -156,7 +156,13 @@ impl OutgoingWebhook {
             return Vec::new();
         };
         let (team, channel) = (&hook.team_id, &hook.channel_id);
-        let mut terms = vec![crate::store::team_term(team)];
+        let mut terms = vec![
+            crate::store::team_term(team),
+            crate::store::owner_term(team, &hook.creator_id),
+        ];
+        if !channel.is_empty() {
+            terms.push(channel_term(channel));
+        }
         if !channel.is_empty() && hook.trigger_words.is_empty() {
             terms.push(format!("any/{team}/{channel}"));
         }
@@ -224,6 +230,11 @@ impl OutgoingWebhook {
                 .iter()
                 .any(|u| other.callback_urls.contains(u))
     }
+}
+
+/// The index term of a channel's hooks (listings by channel).
+pub fn channel_term(channel_id: &str) -> String {
+    format!("channel/{channel_id}")
 }
 
 fn exact_term(team_id: &str, channel_id: &str, word: &str) -> String {
