@@ -59,27 +59,29 @@ pub fn load_managed<T: Definition>(
 /// permission a user sees only their own.
 /// Which records a listing reads.
 pub enum Within {
-    /// Every record, then filtered by the listing's `keep`.
-    Everything,
     /// Exactly the records under one index term, read a page at a time from
     /// the index: `all` for a caller who may see others' definitions, `own`
     /// (their own under the same scope) for one who may not. `keep` is not
     /// consulted: the terms are the filter.
     Exactly { all: String, own: String },
-    /// The records under these terms, then filtered by `keep`.
+    /// The records under these terms (every record, with none), then
+    /// filtered by `keep`.
     Narrowed(Vec<String>),
 }
 
 impl Within {
-    /// A team's definitions (`owner_term` for the caller's own), or, with no
-    /// team, every one.
+    /// A team's definitions (with no team, every team's); for a caller who
+    /// sees only their own, their own there. Anonymous callers are refused
+    /// before a listing is read.
     pub fn team(team_id: &str, user_id: Option<&str>) -> Within {
-        match (team_id, user_id) {
-            ("", _) | (_, None) => Within::Everything,
-            (team, Some(user)) => Within::Exactly {
-                all: crate::store::team_term(team),
-                own: crate::store::owner_term(team, user),
-            },
+        let team = if team_id.is_empty() {
+            crate::store::ANY_TEAM
+        } else {
+            team_id
+        };
+        Within::Exactly {
+            all: crate::store::team_term(team),
+            own: crate::store::owner_term(team, user_id.unwrap_or_default()),
         }
     }
 }
@@ -129,7 +131,6 @@ pub fn counted_page<T: Definition>(
             return Ok((page, total));
         }
         Within::Narrowed(terms) => terms.as_slice(),
-        Within::Everything => &[],
     };
     let mut all: Vec<T> = T::COLLECTION
         .find::<T>(host, terms)?

@@ -290,6 +290,21 @@ pub fn owner_term(team_id: &str, user_id: &str) -> String {
     format!("owner/{team_id}/{user_id}")
 }
 
+/// What stands for "every team" in [`team_term`] and [`owner_term`]: ids
+/// are alphanumeric, so it is no team's.
+pub const ANY_TEAM: &str = "*";
+
+/// The listing terms of a definition owned by `owner` in `team_id`: its
+/// team, its owner in that team, and the same across all teams.
+pub fn listing_terms(team_id: &str, owner: &str) -> Vec<String> {
+    vec![
+        team_term(team_id),
+        owner_term(team_id, owner),
+        team_term(ANY_TEAM),
+        owner_term(ANY_TEAM, owner),
+    ]
+}
+
 /// Index terms for records found by their team (their JSON `team_id`).
 pub fn by_team(stored: &[u8]) -> Vec<String> {
     #[derive(serde::Deserialize)]

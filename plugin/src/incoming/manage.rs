@@ -265,4 +265,41 @@ mod tests {
         req.user_id = None;
         assert_eq!(create(&host, &req).unwrap_err().status, 401);
     }
+
+    #[test]
+    fn listings_page_through_the_index_across_teams_and_in_one() {
+        let host = host();
+        let admin = "a".repeat(26);
+        host.admins.borrow_mut().push(admin.clone());
+        let (red, blue) = ("r".repeat(26), "b".repeat(26));
+        // Stored out of creation order, in two teams.
+        for (n, created, team) in [(1, 40, &red), (2, 10, &blue), (3, 30, &red), (4, 20, &blue)] {
+            let hook = IncomingWebhook {
+                id: format!("{n}").repeat(26),
+                team_id: team.clone(),
+                user_id: admin.clone(),
+                create_at: created,
+                ..Default::default()
+            };
+            HOOKS.put(&host, &hook.id, &hook).unwrap();
+        }
+        let ids = |query: &str| -> Vec<i64> {
+            let req = Request {
+                method: "GET".into(),
+                query: query.into(),
+                user_id: Some(admin.clone()),
+                ..Request::default()
+            };
+            let body = list(&host, &req).unwrap().body;
+            let hooks: Vec<IncomingWebhook> = serde_json::from_slice(&body).unwrap();
+            hooks.iter().map(|h| h.create_at).collect()
+        };
+        assert_eq!(ids("per_page=3"), [10, 20, 30]);
+        assert_eq!(ids("per_page=3&page=1"), [40]);
+        assert_eq!(ids(&format!("team_id={red}")), [30, 40]);
+        // A page reads its own records, not the others.
+        host.kv_reads.set(0);
+        ids("per_page=1");
+        assert!(host.kv_reads.get() <= 3, "{}", host.kv_reads.get());
+    }
 }

@@ -87,14 +87,11 @@ pub fn is_valid_username(name: &str) -> bool {
 }
 
 impl IncomingWebhook {
-    /// The index terms a stored hook is found under: its team, and its team
-    /// with its owner.
+    /// The index terms a stored hook is found under: its team and its owner,
+    /// in its team and across teams (listings).
     pub fn terms(stored: &[u8]) -> Vec<String> {
         match serde_json::from_slice::<IncomingWebhook>(stored) {
-            Ok(hook) => vec![
-                crate::store::team_term(&hook.team_id),
-                crate::store::owner_term(&hook.team_id, &hook.user_id),
-            ],
+            Ok(hook) => crate::store::listing_terms(&hook.team_id, &hook.user_id),
             Err(_) => Vec::new(),
         }
     }

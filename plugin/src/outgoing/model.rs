@@ -156,10 +156,7 @@ impl OutgoingWebhook {
             return Vec::new();
         };
         let (team, channel) = (&hook.team_id, &hook.channel_id);
-        let mut terms = vec![
-            crate::store::team_term(team),
-            crate::store::owner_term(team, &hook.creator_id),
-        ];
+        let mut terms = crate::store::listing_terms(team, &hook.creator_id);
         if !channel.is_empty() {
             terms.push(channel_term(channel));
         }
