@@ -28,6 +28,9 @@ struct IndexSpec {
 /// How many keys one `list` call asks the host for.
 const PAGE: u32 = 1000;
 
+/// How many records stored before an index existed one lookup indexes.
+const BUILD_CHUNK: u32 = 2000;
+
 impl Collection {
     pub const fn new(prefix: &'static str) -> Collection {
         Collection {
@@ -140,7 +143,15 @@ impl Collection {
         let Some(index) = &self.index else {
             return Ok(Vec::new());
         };
-        self.build_index_once(host, index)?;
+        if !self.index_ready(host, index)? {
+            return Ok(self
+                .scan(host, index, term)?
+                .into_iter()
+                .skip(offset as usize)
+                .take(limit as usize)
+                .filter_map(|(_, bytes)| serde_json::from_slice(&bytes).ok())
+                .collect());
+        }
         let under = index.term_prefix(term);
         let keys = host
             .kv_list(&under, offset, limit)
@@ -157,15 +168,15 @@ impl Collection {
         let Some(index) = &self.index else {
             return Ok(0);
         };
-        self.build_index_once(host, index)?;
+        if !self.index_ready(host, index)? {
+            return Ok(self.scan(host, index, term)?.len());
+        }
         Ok(list_all(host, &index.term_prefix(term))?.len())
     }
 
     /// The records found under any of `terms`, each once, in id order; every
     /// record when there are no terms or no index. The caller still checks
     /// each one: the index narrows, it does not decide.
-    /// Records stored before the index existed are indexed on the first
-    /// lookup (once: a marker key records that it was done).
     pub fn find<T: DeserializeOwned>(
         &self,
         host: &dyn Host,
@@ -174,7 +185,9 @@ impl Collection {
         let Some(index) = self.index.as_ref().filter(|_| !terms.is_empty()) else {
             return self.all(host);
         };
-        self.build_index_once(host, index)?;
+        if !self.index_ready(host, index)? {
+            return self.all(host);
+        }
         let mut ids = std::collections::BTreeSet::new();
         for term in terms {
             let under = index.term_prefix(term);
@@ -191,24 +204,77 @@ impl Collection {
         Ok(out)
     }
 
-    fn build_index_once(&self, host: &dyn Host, index: &IndexSpec) -> Result<(), ApiError> {
+    /// Whether the index holds every record. Records stored before the index
+    /// existed are indexed a chunk per lookup, so no one call outlasts its
+    /// deadline however many there are; until the last chunk, lookups answer
+    /// from a scan. A marker key records that it is done.
+    ///
+    /// The chunk's place is kept as an offset and the last key done. Records
+    /// deleted meanwhile shift the offsets down, so each chunk lists from one
+    /// chunk before the offset and starts after the last key done.
+    fn index_ready(&self, host: &dyn Host, index: &IndexSpec) -> Result<bool, ApiError> {
         let marker = format!("{}!built", index.prefix);
-        if host
-            .kv_get(&marker)
-            .map_err(|e| storage_error(&e))?
-            .is_some()
-        {
-            return Ok(());
+        let kv_get = |key: &str| host.kv_get(key).map_err(|e| storage_error(&e));
+        if kv_get(&marker)?.is_some() {
+            return Ok(true);
         }
-        for key in list_all(host, self.prefix)? {
-            let id = &key[self.prefix.len()..];
-            if let Some(bytes) = host.kv_get(&key).map_err(|e| storage_error(&e))? {
-                for entry in index.entries(&bytes, id) {
+        let cursor_key = format!("{}!cursor", index.prefix);
+        let (offset, last): (u32, String) = kv_get(&cursor_key)?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        let from = offset.saturating_sub(BUILD_CHUNK);
+        let keys = host
+            .kv_list(self.prefix, from, 2 * BUILD_CHUNK)
+            .map_err(|e| storage_error(&e))?;
+        let start = keys.iter().position(|k| *k == last).map_or(0, |i| i + 1);
+        for key in &keys[start..] {
+            if let Some(bytes) = kv_get(key)? {
+                for entry in index.entries(&bytes, &key[self.prefix.len()..]) {
                     host.kv_set(&entry, &[]).map_err(|e| storage_error(&e))?;
                 }
             }
         }
-        host.kv_set(&marker, b"1").map_err(|e| storage_error(&e))
+        if keys.len() < 2 * BUILD_CHUNK as usize {
+            host.kv_set(&marker, b"1").map_err(|e| storage_error(&e))?;
+            host.kv_delete(&cursor_key).map_err(|e| storage_error(&e))?;
+            return Ok(true);
+        }
+        let cursor = (
+            from + keys.len() as u32,
+            keys.last().cloned().unwrap_or_default(),
+        );
+        let cursor = serde_json::to_vec(&cursor).unwrap_or_default();
+        host.kv_set(&cursor_key, &cursor)
+            .map_err(|e| storage_error(&e))?;
+        Ok(false)
+    }
+
+    /// The stored JSON of every record under `term`, oldest first, found by
+    /// reading every record: what lookups do until the index is complete.
+    fn scan(
+        &self,
+        host: &dyn Host,
+        index: &IndexSpec,
+        term: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+        let wanted = index.term_prefix(term);
+        let mut found = Vec::new();
+        for key in list_all(host, self.prefix)? {
+            let id = &key[self.prefix.len()..];
+            let Some(bytes) = host.kv_get(&key).map_err(|e| storage_error(&e))? else {
+                continue;
+            };
+            if let Some(entry) = index
+                .entries(&bytes, id)
+                .into_iter()
+                .find(|e| e.starts_with(&wanted) && e.len() > wanted.len())
+            {
+                found.push((entry, bytes));
+            }
+        }
+        // Entry keys sort as the index lists them: by creation, then id.
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(found)
     }
 
     /// A record by id, or `None` when it is missing or unreadable (logged).
@@ -411,6 +477,57 @@ mod tests {
         host.kv_reads.set(0);
         ids(0, 2);
         assert!(host.kv_reads.get() <= 3, "{}", host.kv_reads.get());
+    }
+
+    #[test]
+    fn records_from_before_the_index_are_indexed_a_chunk_per_lookup() {
+        let host = FakeHost::default();
+        // As an older version left them: records only, no index entries.
+        let n = 5 * BUILD_CHUNK as usize / 2;
+        for i in 0..n {
+            let team = if i % 2 == 0 { "red" } else { "blue" };
+            let id = format!("{i:05}");
+            let record = json!({"id": id, "team_id": team, "create_at": i});
+            host.kv
+                .borrow_mut()
+                .insert(format!("thing/{id}"), record.to_string().into_bytes());
+        }
+        let mut expected_red = n.div_ceil(2);
+        let mut lookups = 0;
+        while !host.kv.borrow().contains_key("thing_index/!built") {
+            // Right at every step, from a scan until the index is whole (a
+            // scan finds more than the term; callers check what they find).
+            let red = THINGS.find::<Value>(&host, &[team_term("red")]).unwrap();
+            assert_eq!(
+                red.iter().filter(|r| r["team_id"] == "red").count(),
+                expected_red
+            );
+            assert_eq!(
+                THINGS.count(&host, &team_term("red")).unwrap(),
+                expected_red
+            );
+            // A record already indexed goes away between chunks: the next
+            // chunk must not skip one for it.
+            THINGS
+                .delete(&host, &format!("{:05}", lookups * 2))
+                .unwrap();
+            expected_red -= 1;
+            lookups += 1;
+            assert!(lookups < 10, "the build does not end");
+        }
+        assert_eq!(teams(&host, "red").len(), expected_red);
+        let page = THINGS
+            .page::<Value>(&host, &team_term("blue"), 0, 3)
+            .unwrap();
+        assert_eq!(page[0]["id"], "00001");
+        // Every record that is left is under its term in the index.
+        let indexed = host
+            .kv
+            .borrow()
+            .keys()
+            .filter(|k| k.starts_with("thing_index/team"))
+            .count();
+        assert_eq!(indexed, n - lookups);
     }
 
     #[test]
