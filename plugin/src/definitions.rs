@@ -86,18 +86,10 @@ impl Within {
     }
 }
 
-pub fn list_page<T: Definition>(
-    host: &dyn Host,
-    req: &Request,
-    scope: &PermissionScope,
-    within: &Within,
-    require_enabled: fn(&dyn Host) -> Result<(), ApiError>,
-    keep: impl Fn(&T) -> bool,
-) -> Result<Vec<T>, ApiError> {
-    Ok(counted_page(host, req, scope, within, require_enabled, keep)?.0)
-}
-
-/// [`list_page`] and how many definitions all pages hold together.
+/// One page (`page`, `per_page` from the query) of the definitions in
+/// `scope` that pass `keep`, in creation order, and how many all pages hold
+/// together. Without the "others" permission a user sees only their own;
+/// `within` says which records are read.
 pub fn counted_page<T: Definition>(
     host: &dyn Host,
     req: &Request,

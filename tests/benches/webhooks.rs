@@ -264,14 +264,6 @@ fn workspace() -> PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A real `host-shim` process on a data directory; killed when dropped.
 struct Process {
     child: std::process::Child,
@@ -281,7 +273,7 @@ struct Process {
 impl Process {
     /// Starts it and returns once it has answered a ping, with the time that took.
     async fn start(data: &std::path::Path) -> (Process, Duration) {
-        let port = free_port();
+        let port = switchboard_tests::free_port();
         let config = serde_json::json!({
             "ServiceSettings": {
                 "ListenAddress": format!("127.0.0.1:{port}"),

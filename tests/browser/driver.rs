@@ -14,16 +14,9 @@ pub struct Browser {
     _driver: DriverGuard,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 impl Browser {
     pub async fn start() -> Browser {
-        let port = free_port();
+        let port = switchboard_tests::free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")

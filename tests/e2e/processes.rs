@@ -26,14 +26,6 @@ fn binary() -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// One running `host-shim`; killed (SIGKILL) when dropped.
 struct Process {
     child: Child,
@@ -44,7 +36,7 @@ impl Process {
     /// Starts the binary on `data` with its own config file and port, and
     /// waits until it answers (the first start compiles the component).
     async fn start(data: &Path, name: &str, schedule: &[u64]) -> Process {
-        let port = free_port();
+        let port = switchboard_tests::free_port();
         let config = json!({
             "ServiceSettings": {
                 "ListenAddress": format!("127.0.0.1:{port}"),

@@ -10,6 +10,15 @@ pub mod backend;
 pub mod load;
 pub mod native;
 
+/// A port nothing listens on at the moment, on 127.0.0.1, for a server a
+/// test starts by its own means (a process, chromedriver).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
 /// A response, read whole.
 #[derive(Debug)]
 pub struct Reply {

@@ -4,6 +4,7 @@
 use super::flow::AuthorizeRequest;
 use crate::server::Shim;
 use crate::server::plugin::read_body;
+use crate::server::web::escape;
 use crate::store::OAuthApp;
 use axum::Router;
 use axum::body::Body;
@@ -56,21 +57,6 @@ impl WebSession {
     pub fn csrf_matches(&self, value: &str) -> bool {
         !value.is_empty() && self.csrf() == value
     }
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn page(status: u16, title: &str, body: &str) -> Response {

@@ -3,6 +3,8 @@
 
 mod render;
 
+pub(crate) use render::escape;
+
 use super::Shim;
 use super::rest::{Result, json_body, json_response};
 use axum::Router;

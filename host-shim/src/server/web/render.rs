@@ -22,6 +22,8 @@ pub struct Context<'a> {
     pub allow_icon_override: bool,
 }
 
+/// `text` safe inside HTML text and attribute values (the sign-in and
+/// consent pages use it too).
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
