@@ -92,6 +92,9 @@ impl Collection {
                 .map_err(|e| storage_error(&e));
         };
         let old = self.stored_entries(host, index, id)?;
+        if old.is_empty() {
+            self.mark_whole_if_empty(host, index)?;
+        }
         let new = index.entries(&bytes, id);
         for entry in new.iter().filter(|e| !old.contains(e)) {
             host.kv_set(entry, &[]).map_err(|e| storage_error(&e))?;
@@ -204,6 +207,28 @@ impl Collection {
         Ok(out)
     }
 
+    /// A collection that had no record before this write never held one
+    /// without its index entries, so its index is whole from the start: the
+    /// first lookup after a fresh install must not scan for unindexed
+    /// records (thousands of hooks made before anyone listed them).
+    fn mark_whole_if_empty(&self, host: &dyn Host, index: &IndexSpec) -> Result<(), ApiError> {
+        let marker = index.marker();
+        if host
+            .kv_get(&marker)
+            .map_err(|e| storage_error(&e))?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let any = host
+            .kv_list(self.prefix, 0, 1)
+            .map_err(|e| storage_error(&e))?;
+        if any.is_empty() {
+            host.kv_set(&marker, b"1").map_err(|e| storage_error(&e))?;
+        }
+        Ok(())
+    }
+
     /// Whether the index holds every record. Records stored before the index
     /// existed are indexed a chunk per lookup, so no one call outlasts its
     /// deadline however many there are; until the last chunk, lookups answer
@@ -213,7 +238,7 @@ impl Collection {
     /// deleted meanwhile shift the offsets down, so each chunk lists from one
     /// chunk before the offset and starts after the last key done.
     fn index_ready(&self, host: &dyn Host, index: &IndexSpec) -> Result<bool, ApiError> {
-        let marker = format!("{}!built", index.prefix);
+        let marker = index.marker();
         let kv_get = |key: &str| host.kv_get(key).map_err(|e| storage_error(&e));
         if kv_get(&marker)?.is_some() {
             return Ok(true);
@@ -305,6 +330,11 @@ impl Collection {
 }
 
 impl IndexSpec {
+    /// The key whose presence says the index holds every record.
+    fn marker(&self) -> String {
+        format!("{}!built", self.prefix)
+    }
+
     /// A record's index keys: `{prefix}{term}/{order}{id}` for each of its
     /// terms, where `order` is its `create_at` as 16 hex digits, so a term's
     /// keys list oldest first, as Mattermost lists definitions.
@@ -528,6 +558,48 @@ mod tests {
             .filter(|k| k.starts_with("thing_index/team"))
             .count();
         assert_eq!(indexed, n - lookups);
+    }
+
+    #[test]
+    fn an_index_begun_in_an_empty_store_is_whole_at_once() {
+        let host = FakeHost::default();
+        let n = 3 * BUILD_CHUNK as usize;
+        for i in 0..n {
+            let id = format!("{i:05}");
+            THINGS
+                .put(
+                    &host,
+                    &id,
+                    &json!({"id": id, "team_id": "red", "create_at": i}),
+                )
+                .unwrap();
+        }
+        assert!(host.kv.borrow().contains_key("thing_index/!built"));
+        // The first lookup reads the page, not every record.
+        host.kv_reads.set(0);
+        let page = THINGS
+            .page::<Value>(&host, &team_term("red"), 0, 2)
+            .unwrap();
+        assert_eq!(page[1]["id"], "00001");
+        assert!(host.kv_reads.get() <= 3, "{}", host.kv_reads.get());
+    }
+
+    #[test]
+    fn a_store_with_unindexed_records_is_not_marked_whole_by_a_new_one() {
+        let host = FakeHost::default();
+        let old = json!({"id": "old", "team_id": "red", "create_at": 1});
+        host.kv
+            .borrow_mut()
+            .insert("thing/old".into(), old.to_string().into_bytes());
+        THINGS
+            .put(
+                &host,
+                "new",
+                &json!({"id": "new", "team_id": "red", "create_at": 2}),
+            )
+            .unwrap();
+        assert!(!host.kv.borrow().contains_key("thing_index/!built"));
+        assert_eq!(teams(&host, "red"), ["new", "old"]);
     }
 
     #[test]
