@@ -78,6 +78,7 @@ pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Boot
     }
     // Deliveries left pending by an earlier run resume here.
     tokio::spawn(deliveries::run(Arc::downgrade(&app), runtime.clone()));
+    tokio::spawn(flush_metrics(Arc::downgrade(&app)));
     if let Some(queue) = app.take_posted_queue() {
         tokio::spawn(dispatch_post_hooks(
             Arc::downgrade(&app),
@@ -111,6 +112,24 @@ async fn dispatch_post_hooks(
                 }
             }
         });
+    }
+}
+
+/// How often changed per-integration counters are written: what a crash can
+/// lose of them, against one small transaction per period while hooks are used.
+const METRICS_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Writes the `metrics` import's changed series every `METRICS_FLUSH`. Ends
+/// when the App is dropped.
+async fn flush_metrics(app: std::sync::Weak<App>) {
+    let mut tick = tokio::time::interval(METRICS_FLUSH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(app) = app.upgrade() else { break };
+        if let Err(err) = app.flush_metrics().await {
+            tracing::warn!("writing the integrations' counters failed: {err}");
+        }
     }
 }
 

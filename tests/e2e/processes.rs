@@ -270,3 +270,64 @@ async fn two_processes_on_one_database_never_send_an_attempt_twice() {
     drop((a, b));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_hooks_stats_survive_a_sigkill_and_show_in_its_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = Process::start(&data, "first", &[0]).await;
+    let api = first.api(&data);
+    let (team_id, channel_id) = town_square(&api).await;
+    let hook = api.create_incoming_hook(&channel_id, json!({})).await;
+    let hook_id = hook["id"].as_str().unwrap().to_string();
+    for i in 0..3 {
+        let sent = api
+            .post_json(
+                &format!("/hooks/{hook_id}"),
+                &json!({"text": format!("n{i}")}),
+            )
+            .await;
+        assert_eq!(sent.status, 200, "{}", sent.text);
+    }
+    // The counters are written every few seconds: wait until the store has them.
+    let store = switchboard_host_shim::store::Store::open_with_key(
+        &data.join("switchboard.db"),
+        "one-key-for-every-process-of-this-test",
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !store
+        .metric_series()
+        .unwrap()
+        .iter()
+        .any(|s| s.key.contains(&hook_id) && s.requests == 3)
+    {
+        assert!(Instant::now() < deadline, "the counters were never written");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(store);
+    first.kill();
+
+    let second = Process::start(&data, "second", &[0]).await;
+    let api = second.api(&data);
+    let got = api
+        .get(&format!("/api/v4/hooks/incoming/{hook_id}"))
+        .await
+        .json();
+    assert_eq!(got["stats"]["requests"], 3, "{got}");
+    assert_eq!(got["stats"]["posts"], 3, "{got}");
+    assert!(got["stats"]["last_used_at"].as_i64().unwrap() > 0, "{got}");
+    // Lists carry each hook's stats too.
+    let listed = api
+        .get(&format!("/api/v4/hooks/incoming?team_id={team_id}"))
+        .await
+        .json();
+    let listed = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["id"] == hook_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(listed["stats"], got["stats"]);
+}

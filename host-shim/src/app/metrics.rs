@@ -1,7 +1,9 @@
 //! The `metrics` import's counters: one series per key (e.g. an incoming webhook), in memory,
-//! with a small log-scale latency histogram so quantiles cost no per-sample storage.
+//! with a small log-scale latency histogram so quantiles cost no per-sample storage. Changed
+//! series are written to the store every few seconds (`App::flush_metrics`) and read back on
+//! start, so counts survive a restart without a store write per request.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 /// Sub-buckets per power of two: a bucket's midpoint is within an eighth of any value in it,
@@ -17,6 +19,32 @@ struct Series {
     posts: u64,
     last_at: i64,
     histogram: [u32; BUCKETS],
+    /// Changed since it was last written to the store.
+    dirty: bool,
+}
+
+/// A series as the store keeps it; the histogram as little-endian `u32`s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSeries {
+    pub key: String,
+    pub requests: u64,
+    pub failures: u64,
+    pub posts: u64,
+    pub last_at: i64,
+    pub histogram: Vec<u8>,
+}
+
+/// What changed since the last flush: series to write, keys to delete.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub changed: Vec<StoredSeries>,
+    pub removed: Vec<String>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.removed.is_empty()
+    }
 }
 
 /// A series' summary, as the import returns it.
@@ -33,12 +61,82 @@ pub struct Summary {
 /// Every series, behind one lock: an add is a few integer updates.
 #[derive(Default)]
 pub struct Metrics {
-    series: Mutex<HashMap<String, Series>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    series: HashMap<String, Series>,
+    /// Keys removed since the last flush, to delete from the store.
+    removed: HashSet<String>,
 }
 
 impl Metrics {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Series read back from the store on start.
+    pub fn restore(&self, stored: Vec<StoredSeries>) {
+        let mut inner = self.lock();
+        for s in stored {
+            let mut histogram = [0u32; BUCKETS];
+            for (slot, bytes) in histogram.iter_mut().zip(s.histogram.chunks_exact(4)) {
+                *slot = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+            }
+            let series = Series {
+                requests: s.requests,
+                failures: s.failures,
+                posts: s.posts,
+                last_at: s.last_at,
+                histogram,
+                dirty: false,
+            };
+            inner.series.insert(s.key, series);
+        }
+    }
+
+    /// Takes what changed since the last call, marking it written.
+    pub fn take_changes(&self) -> Changes {
+        let mut inner = self.lock();
+        let removed = inner.removed.drain().collect();
+        let changed = inner
+            .series
+            .iter_mut()
+            .filter(|(_, s)| s.dirty)
+            .map(|(key, s)| {
+                s.dirty = false;
+                StoredSeries {
+                    key: key.clone(),
+                    requests: s.requests,
+                    failures: s.failures,
+                    posts: s.posts,
+                    last_at: s.last_at,
+                    histogram: s.histogram.iter().flat_map(|n| n.to_le_bytes()).collect(),
+                }
+            })
+            .collect();
+        Changes { changed, removed }
+    }
+
+    /// Puts back what a failed flush took, so the next one writes it.
+    pub fn untake(&self, changes: Changes) {
+        let mut inner = self.lock();
+        for s in changes.changed {
+            if let Some(series) = inner.series.get_mut(&s.key) {
+                series.dirty = true;
+            }
+        }
+        for key in changes.removed {
+            if !inner.series.contains_key(&key) {
+                inner.removed.insert(key);
+            }
+        }
+    }
+
     pub fn add(&self, key: &str, failed: bool, posts: u32, latency_us: u64, now_millis: i64) {
-        let mut map = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.lock();
+        let map = &mut inner.series;
         let series = match map.get_mut(key) {
             Some(series) => series,
             None => map.entry(key.to_owned()).or_insert(Series {
@@ -47,8 +145,10 @@ impl Metrics {
                 posts: 0,
                 last_at: 0,
                 histogram: [0; BUCKETS],
+                dirty: false,
             }),
         };
+        series.dirty = true;
         series.requests += 1;
         series.failures += u64::from(failed);
         series.posts += u64::from(posts);
@@ -58,8 +158,8 @@ impl Metrics {
     }
 
     pub fn get(&self, key: &str) -> Option<Summary> {
-        let map = self.series.lock().unwrap_or_else(|e| e.into_inner());
-        let s = map.get(key)?;
+        let inner = self.lock();
+        let s = inner.series.get(key)?;
         Some(Summary {
             requests: s.requests,
             failures: s.failures,
@@ -71,8 +171,10 @@ impl Metrics {
     }
 
     pub fn remove(&self, key: &str) {
-        let mut map = self.series.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(key);
+        let mut inner = self.lock();
+        if inner.series.remove(key).is_some() {
+            inner.removed.insert(key.to_owned());
+        }
     }
 }
 
@@ -155,5 +257,27 @@ mod tests {
         m.remove("h");
         assert_eq!(m.get("h"), None);
         assert_eq!(m.get("other").unwrap().requests, 1);
+    }
+
+    #[test]
+    fn changes_are_taken_once_and_restore_the_series() {
+        let m = Metrics::default();
+        for i in 1..=50u64 {
+            m.add("h", false, 2, i * 100, 7);
+        }
+        m.add("gone", true, 0, 1, 8);
+        m.remove("gone");
+        let changes = m.take_changes();
+        assert_eq!(changes.changed.len(), 1);
+        assert_eq!(changes.removed, ["gone"]);
+        assert!(m.take_changes().is_empty(), "taken once");
+        // A failed flush gives them back.
+        m.untake(changes);
+        let changes = m.take_changes();
+        assert_eq!((changes.changed.len(), changes.removed.len()), (1, 1));
+        let restored = Metrics::default();
+        restored.restore(changes.changed);
+        assert_eq!(restored.get("h"), m.get("h"));
+        assert!(restored.take_changes().is_empty(), "restored is not dirty");
     }
 }

@@ -58,6 +58,8 @@ impl App {
     ) -> anyhow::Result<App> {
         let egress = Egress::new(egress_config(&config, &[])).map_err(anyhow::Error::msg)?;
         let (posted, posted_queue) = tokio::sync::mpsc::unbounded_channel();
+        let metrics = metrics::Metrics::default();
+        metrics.restore(store.metric_series()?);
         Ok(App {
             posted,
             posted_queue: std::sync::Mutex::new(Some(posted_queue)),
@@ -70,7 +72,7 @@ impl App {
             egress: RwLock::new(egress),
             own_addresses: RwLock::new(Vec::new()),
             deliveries: crate::deliveries::Queue::default(),
-            metrics: metrics::Metrics::default(),
+            metrics,
         })
     }
 
@@ -112,6 +114,20 @@ impl App {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         Egress::new(egress_config(config, &own)).map_err(anyhow::Error::msg)
+    }
+
+    /// Writes the counters that changed since the last flush; what a failed
+    /// write took is kept for the next one.
+    pub async fn flush_metrics(&self) -> anyhow::Result<()> {
+        let changes = self.metrics.take_changes();
+        if changes.is_empty() {
+            return Ok(());
+        }
+        if let Err(err) = self.store.save_metric_changes(&changes).await {
+            self.metrics.untake(changes);
+            return Err(err.into());
+        }
+        Ok(())
     }
 
     /// Queues a stored post for the plugin's post hook.

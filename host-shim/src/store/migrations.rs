@@ -98,6 +98,11 @@ const MIGRATIONS: &[&str] = &[
         secrets BLOB NOT NULL, credentials_username TEXT, oauth_token_url TEXT NOT NULL,
         grant_type TEXT NOT NULL, audiences TEXT NOT NULL);
      ALTER TABLE oauth_apps ADD COLUMN is_dynamically_registered INTEGER NOT NULL DEFAULT 0;",
+    // metric_series: the plugin's per-integration counters (the `metrics`
+    // import), flushed from memory every few seconds so they survive a restart.
+    "CREATE TABLE metric_series (
+        key TEXT PRIMARY KEY, requests INTEGER NOT NULL, failures INTEGER NOT NULL,
+        posts INTEGER NOT NULL, last_at INTEGER NOT NULL, histogram BLOB NOT NULL);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

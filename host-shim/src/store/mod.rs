@@ -5,6 +5,7 @@ mod bots;
 mod channels_more;
 pub mod deliveries;
 mod first_start;
+mod metrics;
 mod migrations;
 mod model;
 mod oauth;

@@ -114,13 +114,18 @@ fn load_managed(host: &dyn Host, req: &Request, id: &str) -> Result<IncomingWebh
     definitions::load_managed(host, req, id, require_enabled)
 }
 
-/// The hook, with our `stats`: what the host counted since it started.
+/// The hook, with our `stats`.
 pub fn get(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
     let hook = load_managed(host, req, id)?;
-    let mut json = serde_json::to_value(&hook).unwrap_or_default();
-    let summary = host.metric_get(&super::metric_key(&hook.id));
+    Ok(Response::json(200, &with_stats(host, &hook)))
+}
+
+/// A hook's JSON with `stats`: what the host has counted for it (kept across
+/// restarts; zeros before its first request).
+fn with_stats(host: &dyn Host, hook: &IncomingWebhook) -> serde_json::Value {
+    let mut json = serde_json::to_value(hook).unwrap_or_default();
     let ms = |us: u64| us as f64 / 1000.0;
-    json["stats"] = match summary {
+    json["stats"] = match host.metric_get(&super::metric_key(&hook.id)) {
         Some(s) => serde_json::json!({
             "requests": s.requests,
             "posts": s.posts,
@@ -134,7 +139,7 @@ pub fn get(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiErro
             "latency_p50_ms": 0.0, "latency_p99_ms": 0.0,
         }),
     };
-    Ok(Response::json(200, &json))
+    json
 }
 
 pub fn update(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
@@ -200,7 +205,13 @@ pub fn list(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
         require_enabled,
         |h: &IncomingWebhook| team_id.is_empty() || h.team_id == team_id,
     )?;
-    Ok(definitions::list_response(req, "incoming_webhooks", page))
+    let (hooks, total) = page;
+    let hooks: Vec<_> = hooks.iter().map(|h| with_stats(host, h)).collect();
+    Ok(definitions::list_response(
+        req,
+        "incoming_webhooks",
+        (hooks, total),
+    ))
 }
 
 #[cfg(test)]
