@@ -149,7 +149,7 @@ impl Shim {
 
 /// The token a request carries: the `Authorization` header's (`Bearer` or
 /// `Token`), else `access_token` in the query.
-fn request_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+pub(crate) fn request_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     let from_header = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
