@@ -17,4 +17,5 @@ mod oauth;
 mod oauth_outgoing;
 mod outgoing;
 mod processes;
+mod system_bot;
 mod websocket;
