@@ -16,6 +16,7 @@ mod load;
 mod oauth;
 mod oauth_outgoing;
 mod outgoing;
+mod posts_since;
 mod processes;
 mod system_bot;
 mod websocket;

@@ -98,6 +98,8 @@ const MIGRATIONS: &[&str] = &[
         secrets BLOB NOT NULL, credentials_username TEXT, oauth_token_url TEXT NOT NULL,
         grant_type TEXT NOT NULL, audiences TEXT NOT NULL);
      ALTER TABLE oauth_apps ADD COLUMN is_dynamically_registered INTEGER NOT NULL DEFAULT 0;",
+    // posts since (issue 22): `?since=` reads a channel's posts by update time.
+    "CREATE INDEX posts_by_channel_update ON posts (channel_id, update_at);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
