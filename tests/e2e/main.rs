@@ -19,4 +19,5 @@ mod outgoing;
 mod posts_since;
 mod processes;
 mod system_bot;
+mod tokens;
 mod websocket;

@@ -10,6 +10,7 @@ mod oauth;
 mod plugin;
 mod posts;
 mod rest;
+mod tokens;
 mod users;
 mod web;
 mod websocket;
@@ -41,6 +42,7 @@ pub fn router(shim: Shim) -> Router {
         .merge(channels::routes())
         .merge(posts::routes())
         .merge(users::routes())
+        .merge(tokens::routes())
         .merge(plugin::routes())
         .merge(actions::routes())
         .merge(websocket::routes())

@@ -31,7 +31,10 @@ pub fn routes() -> Router<Shim> {
             "/api/v4/users/username/{username}",
             get(get_user_by_username),
         )
-        .route("/api/v4/users/{user_id}/tokens", post(create_token))
+        .route(
+            "/api/v4/users/{user_id}/tokens",
+            post(create_token).get(super::tokens::for_user),
+        )
         .route("/api/v4/users/{user_id}/teams", get(user_teams))
         .route("/api/v4/teams", get(list_teams).post(create_team))
         .route("/api/v4/teams/{team_id}", get(get_team))
@@ -345,14 +348,14 @@ async fn create_token(
     super::bots::check_tokens_enabled(&shim, &target)?;
     require(&shim, &session, "create_user_access_token", Scope::System)?;
     super::bots::check_token_target(&shim, &session, &target)?;
-    let token = shim
+    let (id, token) = shim
         .app
         .store
-        .create_token(&user_id, "pat", &request.description)
+        .issue_token(&user_id, "pat", &request.description)
         .map_err(|e| ApiError::store("app.user_access_token.save.app_error", e))?;
     Ok(json_response(
         StatusCode::OK,
-        json!({"id": new_id(), "token": token, "user_id": user_id, "description": request.description, "is_active": true}),
+        json!({"id": id, "token": token, "user_id": user_id, "description": request.description, "is_active": true}),
     ))
 }
 

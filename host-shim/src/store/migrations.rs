@@ -100,6 +100,14 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE oauth_apps ADD COLUMN is_dynamically_registered INTEGER NOT NULL DEFAULT 0;",
     // posts since (issue 22): `?since=` reads a channel's posts by update time.
     "CREATE INDEX posts_by_channel_update ON posts (channel_id, update_at);",
+    // token management (issue 22): a token gets an id, what the API names it
+    // by (the token itself is kept only as a digest), and can be disabled.
+    // Existing tokens get random 26-character ids.
+    "ALTER TABLE tokens ADD COLUMN id TEXT NOT NULL DEFAULT '';
+     ALTER TABLE tokens ADD COLUMN is_active INTEGER NOT NULL DEFAULT 1;
+     UPDATE tokens SET id = lower(hex(randomblob(13))) WHERE id = '';
+     CREATE UNIQUE INDEX tokens_by_id ON tokens (id);
+     CREATE INDEX tokens_by_user ON tokens (user_id, kind);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
