@@ -18,6 +18,7 @@ mod oauth_outgoing;
 mod outgoing;
 mod posts_since;
 mod processes;
+mod reactions;
 mod system_bot;
 mod tokens;
 mod websocket;

@@ -177,6 +177,22 @@ impl Events {
         });
     }
 
+    /// `reaction_added` / `reaction_removed`, to the readers of the
+    /// post's channel; `reaction` is the reaction's JSON.
+    pub fn reaction(&self, added: bool, reaction: &Value, channel_id: &str) {
+        let event = if added {
+            "reaction_added"
+        } else {
+            "reaction_removed"
+        };
+        self.emit(Event {
+            event: event.into(),
+            data: json!({ "reaction": reaction.to_string() }),
+            channel_id: channel_id.to_string(),
+            ..Event::default()
+        });
+    }
+
     /// `channel_deleted` / `channel_restored`, to the channel's team.
     pub fn channel_archived(&self, channel: &Channel, archived: bool) {
         let (event, data) = if archived {

@@ -47,6 +47,8 @@ const CHANNEL_USER: &[&str] = &[
     "delete_private_channel",
     "edit_post",
     "delete_post",
+    "add_reaction",
+    "remove_reaction",
 ];
 
 /// Channel-user permissions a channel can take from its members

@@ -9,6 +9,7 @@ mod error;
 mod oauth;
 mod plugin;
 mod posts;
+mod reactions;
 mod rest;
 mod tokens;
 mod users;
@@ -43,6 +44,7 @@ pub fn router(shim: Shim) -> Router {
         .merge(posts::routes())
         .merge(users::routes())
         .merge(tokens::routes())
+        .merge(reactions::routes())
         .merge(plugin::routes())
         .merge(actions::routes())
         .merge(websocket::routes())

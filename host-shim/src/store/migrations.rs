@@ -108,6 +108,12 @@ const MIGRATIONS: &[&str] = &[
      UPDATE tokens SET id = lower(hex(randomblob(13))) WHERE id = '';
      CREATE UNIQUE INDEX tokens_by_id ON tokens (id);
      CREATE INDEX tokens_by_user ON tokens (user_id, kind);",
+    // reactions (issue 22): emoji reactions to posts, one row per user,
+    // post and emoji. A reaction also bumps its post's update_at.
+    "CREATE TABLE reactions (
+        post_id TEXT NOT NULL, user_id TEXT NOT NULL, emoji_name TEXT NOT NULL,
+        channel_id TEXT NOT NULL, create_at INTEGER NOT NULL,
+        PRIMARY KEY (post_id, user_id, emoji_name));",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -10,6 +10,7 @@ mod migrations;
 mod model;
 mod oauth;
 mod outgoing_oauth;
+mod reactions;
 pub mod secrets;
 mod writer;
 
@@ -19,6 +20,7 @@ pub use first_start::FirstStart;
 pub use model::{Channel, ChannelType, Post, Team, TeamMember, User};
 pub use oauth::{AccessGrant, AuthCode, OAuthApp};
 pub use outgoing_oauth::OutgoingOAuthConnection;
+pub use reactions::Reaction;
 pub use secrets::token_digest;
 
 use rusqlite::{Connection, OptionalExtension, params};
