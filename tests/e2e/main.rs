@@ -19,6 +19,7 @@ mod outgoing;
 mod posts_since;
 mod processes;
 mod reactions;
+mod slow_socket;
 mod system_bot;
 mod tokens;
 mod websocket;
