@@ -141,3 +141,44 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tokens stored before they had ids get distinct, id-shaped ones and
+    /// stay active.
+    #[test]
+    fn existing_tokens_get_ids_when_tokens_gain_them() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let at = MIGRATIONS
+            .iter()
+            .position(|m| m.contains("ALTER TABLE tokens ADD COLUMN id"))
+            .unwrap();
+        for sql in &MIGRATIONS[..at] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(&format!(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL);
+             INSERT INTO schema_migrations VALUES ({at}, 0);
+             INSERT INTO users (id, username, email, password_hash, roles, create_at, update_at)
+                 VALUES ('u1', 'old', 'old@example.com', '!', 'system_user', 0, 0);
+             INSERT INTO tokens (token, user_id, kind, create_at) VALUES ('d1', 'u1', 'pat', 0), ('d2', 'u1', 'session', 0);"
+        ))
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows: Vec<(String, bool)> = conn
+            .prepare("SELECT id, is_active FROM tokens ORDER BY token")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(
+            rows.iter()
+                .all(|(id, active)| crate::store::valid_id(id) && *active)
+        );
+        assert_ne!(rows[0].0, rows[1].0);
+    }
+}
