@@ -249,3 +249,30 @@ async fn rendered_posts_carry_no_script() {
         .assert_error(401, "api.context.session_expired.app_error");
     shim.stop().await.unwrap();
 }
+
+/// The plugin's root leads to its integrations pages: the component answers
+/// a redirect to the console, which then serves the page to a session.
+#[tokio::test]
+async fn the_plugin_root_leads_to_the_console() {
+    let shim = TestShim::start().await.unwrap();
+    for path in ["/plugins/switchboard/", "/plugins/switchboard"] {
+        let reply = client().get(shim.url(path)).send().await.unwrap();
+        assert_eq!(reply.status().as_u16(), 302, "{path}");
+        let location = reply.headers()["location"].to_str().unwrap().to_string();
+        assert_eq!(location, "/plugins/switchboard/console", "{path}");
+        let page = client()
+            .get(shim.url(&location))
+            .bearer_auth(&shim.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status().as_u16(), 200);
+        assert!(page.text().await.unwrap().contains("console.js"));
+    }
+    // Other methods and paths under the root still answer the plugin's 404.
+    Api::admin(&shim)
+        .post_json("/plugins/switchboard/", &json!({}))
+        .await
+        .assert_error(404, "api.context.404.app_error");
+    shim.stop().await.unwrap();
+}

@@ -120,6 +120,56 @@ async fn token_request(shim: &TestShim, form: &[(&str, &str)]) -> (u16, Value) {
     (status, response.json().await.unwrap())
 }
 
+/// As Mattermost: `GET /oauth/authorize` answers 302 (to the sign-in page,
+/// or straight to a trusted app), and a token in `Authorization` signs the
+/// request in as on any route.
+#[tokio::test]
+async fn authorize_redirects_with_302_and_reads_a_bearer_token() {
+    let shim = TestShim::start().await.unwrap();
+    let admin = Api::admin(&shim);
+    let app = create_app(&admin, json!({})).await;
+    let trusted = create_app(&admin, json!({"is_trusted": true})).await;
+    let authorize = |client_id: &Value| {
+        format!(
+            "{}?response_type=code&client_id={}&redirect_uri={}&state=s1",
+            shim.url("/oauth/authorize"),
+            client_id.as_str().unwrap(),
+            url::form_urlencoded::byte_serialize(CALLBACK.as_bytes()).collect::<String>()
+        )
+    };
+    let mut browser = Browser::new();
+    let (status, location, _) = browser.get(&authorize(&app["id"])).await;
+    assert_eq!(status, 302, "{location}");
+    assert!(location.starts_with("/login?redirect_to="), "{location}");
+
+    // With the admin's token: the consent page, not the sign-in page.
+    let request = browser
+        .http
+        .get(authorize(&app["id"]))
+        .bearer_auth(&shim.admin_token);
+    let (status, location, page) = browser.request(request).await;
+    assert_eq!(status, 200, "{location}");
+    assert!(page.contains("Planner"), "{page}");
+    // A trusted app: straight back to it, with a code, by a 302.
+    let request = browser
+        .http
+        .get(authorize(&trusted["id"]))
+        .header("authorization", format!("Token {}", shim.admin_token));
+    let (status, location, _) = browser.request(request).await;
+    assert_eq!(status, 302, "{location}");
+    assert!(location.starts_with(CALLBACK), "{location}");
+    assert!(query_param(&location, "code").is_some(), "{location}");
+    // A token nobody holds is no session.
+    let request = browser
+        .http
+        .get(authorize(&app["id"]))
+        .bearer_auth("x".repeat(26));
+    let (status, location, _) = browser.request(request).await;
+    assert_eq!(status, 302, "{location}");
+    assert!(location.starts_with("/login?redirect_to="), "{location}");
+    shim.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn the_browser_flow_issues_refreshes_and_revokes_tokens() {
     let shim = TestShim::start().await.unwrap();
@@ -138,7 +188,7 @@ async fn the_browser_flow_issues_refreshes_and_revokes_tokens() {
     );
     // Not signed in: to the sign-in page, which comes back here.
     let (status, location, _) = browser.get(&authorize).await;
-    assert_eq!(status, 303, "{location}");
+    assert_eq!(status, 302, "{location}");
     assert!(location.starts_with("/login?redirect_to="), "{location}");
     let (status, _, page) = browser.get(&shim.url(&location)).await;
     assert_eq!(status, 200);
@@ -255,7 +305,7 @@ async fn the_browser_flow_issues_refreshes_and_revokes_tokens() {
 
     // Consent is remembered: the next authorize goes straight back to the app.
     let (status, location, _) = browser.get(&authorize).await;
-    assert_eq!(status, 303);
+    assert_eq!(status, 302);
     assert!(location.starts_with(CALLBACK), "{location}");
     let authorized = Api::new(&shim, Some(&access))
         .get("/api/v4/users/me/oauth/apps/authorized")

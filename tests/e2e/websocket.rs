@@ -9,20 +9,20 @@ use switchboard_tests::{Api, TestShim};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-struct Client {
-    socket: Socket,
+pub(crate) struct Client {
+    pub(crate) socket: Socket,
 }
 
 impl Client {
-    fn url(shim: &TestShim) -> String {
+    pub(crate) fn url(shim: &TestShim) -> String {
         format!("{}/api/v4/websocket", shim.url.replacen("http", "ws", 1))
     }
 
     /// Connects with the token in the `Authorization` header and reads `hello`.
-    async fn with_header(shim: &TestShim, token: &str) -> Client {
+    pub(crate) async fn with_header(shim: &TestShim, token: &str) -> Client {
         let mut request = Client::url(shim).into_client_request().unwrap();
         request
             .headers_mut()
@@ -36,14 +36,14 @@ impl Client {
     }
 
     /// Connects without credentials.
-    async fn anonymous(shim: &TestShim) -> Client {
+    pub(crate) async fn anonymous(shim: &TestShim) -> Client {
         let (socket, _) = tokio_tungstenite::connect_async(Client::url(shim))
             .await
             .unwrap();
         Client { socket }
     }
 
-    async fn send(&mut self, value: Value) {
+    pub(crate) async fn send(&mut self, value: Value) {
         self.socket
             .send(Message::Text(value.to_string().into()))
             .await
@@ -52,7 +52,7 @@ impl Client {
 
     /// The next JSON message, or `None` when the connection ends or nothing
     /// comes within two seconds.
-    async fn next(&mut self) -> Option<Value> {
+    pub(crate) async fn next(&mut self) -> Option<Value> {
         loop {
             let message = tokio::time::timeout(Duration::from_secs(2), self.socket.next())
                 .await
@@ -67,7 +67,7 @@ impl Client {
     }
 
     /// The next event, skipping replies to actions.
-    async fn next_event(&mut self) -> Option<Value> {
+    pub(crate) async fn next_event(&mut self) -> Option<Value> {
         loop {
             let value = self.next().await?;
             if value.get("event").is_some() {

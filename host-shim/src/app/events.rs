@@ -5,10 +5,15 @@ use crate::store::Channel;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::broadcast;
 
 /// How many recent events and log lines the harness can look back on.
 const KEPT: usize = 10_000;
+
+/// How many events a websocket connection may fall behind before it is
+/// closed (see `server::websocket`).
+pub const LIVE_BUFFER: usize = 1024;
 
 /// One event as clients see it: `{event, data, broadcast, seq}`. Who receives
 /// it follows its broadcast, as in Mattermost: one user, the readers of a
@@ -91,16 +96,19 @@ pub struct Events {
     outbound: Mutex<VecDeque<OutboundCall>>,
     /// Authenticated websocket connections per user: "online" for `@here`.
     online: Mutex<HashMap<String, usize>>,
+    /// Websocket connections closed because they fell behind `live`.
+    slow_closed: AtomicU64,
 }
 
 impl Default for Events {
     fn default() -> Self {
         Events {
-            live: broadcast::channel(1024).0,
+            live: broadcast::channel(LIVE_BUFFER).0,
             kept: Mutex::new(VecDeque::new()),
             logs: Mutex::new(VecDeque::new()),
             outbound: Mutex::new(VecDeque::new()),
             online: Mutex::new(HashMap::new()),
+            slow_closed: AtomicU64::new(0),
         }
     }
 }
@@ -177,6 +185,22 @@ impl Events {
         });
     }
 
+    /// `reaction_added` / `reaction_removed`, to the readers of the
+    /// post's channel; `reaction` is the reaction's JSON.
+    pub fn reaction(&self, added: bool, reaction: &Value, channel_id: &str) {
+        let event = if added {
+            "reaction_added"
+        } else {
+            "reaction_removed"
+        };
+        self.emit(Event {
+            event: event.into(),
+            data: json!({ "reaction": reaction.to_string() }),
+            channel_id: channel_id.to_string(),
+            ..Event::default()
+        });
+    }
+
     /// `channel_deleted` / `channel_restored`, to the channel's team.
     pub fn channel_archived(&self, channel: &Channel, archived: bool) {
         let (event, data) = if archived {
@@ -216,6 +240,17 @@ impl Events {
             .unwrap_or_else(|p| p.into_inner())
             .get(user)
             .is_some_and(|n| *n > 0)
+    }
+
+    /// Counts a websocket connection closed for falling more than
+    /// [`LIVE_BUFFER`] events behind.
+    pub fn count_slow_socket(&self) {
+        self.slow_closed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many websocket connections were closed for falling behind.
+    pub fn slow_sockets_closed(&self) -> u64 {
+        self.slow_closed.load(Ordering::Relaxed)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {

@@ -13,6 +13,7 @@ mod posts;
 mod sealing;
 
 pub use bootstrap::{Bootstrap, bootstrap};
+pub use bots::SYSTEM_BOT_USERNAME;
 pub use clock::Clock;
 pub use events::{Event, Events, LogLine, OnlineGuard, OutboundCall, PostedDetails};
 pub use notify::emoji_image_url;

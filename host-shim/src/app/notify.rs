@@ -95,6 +95,7 @@ impl App {
     /// (Mattermost's `OverrideIconURLIfEmoji`).
     pub fn post_for_client(&self, post: &Post) -> Value {
         let mut json = post.to_json();
+        self.add_reactions(post, &mut json);
         if !self.config().service_settings.enable_post_icon_override {
             return json;
         }
@@ -107,6 +108,34 @@ impl App {
             props.insert("override_icon_url".into(), Value::String(url));
         }
         json
+    }
+}
+
+impl App {
+    /// `has_reactions` and `metadata.reactions`, as Mattermost's
+    /// `PreparePostForClient` shows them (both left out when there are none).
+    /// A post never edited nor reacted to (`update_at == create_at`) has
+    /// none, so new posts cost no lookup.
+    fn add_reactions(&self, post: &Post, json: &mut Value) {
+        if post.update_at <= post.create_at {
+            return;
+        }
+        let reactions = match self.store.reactions_for_post(&post.id) {
+            Ok(r) if !r.is_empty() => r,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(post = %post.id, "reading a post's reactions: {e}");
+                return;
+            }
+        };
+        json["has_reactions"] = Value::Bool(true);
+        let list = Value::Array(reactions.iter().map(|r| r.to_json()).collect());
+        match json["metadata"].as_object_mut() {
+            Some(metadata) => {
+                metadata.insert("reactions".into(), list);
+            }
+            None => json["metadata"] = serde_json::json!({ "reactions": list }),
+        }
     }
 }
 

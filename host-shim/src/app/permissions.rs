@@ -47,6 +47,8 @@ const CHANNEL_USER: &[&str] = &[
     "delete_private_channel",
     "edit_post",
     "delete_post",
+    "add_reaction",
+    "remove_reaction",
 ];
 
 /// Channel-user permissions a channel can take from its members
@@ -60,6 +62,14 @@ pub const MODERATED: &[(&str, &str)] = &[
     ("use_channel_mentions", "use_channel_mentions"),
 ];
 
+/// What Mattermost's `system_user_access_token` role adds to a person:
+/// managing their own personal access tokens.
+const SYSTEM_USER_ACCESS_TOKEN: &[&str] = &[
+    "create_user_access_token",
+    "read_user_access_token",
+    "revoke_user_access_token",
+];
+
 /// What any team member may do in a public channel of that team.
 const PUBLIC_CHANNEL_VIEWER: &[&str] = &["read_channel", "read_channel_content"];
 
@@ -69,6 +79,7 @@ fn grants(roles: &str, permission: &str) -> bool {
             "team_user" => TEAM_USER,
             "team_admin" => TEAM_ADMIN,
             "channel_user" => CHANNEL_USER,
+            "system_user_access_token" => SYSTEM_USER_ACCESS_TOKEN,
             _ => &[],
         };
         table.contains(&permission)
@@ -100,7 +111,7 @@ pub fn has_permission(
             .unwrap_or_default())
     };
     match scope {
-        Scope::System => Ok(false),
+        Scope::System => Ok(grants(&user.roles, permission)),
         Scope::Team(team_id) => Ok(grants(&team_roles(team_id)?, permission)),
         Scope::Channel(channel_id) => {
             let channel = match store.channel(channel_id) {

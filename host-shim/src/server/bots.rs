@@ -113,6 +113,22 @@ fn validate(bot: &Bot) -> Result<()> {
     Ok(())
 }
 
+/// The server's own bot (`system-bot`) posts the host's notices, so it may
+/// not be disabled, deactivated, renamed (which would dodge this check) or
+/// turned into a person. Mattermost's newer servers protect it the same way
+/// (`Bot.IsSystemOwned`); the refusal is the permission error.
+pub(super) fn refuse_system_bot(username: &str, is_bot: bool, what: &str) -> Result<()> {
+    if is_bot && is_system_bot(username) {
+        return Err(ApiError::forbidden().detail(format!("the system bot cannot be {what}")));
+    }
+    Ok(())
+}
+
+/// Whether a bot with this username is the server's own.
+pub(super) fn is_system_bot(username: &str) -> bool {
+    username.eq_ignore_ascii_case(crate::app::SYSTEM_BOT_USERNAME)
+}
+
 fn missing() -> ApiError {
     ApiError::new(
         404,
@@ -288,6 +304,9 @@ async fn patch_bot(
     let mut bot = manageable_bot(&shim, &session, &bot_id)?;
     let before = bot.clone();
     patch.apply(&mut bot);
+    if bot.username != before.username {
+        refuse_system_bot(&before.username, true, "renamed")?;
+    }
     if bot == before {
         return Ok(json_response(StatusCode::OK, bot.to_json()));
     }
@@ -318,6 +337,9 @@ async fn enable_bot(
 fn set_active(shim: &Shim, headers: &HeaderMap, bot_id: &str, active: bool) -> Result<Response> {
     let session = shim.require_user(headers, None)?;
     let mut bot = manageable_bot(shim, &session, bot_id)?;
+    if !active {
+        refuse_system_bot(&bot.username, true, "disabled")?;
+    }
     if (bot.delete_at == 0) != active {
         let now = shim.app.clock.now_millis().max(bot.update_at + 1);
         bot.delete_at = if active { 0 } else { now };
@@ -374,6 +396,7 @@ async fn convert_to_user(
     if bot.delete_at != 0 {
         return Err(missing());
     }
+    refuse_system_bot(&bot.username, true, "converted to a user")?;
     let patch: Option<UserPatch> = json_body(&shim, body, "userPatch").await?;
     let password = patch
         .map(|p| p.password)

@@ -9,7 +9,9 @@ mod error;
 mod oauth;
 mod plugin;
 mod posts;
+mod reactions;
 mod rest;
+mod tokens;
 mod users;
 mod web;
 mod websocket;
@@ -41,6 +43,8 @@ pub fn router(shim: Shim) -> Router {
         .merge(channels::routes())
         .merge(posts::routes())
         .merge(users::routes())
+        .merge(tokens::routes())
+        .merge(reactions::routes())
         .merge(plugin::routes())
         .merge(actions::routes())
         .merge(websocket::routes())
@@ -149,7 +153,7 @@ impl Shim {
 
 /// The token a request carries: the `Authorization` header's (`Bearer` or
 /// `Token`), else `access_token` in the query.
-fn request_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+pub(crate) fn request_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     let from_header = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())

@@ -29,6 +29,8 @@ pub fn routes() -> Router<Shim> {
         )
         .route("/api/v4/actions/{*rest}", any(forward))
         .route("/plugins/switchboard", any(forward))
+        // A wildcard does not match an empty rest: the root with its slash.
+        .route("/plugins/switchboard/", any(forward))
         .route("/plugins/switchboard/{*rest}", any(forward))
 }
 

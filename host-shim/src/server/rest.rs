@@ -31,7 +31,10 @@ pub fn routes() -> Router<Shim> {
             "/api/v4/users/username/{username}",
             get(get_user_by_username),
         )
-        .route("/api/v4/users/{user_id}/tokens", post(create_token))
+        .route(
+            "/api/v4/users/{user_id}/tokens",
+            post(create_token).get(super::tokens::for_user),
+        )
         .route("/api/v4/users/{user_id}/teams", get(user_teams))
         .route("/api/v4/teams", get(list_teams).post(create_team))
         .route("/api/v4/teams/{team_id}", get(get_team))
@@ -345,14 +348,14 @@ async fn create_token(
     super::bots::check_tokens_enabled(&shim, &target)?;
     require(&shim, &session, "create_user_access_token", Scope::System)?;
     super::bots::check_token_target(&shim, &session, &target)?;
-    let token = shim
+    let (id, token) = shim
         .app
         .store
-        .create_token(&user_id, "pat", &request.description)
+        .issue_token(&user_id, "pat", &request.description)
         .map_err(|e| ApiError::store("app.user_access_token.save.app_error", e))?;
     Ok(json_response(
         StatusCode::OK,
-        json!({"id": new_id(), "token": token, "user_id": user_id, "description": request.description, "is_active": true}),
+        json!({"id": id, "token": token, "user_id": user_id, "description": request.description, "is_active": true}),
     ))
 }
 
@@ -723,6 +726,20 @@ async fn channel_posts(
 ) -> Result<Response> {
     let session = shim.require_user(&headers, query.as_deref())?;
     readable_channel(&shim, &session, shim.app.store.channel(&channel_id))?;
+    let since = match query_param(query.as_deref(), "since") {
+        None => 0,
+        Some(v) => v
+            .parse::<i64>()
+            .map_err(|_| ApiError::invalid_body("since"))?,
+    };
+    if since > 0 {
+        return posts_since(
+            &shim,
+            &channel_id,
+            since,
+            query_flag(query.as_deref(), "skipFetchThreads"),
+        );
+    }
     let paging = paging(query.as_deref())?;
     // Both fit: the offset fits an i64.
     let (page, per_page) = (paging.page as usize, paging.per_page as usize);
@@ -740,6 +757,42 @@ async fn channel_posts(
         StatusCode::OK,
         json!({"order": order, "posts": map, "next_post_id": "", "prev_post_id": "", "has_next": posts.len() == per_page}),
     ))
+}
+
+/// `?since=`: the posts changed after `since`, as a `PostList`. The roots
+/// of changed replies come along in `posts` (not in `order`) unless
+/// `skipFetchThreads`, so a client can place them, as in Mattermost.
+fn posts_since(shim: &Shim, channel_id: &str, since: i64, skip_threads: bool) -> Result<Response> {
+    let store = &shim.app.store;
+    let changed = store
+        .channel_posts_since(channel_id, since)
+        .map_err(|e| ApiError::store("app.post.get_posts_since.app_error", e))?;
+    let order: Vec<&str> = changed.iter().map(|p| p.id.as_str()).collect();
+    let mut map: serde_json::Map<String, Value> = changed
+        .iter()
+        .map(|p| (p.id.clone(), shim.app.post_for_client(p)))
+        .collect();
+    if !skip_threads {
+        for post in &changed {
+            if !post.root_id.is_empty()
+                && !map.contains_key(&post.root_id)
+                && let Ok(root) = store.post(&post.root_id)
+            {
+                map.insert(root.id.clone(), shim.app.post_for_client(&root));
+            }
+        }
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"order": order, "posts": map, "next_post_id": "", "prev_post_id": "", "has_next": false}),
+    ))
+}
+
+/// A query parameter's value, if present.
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 // ---- posts ----

@@ -80,6 +80,7 @@ pub(super) async fn deactivate_user(
     let user = store
         .user(&user_id)
         .map_err(|e| ApiError::store("app.user.missing_account.const", e))?;
+    super::bots::refuse_system_bot(&user.username, user.is_bot, "deactivated")?;
     let now = shim.app.clock.now_millis();
     store
         .set_user_delete_at(&user.id, now, now)
@@ -106,7 +107,11 @@ fn disable_owned_bots(shim: &Shim, owner: &User, now: i64) {
         limit: u64::MAX,
         ..BotQuery::default()
     }) {
-        Ok(bots) => bots,
+        // The system bot stays: it is only nominally the first admin's.
+        Ok(bots) => bots
+            .into_iter()
+            .filter(|b| !super::bots::is_system_bot(&b.username))
+            .collect::<Vec<_>>(),
         Err(e) => {
             tracing::warn!(owner = %owner.id, "listing a deactivated owner's bots: {e}");
             return;

@@ -8,7 +8,7 @@ use super::Shim;
 use crate::app::{Event, OnlineGuard, Scope};
 use crate::store::{new_id, now_millis};
 use axum::Router;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -17,6 +17,12 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+
+/// The close code for a connection that fell behind the event buffer: 1008
+/// (policy violation: it did not read its events in time). Clients reconnect
+/// on any close.
+const SLOW_CLOSE_CODE: u16 = 1008;
+const SLOW_CLOSE_REASON: &str = "fell behind the event stream; reconnect and resync";
 
 pub fn routes() -> Router<Shim> {
     Router::new().route("/api/v4/websocket", get(upgrade))
@@ -171,7 +177,20 @@ async fn serve(shim: Shim, socket: WebSocket, user: Option<String>) {
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!("websocket {} fell behind and missed {missed} events", conn.id);
+                    // Skipping would leave the client silently out of date;
+                    // closed, it reconnects and fetches what it missed
+                    // (`?since=`), as Mattermost's clients do.
+                    shim.app.events.count_slow_socket();
+                    tracing::warn!(
+                        "websocket {} fell behind and missed {missed} events: closing it",
+                        conn.id
+                    );
+                    let close = CloseFrame {
+                        code: SLOW_CLOSE_CODE,
+                        reason: SLOW_CLOSE_REASON.into(),
+                    };
+                    let _ = conn.socket.send(Message::Close(Some(close))).await;
+                    break;
                 }
                 Err(RecvError::Closed) => break,
             },

@@ -5,6 +5,9 @@
 use super::{Channel, Post, Result, Store, StoreError, User, now_millis};
 use rusqlite::{OptionalExtension, params};
 
+/// The most changed posts one `since` answer holds (Mattermost's 1,000).
+pub const POSTS_SINCE_LIMIT: i64 = 1000;
+
 impl Store {
     /// The active users who are members of a channel.
     pub fn channel_members(&self, channel_id: &str) -> Result<Vec<User>> {
@@ -73,6 +76,25 @@ impl Store {
         })?;
         self.membership_changed();
         self.channel(channel_id)
+    }
+
+    /// What a client missed in a channel since `since` (ms): the posts
+    /// created, edited or deleted after it (deleted ones too, with their
+    /// `delete_at`), newest first and at most [`POSTS_SINCE_LIMIT`], as
+    /// Mattermost's `GetPostsSince`.
+    pub fn channel_posts_since(&self, channel_id: &str, since: i64) -> Result<Vec<Post>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT * FROM posts WHERE channel_id = ?1 AND update_at > ?2
+             ORDER BY create_at DESC, rowid DESC LIMIT ?3",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![channel_id, since, POSTS_SINCE_LIMIT],
+                Post::from_row,
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     /// A root post and all its replies, oldest first.

@@ -72,8 +72,8 @@ impl Store {
                 )?;
             }
             c.execute(
-                "INSERT INTO tokens (token, user_id, kind, description, create_at) VALUES (?1, ?2, 'pat', 'created on first start', ?3)",
-                params![digest, admin.id, now],
+                "INSERT INTO tokens (token, user_id, kind, description, create_at, id) VALUES (?1, ?2, 'pat', 'created on first start', ?3, ?4)",
+                params![digest, admin.id, now, super::new_id()],
             )?;
             Ok(team_id)
         })?;

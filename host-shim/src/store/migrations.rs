@@ -98,11 +98,27 @@ const MIGRATIONS: &[&str] = &[
         secrets BLOB NOT NULL, credentials_username TEXT, oauth_token_url TEXT NOT NULL,
         grant_type TEXT NOT NULL, audiences TEXT NOT NULL);
      ALTER TABLE oauth_apps ADD COLUMN is_dynamically_registered INTEGER NOT NULL DEFAULT 0;",
-    // metric_series: the plugin's per-integration counters (the `metrics`
+    // metric_series (issue 22): the plugin's per-integration counters (the `metrics`
     // import), flushed from memory every few seconds so they survive a restart.
     "CREATE TABLE metric_series (
         key TEXT PRIMARY KEY, requests INTEGER NOT NULL, failures INTEGER NOT NULL,
         posts INTEGER NOT NULL, last_at INTEGER NOT NULL, histogram BLOB NOT NULL);",
+    // posts since (issue 22): `?since=` reads a channel's posts by update time.
+    "CREATE INDEX posts_by_channel_update ON posts (channel_id, update_at);",
+    // token management (issue 22): a token gets an id, what the API names it
+    // by (the token itself is kept only as a digest), and can be disabled.
+    // Existing tokens get random 26-character ids.
+    "ALTER TABLE tokens ADD COLUMN id TEXT NOT NULL DEFAULT '';
+     ALTER TABLE tokens ADD COLUMN is_active INTEGER NOT NULL DEFAULT 1;
+     UPDATE tokens SET id = lower(hex(randomblob(13))) WHERE id = '';
+     CREATE UNIQUE INDEX tokens_by_id ON tokens (id);
+     CREATE INDEX tokens_by_user ON tokens (user_id, kind);",
+    // reactions (issue 22): emoji reactions to posts, one row per user,
+    // post and emoji. A reaction also bumps its post's update_at.
+    "CREATE TABLE reactions (
+        post_id TEXT NOT NULL, user_id TEXT NOT NULL, emoji_name TEXT NOT NULL,
+        channel_id TEXT NOT NULL, create_at INTEGER NOT NULL,
+        PRIMARY KEY (post_id, user_id, emoji_name));",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -129,4 +145,45 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tokens stored before they had ids get distinct, id-shaped ones and
+    /// stay active.
+    #[test]
+    fn existing_tokens_get_ids_when_tokens_gain_them() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let at = MIGRATIONS
+            .iter()
+            .position(|m| m.contains("ALTER TABLE tokens ADD COLUMN id"))
+            .unwrap();
+        for sql in &MIGRATIONS[..at] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(&format!(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL);
+             INSERT INTO schema_migrations VALUES ({at}, 0);
+             INSERT INTO users (id, username, email, password_hash, roles, create_at, update_at)
+                 VALUES ('u1', 'old', 'old@example.com', '!', 'system_user', 0, 0);
+             INSERT INTO tokens (token, user_id, kind, create_at) VALUES ('d1', 'u1', 'pat', 0), ('d2', 'u1', 'session', 0);"
+        ))
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows: Vec<(String, bool)> = conn
+            .prepare("SELECT id, is_active FROM tokens ORDER BY token")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(
+            rows.iter()
+                .all(|(id, active)| crate::store::valid_id(id) && *active)
+        );
+        assert_ne!(rows[0].0, rows[1].0);
+    }
 }

@@ -1,6 +1,7 @@
 //! The shim's durable state in one SQLite file: teams, users, channels,
 //! memberships, posts, tokens and the plugin's kv. A write that returns is committed.
 
+mod access_tokens;
 mod bots;
 mod channels_more;
 pub mod deliveries;
@@ -10,14 +11,17 @@ mod migrations;
 mod model;
 mod oauth;
 mod outgoing_oauth;
+mod reactions;
 pub mod secrets;
 mod writer;
 
+pub use access_tokens::AccessToken;
 pub use bots::{Bot, BotQuery};
 pub use first_start::FirstStart;
 pub use model::{Channel, ChannelType, Post, Team, TeamMember, User};
 pub use oauth::{AccessGrant, AuthCode, OAuthApp};
 pub use outgoing_oauth::OutgoingOAuthConnection;
+pub use reactions::Reaction;
 pub use secrets::token_digest;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -351,21 +355,33 @@ impl Store {
     /// A new token for `user_id`; only its digest is stored, so this is the
     /// one time it is seen.
     pub fn create_token(&self, user_id: &str, kind: &str, description: &str) -> Result<String> {
-        let token = new_id();
+        Ok(self.issue_token(user_id, kind, description)?.1)
+    }
+
+    /// [`Store::create_token`], with the new token's id (by which it is
+    /// managed later): `(id, token)`.
+    pub fn issue_token(
+        &self,
+        user_id: &str,
+        kind: &str,
+        description: &str,
+    ) -> Result<(String, String)> {
+        let (id, token) = (new_id(), new_id());
         let row = (
             secrets::token_digest(&token),
             user_id.to_string(),
             kind.to_string(),
             description.to_string(),
+            id.clone(),
         );
         self.writer.write(move |c| {
             c.execute(
-                "INSERT INTO tokens (token, user_id, kind, description, create_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![row.0, row.1, row.2, row.3, now_millis()],
+                "INSERT INTO tokens (token, user_id, kind, description, create_at, id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![row.0, row.1, row.2, row.3, now_millis(), row.4],
             )?;
             Ok(())
         })?;
-        Ok(token)
+        Ok((id, token))
     }
 
     /// The user a bearer token belongs to, if it is known and the user
@@ -375,7 +391,7 @@ impl Store {
             .conn()
             .cached_row(
                 "SELECT t.user_id, t.kind, u.is_bot FROM tokens t JOIN users u ON u.id = t.user_id
-                 WHERE t.token = ?1 AND u.delete_at = 0",
+                 WHERE t.token = ?1 AND t.is_active = 1 AND u.delete_at = 0",
                 [secrets::token_digest(token)],
                 |r| {
                     Ok(TokenOwner {

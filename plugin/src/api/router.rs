@@ -93,6 +93,7 @@ pub fn route(host: &dyn Host, req: &Request) -> Response {
 
         ("POST", ["api", "v4", "actions", "dialogs", "open"]) => crate::dialogs::open(host, req),
 
+        ("GET", ["plugins", "switchboard"]) => Ok(crate::console::home()),
         ("GET", ["plugins", "switchboard", "console", rest @ ..]) => {
             crate::console::serve(req, rest)
         }

@@ -27,6 +27,16 @@ fn with_headers(content_type: &str, body: &str) -> Response {
     }
 }
 
+/// `GET /plugins/switchboard/`: the plugin's home is its integrations
+/// pages, so a link to the plugin lands there.
+pub fn home() -> Response {
+    Response {
+        status: 302,
+        headers: vec![("Location".into(), "/plugins/switchboard/console".into())],
+        body: Vec::new(),
+    }
+}
+
 /// `GET /plugins/switchboard/console[/asset]`. The page needs a session (a
 /// browser without one goes to the host's sign-in page and comes back); the
 /// script and style are the same for everyone.

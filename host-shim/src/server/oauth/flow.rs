@@ -246,13 +246,12 @@ async fn authorize_page(
     let Ok(app) = shim.app.store.oauth_app(&request.client_id) else {
         return pages::error_page(404, "No app is registered with this client id.");
     };
-    let Some(session) = WebSession::from_cookie(&shim, &headers) else {
+    let Some(session) = WebSession::from_request(&shim, &headers) else {
         let back = format!("/oauth/authorize?{query}");
-        return Redirect::to(&format!(
+        return found(&format!(
             "/login?redirect_to={}",
             url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
-        ))
-        .into_response();
+        ));
     };
     if !app.callback_urls.contains(&request.redirect_uri) {
         return pages::error_page(
@@ -270,11 +269,17 @@ async fn authorize_page(
         .unwrap_or(false);
     if app.is_trusted || consented {
         return match allow(&shim, &session.user_id, &request) {
-            Ok(to) => Redirect::to(&to).into_response(),
+            Ok(to) => found(&to),
             Err(e) => pages::error_page(e.status, &e.message),
         };
     }
     pages::consent_page(&shim, &session, &app, &request)
+}
+
+/// A 302, as Mattermost's `GET /oauth/authorize` answers (axum's
+/// `Redirect::to` is a 303).
+fn found(location: &str) -> Response {
+    (StatusCode::FOUND, [("location", location)]).into_response()
 }
 
 /// `POST /oauth/authorize`: the consent. JSON with a token (Mattermost's web

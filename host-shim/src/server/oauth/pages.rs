@@ -48,6 +48,17 @@ impl WebSession {
         Some(WebSession { user_id, token })
     }
 
+    /// The session of a page request: a token in `Authorization` (as on
+    /// every Mattermost route), else the cookie. Only for pages that change
+    /// nothing themselves (a form they lead to still needs the cookie).
+    pub fn from_request(shim: &Shim, headers: &HeaderMap) -> Option<WebSession> {
+        let bearer = crate::server::request_token(headers, None).and_then(|token| {
+            let user_id = shim.app.user_for_token(&token)?;
+            Some(WebSession { user_id, token })
+        });
+        bearer.or_else(|| WebSession::from_cookie(shim, headers))
+    }
+
     /// The consent form's anti-forgery value: derived from the session
     /// token, which another site cannot read.
     pub fn csrf(&self) -> String {
