@@ -522,6 +522,13 @@ async fn a_dialog_opens_from_a_command_and_is_submitted_cancelled_and_looked_up(
         .await);
     assert_eq!(out, json!({}));
     assert_eq!(json_body(&backend.last())["cancelled"], true);
+    // A client that leaves `cancelled` out: the integration still gets it, false.
+    let mut without = submission(json!({}));
+    without.as_object_mut().unwrap().remove("cancelled");
+    ok(&admin
+        .post_json("/api/v4/actions/dialogs/submit", &without)
+        .await);
+    assert_eq!(json_body(&backend.last())["cancelled"], json!(false));
 
     // A dynamic select's lookup.
     backend.reply_json(
@@ -539,6 +546,7 @@ async fn a_dialog_opens_from_a_command_and_is_submitted_cancelled_and_looked_up(
     let req = backend.last();
     assert_eq!(req.uri(), "/lookup");
     assert_eq!(json_body(&req)["type"], "dialog_lookup");
+    assert_eq!(json_body(&req)["cancelled"], json!(false));
 
     // Not a member of the channel the submission names: refused, not sent.
     let private = admin
