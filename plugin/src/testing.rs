@@ -35,6 +35,8 @@ pub struct FakeHost {
     pub metrics: RefCell<BTreeMap<String, Vec<MetricSample>>>,
     /// How many `kv_get` calls were made.
     pub kv_reads: std::cell::Cell<usize>,
+    /// Lines logged, in order.
+    pub logs: RefCell<Vec<(Level, String)>>,
 }
 
 fn hex_encode(bytes: &[u8]) -> String {
@@ -171,6 +173,7 @@ impl Default for FakeHost {
             published: RefCell::default(),
             metrics: RefCell::default(),
             kv_reads: Default::default(),
+            logs: RefCell::default(),
         }
     }
 }
@@ -183,7 +186,9 @@ impl Host for FakeHost {
     fn settings(&self) -> ServerSettings {
         self.settings.borrow().clone()
     }
-    fn log(&self, _level: Level, _message: &str) {}
+    fn log(&self, level: Level, message: &str) {
+        self.logs.borrow_mut().push((level, message.to_string()));
+    }
     fn metric_add(&self, key: &str, sample: MetricSample) {
         self.metrics
             .borrow_mut()
