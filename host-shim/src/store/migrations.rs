@@ -98,6 +98,11 @@ const MIGRATIONS: &[&str] = &[
         secrets BLOB NOT NULL, credentials_username TEXT, oauth_token_url TEXT NOT NULL,
         grant_type TEXT NOT NULL, audiences TEXT NOT NULL);
      ALTER TABLE oauth_apps ADD COLUMN is_dynamically_registered INTEGER NOT NULL DEFAULT 0;",
+    // kv expiry (issue 22): `expire_at` in ms since the epoch, 0 for never.
+    // An expired key reads as absent; the sweeper (`store::kv_sweep`) finds
+    // them through the partial index, which holds only keys that expire.
+    "ALTER TABLE kv ADD COLUMN expire_at INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX kv_expiring ON kv (expire_at) WHERE expire_at > 0;",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
