@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod sweeper;
 
 pub use server::Shim;
 
@@ -42,10 +43,11 @@ pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Boot
     // A configuration that lives only in memory (tests) gets a key for this
     // run; `Config::load_or_create` has already saved one for a file.
     options.config.ensure_at_rest_key();
-    let store = store::Store::open_with_key(
+    let mut store = store::Store::open_with_key(
         &options.data_dir.join("switchboard.db"),
         &options.config.sql_settings.at_rest_encrypt_key,
     )?;
+    store.set_clock(options.clock.clone());
     let bootstrap = app::bootstrap(&store, Some(&options.data_dir))?;
     let app = Arc::new(App::new(
         store,
@@ -79,6 +81,7 @@ pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Boot
     // Deliveries left pending by an earlier run resume here.
     tokio::spawn(deliveries::run(Arc::downgrade(&app), runtime.clone()));
     tokio::spawn(flush_metrics(Arc::downgrade(&app)));
+    tokio::spawn(sweeper::run(Arc::downgrade(&app)));
     if let Some(queue) = app.take_posted_queue() {
         tokio::spawn(dispatch_post_hooks(
             Arc::downgrade(&app),

@@ -147,6 +147,23 @@ impl crate::host::Host for WitHost {
     ) -> Result<bool, HostError> {
         imports::kv::compare_and_set(key, expected, new)
     }
+    fn kv_set_with_expiry(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_seconds: u64,
+    ) -> Result<(), HostError> {
+        imports::kv::set_with_expiry(key, value, ttl_seconds)
+    }
+    fn kv_compare_and_set_with_expiry(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_seconds: u64,
+    ) -> Result<bool, HostError> {
+        imports::kv::compare_and_set_with_expiry(key, expected, new, ttl_seconds)
+    }
 
     fn enqueue(&self, jobs: Vec<Job>) -> Result<(), HostError> {
         imports::deliveries::enqueue(&jobs)
@@ -276,7 +293,7 @@ impl From<http::Request> for crate::api::Request {
     }
 }
 
-// Exported symbols carry WIT names (`switchboard:plugin/http@0.3.0#handle`)
+// Exported symbols carry WIT names (`switchboard:plugin/http@0.3.1#handle`)
 // that a native linker rejects; natively the crate is only a library for tests.
 #[cfg(target_arch = "wasm32")]
 export!(Plugin);

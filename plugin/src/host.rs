@@ -75,6 +75,23 @@ pub trait Host {
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<bool, HostError>;
+    /// [`Host::kv_set`] of a key that expires `ttl_seconds` from now (0:
+    /// never): then it reads as absent, and the host deletes it.
+    fn kv_set_with_expiry(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_seconds: u64,
+    ) -> Result<(), HostError>;
+    /// [`Host::kv_compare_and_set`] whose written value expires
+    /// `ttl_seconds` from now (0: never); an expired key compares as absent.
+    fn kv_compare_and_set_with_expiry(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_seconds: u64,
+    ) -> Result<bool, HostError>;
 
     /// Hands the host deliveries to store (all or none), send (with
     /// retries) and report back through `delivery-results.on-result`.

@@ -11,6 +11,9 @@ pub struct FakeHost {
     pub channels: RefCell<Vec<Channel>>,
     pub members: RefCell<Vec<(String, String)>>,
     pub kv: RefCell<BTreeMap<String, Vec<u8>>>,
+    /// The expiry each key was last written with, in seconds; keys written
+    /// without one are not here.
+    pub kv_ttl: RefCell<BTreeMap<String, u64>>,
     pub posts: RefCell<Vec<Post>>,
     /// Ephemeral posts, with the user each was shown to.
     pub ephemerals: RefCell<Vec<(String, Post)>>,
@@ -35,6 +38,8 @@ pub struct FakeHost {
     pub metrics: RefCell<BTreeMap<String, Vec<MetricSample>>>,
     /// How many `kv_get` calls were made.
     pub kv_reads: std::cell::Cell<usize>,
+    /// Lines logged, in order.
+    pub logs: RefCell<Vec<(Level, String)>>,
 }
 
 fn hex_encode(bytes: &[u8]) -> String {
@@ -159,6 +164,7 @@ impl Default for FakeHost {
             channels: RefCell::default(),
             members: RefCell::default(),
             kv: RefCell::default(),
+            kv_ttl: RefCell::default(),
             posts: RefCell::default(),
             ephemerals: RefCell::default(),
             admins: RefCell::default(),
@@ -171,6 +177,7 @@ impl Default for FakeHost {
             published: RefCell::default(),
             metrics: RefCell::default(),
             kv_reads: Default::default(),
+            logs: RefCell::default(),
         }
     }
 }
@@ -183,7 +190,9 @@ impl Host for FakeHost {
     fn settings(&self) -> ServerSettings {
         self.settings.borrow().clone()
     }
-    fn log(&self, _level: Level, _message: &str) {}
+    fn log(&self, level: Level, message: &str) {
+        self.logs.borrow_mut().push((level, message.to_string()));
+    }
     fn metric_add(&self, key: &str, sample: MetricSample) {
         self.metrics
             .borrow_mut()
@@ -394,12 +403,42 @@ impl Host for FakeHost {
         Ok(self.kv.borrow().get(key).cloned())
     }
     fn kv_set(&self, key: &str, value: &[u8]) -> Result<(), HostError> {
-        self.kv.borrow_mut().insert(key.into(), value.to_vec());
-        Ok(())
+        self.kv_set_with_expiry(key, value, 0)
     }
     fn kv_delete(&self, key: &str) -> Result<(), HostError> {
         self.kv.borrow_mut().remove(key);
+        self.kv_ttl.borrow_mut().remove(key);
         Ok(())
+    }
+    fn kv_set_with_expiry(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_seconds: u64,
+    ) -> Result<(), HostError> {
+        self.kv.borrow_mut().insert(key.into(), value.to_vec());
+        let mut ttl = self.kv_ttl.borrow_mut();
+        match ttl_seconds {
+            0 => ttl.remove(key),
+            n => ttl.insert(key.into(), n),
+        };
+        Ok(())
+    }
+    fn kv_compare_and_set_with_expiry(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_seconds: u64,
+    ) -> Result<bool, HostError> {
+        if self.kv.borrow().get(key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        match new {
+            Some(v) => self.kv_set_with_expiry(key, v, ttl_seconds)?,
+            None => self.kv_delete(key)?,
+        }
+        Ok(true)
     }
     fn kv_list(&self, prefix: &str, offset: u32, limit: u32) -> Result<Vec<String>, HostError> {
         Ok(self
@@ -418,15 +457,7 @@ impl Host for FakeHost {
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<bool, HostError> {
-        let mut kv = self.kv.borrow_mut();
-        if kv.get(key).map(Vec::as_slice) != expected {
-            return Ok(false);
-        }
-        match new {
-            Some(v) => kv.insert(key.into(), v.to_vec()),
-            None => kv.remove(key),
-        };
-        Ok(true)
+        self.kv_compare_and_set_with_expiry(key, expected, new, 0)
     }
 
     fn enqueue(&self, jobs: Vec<Job>) -> Result<(), HostError> {

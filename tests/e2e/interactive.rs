@@ -522,6 +522,13 @@ async fn a_dialog_opens_from_a_command_and_is_submitted_cancelled_and_looked_up(
         .await);
     assert_eq!(out, json!({}));
     assert_eq!(json_body(&backend.last())["cancelled"], true);
+    // A client that leaves `cancelled` out: the integration still gets it, false.
+    let mut without = submission(json!({}));
+    without.as_object_mut().unwrap().remove("cancelled");
+    ok(&admin
+        .post_json("/api/v4/actions/dialogs/submit", &without)
+        .await);
+    assert_eq!(json_body(&backend.last())["cancelled"], json!(false));
 
     // A dynamic select's lookup.
     backend.reply_json(
@@ -539,6 +546,7 @@ async fn a_dialog_opens_from_a_command_and_is_submitted_cancelled_and_looked_up(
     let req = backend.last();
     assert_eq!(req.uri(), "/lookup");
     assert_eq!(json_body(&req)["type"], "dialog_lookup");
+    assert_eq!(json_body(&req)["cancelled"], json!(false));
 
     // Not a member of the channel the submission names: refused, not sent.
     let private = admin
@@ -588,6 +596,81 @@ async fn a_dialog_opens_from_a_command_and_is_submitted_cancelled_and_looked_up(
         .post_json("/api/v4/actions/dialogs/submit", &submission(json!({})))
         .await
         .assert_error(400, "api.post.do_action.action_integration.app_error");
+    shim.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_dialog_breaking_rules_opens_with_warnings_in_a_header_and_the_log() {
+    let shim = shim().await;
+    let admin = Api::admin(&shim);
+    let backend = Backend::start().await;
+    super::commands::create_command(
+        &admin,
+        &shim,
+        json!({"url": format!("{}/slash", backend.url)}),
+    )
+    .await;
+    let (signed, _) = trigger_from_command(&admin, &shim, &backend).await;
+    // Mattermost opens this and logs a warning: the bool's default and the
+    // duplicate name break §8.2's rules.
+    let mut bad = deploy_dialog(&backend);
+    bad["elements"][2]["default"] = json!("maybe");
+    bad["elements"][1]["name"] = json!("env");
+    let response = reqwest::Client::new()
+        .post(shim.url("/api/v4/actions/dialogs/open"))
+        .json(&json!({"trigger_id": signed, "url": "http://x/s", "dialog": bad}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let warnings = response
+        .headers()
+        .get("x-switchboard-dialog-warnings")
+        .expect("the warnings header")
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"status": "OK"})
+    );
+    assert_eq!(
+        warnings,
+        "elements[1] \"env\": name is used by an earlier element; \
+         elements[2] \"notify\": default must be \"\", \"true\" or \"false\""
+    );
+    let opened = events(&shim, "open_dialog");
+    assert_eq!(opened.len(), 1, "opened anyway");
+    let logged: Vec<_> = shim
+        .logs()
+        .into_iter()
+        .filter(|line| line.message.contains("opened although it breaks 2 rule(s)"))
+        .collect();
+    assert_eq!(logged.len(), 1, "{:?}", shim.logs());
+    assert_eq!(logged[0].level, "warn");
+    assert!(
+        logged[0].message.contains("\"deploy-1\""),
+        "{}",
+        logged[0].message
+    );
+
+    // A clean dialog gets no header.
+    let (signed, _) = trigger_from_command(&admin, &shim, &backend).await;
+    let response = reqwest::Client::new()
+        .post(shim.url("/api/v4/actions/dialogs/open"))
+        .json(
+            &json!({"trigger_id": signed, "url": "http://x/s", "dialog": deploy_dialog(&backend)}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        response
+            .headers()
+            .get("x-switchboard-dialog-warnings")
+            .is_none()
+    );
     shim.stop().await.unwrap();
 }
 
@@ -682,20 +765,6 @@ async fn bad_input_gets_a_clear_error_and_the_post_is_unchanged() {
             .unwrap()
             .contains("at most 100 elements"),
         "{err}"
-    );
-    // An invalid element names itself and the rule.
-    let mut bad = deploy_dialog(&backend);
-    bad["elements"][2]["default"] = json!("maybe");
-    let err = open_dialog(
-        &shim,
-        &json!({"trigger_id": signed, "url": "http://x/s", "dialog": bad}),
-    )
-    .await
-    .assert_error(400, "interactive_message.dialog.invalid.app_error");
-    let message = err["message"].as_str().unwrap();
-    assert!(
-        message.contains("\"notify\"") && message.contains("default"),
-        "{message}"
     );
     open_dialog(
         &shim,

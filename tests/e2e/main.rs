@@ -12,6 +12,7 @@ mod hardening;
 mod incoming;
 mod incoming_manage;
 mod interactive;
+mod kv_expiry;
 mod load;
 mod oauth;
 mod oauth_outgoing;

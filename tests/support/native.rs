@@ -335,6 +335,29 @@ impl Host for NativeHost {
             .kv_compare_and_set(key, expected, new)
             .map_err(error)
     }
+    fn kv_set_with_expiry(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_seconds: u64,
+    ) -> Result<(), HostError> {
+        self.app
+            .store
+            .kv_set_with_expiry(key, value, ttl_seconds)
+            .map_err(error)
+    }
+    fn kv_compare_and_set_with_expiry(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_seconds: u64,
+    ) -> Result<bool, HostError> {
+        self.app
+            .store
+            .kv_compare_and_set_with_expiry(key, expected, new, ttl_seconds)
+            .map_err(error)
+    }
 
     fn enqueue(&self, jobs: Vec<Job>) -> Result<(), HostError> {
         use switchboard_host_shim::deliveries::{self, EnqueueError, NewJob};

@@ -119,6 +119,11 @@ const MIGRATIONS: &[&str] = &[
         post_id TEXT NOT NULL, user_id TEXT NOT NULL, emoji_name TEXT NOT NULL,
         channel_id TEXT NOT NULL, create_at INTEGER NOT NULL,
         PRIMARY KEY (post_id, user_id, emoji_name));",
+    // kv expiry (issue 22): `expire_at` in ms since the epoch, 0 for never.
+    // An expired key reads as absent; the sweeper (`store::kv_sweep`) finds
+    // them through the partial index, which holds only keys that expire.
+    "ALTER TABLE kv ADD COLUMN expire_at INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX kv_expiring ON kv (expire_at) WHERE expire_at > 0;",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -84,6 +84,9 @@ pub struct Store {
     membership: std::sync::atomic::AtomicU64,
     /// Seals kv values at rest; `None` (tests only) stores them as given.
     cipher: Option<std::sync::Arc<secrets::Cipher>>,
+    /// Decides which kv keys have expired: the server's clock (a test's
+    /// fixed one), set by [`Store::set_clock`].
+    clock: crate::app::Clock,
 }
 
 /// A fresh Mattermost-style id: 26 chars of lowercase base32.
@@ -178,7 +181,13 @@ impl Store {
             writer: writer::Writer::start(write)?,
             membership: std::sync::atomic::AtomicU64::new(0),
             cipher: cipher.map(std::sync::Arc::new),
+            clock: crate::app::Clock::system(),
         })
+    }
+
+    /// Reads kv expiry by `clock` (the server's) instead of the system's.
+    pub fn set_clock(&mut self, clock: crate::app::Clock) {
+        self.clock = clock;
     }
 
     /// Changes whenever memberships (or anything else permissions read
@@ -639,12 +648,22 @@ impl Store {
 
     // ---- plugin kv ----
 
+    /// The value under `key`; `None` when absent or expired.
     pub fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let stored: Option<Vec<u8>> = self
             .conn()
-            .cached_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
+            .cached_row(KV_GET, params![key, self.clock.now_millis()], |r| r.get(0))
             .optional()?;
         stored.map(|v| self.open_value(key, v)).transpose()
+    }
+
+    /// When a key written now with `ttl_seconds` expires: 0 (never) for 0.
+    fn expire_at(&self, ttl_seconds: u64) -> i64 {
+        if ttl_seconds == 0 {
+            return 0;
+        }
+        let ttl = i64::try_from(ttl_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+        self.clock.now_millis().saturating_add(ttl)
     }
 
     /// What is stored for a kv value: sealed, when the store has a key.
@@ -662,19 +681,34 @@ impl Store {
         }
     }
 
+    /// Writes a key that never expires (clearing an earlier expiry).
     pub fn kv_set(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.kv_set_with_expiry(key, value, 0)
+    }
+
+    /// Writes a key that expires `ttl_seconds` from now (0: never).
+    pub fn kv_set_with_expiry(&self, key: &str, value: &[u8], ttl_seconds: u64) -> Result<()> {
         let (key, value) = (key.to_string(), self.seal_value(key, value));
+        let expire_at = self.expire_at(ttl_seconds);
         self.writer.write(move |c| {
-            c.execute(
-                "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![key, value],
-            )?;
+            c.prepare_cached(KV_UPSERT)?
+                .execute(params![key, value, expire_at])?;
             Ok(())
         })
     }
 
     /// Many kv values in one transaction (seeding a plugin's store).
     pub fn kv_import(&self, entries: Vec<(String, Vec<u8>)>) -> Result<()> {
+        self.kv_import_with_expiry(entries, 0)
+    }
+
+    /// [`Store::kv_import`] of keys expiring `ttl_seconds` from now (0: never).
+    pub fn kv_import_with_expiry(
+        &self,
+        entries: Vec<(String, Vec<u8>)>,
+        ttl_seconds: u64,
+    ) -> Result<()> {
+        let expire_at = self.expire_at(ttl_seconds);
         let sealed: Vec<(String, Vec<u8>)> = entries
             .into_iter()
             .map(|(key, value)| {
@@ -683,11 +717,9 @@ impl Store {
             })
             .collect();
         self.writer.write(move |c| {
-            let mut insert = c.prepare_cached(
-                "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )?;
+            let mut insert = c.prepare_cached(KV_UPSERT)?;
             for (key, value) in &sealed {
-                insert.execute(params![key, value])?;
+                insert.execute(params![key, value, expire_at])?;
             }
             Ok(())
         })
@@ -709,18 +741,38 @@ impl Store {
         let mut stmt = conn.prepare_cached(KV_LIST)?;
         let rows = stmt
             .query_map(
-                params![prefix, prefix_successor(prefix), limit, offset],
+                params![
+                    prefix,
+                    prefix_successor(prefix),
+                    limit,
+                    offset,
+                    self.clock.now_millis()
+                ],
                 |r| r.get(0),
             )?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
+    /// Writes `new` (a key that never expires) or deletes, for `None`, if
+    /// the current value is `expected` (`None`: absent or expired).
     pub fn kv_compare_and_set(
         &self,
         key: &str,
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
+    ) -> Result<bool> {
+        self.kv_compare_and_set_with_expiry(key, expected, new, 0)
+    }
+
+    /// [`Store::kv_compare_and_set`] whose written value expires
+    /// `ttl_seconds` from now (0: never).
+    pub fn kv_compare_and_set_with_expiry(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_seconds: u64,
     ) -> Result<bool> {
         let (key, expected, new) = (
             key.to_string(),
@@ -728,12 +780,14 @@ impl Store {
             new.map(|v| self.seal_value(key, v)),
         );
         let cipher = self.cipher.clone();
+        let now = self.clock.now_millis();
+        let expire_at = self.expire_at(ttl_seconds);
         // Read and write in one job: the writer runs jobs one at a time, so
         // nothing can slip in between. Sealed values differ at every write,
         // so the comparison is on the plaintext.
         self.writer.write(move |c| {
             let stored: Option<Vec<u8>> = c
-                .cached_row("SELECT value FROM kv WHERE key = ?1", [&key], |r| r.get(0))
+                .cached_row(KV_GET, params![key, now], |r| r.get(0))
                 .optional()?;
             let current = match (stored, &cipher) {
                 (Some(v), Some(cipher)) => Some(cipher.open(&key, v)?),
@@ -743,19 +797,40 @@ impl Store {
                 return Ok(false);
             }
             match new {
-                Some(value) => c.execute(
-                    "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    params![key, value],
-                )?,
+                Some(value) => c
+                    .prepare_cached(KV_UPSERT)?
+                    .execute(params![key, value, expire_at])?,
                 None => c.execute("DELETE FROM kv WHERE key = ?1", [key])?,
             };
             Ok(true)
         })
     }
+
+    /// Deletes at most `limit` keys expired at `now`, as one write: the
+    /// writer serves the writes queued meanwhile before the caller's next
+    /// batch. Returns how many it deleted.
+    pub async fn kv_sweep_batch(&self, now: i64, limit: u32) -> Result<usize> {
+        self.writer
+            .write_async(move |c| Ok(c.prepare_cached(KV_SWEEP)?.execute(params![now, limit])?))
+            .await
+    }
 }
 
-/// A page of the keys under a prefix: ?1 the prefix, ?2 its successor.
+/// Deletes at most ?2 keys expired at ?1 (ms), found through `kv_expiring`.
+const KV_SWEEP: &str = "DELETE FROM kv WHERE rowid IN
+     (SELECT rowid FROM kv WHERE expire_at > 0 AND expire_at <= ?1 LIMIT ?2)";
+
+/// A live key's value: ?1 the key, ?2 now (ms).
+const KV_GET: &str = "SELECT value FROM kv WHERE key = ?1 AND (expire_at = 0 OR expire_at > ?2)";
+
+/// Writes ?1 = ?2, expiring at ?3 (0: never).
+const KV_UPSERT: &str = "INSERT INTO kv (key, value, expire_at) VALUES (?1, ?2, ?3)
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value, expire_at = excluded.expire_at";
+
+/// A page of the live keys under a prefix: ?1 the prefix, ?2 its successor,
+/// ?5 now (ms).
 const KV_LIST: &str = "SELECT key FROM kv WHERE key >= ?1 AND key < CAST(?2 AS TEXT)
+                       AND (expire_at = 0 OR expire_at > ?5)
                        ORDER BY key LIMIT ?3 OFFSET ?4";
 
 /// The least byte string above every string that starts with `prefix`: its
@@ -851,7 +926,7 @@ mod tests {
             .conn()
             .query_row(
                 &format!("EXPLAIN QUERY PLAN {KV_LIST}"),
-                params!["a", prefix_successor("a"), 10, 0],
+                params!["a", prefix_successor("a"), 10, 0, 0],
                 |r| r.get(3),
             )
             .unwrap();
@@ -876,6 +951,102 @@ mod tests {
         assert!(!store.kv_compare_and_set("n", None, Some(b"2")).unwrap());
         assert!(store.kv_compare_and_set("n", Some(b"1"), None).unwrap());
         assert_eq!(store.kv_get("n").unwrap(), None);
+    }
+
+    /// An expired key is absent to every read and to compare-and-set, before
+    /// any sweep; `set` and `compare-and-set` clear an expiry.
+    #[test]
+    fn expired_kv_keys_read_as_absent_everywhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = crate::app::Clock::fixed(5_000_000);
+        let mut store = Store::open_with_key(&dir.path().join("db"), "k").unwrap();
+        store.set_clock(clock.clone());
+        store.kv_set_with_expiry("e/short", b"1", 10).unwrap();
+        store.kv_set_with_expiry("e/long", b"2", 100).unwrap();
+        store.kv_set_with_expiry("e/never", b"3", 0).unwrap();
+        store.kv_set_with_expiry("e/cleared", b"4", 10).unwrap();
+        store.kv_set("e/cleared", b"5").unwrap();
+        assert!(
+            store
+                .kv_compare_and_set_with_expiry("e/cas", None, Some(b"6"), 10)
+                .unwrap()
+        );
+        store.kv_set_with_expiry("e/cas-cleared", b"7", 10).unwrap();
+        assert!(
+            store
+                .kv_compare_and_set("e/cas-cleared", Some(b"7"), Some(b"8"))
+                .unwrap()
+        );
+        let all = [
+            "e/cas",
+            "e/cas-cleared",
+            "e/cleared",
+            "e/long",
+            "e/never",
+            "e/short",
+        ];
+        assert_eq!(store.kv_list("e/", 0, 10).unwrap(), all);
+
+        // One millisecond before ten seconds: all still there.
+        clock.advance(std::time::Duration::from_millis(9_999));
+        assert_eq!(store.kv_get("e/short").unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(store.kv_list("e/", 0, 10).unwrap(), all);
+        clock.advance(std::time::Duration::from_millis(1));
+        assert_eq!(store.kv_get("e/short").unwrap(), None);
+        assert_eq!(store.kv_get("e/cas").unwrap(), None);
+        assert_eq!(store.kv_get("e/long").unwrap().as_deref(), Some(&b"2"[..]));
+        assert_eq!(store.kv_get("e/never").unwrap().as_deref(), Some(&b"3"[..]));
+        assert_eq!(
+            store.kv_get("e/cleared").unwrap().as_deref(),
+            Some(&b"5"[..])
+        );
+        assert_eq!(
+            store.kv_get("e/cas-cleared").unwrap().as_deref(),
+            Some(&b"8"[..])
+        );
+        assert_eq!(
+            store.kv_list("e/", 0, 10).unwrap(),
+            ["e/cas-cleared", "e/cleared", "e/long", "e/never"]
+        );
+        // Offsets count live keys only.
+        assert_eq!(store.kv_list("e/", 1, 1).unwrap(), ["e/cleared"]);
+
+        // Compare-and-set sees the expired value as absent.
+        assert!(
+            !store
+                .kv_compare_and_set("e/short", Some(b"1"), Some(b"x"))
+                .unwrap()
+        );
+        assert!(
+            store
+                .kv_compare_and_set_with_expiry("e/short", None, Some(b"9"), 5)
+                .unwrap()
+        );
+        assert_eq!(store.kv_get("e/short").unwrap().as_deref(), Some(&b"9"[..]));
+        clock.advance(std::time::Duration::from_secs(5));
+        assert_eq!(store.kv_get("e/short").unwrap(), None);
+        // Deleting an expired key (expected: absent) succeeds.
+        assert!(store.kv_compare_and_set("e/short", None, None).unwrap());
+
+        // A sweep batch reads only the expiring keys' index, never the table.
+        let plan: Vec<String> = {
+            let conn = store.conn();
+            let mut stmt = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {KV_SWEEP}"))
+                .unwrap();
+            stmt.query_map(params![0, 10], |r| r.get(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        assert!(
+            plan.iter().any(|step| step.contains("kv_expiring")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|step| step.starts_with("SCAN kv")),
+            "{plan:?}"
+        );
     }
 
     /// A data directory from before encryption at rest: its kv values and

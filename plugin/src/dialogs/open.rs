@@ -2,9 +2,9 @@
 //! trigger id from a command or a click, opens a dialog for that user only.
 
 use super::model::{Dialog, without_nulls};
-use super::validate;
+use super::validate::{self, Warning};
 use crate::api::{ApiError, Request, Response};
-use crate::host::Host;
+use crate::host::{Host, Level};
 use crate::json::{fold_keys, whole_value};
 use crate::trigger_id;
 use serde_json::{Value, json};
@@ -34,14 +34,62 @@ pub fn open(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
     let decoded = trigger_id::decode(host, &trigger, lifetime)?;
     let dialog: Dialog = serde_json::from_value(without_nulls(dialog_json.clone()))
         .map_err(|e| bad_body(e.to_string()))?;
-    validate::check(&dialog)?;
+    let warnings = validate::check(&dialog)?;
 
     // Clients see the client form of the trigger id, never the signed one.
     let shown = json!({"trigger_id": decoded.client_id, "url": url, "dialog": dialog_json});
     let data = json!({"dialog": shown.to_string()});
     host.publish_to_user(&decoded.user_id, "open_dialog", &data.to_string())
         .map_err(|e| ApiError::host("api.dialog.open.app_error", &e))?;
-    Ok(Response::status_ok())
+    let mut response = Response::status_ok();
+    if !warnings.is_empty() {
+        let all: Vec<String> = warnings.iter().map(Warning::to_string).collect();
+        host.log(
+            Level::Warn,
+            &format!(
+                "dialog {} opened although it breaks {} rule(s): {}",
+                validate::quoted(&dialog.callback_id),
+                all.len(),
+                all.join("; ")
+            ),
+        );
+        response
+            .headers
+            .push((WARNINGS_HEADER.into(), warnings_header(&warnings)));
+    }
+    Ok(response)
+}
+
+/// Names the rules an opened dialog breaks (Switchboard's extension).
+pub const WARNINGS_HEADER: &str = "X-Switchboard-Dialog-Warnings";
+
+/// Longest value of [`WARNINGS_HEADER`]; the log line has every warning.
+const WARNINGS_HEADER_MAX: usize = 2048;
+
+/// The warnings as one header value: `place: rule` joined by `; `, in
+/// visible ASCII (anything else escaped), cut with a count of the rest.
+fn warnings_header(warnings: &[Warning]) -> String {
+    let mut out = String::new();
+    for (index, warning) in warnings.iter().enumerate() {
+        let item: String = warning
+            .to_string()
+            .chars()
+            .map(|c| match c {
+                ' '..='~' => c.to_string(),
+                _ => c.escape_unicode().to_string(),
+            })
+            .collect();
+        let separator = if out.is_empty() { "" } else { "; " };
+        // Room for the `; and N more` that may follow this one.
+        let room = if index + 1 < warnings.len() { 20 } else { 0 };
+        if out.len() + separator.len() + item.len() + room > WARNINGS_HEADER_MAX {
+            out.push_str(&format!("{separator}and {} more", warnings.len() - index));
+            break;
+        }
+        out.push_str(separator);
+        out.push_str(&item);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -102,15 +150,94 @@ mod tests {
             err.id,
             "interactive_message.decode_trigger_id.base64_decode_failed"
         );
-        let mut bad = good_dialog();
-        bad["elements"][0]["type"] = json!("colour");
+        let many: Vec<Value> = (0..=validate::MAX_ELEMENTS)
+            .map(|i| json!({"display_name": "F", "name": format!("f{i}"), "type": "text"}))
+            .collect();
+        let mut huge = good_dialog();
+        huge["elements"] = json!(many);
         let err = open_with(
+            &host,
+            json!({"trigger_id": ids.signed, "url": "http://x", "dialog": huge}),
+        )
+        .unwrap_err();
+        assert_eq!(err.id, "interactive_message.dialog.invalid.app_error");
+        assert!(host.published.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_dialog_breaking_rules_opens_with_a_warnings_header_and_a_log_line() {
+        let host = FakeHost::default();
+        let ids = trigger_id::generate(&host, "ua").unwrap();
+        let mut bad = good_dialog();
+        bad["title"] = json!("A title far longer than twenty-four bytes");
+        bad["elements"][0]["type"] = json!("colour");
+        bad["elements"].as_array_mut().unwrap().push(
+            json!({"display_name": "Ünïcode", "name": "é\n", "type": "bool", "default": "maybe"}),
+        );
+        let out = open_with(
             &host,
             json!({"trigger_id": ids.signed, "url": "http://x", "dialog": bad}),
         )
-        .unwrap_err();
-        assert_eq!(err.status, 400);
-        assert!(err.message.contains("\"env\""), "{}", err.message);
-        assert!(host.published.borrow().is_empty());
+        .unwrap();
+        assert_eq!(out.status, 200);
+        assert_eq!(host.published.borrow().len(), 1, "opened anyway");
+        let header: Vec<&String> = out
+            .headers
+            .iter()
+            .filter(|(name, _)| name == WARNINGS_HEADER)
+            .map(|(_, value)| value)
+            .collect();
+        assert_eq!(
+            header,
+            [concat!(
+                "title: must be 1 to 24 bytes; ",
+                "elements[0] \"env\": type \"colour\" is not a dialog element type; ",
+                "elements[1] \"\\u{e9}\\n\": default must be \"\", \"true\" or \"false\""
+            )]
+        );
+        let logs = host.logs.borrow();
+        assert_eq!(logs.len(), 1);
+        assert_eq!(logs[0].0, Level::Warn);
+        assert!(
+            logs[0]
+                .1
+                .contains("\"cb\" opened although it breaks 3 rule(s)"),
+            "{}",
+            logs[0].1
+        );
+        assert!(
+            logs[0].1.contains("elements[0] \"env\": type \"colour\""),
+            "{}",
+            logs[0].1
+        );
+
+        // A clean dialog has no header.
+        let ids = trigger_id::generate(&host, "ua").unwrap();
+        let out = open_with(
+            &host,
+            json!({"trigger_id": ids.signed, "url": "http://x", "dialog": good_dialog()}),
+        )
+        .unwrap();
+        assert!(out.headers.iter().all(|(name, _)| name != WARNINGS_HEADER));
+    }
+
+    #[test]
+    fn the_warnings_header_stays_short() {
+        let warnings: Vec<Warning> = (0..100)
+            .map(|i| Warning {
+                place: format!("elements[{i}] \"{}\"...", "n".repeat(40)),
+                rule: "name is used by an earlier element".into(),
+            })
+            .collect();
+        let header = warnings_header(&warnings);
+        assert!(header.len() <= WARNINGS_HEADER_MAX, "{}", header.len());
+        assert!(header.starts_with("elements[0] "), "{header}");
+        let (_, tail) = header.rsplit_once("; ").unwrap();
+        assert!(
+            tail.starts_with("and ") && tail.ends_with(" more"),
+            "{tail}"
+        );
+        let shown = header.matches(": name is used").count();
+        assert_eq!(tail, format!("and {} more", 100 - shown));
     }
 }

@@ -63,6 +63,11 @@ pub fn start(host: &dyn Host, req: &Request, lookup: bool) -> Result<Outcome, Ap
 
     body.remove("url");
     body.insert("user_id".into(), Value::String(user_id.to_string()));
+    // Mattermost's `SubmitDialogRequest.Cancelled` has no `omitempty`: the
+    // field is always sent, `false` unless the client said otherwise.
+    if !matches!(body.get("cancelled"), Some(Value::Bool(_))) {
+        body.insert("cancelled".into(), Value::Bool(false));
+    }
     let kind = if lookup {
         "dialog_lookup"
     } else if string_of(&body, "type") == "refresh" {
@@ -255,6 +260,25 @@ mod tests {
         assert_eq!(err.status, 403);
         let err = start(&host, &req(json!({"channel_id": "chan"})), false).unwrap_err();
         assert_eq!(err.id, "api.context.invalid_body_param.app_error");
+    }
+
+    #[test]
+    fn cancelled_is_always_sent_false_unless_the_client_said_true() {
+        let host = FakeHost::default();
+        host.add_channel_member("chan", "ua").unwrap();
+        let sent = |body: Value, lookup: bool| {
+            let Outcome::Call(call) = start(&host, &req(body), lookup).unwrap() else {
+                panic!()
+            };
+            serde_json::from_slice::<Value>(&call.request.body).unwrap()
+        };
+        let plain = json!({"url": "http://x/s", "channel_id": "chan"});
+        assert_eq!(sent(plain.clone(), false)["cancelled"], json!(false));
+        assert_eq!(sent(plain, true)["cancelled"], json!(false));
+        let null = json!({"url": "http://x/s", "channel_id": "chan", "cancelled": null});
+        assert_eq!(sent(null, false)["cancelled"], json!(false));
+        let yes = json!({"url": "http://x/s", "channel_id": "chan", "cancelled": true});
+        assert_eq!(sent(yes, false)["cancelled"], json!(true));
     }
 
     #[test]

@@ -1,11 +1,13 @@
-//! Dialog validation (spec §8.2). Mattermost only logs a warning for an
-//! invalid dialog and opens it anyway; here it is refused with a 400 that
-//! names the element and the rule (docs/COMPATIBILITY.md says why).
+//! Dialog validation (spec §8.2). As in Mattermost, the rules are advisory:
+//! a dialog that breaks them is still opened, and the rules broken come back
+//! as warnings, which the open route logs and names in a response header.
+//! Only Switchboard's own element cap refuses a dialog (docs/COMPATIBILITY.md).
 
 use super::model::{Dialog, Element};
 use crate::api::ApiError;
 use crate::commands::model::is_valid_http_url;
 use std::collections::HashSet;
+use std::fmt;
 
 /// Most elements a dialog may have. Mattermost sets none; no client renders
 /// hundreds usefully, and each costs the user's client memory.
@@ -13,41 +15,63 @@ pub const MAX_ELEMENTS: usize = 100;
 
 const TEXT_SUBTYPES: &[&str] = &["", "text", "email", "number", "tel", "url", "password"];
 
-fn invalid(message: String) -> ApiError {
-    ApiError::new(
-        400,
-        "interactive_message.dialog.invalid.app_error",
-        format!("Invalid dialog: {message}"),
-    )
+/// Longest part of an integration's value a warning repeats, in characters.
+const SHOWN_CHARS: usize = 40;
+
+/// One rule a dialog breaks: where (`title`, `elements[2] "notify"`) and which.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub place: String,
+    pub rule: String,
 }
 
-/// Checks a dialog; the error names the first rule broken.
-pub fn check(dialog: &Dialog) -> Result<(), ApiError> {
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.place, self.rule)
+    }
+}
+
+/// An integration's value quoted for a warning, cut to [`SHOWN_CHARS`].
+pub(crate) fn quoted(value: &str) -> String {
+    match value.char_indices().nth(SHOWN_CHARS) {
+        Some((cut, _)) => format!("{:?}...", &value[..cut]),
+        None => format!("{value:?}"),
+    }
+}
+
+/// Checks a dialog: refuses one over [`MAX_ELEMENTS`], and returns every
+/// advisory rule it breaks (the first per element), in order.
+pub fn check(dialog: &Dialog) -> Result<Vec<Warning>, ApiError> {
+    if dialog.elements.len() > MAX_ELEMENTS {
+        return Err(ApiError::new(
+            400,
+            "interactive_message.dialog.invalid.app_error",
+            format!(
+                "Invalid dialog: a dialog may have at most {MAX_ELEMENTS} elements, this one has {}",
+                dialog.elements.len()
+            ),
+        ));
+    }
+    let mut warnings = Vec::new();
+    let mut warn = |place: String, rule: String| warnings.push(Warning { place, rule });
     let len = dialog.title.len();
     if len == 0 || len > 24 {
-        return Err(invalid("title must be 1 to 24 bytes".into()));
+        warn("title".into(), "must be 1 to 24 bytes".into());
     }
     if !dialog.icon_url.is_empty() && !is_valid_http_url(&dialog.icon_url) {
-        return Err(invalid("icon_url must be an http(s) URL".into()));
-    }
-    if dialog.elements.len() > MAX_ELEMENTS {
-        return Err(invalid(format!(
-            "a dialog may have at most {MAX_ELEMENTS} elements, this one has {}",
-            dialog.elements.len()
-        )));
+        warn("icon_url".into(), "must be an http(s) URL".into());
     }
     let mut names = HashSet::new();
     for (index, element) in dialog.elements.iter().enumerate() {
-        check_element(element)
-            .map_err(|rule| invalid(format!("element {index} ({:?}): {rule}", element.name)))?;
+        let place = || format!("elements[{index}] {}", quoted(&element.name));
+        if let Err(rule) = check_element(element) {
+            warn(place(), rule);
+        }
         if !names.insert(element.name.as_str()) {
-            return Err(invalid(format!(
-                "element {index} ({:?}): name is used by an earlier element",
-                element.name
-            )));
+            warn(place(), "name is used by an earlier element".into());
         }
     }
-    Ok(())
+    Ok(warnings)
 }
 
 fn at_most(what: &str, value: &str, max: usize) -> Result<(), String> {
@@ -79,8 +103,8 @@ fn check_element(e: &Element) -> Result<(), String> {
             at_most("placeholder", &e.placeholder, max)?;
             if !TEXT_SUBTYPES.contains(&e.subtype.as_str()) {
                 return Err(format!(
-                    "subtype {:?} is not one of {TEXT_SUBTYPES:?}",
-                    e.subtype
+                    "subtype {} is not one of {TEXT_SUBTYPES:?}",
+                    quoted(&e.subtype)
                 ));
             }
         }
@@ -108,7 +132,10 @@ fn check_element(e: &Element) -> Result<(), String> {
                         vec![e.default.clone()]
                     };
                     if let Some(d) = defaults.iter().find(|d| !values.contains(&d.as_str())) {
-                        return Err(format!("default {d:?} is not among the options' values"));
+                        return Err(format!(
+                            "default {} is not among the options' values",
+                            quoted(d)
+                        ));
                     }
                 }
                 "users" | "channels" => {}
@@ -124,7 +151,8 @@ fn check_element(e: &Element) -> Result<(), String> {
                 }
                 other => {
                     return Err(format!(
-                        "data_source {other:?} is not one of users, channels, dynamic"
+                        "data_source {} is not one of users, channels, dynamic",
+                        quoted(other)
                     ));
                 }
             }
@@ -138,8 +166,8 @@ fn check_element(e: &Element) -> Result<(), String> {
         "radio" => {
             if !e.default.is_empty() && !values.contains(&e.default.as_str()) {
                 return Err(format!(
-                    "default {:?} is not among the options' values",
-                    e.default
+                    "default {} is not among the options' values",
+                    quoted(&e.default)
                 ));
             }
         }
@@ -151,7 +179,8 @@ fn check_element(e: &Element) -> Result<(), String> {
             ] {
                 if !value.is_empty() && !is_date(value) && !is_relative(value) {
                     return Err(format!(
-                        "{what} {value:?} is not YYYY-MM-DD or a relative date"
+                        "{what} {} is not YYYY-MM-DD or a relative date",
+                        quoted(value)
                     ));
                 }
             }
@@ -159,8 +188,8 @@ fn check_element(e: &Element) -> Result<(), String> {
         "datetime" => {
             if !e.default.is_empty() && !is_datetime(&e.default) && !is_relative(&e.default) {
                 return Err(format!(
-                    "default {:?} is not a datetime or a relative date",
-                    e.default
+                    "default {} is not a datetime or a relative date",
+                    quoted(&e.default)
                 ));
             }
             // 0 is "not set" (the client's default of 60), not a rule broken.
@@ -169,7 +198,12 @@ fn check_element(e: &Element) -> Result<(), String> {
                 return Err("time_interval must be 1 to 1440 minutes and divide 1440".into());
             }
         }
-        other => return Err(format!("type {other:?} is not a dialog element type")),
+        other => {
+            return Err(format!(
+                "type {} is not a dialog element type",
+                quoted(other)
+            ));
+        }
     }
     Ok(())
 }
@@ -276,11 +310,13 @@ mod tests {
         }
     }
 
+    /// The one warning `d` gets, which must hold `words`.
     #[track_caller]
-    fn refused(d: &Dialog, words: &str) {
-        let err = check(d).unwrap_err();
-        assert_eq!(err.status, 400);
-        assert!(err.message.contains(words), "{} lacks {words}", err.message);
+    fn warned(d: &Dialog, words: &str) {
+        let warnings = check(d).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let shown = warnings[0].to_string();
+        assert!(shown.contains(words), "{shown} lacks {words}");
     }
 
     #[test]
@@ -310,45 +346,79 @@ mod tests {
             date,
             dt,
         ]);
-        check(&d).unwrap();
+        assert_eq!(check(&d).unwrap(), Vec::new());
     }
 
     #[test]
-    fn each_rule_is_named() {
-        refused(&Dialog::default(), "title");
-        refused(
+    fn each_rule_is_a_named_warning() {
+        let mut untitled = dialog(vec![element("a", "text")]);
+        untitled.title = String::new();
+        warned(&untitled, "title: must be 1 to 24 bytes");
+        warned(
             &dialog(vec![element("a", "color")]),
-            "element 0 (\"a\"): type",
+            "elements[0] \"a\": type \"color\"",
         );
-        refused(
+        warned(
             &dialog(vec![element("a", "text"), element("a", "bool")]),
-            "element 1",
+            "elements[1] \"a\": name is used",
         );
         let mut e = element("a", "text");
         e.subtype = "phone".into();
-        refused(&dialog(vec![e]), "subtype");
+        warned(&dialog(vec![e]), "subtype");
         let mut e = element("a", "text");
         e.min_length = 5;
-        refused(&dialog(vec![e]), "min_length");
+        warned(&dialog(vec![e]), "min_length");
         let mut e = element("a", "bool");
         e.multiselect = true;
-        refused(&dialog(vec![e]), "multiselect");
+        warned(&dialog(vec![e]), "multiselect");
         let mut e = element("a", "select");
         e.default = "zzz".into();
-        refused(&dialog(vec![e]), "default");
+        warned(&dialog(vec![e]), "default \"zzz\"");
         let mut e = element("a", "select");
         e.data_source = "dynamic".into();
-        refused(&dialog(vec![e]), "data_source_url");
+        warned(&dialog(vec![e]), "data_source_url");
         let mut e = element("a", "date");
         e.default = "2023-02-29".into();
-        refused(&dialog(vec![e]), "default");
+        warned(&dialog(vec![e]), "default");
         let mut e = element("a", "datetime");
         e.time_interval = 7;
-        refused(&dialog(vec![e]), "time_interval");
+        warned(&dialog(vec![e]), "time_interval");
+    }
+
+    #[test]
+    fn every_broken_rule_is_listed_and_long_values_are_cut() {
+        let mut bad_type = element(&"n".repeat(300), "colour");
+        bad_type.display_name = "Colour".into();
+        let mut bad_default = element("b", "radio");
+        bad_default.default = "x".repeat(3000);
+        let mut d = dialog(vec![bad_type, element("ok", "text"), bad_default]);
+        d.icon_url = "ftp://x/i.png".into();
+        let warnings = check(&d).unwrap();
+        let places: Vec<&str> = warnings.iter().map(|w| w.place.as_str()).collect();
+        assert_eq!(places.len(), 3, "{warnings:?}");
+        assert_eq!(places[0], "icon_url");
+        assert_eq!(places[1], format!("elements[0] \"{}\"...", "n".repeat(40)));
+        assert_eq!(places[2], "elements[2] \"b\"");
+        assert!(warnings[2].rule.len() < 100, "{}", warnings[2].rule);
+    }
+
+    #[test]
+    fn only_the_element_cap_refuses() {
         let many = (0..=MAX_ELEMENTS)
             .map(|i| element(&format!("e{i}"), "text"))
             .collect();
-        refused(&dialog(many), "at most 100 elements");
+        let err = check(&dialog(many)).unwrap_err();
+        assert_eq!(err.status, 400);
+        assert_eq!(err.id, "interactive_message.dialog.invalid.app_error");
+        assert!(
+            err.message.contains("at most 100 elements"),
+            "{}",
+            err.message
+        );
+        let most = (0..MAX_ELEMENTS)
+            .map(|i| element(&format!("e{i}"), "text"))
+            .collect();
+        assert_eq!(check(&dialog(most)).unwrap(), Vec::new());
     }
 
     #[test]

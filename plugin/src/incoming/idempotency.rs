@@ -8,6 +8,8 @@ use crate::host::Host;
 
 /// How long a key keeps meaning the same request.
 pub const WINDOW_MILLIS: i64 = 24 * 60 * 60 * 1000;
+/// The record's expiry in the host's kv: the window.
+const TTL_SECONDS: u64 = (WINDOW_MILLIS / 1000) as u64;
 const MAX_KEY_LEN: usize = 255;
 
 #[derive(Serialize, Deserialize)]
@@ -48,8 +50,9 @@ pub fn seed(
             return Ok(Some(seed_of(hook_id, key, record.at)));
         }
         let fresh = serde_json::to_vec(&Record { at: now }).unwrap_or_default();
+        // The record is worth nothing after the window: the host drops it then.
         if host
-            .kv_compare_and_set(&kv_key, old.as_deref(), Some(&fresh))
+            .kv_compare_and_set_with_expiry(&kv_key, old.as_deref(), Some(&fresh), TTL_SECONDS)
             .map_err(store_error)?
         {
             return Ok(Some(seed_of(hook_id, key, now)));
@@ -99,6 +102,16 @@ mod tests {
         assert_ne!(first, at(Some("abd"), "h", 2).unwrap().unwrap());
         let later = at(Some("abc"), "h", 1 + WINDOW_MILLIS).unwrap().unwrap();
         assert_ne!(first, later, "a key reused after 24 hours is a new request");
+    }
+
+    #[test]
+    fn the_record_expires_with_the_window() {
+        let host = FakeHost::default();
+        seed(&host, &request(Some("abc")), "h", 1).unwrap();
+        let ttl = host.kv_ttl.borrow();
+        let (key, seconds) = ttl.iter().next().expect("an expiring record");
+        assert!(key.starts_with("incoming_idempotency/h/"), "{key}");
+        assert_eq!(*seconds, 24 * 60 * 60);
     }
 
     #[test]

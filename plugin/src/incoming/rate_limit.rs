@@ -86,8 +86,11 @@ pub fn take(host: &dyn Host, hook_id: &str, budget: Budget, now: i64) -> Result<
             });
         }
         let state = serde_json::to_vec(&State { tat: next }).unwrap_or_default();
+        // Once `next` has passed the state says nothing an absent one does
+        // not (the budget is full): the host drops it then.
+        let ttl = ceil_secs(next - now).max(1);
         if host
-            .kv_compare_and_set(&key, old.as_deref(), Some(&state))
+            .kv_compare_and_set_with_expiry(&key, old.as_deref(), Some(&state), ttl)
             .map_err(store_error)?
         {
             let remaining = (capacity - (next - now)) / interval;
@@ -156,6 +159,33 @@ mod tests {
                 .unwrap()
                 .remaining
                 == 2
+        );
+    }
+
+    #[test]
+    fn the_state_expires_when_the_budget_is_full_again() {
+        let host = FakeHost::default();
+        let ttl = || host.kv_ttl.borrow().get("incoming_rate/h").copied();
+        let budget = Budget { limit: 3 };
+        take(&host, "h", budget, 1_000_000).unwrap();
+        assert_eq!(
+            ttl(),
+            Some(20),
+            "one request: full again one interval later"
+        );
+        take(&host, "h", budget, 1_000_000).unwrap();
+        take(&host, "h", budget, 1_000_000).unwrap();
+        assert_eq!(
+            ttl(),
+            Some(60),
+            "the whole budget: full again a window later"
+        );
+        let fast = Budget { limit: 100_000 };
+        take(&host, "f", fast, 1_000_000).unwrap();
+        assert_eq!(
+            host.kv_ttl.borrow().get("incoming_rate/f").copied(),
+            Some(1),
+            "never less than a second"
         );
     }
 

@@ -1,4 +1,6 @@
-//! `kv`: the plugin's own durable keys in the shim's SQLite file.
+//! `kv`: the plugin's own durable keys in the shim's SQLite file. Keys may
+//! expire (0.3.1): expired ones read as absent, and `crate::sweeper` deletes
+//! them in the background.
 
 use crate::runtime::CallState;
 use crate::runtime::bindings::switchboard::plugin::kv::Host;
@@ -66,5 +68,36 @@ impl Host for CallState {
             .app
             .store
             .kv_compare_and_set(&key, expected.as_deref(), new.as_deref())?)
+    }
+
+    async fn set_with_expiry(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+        ttl_seconds: u64,
+    ) -> Result<(), Error> {
+        check_key(self.grants, &key)?;
+        let write =
+            self.blocking(move |app| app.store.kv_set_with_expiry(&key, &value, ttl_seconds));
+        Ok(write.await?)
+    }
+
+    async fn compare_and_set_with_expiry(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+        ttl_seconds: u64,
+    ) -> Result<bool, Error> {
+        check_key(self.grants, &key)?;
+        let write = self.blocking(move |app| {
+            app.store.kv_compare_and_set_with_expiry(
+                &key,
+                expected.as_deref(),
+                new.as_deref(),
+                ttl_seconds,
+            )
+        });
+        Ok(write.await?)
     }
 }
