@@ -597,3 +597,50 @@ async fn a_job_that_waited_past_its_lease_for_a_slot_is_sent_once() {
     server.stop().await;
     shim.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_holds_the_retry_back() {
+    // Retries 50 ms apart, unless the receiver asks for an hour.
+    let shim = shim(3).await;
+    let admin = Api::admin(&shim);
+    let server = CallbackServer::start(|_| {
+        let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+        Answer::raw(429, Some("text/plain"), "slow down")
+            .header("Retry-After", &httpdate::fmt_http_date(later))
+    })
+    .await;
+    let hook = create_hook(&admin, json!({"team_id": shim.team.id, "trigger_words": ["later"], "callback_urls": [server.url.clone()]})).await;
+    let hook_id = hook["id"].as_str().unwrap();
+    say(&admin, &shim.town_square.id, "later please").await;
+    eventually(
+        Duration::from_secs(10),
+        "the first attempt is recorded",
+        || {
+            shim.shim
+                .app
+                .store
+                .deliveries_of(hook_id)
+                .unwrap()
+                .iter()
+                .any(|d| !d.attempts.is_empty())
+        },
+    )
+    .await;
+    let job = shim
+        .shim
+        .app
+        .store
+        .deliveries_of(hook_id)
+        .unwrap()
+        .remove(0);
+    let first = &job.attempts[0];
+    assert_eq!(first.status, 429);
+    assert!(
+        first.next_at - first.at >= 3_590_000,
+        "the retry waits for the receiver's date, not 50 ms: {} ms",
+        first.next_at - first.at
+    );
+    assert_eq!(server.requests().len(), 1);
+    server.stop().await;
+    shim.stop().await.unwrap();
+}

@@ -95,16 +95,27 @@ pub fn retryable(result: &Result<OutboundResponse, EgressError>) -> bool {
     }
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is not honoured: receivers
-/// asking for a pause send seconds in practice).
+/// `Retry-After` in either of RFC 9110's forms: seconds, or an HTTP-date
+/// (taken as the wait from now; a date already past asks for no wait).
 pub fn retry_after(result: &Result<OutboundResponse, EgressError>) -> Option<Duration> {
+    retry_after_at(result, std::time::SystemTime::now())
+}
+
+fn retry_after_at(
+    result: &Result<OutboundResponse, EgressError>,
+    now: std::time::SystemTime,
+) -> Option<Duration> {
     let Ok(response) = result else { return None };
-    response
+    let value = response
         .headers
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
-        .and_then(|(_, value)| value.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+        .map(|(_, value)| value.trim())?;
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -152,11 +163,39 @@ mod tests {
         assert_eq!(asked, Some(Duration::from_secs(120)));
         assert_eq!(settings.delay_before(2, asked), Duration::from_secs(120));
         assert_eq!(
-            retry_after(&status(
-                503,
-                vec![("retry-after".into(), "Wed, 21 Oct 2015 07:28:00 GMT".into())]
-            )),
+            retry_after(&status(503, vec![("retry-after".into(), "soon".into())])),
             None
+        );
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date_is_the_wait_until_then() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2026 07:26:00 GMT").unwrap();
+        let asked = |value: &str| {
+            retry_after_at(
+                &status(503, vec![("retry-after".into(), value.into())]),
+                now,
+            )
+        };
+        // IMF-fixdate, and the obsolete RFC 850 and asctime forms.
+        assert_eq!(
+            asked("Wed, 21 Oct 2026 07:28:00 GMT"),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            asked("Wednesday, 21-Oct-26 07:28:00 GMT"),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            asked("Wed Oct 21 07:28:00 2026"),
+            Some(Duration::from_secs(120))
+        );
+        // A date already past asks for no wait beyond the schedule's.
+        assert_eq!(asked("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        let settings = DeliverySettings::default();
+        assert_eq!(
+            settings.delay_before(2, asked("Wed, 21 Oct 2026 07:28:00 GMT")),
+            Duration::from_secs(120)
         );
     }
 }
