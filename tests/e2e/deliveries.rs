@@ -644,3 +644,68 @@ async fn retry_after_as_an_http_date_holds_the_retry_back() {
     server.stop().await;
     shim.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_result_the_plugin_keeps_failing_on_is_parked_and_the_engine_moves_on() {
+    let shim = TestShim::builder()
+        .config(|c| {
+            c.service_settings.allowed_untrusted_internal_connections = "127.0.0.1".into();
+            c.delivery_settings.max_callback_failures = 3;
+        })
+        .start()
+        .await
+        .unwrap();
+    let admin = Api::admin(&shim);
+    // The plugin traps on every call back with this answer (a test fault,
+    // only with EnableTesting), as it would on a bug it hits every time.
+    let server = CallbackServer::start(|r| {
+        if r.body_text().contains("poison") {
+            Answer::json(json!({"text": "never posted"})).header("X-Switchboard-Test-Fault", "trap")
+        } else {
+            Answer::json(json!({"text": "handled"}))
+        }
+    })
+    .await;
+    let hook = create_hook(&admin, json!({"team_id": shim.team.id, "trigger_words": ["feed"], "callback_urls": [server.url.clone()]})).await;
+    let hook_id = hook["id"].as_str().unwrap();
+    say(&admin, &shim.town_square.id, "feed poison").await;
+    let log = settled_log(&admin, hook_id, 1).await;
+    let parked = &log[0];
+    assert_eq!(parked["state"], "failed", "{parked}");
+    let error = parked["error"].as_str().unwrap();
+    assert!(
+        error.contains("the plugin failed on it 3 times"),
+        "the delivery log says why: {error}"
+    );
+    assert_eq!(parked["posted"], json!([]));
+    assert_eq!(parked["status"], 200, "the receiver did answer");
+    let id = parked["id"].as_str().unwrap();
+    eventually(Duration::from_secs(10), "the job is parked", || {
+        shim.shim.app.store.active_deliveries().unwrap() == 0
+    })
+    .await;
+    let job = shim.shim.app.store.delivery(id).unwrap();
+    assert_eq!(job.state, "done");
+    assert_eq!(job.callback_failures, 3);
+    assert_eq!(shim.shim.app.store.parked_deliveries().unwrap(), 1);
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "the answer is not fetched again"
+    );
+    assert!(
+        shim.logs()
+            .iter()
+            .any(|l| l.message.contains("the plugin failed on it 3 times")),
+        "and the plugin's log"
+    );
+
+    // The engine moves on: the next delivery of the hook is handled.
+    say(&admin, &shim.town_square.id, "feed more").await;
+    let log = settled_log(&admin, hook_id, 2).await;
+    assert_eq!(log[0]["state"], "delivered", "{log:?}");
+    assert!(shim.posts().iter().any(|p| p.message == "handled"));
+    assert!(!shim.posts().iter().any(|p| p.message == "never posted"));
+    server.stop().await;
+    shim.stop().await.unwrap();
+}

@@ -33,6 +33,15 @@ pub struct DeliverySettings {
     /// How long a process owns a job it claimed; at least the request
     /// timeout plus 5 s. 0: just that.
     pub lease_seconds: u64,
+    /// Times the plugin may fail on a settled delivery's result (a trap, its
+    /// deadline, its memory cap; a busy pool does not count) before the
+    /// engine stops calling back and parks the delivery as failed: told to
+    /// the plugin once more without the answer, so its delivery log shows
+    /// why, and counted in the store. Default 10: with the 2 s between
+    /// tries, a plugin briefly failing (an upgrade, a loaded machine) has
+    /// ~20 s to recover, while a result it fails on every time (a bug, an
+    /// answer it cannot hold) stops costing a call every 2 s forever. 0: 1.
+    pub max_callback_failures: u32,
 }
 
 impl Default for DeliverySettings {
@@ -58,6 +67,7 @@ impl Default for DeliverySettings {
             max_queued: 10_000,
             retention_days: 7,
             lease_seconds: 0,
+            max_callback_failures: 10,
         }
     }
 }

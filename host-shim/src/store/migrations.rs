@@ -98,6 +98,11 @@ const MIGRATIONS: &[&str] = &[
         secrets BLOB NOT NULL, credentials_username TEXT, oauth_token_url TEXT NOT NULL,
         grant_type TEXT NOT NULL, audiences TEXT NOT NULL);
      ALTER TABLE oauth_apps ADD COLUMN is_dynamically_registered INTEGER NOT NULL DEFAULT 0;",
+    // deliveries whose result the plugin keeps failing on (issue 22): the
+    // failures are counted, and past `DeliverySettings.MaxCallbackFailures`
+    // the job is done with the reason in `parked_error`.
+    "ALTER TABLE deliveries ADD COLUMN callback_failures INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE deliveries ADD COLUMN parked_error TEXT NOT NULL DEFAULT '';",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
