@@ -709,3 +709,36 @@ async fn a_result_the_plugin_keeps_failing_on_is_parked_and_the_engine_moves_on(
     server.stop().await;
     shim.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn paused_post_hooks_stay_owed_and_run_once_the_pause_ends() {
+    let shim = TestShim::builder()
+        .config(|c| {
+            c.service_settings.allowed_untrusted_internal_connections = "127.0.0.1".into();
+            c.delivery_settings.pause_post_hooks = true;
+        })
+        .start()
+        .await
+        .unwrap();
+    let admin = Api::admin(&shim);
+    let server = CallbackServer::start(|_| Answer::empty()).await;
+    create_hook(&admin, json!({"team_id": shim.team.id, "trigger_words": ["held"], "callback_urls": [server.url.clone()]})).await;
+    let first = say(&admin, &shim.town_square.id, "held one").await;
+    let second = say(&admin, &shim.town_square.id, "held two").await;
+    // Owed from the post's own transaction.
+    let owed = shim.shim.app.store.owed_post_hooks().unwrap();
+    assert_eq!(owed, [first["id"].as_str().unwrap(), second["id"].as_str().unwrap()]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(server.requests().is_empty(), "held while paused");
+    assert_eq!(shim.shim.app.store.owed_post_hooks().unwrap().len(), 2);
+
+    shim.set_config(|c| c.delivery_settings.pause_post_hooks = false)
+        .unwrap();
+    server.wait_for(2).await;
+    eventually(Duration::from_secs(10), "the outbox is empty", || {
+        shim.shim.app.store.owed_post_hooks().unwrap().is_empty()
+    })
+    .await;
+    server.stop().await;
+    shim.stop().await.unwrap();
+}

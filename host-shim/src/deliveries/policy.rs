@@ -42,6 +42,12 @@ pub struct DeliverySettings {
     /// ~20 s to recover, while a result it fails on every time (a bug, an
     /// answer it cannot hold) stops costing a call every 2 s forever. 0: 1.
     pub max_callback_failures: u32,
+    /// Holds the plugin's post hooks (outgoing webhooks) without losing
+    /// any: posts are still accepted, and what their hooks owe waits in the
+    /// store's outbox until this is turned off again (`PUT
+    /// /api/v4/config/patch` or a restart), then runs. For maintenance on
+    /// the receivers' side, or an incident; default off.
+    pub pause_post_hooks: bool,
 }
 
 impl Default for DeliverySettings {
@@ -68,6 +74,7 @@ impl Default for DeliverySettings {
             retention_days: 7,
             lease_seconds: 0,
             max_callback_failures: 10,
+            pause_post_hooks: false,
         }
     }
 }

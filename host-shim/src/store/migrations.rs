@@ -103,6 +103,11 @@ const MIGRATIONS: &[&str] = &[
     // the job is done with the reason in `parked_error`.
     "ALTER TABLE deliveries ADD COLUMN callback_failures INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE deliveries ADD COLUMN parked_error TEXT NOT NULL DEFAULT '';",
+    // the post hook's outbox (issue 22): a post that runs the plugin's post
+    // hook (outgoing webhooks) owes it from the transaction that stores it
+    // until the hook returned (`store::outbox`).
+    "CREATE TABLE post_hook_outbox (
+        post_id TEXT PRIMARY KEY, create_at INTEGER NOT NULL);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

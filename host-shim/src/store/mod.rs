@@ -8,6 +8,7 @@ mod first_start;
 mod migrations;
 mod model;
 mod oauth;
+mod outbox;
 mod outgoing_oauth;
 pub mod secrets;
 mod writer;
