@@ -17,8 +17,8 @@ use tokio::sync::mpsc::UnboundedReceiver;
 /// How often a paused dispatcher looks whether the pause has ended.
 const PAUSE_POLL: Duration = Duration::from_millis(500);
 /// Tries of one post's hook in this run when it fails for a passing reason
-/// (its deadline on a loaded machine, a busy pool); the debt then waits for
-/// the next start.
+/// (its deadline on a loaded machine); the debt then waits for the next
+/// start. A busy pool is not one: background calls wait for their slot.
 const TRIES: u32 = 3;
 /// The wait before the second try; doubled for each further one.
 const RETRY: Duration = Duration::from_secs(2);

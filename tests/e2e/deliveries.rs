@@ -742,3 +742,66 @@ async fn paused_post_hooks_stay_owed_and_run_once_the_pause_ends() {
     server.stop().await;
     shim.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn five_hundred_triggering_posts_into_two_slots_all_reach_the_receiver() {
+    // Two plugin slots and a queue that refuses almost at once: each post's
+    // hook and each delivery's result is a background call, which waits for
+    // a slot instead of being refused as busy.
+    let shim = TestShim::builder()
+        .config(|c| {
+            c.service_settings.allowed_untrusted_internal_connections = "127.0.0.1".into();
+            c.switchboard_settings.plugin_pool_size = 2;
+            c.switchboard_settings.plugin_queue_size = 2;
+            c.switchboard_settings.plugin_queue_timeout_milliseconds = 200;
+            c.delivery_settings.max_concurrent_per_destination = 256;
+        })
+        .start()
+        .await
+        .unwrap();
+    let admin = Api::admin(&shim);
+    let server = CallbackServer::start(|_| Answer::empty()).await;
+    create_hook(&admin, json!({"team_id": shim.team.id, "trigger_words": ["burst"], "callback_urls": [server.url.clone()]})).await;
+    let channel = shim.town_square.id.clone();
+    let sends = (0..500).map(|i| {
+        let (admin, channel) = (admin.clone(), channel.clone());
+        tokio::spawn(async move { say(&admin, &channel, &format!("burst {i}")).await })
+    });
+    for send in futures::future::join_all(sends).await {
+        send.unwrap();
+    }
+    let received = || {
+        server
+            .requests()
+            .iter()
+            .map(|r| r.body_text())
+            .filter_map(|body| {
+                let start = body.find("burst+")? + "burst+".len();
+                let number: String = body[start..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                number.parse::<u32>().ok()
+            })
+            .collect::<std::collections::HashSet<u32>>()
+    };
+    eventually(
+        Duration::from_secs(300),
+        "every post's delivery arrives",
+        || received().len() == 500,
+    )
+    .await;
+    eventually(
+        Duration::from_secs(60),
+        "and every result is handled",
+        || shim.shim.app.store.active_deliveries().unwrap() == 0,
+    )
+    .await;
+    assert_eq!(
+        shim.shim.app.store.owed_post_hooks().unwrap(),
+        Vec::<String>::new(),
+        "no post hook left owed"
+    );
+    server.stop().await;
+    shim.stop().await.unwrap();
+}
