@@ -89,7 +89,7 @@ mod tests {
             ..Post::default()
         };
         store.insert_post_owing_hook(&post).unwrap();
-        assert_eq!(store.owed_post_hooks().unwrap(), [post.id.clone()]);
+        assert_eq!(store.owed_post_hooks().unwrap(), [post.id.as_str()]);
         // A failing insert (the same id again) owes nothing more.
         assert!(store.insert_post_owing_hook(&post).is_err());
         store.owe_post_hook(&post.id).unwrap();
