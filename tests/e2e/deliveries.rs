@@ -727,7 +727,13 @@ async fn paused_post_hooks_stay_owed_and_run_once_the_pause_ends() {
     let second = say(&admin, &shim.town_square.id, "held two").await;
     // Owed from the post's own transaction.
     let owed = shim.shim.app.store.owed_post_hooks().unwrap();
-    assert_eq!(owed, [first["id"].as_str().unwrap(), second["id"].as_str().unwrap()]);
+    assert_eq!(
+        owed,
+        [
+            first["id"].as_str().unwrap(),
+            second["id"].as_str().unwrap()
+        ]
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(server.requests().is_empty(), "held while paused");
     assert_eq!(shim.shim.app.store.owed_post_hooks().unwrap().len(), 2);
@@ -801,6 +807,60 @@ async fn five_hundred_triggering_posts_into_two_slots_all_reach_the_receiver() {
         shim.shim.app.store.owed_post_hooks().unwrap(),
         Vec::<String>::new(),
         "no post hook left owed"
+    );
+    server.stop().await;
+    shim.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_redelivery_is_signed_with_the_hooks_secrets_now() {
+    let shim = shim(1).await;
+    let admin = Api::admin(&shim);
+    let server = CallbackServer::start(|_| Answer::empty()).await;
+    let hook = create_hook(&admin, json!({"team_id": shim.team.id, "trigger_words": ["resign"], "callback_urls": [server.url.clone()]})).await;
+    let hook_id = hook["id"].as_str().unwrap();
+    let first_secret = hook["webhook_secrets"][0].as_str().unwrap().to_string();
+    say(&admin, &shim.town_square.id, "resign please").await;
+    let log = settled_log(&admin, hook_id, 1).await;
+    let first = log[0]["id"].as_str().unwrap().to_string();
+    eventually(Duration::from_secs(10), "the host finished the job", || {
+        shim.shim.app.store.active_deliveries().unwrap() == 0
+    })
+    .await;
+    // Two rotations: the first secret is retired, two new ones sign.
+    let rotate = format!("/api/v4/hooks/outgoing/{hook_id}/rotate_secret");
+    admin.post_json(&rotate, &json!({})).await;
+    let rotated = admin.post_json(&rotate, &json!({})).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let secrets: Vec<String> = rotated.json()["webhook_secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    assert!(!secrets.contains(&first_secret));
+
+    let path = format!("/api/v4/hooks/outgoing/{hook_id}/deliveries/{first}/redeliver");
+    let reply = admin.post_json(&path, &json!({})).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let second = reply.json()["delivery_id"].as_str().unwrap().to_string();
+    let requests = server.wait_for(2).await;
+    let again = &requests[1];
+    assert_eq!(again.header("webhook-id"), Some(second.as_str()));
+    assert_eq!(again.body, requests[0].body, "the same request");
+    let timestamp = again.header("webhook-timestamp").unwrap();
+    let signatures: Vec<&str> = again
+        .header("webhook-signature")
+        .unwrap()
+        .split(' ')
+        .collect();
+    let expected: Vec<String> = secrets
+        .iter()
+        .map(|secret| standard_signature(secret, &second, timestamp, &again.body))
+        .collect();
+    assert_eq!(
+        signatures, expected,
+        "signed with the secrets now, not the retired one"
     );
     server.stop().await;
     shim.stop().await.unwrap();

@@ -174,12 +174,20 @@ pub fn enqueue(app: &App, jobs: Vec<NewJob>) -> Result<(), EnqueueError> {
     }
 }
 
-/// Copies a done job as a new one and wakes the engine. Blocking.
-pub fn redeliver(app: &App, group: &str, id: &str, new_id: &str) -> Result<(), StoreError> {
+/// Copies a done job as a new one and wakes the engine; signed with
+/// `signing` when given (the hook's secrets now), else as the original.
+/// Blocking.
+pub fn redeliver(
+    app: &App,
+    group: &str,
+    id: &str,
+    new_id: &str,
+    signing: Option<Vec<StoredSigning>>,
+) -> Result<(), StoreError> {
     let settings = app.config().delivery_settings.clone();
     let max_age = i64::try_from(settings.max_age_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     app.store
-        .redeliver_delivery(group, id, new_id, now_millis(), max_age)?;
+        .redeliver_delivery(group, id, new_id, now_millis(), max_age, signing)?;
     app.deliveries.wake();
     Ok(())
 }

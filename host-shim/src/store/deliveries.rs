@@ -419,8 +419,9 @@ impl Store {
         })
     }
 
-    /// A new pending job `new_id` with the request, signing and continuation
-    /// of the done job `id` of `group`.
+    /// A new pending job `new_id` with the request and continuation of the
+    /// done job `id` of `group`, signed with `signing` when given, else as
+    /// that job was.
     pub fn redeliver_delivery(
         &self,
         group: &str,
@@ -428,6 +429,7 @@ impl Store {
         new_id: &str,
         now: i64,
         max_age_ms: i64,
+        signing: Option<Vec<StoredSigning>>,
     ) -> Result<()> {
         let old = self.delivery(id)?;
         if old.group != group {
@@ -449,6 +451,7 @@ impl Store {
             redelivery_of: id.to_string(),
             create_at: now,
             callback_failures: 0,
+            signing: signing.unwrap_or(old.signing),
             ..old
         };
         let secrets = self.seal_signing(&job)?;
