@@ -8,6 +8,7 @@ pub mod deliveries;
 pub mod egress;
 pub mod harness;
 pub mod manifest;
+pub mod post_hooks;
 pub mod runtime;
 pub mod server;
 pub mod store;
@@ -82,40 +83,15 @@ pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Boot
     tokio::spawn(deliveries::run(Arc::downgrade(&app), runtime.clone()));
     tokio::spawn(flush_metrics(Arc::downgrade(&app)));
     tokio::spawn(sweeper::run(Arc::downgrade(&app)));
+    // So do post hooks still owed (the outbox), before any new post's.
     if let Some(queue) = app.take_posted_queue() {
-        tokio::spawn(dispatch_post_hooks(
+        tokio::spawn(post_hooks::dispatch(
             Arc::downgrade(&app),
             runtime.clone(),
             queue,
         ));
     }
     Ok((Shim { app, runtime }, bootstrap))
-}
-
-/// Runs the plugin's post hook for each queued post, each in its own task so
-/// one slow callback delays no other post. Ends when the App is dropped.
-async fn dispatch_post_hooks(
-    app: std::sync::Weak<App>,
-    runtime: Arc<Runtime>,
-    mut queue: tokio::sync::mpsc::UnboundedReceiver<store::Post>,
-) {
-    while let Some(post) = queue.recv().await {
-        let Some(app) = app.upgrade() else { break };
-        let runtime = runtime.clone();
-        tokio::spawn(async move {
-            if let Err(err) = runtime
-                .message_has_been_posted(app, runtime::bindings_post(post))
-                .await
-            {
-                match &err {
-                    runtime::CallError::Trap { detail, .. } => {
-                        tracing::error!("the plugin's post hook failed: {err}\n{detail}")
-                    }
-                    _ => tracing::error!("the plugin's post hook failed: {err}"),
-                }
-            }
-        });
-    }
 }
 
 /// How often changed per-integration counters are written: what a crash can

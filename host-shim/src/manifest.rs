@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 pub const PLUGIN_ID: &str = "switchboard";
 
 /// Versions of the `switchboard:plugin` WIT package this host implements.
-/// 0.3.1 only adds imports (kv with expiry), so a 0.3.0 component links too.
+/// 0.3.1 only adds imports (kv with expiry, a redelivery signed anew), so a
+/// 0.3.0 component links as before (wasmtime matches 0.3.x imports to the
+/// 0.3.1 definitions).
 pub const SUPPORTED_API_VERSIONS: &[&str] = &["0.3.0", "0.3.1"];
 
 #[derive(Debug, Clone, Deserialize)]

@@ -3,7 +3,7 @@
 
 use crate::host::{
     AppError, Channel, DeliveryResult, EgressError, Header, HostError, Job, Level, MetricSample,
-    MetricSummary, OutboundResponse, PermissionScope, Post, ServerSettings, Team, User,
+    MetricSummary, OutboundResponse, PermissionScope, Post, ServerSettings, Signing, Team, User,
 };
 
 wit_bindgen::generate!({
@@ -168,8 +168,14 @@ impl crate::host::Host for WitHost {
     fn enqueue(&self, jobs: Vec<Job>) -> Result<(), HostError> {
         imports::deliveries::enqueue(&jobs)
     }
-    fn redeliver(&self, group: &str, id: &str, new_id: &str) -> Result<(), HostError> {
-        imports::deliveries::redeliver(group, id, new_id)
+    fn redeliver(
+        &self,
+        group: &str,
+        id: &str,
+        new_id: &str,
+        signing: Vec<Signing>,
+    ) -> Result<(), HostError> {
+        imports::deliveries::redeliver_signed(group, id, new_id, &signing)
     }
     fn cancel_deliveries(&self, group: &str) -> Result<u32, HostError> {
         imports::deliveries::cancel(group)

@@ -98,7 +98,13 @@ pub trait Host {
     /// Returns at once.
     fn enqueue(&self, jobs: Vec<Job>) -> Result<(), HostError>;
     /// Sends a settled delivery of `group` again as the new delivery `new_id`.
-    fn redeliver(&self, group: &str, id: &str, new_id: &str) -> Result<(), HostError>;
+    fn redeliver(
+        &self,
+        group: &str,
+        id: &str,
+        new_id: &str,
+        signing: Vec<Signing>,
+    ) -> Result<(), HostError>;
     /// Drops a group's deliveries not yet settled.
     fn cancel_deliveries(&self, group: &str) -> Result<u32, HostError>;
 

@@ -491,7 +491,13 @@ impl Host for FakeHost {
             .push((user_id.into(), event.into(), data.into()));
         Ok(())
     }
-    fn redeliver(&self, group: &str, id: &str, new_id: &str) -> Result<(), HostError> {
+    fn redeliver(
+        &self,
+        group: &str,
+        id: &str,
+        new_id: &str,
+        _signing: Vec<Signing>,
+    ) -> Result<(), HostError> {
         self.redelivered
             .borrow_mut()
             .push((group.into(), id.into(), new_id.into()));

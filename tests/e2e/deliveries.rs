@@ -597,3 +597,271 @@ async fn a_job_that_waited_past_its_lease_for_a_slot_is_sent_once() {
     server.stop().await;
     shim.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_holds_the_retry_back() {
+    // Retries 50 ms apart, unless the receiver asks for an hour.
+    let shim = shim(3).await;
+    let admin = Api::admin(&shim);
+    let server = CallbackServer::start(|_| {
+        let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+        Answer::raw(429, Some("text/plain"), "slow down")
+            .header("Retry-After", &httpdate::fmt_http_date(later))
+    })
+    .await;
+    let hook = create_hook(&admin, json!({"team_id": shim.team.id, "trigger_words": ["later"], "callback_urls": [server.url.clone()]})).await;
+    let hook_id = hook["id"].as_str().unwrap();
+    say(&admin, &shim.town_square.id, "later please").await;
+    eventually(
+        Duration::from_secs(10),
+        "the first attempt is recorded",
+        || {
+            shim.shim
+                .app
+                .store
+                .deliveries_of(hook_id)
+                .unwrap()
+                .iter()
+                .any(|d| !d.attempts.is_empty())
+        },
+    )
+    .await;
+    let job = shim
+        .shim
+        .app
+        .store
+        .deliveries_of(hook_id)
+        .unwrap()
+        .remove(0);
+    let first = &job.attempts[0];
+    assert_eq!(first.status, 429);
+    assert!(
+        first.next_at - first.at >= 3_590_000,
+        "the retry waits for the receiver's date, not 50 ms: {} ms",
+        first.next_at - first.at
+    );
+    assert_eq!(server.requests().len(), 1);
+    server.stop().await;
+    shim.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_result_the_plugin_keeps_failing_on_is_parked_and_the_engine_moves_on() {
+    let shim = TestShim::builder()
+        .config(|c| {
+            c.service_settings.allowed_untrusted_internal_connections = "127.0.0.1".into();
+            c.delivery_settings.max_callback_failures = 3;
+        })
+        .start()
+        .await
+        .unwrap();
+    let admin = Api::admin(&shim);
+    // The plugin traps on every call back with this answer (a test fault,
+    // only with EnableTesting), as it would on a bug it hits every time.
+    let server = CallbackServer::start(|r| {
+        if r.body_text().contains("poison") {
+            Answer::json(json!({"text": "never posted"})).header("X-Switchboard-Test-Fault", "trap")
+        } else {
+            Answer::json(json!({"text": "handled"}))
+        }
+    })
+    .await;
+    let hook = create_hook(&admin, json!({"team_id": shim.team.id, "trigger_words": ["feed"], "callback_urls": [server.url.clone()]})).await;
+    let hook_id = hook["id"].as_str().unwrap();
+    say(&admin, &shim.town_square.id, "feed poison").await;
+    let log = settled_log(&admin, hook_id, 1).await;
+    let parked = &log[0];
+    assert_eq!(parked["state"], "failed", "{parked}");
+    let error = parked["error"].as_str().unwrap();
+    assert!(
+        error.contains("the plugin failed on it 3 times"),
+        "the delivery log says why: {error}"
+    );
+    assert_eq!(parked["posted"], json!([]));
+    assert_eq!(parked["status"], 200, "the receiver did answer");
+    let id = parked["id"].as_str().unwrap();
+    eventually(Duration::from_secs(10), "the job is parked", || {
+        shim.shim.app.store.active_deliveries().unwrap() == 0
+    })
+    .await;
+    let job = shim.shim.app.store.delivery(id).unwrap();
+    assert_eq!(job.state, "done");
+    assert_eq!(job.callback_failures, 3);
+    assert_eq!(shim.shim.app.store.parked_deliveries().unwrap(), 1);
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "the answer is not fetched again"
+    );
+    assert!(
+        shim.logs()
+            .iter()
+            .any(|l| l.message.contains("the plugin failed on it 3 times")),
+        "and the plugin's log"
+    );
+
+    // The engine moves on: the next delivery of the hook is handled.
+    say(&admin, &shim.town_square.id, "feed more").await;
+    let log = settled_log(&admin, hook_id, 2).await;
+    assert_eq!(log[0]["state"], "delivered", "{log:?}");
+    assert!(shim.posts().iter().any(|p| p.message == "handled"));
+    assert!(!shim.posts().iter().any(|p| p.message == "never posted"));
+    server.stop().await;
+    shim.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn paused_post_hooks_stay_owed_and_run_once_the_pause_ends() {
+    let shim = TestShim::builder()
+        .config(|c| {
+            c.service_settings.allowed_untrusted_internal_connections = "127.0.0.1".into();
+            c.delivery_settings.pause_post_hooks = true;
+        })
+        .start()
+        .await
+        .unwrap();
+    let admin = Api::admin(&shim);
+    let server = CallbackServer::start(|_| Answer::empty()).await;
+    create_hook(&admin, json!({"team_id": shim.team.id, "trigger_words": ["held"], "callback_urls": [server.url.clone()]})).await;
+    let first = say(&admin, &shim.town_square.id, "held one").await;
+    let second = say(&admin, &shim.town_square.id, "held two").await;
+    // Owed from the post's own transaction.
+    let owed = shim.shim.app.store.owed_post_hooks().unwrap();
+    assert_eq!(
+        owed,
+        [
+            first["id"].as_str().unwrap(),
+            second["id"].as_str().unwrap()
+        ]
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(server.requests().is_empty(), "held while paused");
+    assert_eq!(shim.shim.app.store.owed_post_hooks().unwrap().len(), 2);
+
+    shim.set_config(|c| c.delivery_settings.pause_post_hooks = false)
+        .unwrap();
+    server.wait_for(2).await;
+    eventually(Duration::from_secs(10), "the outbox is empty", || {
+        shim.shim.app.store.owed_post_hooks().unwrap().is_empty()
+    })
+    .await;
+    server.stop().await;
+    shim.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn five_hundred_triggering_posts_into_two_slots_all_reach_the_receiver() {
+    // Two plugin slots and a queue that refuses almost at once: each post's
+    // hook and each delivery's result is a background call, which waits for
+    // a slot instead of being refused as busy.
+    let shim = TestShim::builder()
+        .config(|c| {
+            c.service_settings.allowed_untrusted_internal_connections = "127.0.0.1".into();
+            c.switchboard_settings.plugin_pool_size = 2;
+            c.switchboard_settings.plugin_queue_size = 2;
+            c.switchboard_settings.plugin_queue_timeout_milliseconds = 200;
+            c.delivery_settings.max_concurrent_per_destination = 256;
+        })
+        .start()
+        .await
+        .unwrap();
+    let admin = Api::admin(&shim);
+    let server = CallbackServer::start(|_| Answer::empty()).await;
+    create_hook(&admin, json!({"team_id": shim.team.id, "trigger_words": ["burst"], "callback_urls": [server.url.clone()]})).await;
+    let channel = shim.town_square.id.clone();
+    let sends = (0..500).map(|i| {
+        let (admin, channel) = (admin.clone(), channel.clone());
+        tokio::spawn(async move { say(&admin, &channel, &format!("burst {i}")).await })
+    });
+    for send in futures::future::join_all(sends).await {
+        send.unwrap();
+    }
+    let received = || {
+        server
+            .requests()
+            .iter()
+            .map(|r| r.body_text())
+            .filter_map(|body| {
+                let start = body.find("burst+")? + "burst+".len();
+                let number: String = body[start..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                number.parse::<u32>().ok()
+            })
+            .collect::<std::collections::HashSet<u32>>()
+    };
+    eventually(
+        Duration::from_secs(300),
+        "every post's delivery arrives",
+        || received().len() == 500,
+    )
+    .await;
+    eventually(
+        Duration::from_secs(60),
+        "and every result is handled",
+        || shim.shim.app.store.active_deliveries().unwrap() == 0,
+    )
+    .await;
+    assert_eq!(
+        shim.shim.app.store.owed_post_hooks().unwrap(),
+        Vec::<String>::new(),
+        "no post hook left owed"
+    );
+    server.stop().await;
+    shim.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_redelivery_is_signed_with_the_hooks_secrets_now() {
+    let shim = shim(1).await;
+    let admin = Api::admin(&shim);
+    let server = CallbackServer::start(|_| Answer::empty()).await;
+    let hook = create_hook(&admin, json!({"team_id": shim.team.id, "trigger_words": ["resign"], "callback_urls": [server.url.clone()]})).await;
+    let hook_id = hook["id"].as_str().unwrap();
+    let first_secret = hook["webhook_secrets"][0].as_str().unwrap().to_string();
+    say(&admin, &shim.town_square.id, "resign please").await;
+    let log = settled_log(&admin, hook_id, 1).await;
+    let first = log[0]["id"].as_str().unwrap().to_string();
+    eventually(Duration::from_secs(10), "the host finished the job", || {
+        shim.shim.app.store.active_deliveries().unwrap() == 0
+    })
+    .await;
+    // Two rotations: the first secret is retired, two new ones sign.
+    let rotate = format!("/api/v4/hooks/outgoing/{hook_id}/rotate_secret");
+    admin.post_json(&rotate, &json!({})).await;
+    let rotated = admin.post_json(&rotate, &json!({})).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let secrets: Vec<String> = rotated.json()["webhook_secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    assert!(!secrets.contains(&first_secret));
+
+    let path = format!("/api/v4/hooks/outgoing/{hook_id}/deliveries/{first}/redeliver");
+    let reply = admin.post_json(&path, &json!({})).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let second = reply.json()["delivery_id"].as_str().unwrap().to_string();
+    let requests = server.wait_for(2).await;
+    let again = &requests[1];
+    assert_eq!(again.header("webhook-id"), Some(second.as_str()));
+    assert_eq!(again.body, requests[0].body, "the same request");
+    let timestamp = again.header("webhook-timestamp").unwrap();
+    let signatures: Vec<&str> = again
+        .header("webhook-signature")
+        .unwrap()
+        .split(' ')
+        .collect();
+    let expected: Vec<String> = secrets
+        .iter()
+        .map(|secret| standard_signature(secret, &second, timestamp, &again.body))
+        .collect();
+    assert_eq!(
+        signatures, expected,
+        "signed with the secrets now, not the retired one"
+    );
+    server.stop().await;
+    shim.stop().await.unwrap();
+}

@@ -1,9 +1,10 @@
 //! Deliveries across real `host-shim` processes on one data directory: a
-//! SIGKILL with deliveries pending loses none, and two processes sharing the
-//! SQLite file never send the same attempt twice. Needs the binary
+//! SIGKILL with deliveries pending loses none, nor one before a post's hook
+//! ran, and two processes sharing the SQLite file never send the same
+//! attempt twice. Needs the binary
 //! (`cargo build -p switchboard-host-shim`; `make test` builds it).
 
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -36,8 +37,14 @@ impl Process {
     /// Starts the binary on `data` with its own config file and port, and
     /// waits until it answers (the first start compiles the component).
     async fn start(data: &Path, name: &str, schedule: &[u64]) -> Process {
+        Process::start_with(data, name, schedule, json!({})).await
+    }
+
+    /// [`Process::start`] with more settings: each section of `more` is
+    /// merged into the config's.
+    async fn start_with(data: &Path, name: &str, schedule: &[u64], more: Value) -> Process {
         let port = switchboard_tests::free_port();
-        let config = json!({
+        let mut config = json!({
             "ServiceSettings": {
                 "ListenAddress": format!("127.0.0.1:{port}"),
                 "SiteURL": format!("http://127.0.0.1:{port}"),
@@ -52,6 +59,13 @@ impl Process {
             // it cannot open what the others sealed (the plugin's hooks).
             "SqlSettings": {"AtRestEncryptKey": "one-key-for-every-process-of-this-test"},
         });
+        for (section, values) in more.as_object().into_iter().flatten() {
+            let into = config[section.as_str()].as_object_mut();
+            match (into, values.as_object()) {
+                (Some(into), Some(values)) => into.extend(values.clone()),
+                _ => config[section.as_str()] = values.clone(),
+            }
+        }
         let config_path = data.join(format!("{name}.json"));
         std::fs::create_dir_all(data).unwrap();
         std::fs::write(&config_path, config.to_string()).unwrap();
@@ -330,4 +344,46 @@ async fn a_hooks_stats_survive_a_sigkill_and_show_in_its_list() {
         .unwrap()
         .clone();
     assert_eq!(listed["stats"], got["stats"]);
+}
+
+#[tokio::test]
+async fn a_sigkill_after_a_posts_commit_and_before_its_hook_ran_loses_no_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = CallbackServer::start(answer_with_id).await;
+    // The first run holds post hooks (`DeliverySettings.PausePostHooks`, a
+    // documented setting), so the process dies after the post's commit (its
+    // 201) and before the hook enqueued anything: the window a crash hits.
+    let paused = json!({"DeliverySettings": {"PausePostHooks": true}});
+    let first = Process::start_with(&data, "first", &[0], paused).await;
+    let api = first.api(&data);
+    let (team_id, channel_id) = town_square(&api).await;
+    let hook = api
+        .post_json(
+            "/api/v4/hooks/outgoing",
+            &json!({"team_id": team_id, "trigger_words": ["owed"], "callback_urls": [server.url.clone()]}),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{}", hook.text);
+    say(&api, &channel_id, "owed one").await;
+    first.kill();
+    assert!(
+        server.requests().is_empty(),
+        "nothing was sent before the kill"
+    );
+
+    let second = Process::start(&data, "second", &[0]).await;
+    let api = second.api(&data);
+    let found = wait_for_answers(&api, &channel_id, 1, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "delivered once after the restart");
+    let id = requests[0].header("webhook-id").unwrap();
+    assert_eq!(found, [format!("ok {id}")]);
+    assert!(
+        requests[0].body_text().contains("owed+one")
+            || requests[0].body_text().contains("owed one")
+    );
+    drop(second);
+    server.stop().await;
 }

@@ -76,6 +76,8 @@ pub struct Answer {
     pub content_type: Option<String>,
     pub body: Vec<u8>,
     pub delay: Duration,
+    /// Further response headers (e.g. `Retry-After`).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Answer {
@@ -89,6 +91,7 @@ impl Answer {
             content_type: content_type.map(str::to_string),
             body: body.into(),
             delay: Duration::ZERO,
+            headers: Vec::new(),
         }
     }
 
@@ -99,6 +102,11 @@ impl Answer {
 
     pub fn after(mut self, delay: Duration) -> Answer {
         self.delay = delay;
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Answer {
+        self.headers.push((name.into(), value.into()));
         self
     }
 }
@@ -156,6 +164,9 @@ impl CallbackServer {
                 let mut response = axum::response::Response::builder().status(answer.status);
                 if let Some(ct) = &answer.content_type {
                     response = response.header("content-type", ct);
+                }
+                for (name, value) in &answer.headers {
+                    response = response.header(name, value);
                 }
                 response.body(axum::body::Body::from(answer.body)).unwrap()
             }

@@ -361,7 +361,6 @@ impl Host for NativeHost {
 
     fn enqueue(&self, jobs: Vec<Job>) -> Result<(), HostError> {
         use switchboard_host_shim::deliveries::{self, EnqueueError, NewJob};
-        use switchboard_host_shim::store::deliveries::StoredSigning;
         let jobs = jobs
             .into_iter()
             .map(|job| NewJob {
@@ -382,16 +381,7 @@ impl Host for NativeHost {
                         .timeout_ms
                         .map(|ms| std::time::Duration::from_millis(u64::from(ms))),
                 },
-                signing: job
-                    .signing
-                    .into_iter()
-                    .map(|s| match s {
-                        Signing::Slack(secret) => StoredSigning::Slack(secret),
-                        Signing::StandardWebhooks(secrets) => {
-                            StoredSigning::StandardWebhooks(secrets)
-                        }
-                    })
-                    .collect(),
+                signing: stored_signing(job.signing),
                 continuation: job.continuation,
                 max_attempts: job.max_attempts,
                 max_age_seconds: job.max_age_seconds,
@@ -404,8 +394,16 @@ impl Host for NativeHost {
             EnqueueError::Store(e) => error(e),
         })
     }
-    fn redeliver(&self, group: &str, id: &str, new_id: &str) -> Result<(), HostError> {
-        switchboard_host_shim::deliveries::redeliver(&self.app, group, id, new_id).map_err(error)
+    fn redeliver(
+        &self,
+        group: &str,
+        id: &str,
+        new_id: &str,
+        signing: Vec<Signing>,
+    ) -> Result<(), HostError> {
+        let signing = Some(stored_signing(signing));
+        switchboard_host_shim::deliveries::redeliver(&self.app, group, id, new_id, signing)
+            .map_err(error)
     }
     fn cancel_deliveries(&self, group: &str) -> Result<u32, HostError> {
         self.app.store.cancel_deliveries(group).map_err(error)
@@ -425,4 +423,17 @@ impl Host for NativeHost {
         self.app.events.to_user(user_id, event, data);
         Ok(())
     }
+}
+
+fn stored_signing(
+    signing: Vec<Signing>,
+) -> Vec<switchboard_host_shim::store::deliveries::StoredSigning> {
+    use switchboard_host_shim::store::deliveries::StoredSigning;
+    signing
+        .into_iter()
+        .map(|s| match s {
+            Signing::Slack(secret) => StoredSigning::Slack(secret),
+            Signing::StandardWebhooks(secrets) => StoredSigning::StandardWebhooks(secrets),
+        })
+        .collect()
 }

@@ -41,7 +41,8 @@ pub struct App {
     egress: RwLock<Egress>,
     own_addresses: RwLock<Vec<IpAddr>>,
     /// Posts waiting for the plugin's post hook (outgoing webhooks); one
-    /// dispatcher drains the queue, off the paths that created them.
+    /// dispatcher drains the queue, off the paths that created them. What
+    /// the queue holds is also in the store's outbox, which outlives it.
     posted: tokio::sync::mpsc::UnboundedSender<Post>,
     posted_queue: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Post>>>,
     /// The outbound delivery engine's shared state (`crate::deliveries`).
@@ -131,7 +132,8 @@ impl App {
         Ok(())
     }
 
-    /// Queues a stored post for the plugin's post hook.
+    /// Queues a stored post for the plugin's post hook; its outbox row
+    /// (`Store::insert_post_owing_hook`, `Store::owe_post_hook`) is written.
     pub fn notify_posted(&self, post: Post) {
         // The queue only closes when the App is gone.
         let _ = self.posted.send(post);

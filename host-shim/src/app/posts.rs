@@ -47,6 +47,18 @@ impl App {
         Ok(post)
     }
 
+    /// A post a user or client makes (`POST /api/v4/posts`): it runs the
+    /// plugin's post hook (outgoing webhooks), which it owes from the
+    /// transaction that stores it (`store::outbox`), so a crash before the
+    /// hook ran leaves it to the next start.
+    pub fn create_post_owing_hook(&self, post: Post, set_online: bool) -> Result<Post, StoreError> {
+        let (post, channel) = self.new_post(post)?;
+        self.store.insert_post_owing_hook(&post)?;
+        self.publish_posted(&post, &channel, set_online);
+        self.notify_posted(post.clone());
+        Ok(post)
+    }
+
     /// [`App::create_post`] for async callers (the plugin's `posts.create`):
     /// the same checks and events, and the insert awaited on the store's
     /// writer without holding a thread.

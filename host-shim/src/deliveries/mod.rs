@@ -152,6 +152,7 @@ pub fn enqueue(app: &App, jobs: Vec<NewJob>) -> Result<(), EnqueueError> {
                 next_at: now,
                 redelivery_of: String::new(),
                 create_at: now,
+                callback_failures: 0,
             }
         })
         .collect();
@@ -173,12 +174,20 @@ pub fn enqueue(app: &App, jobs: Vec<NewJob>) -> Result<(), EnqueueError> {
     }
 }
 
-/// Copies a done job as a new one and wakes the engine. Blocking.
-pub fn redeliver(app: &App, group: &str, id: &str, new_id: &str) -> Result<(), StoreError> {
+/// Copies a done job as a new one and wakes the engine; signed with
+/// `signing` when given (the hook's secrets now), else as the original.
+/// Blocking.
+pub fn redeliver(
+    app: &App,
+    group: &str,
+    id: &str,
+    new_id: &str,
+    signing: Option<Vec<StoredSigning>>,
+) -> Result<(), StoreError> {
     let settings = app.config().delivery_settings.clone();
     let max_age = i64::try_from(settings.max_age_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     app.store
-        .redeliver_delivery(group, id, new_id, now_millis(), max_age)?;
+        .redeliver_delivery(group, id, new_id, now_millis(), max_age, signing)?;
     app.deliveries.wake();
     Ok(())
 }
@@ -571,24 +580,83 @@ async fn report_to_plugin(
 }
 
 /// Hands a settled job to the plugin; done once the call returns, tried
-/// again later when it fails (the plugin's handling is idempotent).
+/// again later when it fails (the plugin's handling is idempotent), parked
+/// after `MaxCallbackFailures` failures.
 async fn settle(app: &Arc<App>, runtime: &Arc<Runtime>, report: Report, token: &str) {
     let id = report.id.clone();
     let owner = token.to_string();
-    match report_to_plugin(app, runtime, report).await {
+    let (group, continuation, attempts) = (
+        report.group.clone(),
+        report.continuation.clone(),
+        report.attempts.clone(),
+    );
+    let failed = match report_to_plugin(app, runtime, report).await {
         Ok(()) => {
             let result = blocking(app, move |app| app.store.finish_delivery(&id, &owner)).await;
             if let Err(e) = result {
                 tracing::error!("deliveries: finishing a job failed: {e}");
             }
+            return;
         }
-        Err(e) => {
-            tracing::error!("deliveries: the plugin failed on the result of {id}: {e}");
-            let later = now_millis() + millis(CALLBACK_RETRY);
-            let _ = blocking(app, move |app| {
-                app.store.release_delivery(&id, &owner, later)
-            })
-            .await;
+        Err(e) => e,
+    };
+    tracing::error!("deliveries: the plugin failed on the result of {id}: {failed}");
+    let counted = if matches!(failed, crate::runtime::CallError::Busy { .. }) {
+        // Not the plugin failing on this result: not counted.
+        None
+    } else {
+        let (job, claim) = (id.clone(), owner.clone());
+        match blocking(app, move |app| {
+            app.store.count_callback_failure(&job, &claim)
+        })
+        .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!("deliveries: counting a failed callback of {id} failed: {e}");
+                None
+            }
         }
+    };
+    let limit = app.config().delivery_settings.max_callback_failures.max(1);
+    if let Some(failures) = counted
+        && failures >= limit
+    {
+        let error = format!(
+            "the answer was not handled: the plugin failed on it {failures} times, last: {failed}"
+        );
+        let report = Report {
+            id,
+            group,
+            continuation,
+            attempts,
+            outcome: Err(EgressError::Other(error.clone())),
+            settled: true,
+        };
+        park(app, runtime, report, &owner, error).await;
+        return;
+    }
+    let later = now_millis() + millis(CALLBACK_RETRY);
+    let _ = blocking(app, move |app| {
+        app.store.release_delivery(&id, &owner, later)
+    })
+    .await;
+}
+
+/// Stops calling back for a result the plugin keeps failing on, so the
+/// engine moves on: the plugin is told once more, without the answer it
+/// failed on, that the delivery failed and why (its delivery log shows it),
+/// and the job is done with the reason kept and counted
+/// (`Store::parked_deliveries`). Redelivery still works on it.
+async fn park(app: &Arc<App>, runtime: &Arc<Runtime>, report: Report, owner: &str, error: String) {
+    let id = report.id.clone();
+    if let Err(e) = report_to_plugin(app, runtime, report).await {
+        tracing::error!("deliveries: the plugin failed on the parked result of {id} too: {e}");
+    }
+    tracing::error!("deliveries: parked {id} as failed: {error}");
+    let owner = owner.to_string();
+    let result = blocking(app, move |app| app.store.park_delivery(&id, &owner, &error)).await;
+    if let Err(e) = result {
+        tracing::error!("deliveries: parking a job failed: {e}");
     }
 }

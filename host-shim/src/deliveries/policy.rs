@@ -33,6 +33,21 @@ pub struct DeliverySettings {
     /// How long a process owns a job it claimed; at least the request
     /// timeout plus 5 s. 0: just that.
     pub lease_seconds: u64,
+    /// Times the plugin may fail on a settled delivery's result (a trap, its
+    /// deadline, its memory cap; a busy pool does not count) before the
+    /// engine stops calling back and parks the delivery as failed: told to
+    /// the plugin once more without the answer, so its delivery log shows
+    /// why, and counted in the store. Default 10: with the 2 s between
+    /// tries, a plugin briefly failing (an upgrade, a loaded machine) has
+    /// ~20 s to recover, while a result it fails on every time (a bug, an
+    /// answer it cannot hold) stops costing a call every 2 s forever. 0: 1.
+    pub max_callback_failures: u32,
+    /// Holds the plugin's post hooks (outgoing webhooks) without losing
+    /// any: posts are still accepted, and what their hooks owe waits in the
+    /// store's outbox until this is turned off again (`PUT
+    /// /api/v4/config/patch` or a restart), then runs. For maintenance on
+    /// the receivers' side, or an incident; default off.
+    pub pause_post_hooks: bool,
 }
 
 impl Default for DeliverySettings {
@@ -58,6 +73,8 @@ impl Default for DeliverySettings {
             max_queued: 10_000,
             retention_days: 7,
             lease_seconds: 0,
+            max_callback_failures: 10,
+            pause_post_hooks: false,
         }
     }
 }
@@ -95,16 +112,27 @@ pub fn retryable(result: &Result<OutboundResponse, EgressError>) -> bool {
     }
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is not honoured: receivers
-/// asking for a pause send seconds in practice).
+/// `Retry-After` in either of RFC 9110's forms: seconds, or an HTTP-date
+/// (taken as the wait from now; a date already past asks for no wait).
 pub fn retry_after(result: &Result<OutboundResponse, EgressError>) -> Option<Duration> {
+    retry_after_at(result, std::time::SystemTime::now())
+}
+
+fn retry_after_at(
+    result: &Result<OutboundResponse, EgressError>,
+    now: std::time::SystemTime,
+) -> Option<Duration> {
     let Ok(response) = result else { return None };
-    response
+    let value = response
         .headers
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
-        .and_then(|(_, value)| value.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+        .map(|(_, value)| value.trim())?;
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -152,11 +180,39 @@ mod tests {
         assert_eq!(asked, Some(Duration::from_secs(120)));
         assert_eq!(settings.delay_before(2, asked), Duration::from_secs(120));
         assert_eq!(
-            retry_after(&status(
-                503,
-                vec![("retry-after".into(), "Wed, 21 Oct 2015 07:28:00 GMT".into())]
-            )),
+            retry_after(&status(503, vec![("retry-after".into(), "soon".into())])),
             None
+        );
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date_is_the_wait_until_then() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2026 07:26:00 GMT").unwrap();
+        let asked = |value: &str| {
+            retry_after_at(
+                &status(503, vec![("retry-after".into(), value.into())]),
+                now,
+            )
+        };
+        // IMF-fixdate, and the obsolete RFC 850 and asctime forms.
+        assert_eq!(
+            asked("Wed, 21 Oct 2026 07:28:00 GMT"),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            asked("Wednesday, 21-Oct-26 07:28:00 GMT"),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            asked("Wed Oct 21 07:28:00 2026"),
+            Some(Duration::from_secs(120))
+        );
+        // A date already past asks for no wait beyond the schedule's.
+        assert_eq!(asked("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        let settings = DeliverySettings::default();
+        assert_eq!(
+            settings.delay_before(2, asked("Wed, 21 Oct 2026 07:28:00 GMT")),
+            Duration::from_secs(120)
         );
     }
 }

@@ -14,6 +14,12 @@ pub(super) struct Admission {
     /// One permit per pool slot. Tokio's semaphore is fair: permits go to
     /// waiters in arrival order, so a late caller cannot overtake the queue.
     slots: Arc<Semaphore>,
+    /// Background calls (post hooks, delivery results) that may wait for or
+    /// hold a slot at once: half the slots, at least one. They wait without
+    /// a deadline and take no place in the queue, and a burst of them (500
+    /// posts' hooks) stands before requests in the slots' queue at most this
+    /// many deep, so requests keep the other half.
+    background: Arc<Semaphore>,
     waiting: AtomicU32,
     queue_size: u32,
     queue_timeout: Duration,
@@ -23,6 +29,7 @@ impl Admission {
     pub(super) fn new(slots: u32, queue_size: u32, queue_timeout: Duration) -> Admission {
         Admission {
             slots: Arc::new(Semaphore::new(slots as usize)),
+            background: Arc::new(Semaphore::new((slots as usize / 2).max(1))),
             waiting: AtomicU32::new(0),
             queue_size,
             queue_timeout,
@@ -52,6 +59,26 @@ impl Admission {
             // Timed out, or the semaphore closed (it never is).
             _ => Err(busy),
         }
+    }
+
+    /// A slot for work owed in the background, however long it takes:
+    /// refusing it would only lose it or move it elsewhere to be retried.
+    /// Held until the returned permits are dropped.
+    pub(super) async fn admit_background(&self) -> (OwnedSemaphorePermit, OwnedSemaphorePermit) {
+        // Neither semaphore is ever closed.
+        let share = self
+            .background
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the background semaphore is never closed");
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the slots' semaphore is never closed");
+        (slot, share)
     }
 
     #[cfg(test)]
@@ -93,6 +120,30 @@ mod tests {
         ));
         drop(held);
         assert!(queued.await.unwrap().is_ok());
+        assert_eq!(admission.waiting(), 0);
+    }
+
+    #[tokio::test]
+    async fn background_calls_wait_past_the_deadline_and_leave_requests_half_the_slots() {
+        let admission = Arc::new(Admission::new(2, 0, Duration::from_millis(10)));
+        let first = admission.admit_background().await;
+        // A second background call waits for the share, however long.
+        let second = tokio::spawn({
+            let admission = admission.clone();
+            async move { drop(admission.admit_background().await) }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!second.is_finished(), "it waits, past the queue deadline");
+        // The other slot is a request's, and a request with no place in the
+        // queue (size 0) is refused at once, as before.
+        let request = admission.admit().await.unwrap();
+        assert!(matches!(
+            admission.admit().await,
+            Err(CallError::Busy { .. })
+        ));
+        drop(first);
+        second.await.unwrap();
+        drop(request);
         assert_eq!(admission.waiting(), 0);
     }
 

@@ -282,14 +282,38 @@ impl Runtime {
         &self.options
     }
 
-    /// Runs one export in a fresh instance. `f` gets the instance and the store.
+    /// Runs one export in a fresh instance for a caller who waits (a
+    /// request): it queues for a slot briefly, or is refused as busy. `f`
+    /// gets the instance and the store.
     async fn run<R, F, Fut>(&self, app: Arc<App>, f: F) -> Result<R, CallError>
     where
         F: FnOnce(Switchboard, Store<CallState>) -> Fut,
         Fut: Future<Output = wasmtime::Result<R>>,
     {
-        // Held until the call ends: the slot is what bounds live instances.
-        let _slot = self.admission.admit().await?;
+        let slot = self.admission.admit().await?;
+        self.run_in(slot, app, f).await
+    }
+
+    /// [`Runtime::run`] for work owed in the background (post hooks,
+    /// delivery results): it waits for a slot as long as it takes and is
+    /// never refused as busy, within the share of slots background work may
+    /// hold (`admission::Admission::admit_background`).
+    async fn run_background<R, F, Fut>(&self, app: Arc<App>, f: F) -> Result<R, CallError>
+    where
+        F: FnOnce(Switchboard, Store<CallState>) -> Fut,
+        Fut: Future<Output = wasmtime::Result<R>>,
+    {
+        let slot = self.admission.admit_background().await;
+        self.run_in(slot, app, f).await
+    }
+
+    /// Runs `f` holding `_slot` until the call ends: the slot is what bounds
+    /// live instances.
+    async fn run_in<S, R, F, Fut>(&self, _slot: S, app: Arc<App>, f: F) -> Result<R, CallError>
+    where
+        F: FnOnce(Switchboard, Store<CallState>) -> Fut,
+        Fut: Future<Output = wasmtime::Result<R>>,
+    {
         let deadline = Duration::from_secs(u64::from(
             app.config()
                 .switchboard_settings
@@ -330,7 +354,7 @@ impl Runtime {
         app: Arc<App>,
         post: bindings::types::Post,
     ) -> Result<(), CallError> {
-        self.run(app, |plugin, mut store| async move {
+        self.run_background(app, |plugin, mut store| async move {
             plugin
                 .switchboard_plugin_hooks()
                 .call_message_has_been_posted(&mut store, &post)
@@ -438,7 +462,7 @@ impl Runtime {
             outcome: imports::egress::result_to_wit(report.outcome),
             settled: report.settled,
         };
-        self.run(app, |plugin, mut store| async move {
+        self.run_background(app, |plugin, mut store| async move {
             plugin
                 .switchboard_plugin_delivery_results()
                 .call_on_result(&mut store, &result)

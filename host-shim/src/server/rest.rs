@@ -861,12 +861,12 @@ async fn create_post(
     };
     // Off the async threads: the write waits for its group commit.
     let app = shim.app.clone();
-    let post = tokio::task::spawn_blocking(move || app.create_post_with(post, set_online))
+    // Outgoing webhooks run after the 201, off this request; the post owes
+    // them from its commit on.
+    let post = tokio::task::spawn_blocking(move || app.create_post_owing_hook(post, set_online))
         .await
         .map_err(|e| ApiError::new(500, "api.post.create_post.app_error", e.to_string()))?
         .map_err(|e| ApiError::store("api.post.create_post.app_error", e))?;
-    // Outgoing webhooks and other reactions run after the 201, off this request.
-    shim.app.notify_posted(post.clone());
     Ok(json_response(
         StatusCode::CREATED,
         shim.app.post_for_client(&post),

@@ -69,6 +69,8 @@ pub struct JobRow {
     pub next_at: i64,
     pub redelivery_of: String,
     pub create_at: i64,
+    /// How often the plugin failed on this job's settled result so far.
+    pub callback_failures: u32,
 }
 
 /// Secrets at rest go through this pair only: sealed with the store's
@@ -105,7 +107,7 @@ fn secrets_name(id: &str) -> String {
 
 const COLUMNS: &str =
     "id, grp, request, body, secrets, continuation, max_attempts, deadline, state,
-    attempts, outcome, outcome_body, next_at, redelivery_of, create_at";
+    attempts, outcome, outcome_body, next_at, redelivery_of, create_at, callback_failures";
 
 fn json_err(e: serde_json::Error) -> StoreError {
     StoreError::Db(format!("a stored delivery is malformed: {e}"))
@@ -128,6 +130,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
         next_at: r.get(12)?,
         redelivery_of: r.get(13)?,
         create_at: r.get(14)?,
+        callback_failures: r.get(15)?,
     })
 }
 
@@ -148,6 +151,7 @@ struct RawRow {
     next_at: i64,
     redelivery_of: String,
     create_at: i64,
+    callback_failures: u32,
 }
 
 impl RawRow {
@@ -177,6 +181,7 @@ impl RawRow {
             next_at: self.next_at,
             redelivery_of: self.redelivery_of,
             create_at: self.create_at,
+            callback_failures: self.callback_failures,
         })
     }
 }
@@ -359,6 +364,48 @@ impl Store {
         })
     }
 
+    /// The plugin failed on a settled job's result: counts it, the lease
+    /// kept. Returns the failures so far, or `None` when `owner` no longer
+    /// holds the job.
+    pub fn count_callback_failure(&self, id: &str, owner: &str) -> Result<Option<u32>> {
+        let (id, owner) = (id.to_string(), owner.to_string());
+        self.writer.write(move |c| {
+            Ok(c.query_row(
+                "UPDATE deliveries SET callback_failures = callback_failures + 1
+                 WHERE id = ?1 AND lease_owner = ?2 AND state = 'settled'
+                 RETURNING callback_failures",
+                params![id, owner],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
+    /// Stops calling the plugin back for a settled job it keeps failing on:
+    /// done, with why kept in `parked_error` (counted by
+    /// [`Store::parked_deliveries`]).
+    pub fn park_delivery(&self, id: &str, owner: &str, error: &str) -> Result<bool> {
+        let (id, owner, error) = (id.to_string(), owner.to_string(), error.to_string());
+        self.writer.write(move |c| {
+            let changed = c.execute(
+                "UPDATE deliveries SET state = 'done', lease_owner = '', lease_until = 0,
+                     parked_error = ?3
+                 WHERE id = ?1 AND lease_owner = ?2 AND state = 'settled'",
+                params![id, owner, error],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
+    /// Settled jobs whose result the plugin kept failing on, still kept.
+    pub fn parked_deliveries(&self) -> Result<u64> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE parked_error != ''",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Gives a job back, to be taken up again at `next_at`.
     pub fn release_delivery(&self, id: &str, owner: &str, next_at: i64) -> Result<()> {
         let (id, owner) = (id.to_string(), owner.to_string());
@@ -372,8 +419,9 @@ impl Store {
         })
     }
 
-    /// A new pending job `new_id` with the request, signing and continuation
-    /// of the done job `id` of `group`.
+    /// A new pending job `new_id` with the request and continuation of the
+    /// done job `id` of `group`, signed with `signing` when given, else as
+    /// that job was.
     pub fn redeliver_delivery(
         &self,
         group: &str,
@@ -381,6 +429,7 @@ impl Store {
         new_id: &str,
         now: i64,
         max_age_ms: i64,
+        signing: Option<Vec<StoredSigning>>,
     ) -> Result<()> {
         let old = self.delivery(id)?;
         if old.group != group {
@@ -401,6 +450,8 @@ impl Store {
             deadline: now + max_age_ms,
             redelivery_of: id.to_string(),
             create_at: now,
+            callback_failures: 0,
+            signing: signing.unwrap_or(old.signing),
             ..old
         };
         let secrets = self.seal_signing(&job)?;
@@ -522,6 +573,7 @@ mod tests {
             next_at: 0,
             redelivery_of: String::new(),
             create_at: 1,
+            callback_failures: 0,
         }
     }
 

@@ -124,6 +124,16 @@ const MIGRATIONS: &[&str] = &[
     // them through the partial index, which holds only keys that expire.
     "ALTER TABLE kv ADD COLUMN expire_at INTEGER NOT NULL DEFAULT 0;
      CREATE INDEX kv_expiring ON kv (expire_at) WHERE expire_at > 0;",
+    // deliveries whose result the plugin keeps failing on (issue 22): the
+    // failures are counted, and past `DeliverySettings.MaxCallbackFailures`
+    // the job is done with the reason in `parked_error`.
+    "ALTER TABLE deliveries ADD COLUMN callback_failures INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE deliveries ADD COLUMN parked_error TEXT NOT NULL DEFAULT '';",
+    // the post hook's outbox (issue 22): a post that runs the plugin's post
+    // hook (outgoing webhooks) owes it from the transaction that stores it
+    // until the hook returned (`store::outbox`).
+    "CREATE TABLE post_hook_outbox (
+        post_id TEXT PRIMARY KEY, create_at INTEGER NOT NULL);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -10,6 +10,7 @@ mod metrics;
 mod migrations;
 mod model;
 mod oauth;
+mod outbox;
 mod outgoing_oauth;
 mod reactions;
 pub mod secrets;

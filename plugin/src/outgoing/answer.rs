@@ -71,6 +71,9 @@ fn run(host: &dyn Host, result: &DeliveryResult) -> Result<(), ApiError> {
                     response.status, delivery.attempt
                 );
             }
+            Ok(response) if fault_requested(host, response) => {
+                panic!("test fault requested by the answer: trap")
+            }
             Ok(response) => match host.post(&cont.post_id) {
                 Ok(trigger) => match respond(host, &result.id, &trigger, &hook, response) {
                     Ok(posted) => delivery.posted = posted,
@@ -95,6 +98,18 @@ fn run(host: &dyn Host, result: &DeliveryResult) -> Result<(), ApiError> {
         track_failures(host, &hook, &result.id, delivery.state == FAILED)?;
     }
     deliveries::upsert(host, &hook.id, delivery)
+}
+
+/// A deliberate fault, as the `/plugins/switchboard/test/*` routes are (only
+/// with `EnableTesting`): an answer carrying `X-Switchboard-Test-Fault: trap`
+/// makes this call trap every time, so the host's handling of a result the
+/// plugin keeps failing on can be tested through the real component.
+fn fault_requested(host: &dyn Host, response: &crate::host::OutboundResponse) -> bool {
+    host.settings().enable_testing
+        && response
+            .headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case("x-switchboard-test-fault") && h.value == "trap")
 }
 
 /// A hook's run of deliveries that failed for good.

@@ -1,6 +1,7 @@
 //! `/api/v4/hooks/outgoing[/{id}]`: create, read, update, delete, list and
 //! regenerate tokens, with Mattermost's permission, channel and uniqueness rules.
 
+use super::fire::signing_of;
 use super::{HOOKS, OutgoingWebhook, deliveries};
 use crate::api::{ApiError, Request, Response, json_body, require_permission};
 use crate::definitions::{self, Definition};
@@ -184,6 +185,7 @@ pub fn list_deliveries(host: &dyn Host, req: &Request, id: &str) -> Result<Respo
 /// `POST /api/v4/hooks/outgoing/{id}/deliveries/{delivery_id}/redeliver`:
 /// sends a settled delivery again, as a new delivery (new id) with the same
 /// request, so the receiver sees a new delivery and its answer posts anew.
+/// It is signed with the hook's secrets now: after a rotation, the new one.
 pub fn redeliver(
     host: &dyn Host,
     req: &Request,
@@ -209,7 +211,7 @@ pub fn redeliver(
         ));
     }
     let new_id = ids::new_id();
-    host.redeliver(&hook.id, delivery_id, &new_id)
+    host.redeliver(&hook.id, delivery_id, &new_id, signing_of(&hook))
         .map_err(|e| ApiError::host("app.webhooks.delivery.redeliver.app_error", &e))?;
     Ok(Response::json(
         200,

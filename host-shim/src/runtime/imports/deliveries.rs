@@ -1,10 +1,12 @@
 //! `deliveries`: the plugin hands over jobs; the host stores them before it
-//! sends anything (`crate::deliveries` does the rest) and redelivers on request.
+//! sends anything (`crate::deliveries` does the rest) and redelivers on request,
+//! signed as stored or with the signing the plugin passes now.
 
 use super::egress::{request_from_wit, signing_from_wit};
 use crate::deliveries::{self, EnqueueError, NewJob};
 use crate::runtime::CallState;
 use crate::runtime::bindings::switchboard::plugin::deliveries::{Host, Job};
+use crate::runtime::bindings::switchboard::plugin::egress::Signing;
 use crate::runtime::bindings::types::Error;
 use crate::store::valid_id;
 
@@ -73,7 +75,29 @@ impl Host for CallState {
                 "the new delivery id is not a 26-character id".into(),
             ));
         }
-        let write = self.blocking(move |app| deliveries::redeliver(app, &group, &id, &new_id));
+        let write =
+            self.blocking(move |app| deliveries::redeliver(app, &group, &id, &new_id, None));
+        Ok(write.await?)
+    }
+
+    async fn redeliver_signed(
+        &mut self,
+        group: String,
+        id: String,
+        new_id: String,
+        signing: Vec<Signing>,
+    ) -> Result<(), Error> {
+        if !self.grants.egress {
+            return Err(not_granted());
+        }
+        if !valid_id(&new_id) {
+            return Err(Error::Invalid(
+                "the new delivery id is not a 26-character id".into(),
+            ));
+        }
+        let signing = signing_from_wit(signing);
+        let write = self
+            .blocking(move |app| deliveries::redeliver(app, &group, &id, &new_id, Some(signing)));
         Ok(write.await?)
     }
 }

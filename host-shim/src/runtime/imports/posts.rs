@@ -28,6 +28,9 @@ impl Host for CallState {
 
     async fn notify_posted(&mut self, id: String) -> Result<(), Error> {
         let post = self.app.store.post(&id)?;
+        // Owed from here on, through a crash too (the outbox).
+        self.blocking(move |app| app.store.owe_post_hook(&id))
+            .await?;
         self.app.notify_posted(post);
         Ok(())
     }
