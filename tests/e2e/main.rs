@@ -17,4 +17,5 @@ mod oauth;
 mod oauth_outgoing;
 mod outgoing;
 mod processes;
+mod sources;
 mod websocket;
