@@ -368,7 +368,7 @@ async fn a_missing_header_or_an_unknown_source_is_refused() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["github", "alertmanager", "json"]);
+    assert_eq!(names, ["github", "gitlab", "alertmanager", "json"]);
     assert_eq!(listed[0]["display_name"], "GitHub");
     assert!(
         listed[0]["events"]
@@ -415,6 +415,33 @@ async fn an_alert_group_fires_and_resolves_in_one_thread() {
     assert_eq!(reply_post.root_id, root.id);
     assert_eq!(props(&reply_post)["attachments"][0]["color"], "#2EB67D");
     assert_eq!(props(&reply_post)["override_username"], "Alertmanager");
+    shim.stop().await.unwrap();
+}
+
+/// GitLab: its secret token, and a merge request's comments in its thread.
+#[tokio::test]
+async fn a_gitlab_merge_request_and_its_comments_share_a_thread() {
+    let shim = shim().await;
+    let (id, _) = hook(&shim, json!({"source_secret": "gl-token"})).await;
+    let path = format!("/hooks/{id}/gitlab");
+    let opened = fixture("gitlab/merge_request_open");
+    let (reply, _) = deliver(&shim, &path, &opened, &[("X-Gitlab-Token", "wrong")], "").await;
+    let body = reply.assert_error(401, "web.incoming_webhook.source_signature.app_error");
+    assert!(body["message"].as_str().unwrap().contains("X-Gitlab-Token"));
+    let token = [("X-Gitlab-Token", "gl-token")];
+    let (reply, _) = deliver(&shim, &path, &opened, &token, "").await;
+    assert_eq!(reply.text, "ok");
+    let root = last(&shim);
+    assert_eq!(Some(root.message.clone()), opened.text);
+    assert_eq!(props(&root)["override_username"], "GitLab");
+    let note = fixture("gitlab/note_on_merge_request");
+    let (reply, _) = deliver(&shim, &path, &note, &token, "").await;
+    assert_eq!(reply.text, "ok");
+    let comment = last(&shim);
+    assert_eq!(comment.root_id, root.id);
+    assert_eq!(Some(comment.message), note.text);
+    let (reply, _) = deliver(&shim, &path, &note, &token, "X-Gitlab-Event").await;
+    reply.assert_error(400, "web.incoming_webhook.source_header.app_error");
     shim.stop().await.unwrap();
 }
 

@@ -321,7 +321,8 @@ fn push(json: &Value, who: &str, repo: &str, repo_url: &str) -> String {
         })
         .collect();
     let mut text = head;
-    for line in capped(lines, COMMITS_LISTED) {
+    let total = lines.len();
+    for line in capped(lines, total, COMMITS_LISTED) {
         text.push('\n');
         text.push_str(&line);
     }

@@ -8,6 +8,7 @@
 
 pub mod alertmanager;
 pub mod github;
+pub mod gitlab;
 pub mod json;
 pub mod text;
 
@@ -71,7 +72,12 @@ pub struct Source {
 }
 
 /// Every built-in source, in the order the listing shows them.
-pub const SOURCES: &[&Source] = &[&github::SOURCE, &alertmanager::SOURCE, &json::SOURCE];
+pub const SOURCES: &[&Source] = &[
+    &github::SOURCE,
+    &gitlab::SOURCE,
+    &alertmanager::SOURCE,
+    &json::SOURCE,
+];
 
 pub fn find(name: &str) -> Option<&'static Source> {
     SOURCES.iter().copied().find(|s| s.name == name)

@@ -235,3 +235,22 @@ fn sources_are_listed_with_their_events() {
     let unique: BTreeSet<&str> = names.iter().copied().collect();
     assert_eq!(names.len(), unique.len());
 }
+
+#[test]
+fn gitlab_token_is_compared_whole() {
+    let check = |sent: Option<&str>| {
+        let headers: Vec<(String, String)> = sent
+            .map(|s| vec![("X-Gitlab-Token".to_owned(), s.to_owned())])
+            .unwrap_or_default();
+        let inbound = Inbound {
+            headers: &headers,
+            body: b"{}",
+            json: &Value::Null,
+        };
+        (gitlab::SOURCE.verify)(&inbound, b"glsecret")
+    };
+    assert!(check(Some("glsecret")));
+    assert!(!check(Some("glsecre")));
+    assert!(!check(Some("glsecret2")));
+    assert!(!check(None));
+}

@@ -85,9 +85,10 @@ pub fn url_part(url: &str) -> String {
         .replace(')', "%29")
 }
 
-/// At most `max` list lines, then `and N more`.
-pub fn capped(lines: Vec<String>, max: usize) -> Vec<String> {
-    let more = lines.len().saturating_sub(max);
+/// At most `max` list lines, then `and N more` for the rest of `total` (a sender may list
+/// fewer items than it counts).
+pub fn capped(lines: Vec<String>, total: usize, max: usize) -> Vec<String> {
+    let more = total.saturating_sub(lines.len().min(max));
     let mut out: Vec<String> = lines.into_iter().take(max).collect();
     if more > 0 {
         out.push(format!("- and {more} more"));
@@ -133,9 +134,10 @@ mod tests {
         assert_eq!(quoted("a\nb", 10), "> a\n> b");
         assert_eq!(quoted("  ", 10), "");
         assert_eq!(
-            capped(vec!["- a".into(), "- b".into(), "- c".into()], 2),
+            capped(vec!["- a".into(), "- b".into(), "- c".into()], 3, 2),
             ["- a", "- b", "- and 1 more"]
         );
+        assert_eq!(capped(vec!["- a".into()], 30, 5), ["- a", "- and 29 more"]);
         assert_eq!(code("main"), "`main`");
         assert_eq!(code("a`b"), "``a`b``");
     }
