@@ -193,6 +193,17 @@ fn thread_key(hook_id: &str, source: &str, thing: &str) -> String {
     format!("source_thread/{hook_id}/{source}/{thing}")
 }
 
+/// Drops a deleted hook's thread records.
+pub(super) fn forget_threads(host: &dyn Host, hook_id: &str) {
+    let prefix = format!("source_thread/{hook_id}/");
+    // Each pass deletes what it listed, so the next starts at 0 again.
+    while let Ok(keys) = host.kv_list(&prefix, 0, 100) {
+        if keys.is_empty() || keys.iter().any(|k| host.kv_delete(k).is_err()) {
+            break;
+        }
+    }
+}
+
 /// The recorded root, if it is still a live root post in the hook's channel.
 fn live_root(host: &dyn Host, recorded: &[u8], channel_id: &str) -> Option<String> {
     let id = std::str::from_utf8(recorded).ok()?;
@@ -203,4 +214,23 @@ fn live_root(host: &dyn Host, recorded: &[u8], channel_id: &str) -> Option<Strin
 
 fn or(first: &str, second: &str) -> String {
     if first.is_empty() { second } else { first }.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakeHost;
+
+    #[test]
+    fn a_deleted_hooks_threads_are_forgotten_and_no_others() {
+        let host = FakeHost::default();
+        for n in 0..150 {
+            host.kv_set(&thread_key("h1", "github", &format!("pr/a/b#{n}")), b"p")
+                .unwrap();
+        }
+        host.kv_set(&thread_key("h2", "github", "pr/a/b#1"), b"p")
+            .unwrap();
+        forget_threads(&host, "h1");
+        assert_eq!(host.kv_list("source_thread/", 0, 1000).unwrap().len(), 1);
+    }
 }

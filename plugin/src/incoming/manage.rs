@@ -214,6 +214,7 @@ pub fn delete(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiE
     let hook = load_managed(host, req, id)?;
     HOOKS.delete(host, &hook.id)?;
     host.metric_remove(&super::metric_key(&hook.id));
+    super::from_source::forget_threads(host, &hook.id);
     Ok(Response::status_ok())
 }
 
@@ -291,6 +292,50 @@ mod tests {
             HOOKS.get::<IncomingWebhook>(&host, &hook.id).unwrap(),
             Some(hook)
         );
+    }
+
+    #[test]
+    fn a_source_secret_is_sealed_and_never_answered() {
+        let host = host();
+        let req = request(
+            &"u".repeat(26),
+            serde_json::json!({"channel_id": "c".repeat(26), "source": "github",
+                               "source_secret": "hunter2", "source_secret_sealed": "forged"}),
+        );
+        let response = create(&host, &req).unwrap();
+        let answer = String::from_utf8(response.body).unwrap();
+        assert!(
+            !answer.contains("hunter2") && !answer.contains("sealed"),
+            "{answer}"
+        );
+        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(answer["source_secret_set"], true);
+        let stored: IncomingWebhook = HOOKS
+            .get(&host, answer["id"].as_str().unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.source_secret, None);
+        assert_eq!(
+            host.open(SOURCE_SECRET_PURPOSE, &stored.source_secret_sealed)
+                .unwrap(),
+            b"hunter2"
+        );
+
+        let unknown = request(
+            &"u".repeat(26),
+            serde_json::json!({"channel_id": "c".repeat(26), "source": "nosuch"}),
+        );
+        assert_eq!(
+            create(&host, &unknown).unwrap_err().id,
+            "model.incoming_hook.source.app_error"
+        );
+        let plain = request(
+            &"u".repeat(26),
+            serde_json::json!({"channel_id": "c".repeat(26)}),
+        );
+        let answer: serde_json::Value =
+            serde_json::from_slice(&create(&host, &plain).unwrap().body).unwrap();
+        assert!(answer.get("source_secret_set").is_none(), "{answer}");
     }
 
     #[test]
