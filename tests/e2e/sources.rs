@@ -368,7 +368,7 @@ async fn a_missing_header_or_an_unknown_source_is_refused() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["github", "gitlab", "alertmanager", "json"]);
+    assert_eq!(names, ["github", "gitlab", "gitea", "alertmanager", "json"]);
     assert_eq!(listed[0]["display_name"], "GitHub");
     assert!(
         listed[0]["events"]
@@ -442,6 +442,31 @@ async fn a_gitlab_merge_request_and_its_comments_share_a_thread() {
     assert_eq!(Some(comment.message), note.text);
     let (reply, _) = deliver(&shim, &path, &note, &token, "X-Gitlab-Event").await;
     reply.assert_error(400, "web.incoming_webhook.source_header.app_error");
+    shim.stop().await.unwrap();
+}
+
+/// Gitea: a signed push at a gitea hook's own URL.
+#[tokio::test]
+async fn a_signed_gitea_push_posts() {
+    let shim = shim().await;
+    let (id, _) = hook(&shim, json!({"source": "gitea", "source_secret": "tea"})).await;
+    let push = fixture("gitea/push");
+    let signature = hex::encode(crate::outgoing::hmac_sha256(b"tea", &push.body));
+    let path = format!("/hooks/{id}");
+    let (reply, _) = deliver(&shim, &path, &push, &[("X-Gitea-Signature", "00")], "").await;
+    reply.assert_error(401, "web.incoming_webhook.source_signature.app_error");
+    let (reply, _) = deliver(
+        &shim,
+        &path,
+        &push,
+        &[("X-Gitea-Signature", &signature)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.text, "ok");
+    let post = last(&shim);
+    assert_eq!(Some(post.message), push.text);
+    assert_eq!(props(&last(&shim))["override_username"], "Gitea");
     shim.stop().await.unwrap();
 }
 

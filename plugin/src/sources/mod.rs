@@ -7,6 +7,7 @@
 //! `fixtures/<source>/`. Delivery (hook, channel, limits, threads) is `incoming::from_source`.
 
 pub mod alertmanager;
+pub mod gitea;
 pub mod github;
 pub mod gitlab;
 pub mod json;
@@ -75,6 +76,7 @@ pub struct Source {
 pub const SOURCES: &[&Source] = &[
     &github::SOURCE,
     &gitlab::SOURCE,
+    &gitea::SOURCE,
     &alertmanager::SOURCE,
     &json::SOURCE,
 ];

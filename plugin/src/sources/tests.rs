@@ -254,3 +254,25 @@ fn gitlab_token_is_compared_whole() {
     assert!(!check(Some("glsecret2")));
     assert!(!check(None));
 }
+
+#[test]
+fn gitea_signature_is_a_bare_hex_hmac_under_either_name() {
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(b"tea").unwrap();
+    mac.update(body);
+    let good = hex::encode(mac.finalize().into_bytes());
+    let check = |name: &str, value: &str| {
+        let headers = vec![(name.to_owned(), value.to_owned())];
+        let inbound = Inbound {
+            headers: &headers,
+            body,
+            json: &Value::Null,
+        };
+        (gitea::SOURCE.verify)(&inbound, b"tea")
+    };
+    assert!(check("X-Gitea-Signature", &good));
+    assert!(check("X-Forgejo-Signature", &good));
+    assert!(!check("X-Gitea-Signature", &format!("sha256={good}")));
+    assert!(!check("X-Gitea-Signature", &good.replace(&good[..2], "00")));
+    assert!(!check("X-Other", &good));
+}
