@@ -368,7 +368,17 @@ async fn a_missing_header_or_an_unknown_source_is_refused() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["github", "gitlab", "gitea", "alertmanager", "json"]);
+    assert_eq!(
+        names,
+        [
+            "github",
+            "gitlab",
+            "gitea",
+            "alertmanager",
+            "grafana",
+            "json"
+        ]
+    );
     assert_eq!(listed[0]["display_name"], "GitHub");
     assert!(
         listed[0]["events"]
@@ -467,6 +477,29 @@ async fn a_signed_gitea_push_posts() {
     let post = last(&shim);
     assert_eq!(Some(post.message), push.text);
     assert_eq!(props(&last(&shim))["override_username"], "Gitea");
+    shim.stop().await.unwrap();
+}
+
+/// Grafana: its HMAC header, and the alert's own links.
+#[tokio::test]
+async fn a_signed_grafana_alert_posts_with_its_links() {
+    let shim = shim().await;
+    let (id, _) = hook(&shim, json!({"source_secret": "gf"})).await;
+    let firing = fixture("grafana/firing");
+    let signature = hex::encode(crate::outgoing::hmac_sha256(b"gf", &firing.body));
+    let path = format!("/hooks/{id}/grafana");
+    let (reply, _) = deliver(&shim, &path, &firing, &[], "").await;
+    reply.assert_error(401, "web.incoming_webhook.source_signature.app_error");
+    let header = [("X-Grafana-Alerting-Signature", signature.as_str())];
+    let (reply, _) = deliver(&shim, &path, &firing, &header, "").await;
+    assert_eq!(reply.text, "ok");
+    let post = last(&shim);
+    assert_eq!(Some(post.message.clone()), firing.text);
+    let text = props(&post)["attachments"][0]["text"].to_string();
+    assert!(
+        text.contains("viewPanel=4") && text.contains("alerting/silence/new"),
+        "{text}"
+    );
     shim.stop().await.unwrap();
 }
 

@@ -32,7 +32,8 @@ const TEXT_CHARS: usize = 500;
 const KEY_LABELS: &[&str] = &["severity", "instance", "job", "namespace", "service"];
 const FIELDS_SHOWN: usize = 6;
 
-fn render(event: &str, inbound: &Inbound) -> Option<Message> {
+/// Also Grafana's (`grafana`), whose payload extends this one.
+pub(super) fn render(event: &str, inbound: &Inbound) -> Option<Message> {
     let json = inbound.json;
     let (icon, state) = match event {
         "firing" => (":fire:", "Firing"),
@@ -107,14 +108,22 @@ fn attachment(alert: &Value, external: &str) -> Attachment {
         text.push_str(super::text::TRIMMED);
     }
     let mut text = neutralize(&text);
+    // Grafana names its links on the alert itself (`dashboardURL`, `panelURL`, `silenceURL`).
     let mut links = Vec::new();
-    for (label_text, name) in [("Runbook", "runbook_url"), ("Dashboard", "dashboard_url")] {
-        let url = annotation(name);
+    let dashboard = or(str_at(alert, "/dashboardURL"), annotation("dashboard_url"));
+    for (label_text, url) in [
+        ("Runbook", annotation("runbook_url")),
+        ("Dashboard", dashboard),
+        ("Panel", str_at(alert, "/panelURL")),
+    ] {
         if !url.is_empty() {
             links.push(format!("[{label_text}]({})", url_part(url)));
         }
     }
-    if status == "firing" && !external.is_empty() {
+    let silence = str_at(alert, "/silenceURL");
+    if status == "firing" && !silence.is_empty() {
+        links.push(format!("[Silence]({})", url_part(silence)));
+    } else if status == "firing" && !external.is_empty() {
         links.push(format!("[Silence]({})", silence_url(external, labels)));
     }
     if !links.is_empty() {
@@ -190,4 +199,8 @@ fn labels_text(labels: Option<&Value>) -> String {
                 .join(", ")
         })
         .unwrap_or_default()
+}
+
+fn or<'a>(first: &'a str, second: &'a str) -> &'a str {
+    if first.is_empty() { second } else { first }
 }

@@ -10,6 +10,7 @@ pub mod alertmanager;
 pub mod gitea;
 pub mod github;
 pub mod gitlab;
+pub mod grafana;
 pub mod json;
 pub mod text;
 
@@ -78,6 +79,7 @@ pub const SOURCES: &[&Source] = &[
     &gitlab::SOURCE,
     &gitea::SOURCE,
     &alertmanager::SOURCE,
+    &grafana::SOURCE,
     &json::SOURCE,
 ];
 

@@ -276,3 +276,24 @@ fn gitea_signature_is_a_bare_hex_hmac_under_either_name() {
     assert!(!check("X-Gitea-Signature", &good.replace(&good[..2], "00")));
     assert!(!check("X-Other", &good));
 }
+
+#[test]
+fn grafana_takes_its_hmac_header_or_an_authorization() {
+    let body = br#"{"status":"firing"}"#;
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(b"gf").unwrap();
+    mac.update(body);
+    let good = hex::encode(mac.finalize().into_bytes());
+    let check = |name: &str, value: &str| {
+        let headers = vec![(name.to_owned(), value.to_owned())];
+        let inbound = Inbound {
+            headers: &headers,
+            body,
+            json: &Value::Null,
+        };
+        (grafana::SOURCE.verify)(&inbound, b"gf")
+    };
+    assert!(check("X-Grafana-Alerting-Signature", &good));
+    assert!(check("Authorization", "Bearer gf"));
+    assert!(!check("X-Grafana-Alerting-Signature", "00"));
+    assert!(!check("Authorization", "Bearer other"));
+}
