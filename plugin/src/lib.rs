@@ -14,6 +14,7 @@ pub mod json;
 pub mod outbound;
 pub mod outgoing;
 pub mod slack;
+pub mod sources;
 pub mod split;
 pub mod store;
 pub mod trigger_id;

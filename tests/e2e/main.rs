@@ -21,6 +21,7 @@ mod posts_since;
 mod processes;
 mod reactions;
 mod slow_socket;
+mod sources;
 mod system_bot;
 mod tokens;
 mod websocket;

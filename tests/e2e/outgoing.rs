@@ -37,7 +37,7 @@ fn props(post: &Post) -> Value {
 }
 
 /// HMAC-SHA256 written out from RFC 2104, independent of the hmac crate the plugin uses.
-fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
     let mut block = [0u8; 64];
     if key.len() > 64 {
         block[..32].copy_from_slice(&Sha256::digest(key));

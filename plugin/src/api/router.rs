@@ -18,11 +18,16 @@ pub fn route(host: &dyn Host, req: &Request) -> Response {
     let result = match (method, segments.as_slice()) {
         // Incoming webhooks take the oversize body themselves: their errors
         // carry webhook-specific ids.
-        ("POST", ["hooks", id]) => return incoming::execute::handle(host, req, id),
+        ("POST", ["hooks", id]) => return incoming::execute::handle(host, req, id, None),
+        // A built-in source's native payload (`/hooks/commands/…` is a command's response URL).
+        ("POST", ["hooks", id, source]) if *id != "commands" => {
+            return incoming::execute::handle(host, req, id, Some(source));
+        }
         _ if req.body_too_large => Err(ApiError::body_too_large()),
 
         ("POST", ["api", "v4", "hooks", "incoming"]) => incoming::manage::create(host, req),
         ("GET", ["api", "v4", "hooks", "incoming"]) => incoming::manage::list(host, req),
+        ("GET", ["api", "v4", "hooks", "incoming", "sources"]) => incoming::manage::sources(req),
         ("GET", ["api", "v4", "hooks", "incoming", id]) => incoming::manage::get(host, req, id),
         ("PUT", ["api", "v4", "hooks", "incoming", id]) => incoming::manage::update(host, req, id),
         ("DELETE", ["api", "v4", "hooks", "incoming", id]) => {

@@ -11,12 +11,21 @@ use crate::slack::text::{announcements_and_mentions, translate_attachments};
 use crate::webhook_post::{WebhookPost, create_webhook_post};
 use serde_json::Value;
 
-pub fn handle(host: &dyn Host, req: &Request, hook_id: &str) -> Response {
+/// `POST /hooks/{id}`, and with `source`, `POST /hooks/{id}/{source}`: a built-in source's
+/// native payload (`from_source`), answered and counted as any payload is.
+pub fn handle(host: &dyn Host, req: &Request, hook_id: &str, source: Option<&str>) -> Response {
     let developer = host.settings().enable_developer;
     let started = std::time::Instant::now();
     let mut trace = Trace::default();
     let mut posts_made = 0;
-    let mut response = match run(host, req, hook_id, &mut trace) {
+    let outcome = match source {
+        Some(name) => super::from_source::run(host, req, hook_id, Some(name), &mut trace),
+        None if super::from_source::hook_takes_native(host, req, hook_id) => {
+            super::from_source::run(host, req, hook_id, None, &mut trace)
+        }
+        None => run(host, req, hook_id, &mut trace),
+    };
+    let mut response = match outcome {
         Ok((posts, ignored)) => {
             posts_made = u32::try_from(posts.len()).unwrap_or(u32::MAX);
             // Our extension: `?wait=true` answers with the posts made, so the sender has
@@ -50,11 +59,11 @@ pub fn handle(host: &dyn Host, req: &Request, hook_id: &str) -> Response {
 
 /// What handling learned that the answer and the hook's counters need, whatever the outcome.
 #[derive(Default)]
-struct Trace {
+pub(super) struct Trace {
     /// Headers every answer carries, the rate limit's among them.
     headers: Vec<(String, String)>,
     /// The hook, once found: only real hooks get counters.
-    hook: Option<String>,
+    pub(super) hook: Option<String>,
 }
 
 /// Our extension: names every member of the request that nothing used.
@@ -155,7 +164,7 @@ fn run(
         .wrap(id, message)
     })?;
     let ignored = std::mem::take(&mut payload.ignored);
-    let posts = deliver(host, req, hook_id, payload, trace).map_err(|e| {
+    let posts = deliver(host, req, hook_id, payload, Origin::Payload, trace).map_err(|e| {
         e.wrap(
             "web.incoming_webhook.general.app_error",
             format!(
@@ -170,12 +179,21 @@ fn error(status: u16, id: &str, message: &str) -> ApiError {
     ApiError::new(status, id, message)
 }
 
+/// Who wrote the request's text: a sender of webhook payloads, or a built-in source (whose
+/// Markdown is final: no Slack formatting applies).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    Payload,
+    Source,
+}
+
 /// Mattermost's `HandleIncomingWebhook`, step by step.
-fn deliver(
+pub(super) fn deliver(
     host: &dyn Host,
     req: &Request,
     hook_id: &str,
     payload: IncomingRequest,
+    origin: Origin,
     trace: &mut Trace,
 ) -> Result<Vec<Post>, ApiError> {
     if !host.settings().enable_incoming_webhooks {
@@ -210,7 +228,11 @@ fn deliver(
     // Only a real hook's requests leave an idempotency record.
     let id_seed = super::idempotency::seed(host, req, &hook.id, host.now_millis())?;
 
-    let (text, attachments) = processed_content(host, &hook, payload.text, payload.attachments);
+    let (text, attachments) = if origin == Origin::Source {
+        (payload.text, payload.attachments)
+    } else {
+        processed_content(host, &hook, payload.text, payload.attachments)
+    };
     // Attachments force the type, whatever the sender asked for.
     let post_type = if attachments.is_empty() {
         payload.post_type

@@ -1,7 +1,8 @@
 //! `/api/v4/hooks/incoming[/{id}]`: create, read, update, delete and list
 //! incoming webhooks, with Mattermost's permission and validation rules.
 
-use super::{HOOKS, IncomingWebhook, model::is_valid_username};
+use super::model::{SOURCE_SECRET_PURPOSE, is_valid_username};
+use super::{HOOKS, IncomingWebhook};
 use crate::api::{ApiError, Request, Response, json_body, require_permission};
 use crate::definitions::{self, Definition};
 use crate::host::{Channel, ChannelType, Host, PermissionScope};
@@ -105,9 +106,10 @@ pub fn create(host: &dyn Host, req: &Request) -> Result<Response, ApiError> {
     hook.create_at = now;
     hook.update_at = now;
     hook.delete_at = 0;
+    seal_source_secret(host, &mut hook, None);
     hook.validate()?;
     HOOKS.put(host, &hook.id, &hook)?;
-    Ok(Response::json(201, &hook))
+    Ok(Response::json(201, &hook.public_json()))
 }
 
 fn load_managed(host: &dyn Host, req: &Request, id: &str) -> Result<IncomingWebhook, ApiError> {
@@ -123,7 +125,7 @@ pub fn get(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiErro
 /// A hook's JSON with `stats`: what the host has counted for it (kept across
 /// restarts; zeros before its first request).
 fn with_stats(host: &dyn Host, hook: &IncomingWebhook) -> serde_json::Value {
-    let mut json = serde_json::to_value(hook).unwrap_or_default();
+    let mut json = hook.public_json();
     let ms = |us: u64| us as f64 / 1000.0;
     json["stats"] = match host.metric_get(&super::metric_key(&hook.id)) {
         Some(s) => serde_json::json!({
@@ -165,24 +167,54 @@ pub fn update(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiE
     }
     apply_overrides(host, &mut updated, Some(&old))?;
 
-    updated.user_id = old.user_id;
+    updated.user_id = old.user_id.clone();
     updated.slack_format = old.slack_format;
     // A client that does not know the limit sends none: keep the hook's.
     if updated.rate_limit.is_none() {
         updated.rate_limit = old.rate_limit;
     }
+    // Source settings a client leaves out are kept, as the rate limit is.
+    if updated.source.is_none() {
+        updated.source = old.source.clone();
+    }
+    if updated.source_events.is_none() {
+        updated.source_events = old.source_events.clone();
+    }
+    if updated.source_threads.is_none() {
+        updated.source_threads = old.source_threads;
+    }
+    seal_source_secret(host, &mut updated, Some(&old));
     updated.create_at = old.create_at;
     updated.delete_at = 0;
     updated.update_at = host.now_millis().max(old.update_at + 1);
     updated.validate()?;
     HOOKS.put(host, &updated.id, &updated)?;
-    Ok(Response::json(200, &updated))
+    Ok(Response::json(200, &updated.public_json()))
+}
+
+/// The write-only `source_secret`: a sent one is sealed (`""` clears it), none keeps the
+/// stored one. A sealed value in the body is never trusted.
+fn seal_source_secret(host: &dyn Host, hook: &mut IncomingWebhook, old: Option<&IncomingWebhook>) {
+    hook.source_secret_sealed = match hook.source_secret.take() {
+        Some(secret) if secret.is_empty() => String::new(),
+        Some(secret) => host.seal(SOURCE_SECRET_PURPOSE, secret.as_bytes()),
+        None => old
+            .map(|o| o.source_secret_sealed.clone())
+            .unwrap_or_default(),
+    };
+}
+
+/// `GET /api/v4/hooks/incoming/sources`: the built-in sources, for the console and people.
+pub fn sources(req: &Request) -> Result<Response, ApiError> {
+    req.session_user()?;
+    Ok(Response::json(200, &crate::sources::listing()))
 }
 
 pub fn delete(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
     let hook = load_managed(host, req, id)?;
     HOOKS.delete(host, &hook.id)?;
     host.metric_remove(&super::metric_key(&hook.id));
+    super::from_source::forget_threads(host, &hook.id);
     Ok(Response::status_ok())
 }
 
@@ -260,6 +292,50 @@ mod tests {
             HOOKS.get::<IncomingWebhook>(&host, &hook.id).unwrap(),
             Some(hook)
         );
+    }
+
+    #[test]
+    fn a_source_secret_is_sealed_and_never_answered() {
+        let host = host();
+        let req = request(
+            &"u".repeat(26),
+            serde_json::json!({"channel_id": "c".repeat(26), "source": "github",
+                               "source_secret": "hunter2", "source_secret_sealed": "forged"}),
+        );
+        let response = create(&host, &req).unwrap();
+        let answer = String::from_utf8(response.body).unwrap();
+        assert!(
+            !answer.contains("hunter2") && !answer.contains("sealed"),
+            "{answer}"
+        );
+        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(answer["source_secret_set"], true);
+        let stored: IncomingWebhook = HOOKS
+            .get(&host, answer["id"].as_str().unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.source_secret, None);
+        assert_eq!(
+            host.open(SOURCE_SECRET_PURPOSE, &stored.source_secret_sealed)
+                .unwrap(),
+            b"hunter2"
+        );
+
+        let unknown = request(
+            &"u".repeat(26),
+            serde_json::json!({"channel_id": "c".repeat(26), "source": "nosuch"}),
+        );
+        assert_eq!(
+            create(&host, &unknown).unwrap_err().id,
+            "model.incoming_hook.source.app_error"
+        );
+        let plain = request(
+            &"u".repeat(26),
+            serde_json::json!({"channel_id": "c".repeat(26)}),
+        );
+        let answer: serde_json::Value =
+            serde_json::from_slice(&create(&host, &plain).unwrap().body).unwrap();
+        assert!(answer.get("source_secret_set").is_none(), "{answer}");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Incoming webhooks: the hook definitions and their management routes
 //! (`manage`), and `POST /hooks/{id}` turning a payload into posts (`execute`,
 //! with `idempotency` for retried requests and `rate_limit` for per-hook budgets), and
-//! `posts`, which edits and deletes the posts a hook made.
+//! `posts`, which edits and deletes the posts a hook made. `from_source` takes a built-in
+//! source's native payload (`crate::sources`) down the same path.
 
 pub mod execute;
+mod from_source;
 mod idempotency;
 pub mod manage;
 mod model;

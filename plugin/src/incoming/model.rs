@@ -28,7 +28,28 @@ pub struct IncomingWebhook {
     /// `IncomingWebhookRateLimit`; 0 turns limiting off for it. Written only when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<u32>,
+    /// Our extension (`sources`): the built-in source whose native payloads `/hooks/{id}`
+    /// takes too (any hook takes them at `/hooks/{id}/{source}`). Written only when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Our extension: which of a source's events post (globs, `!` excludes); all if none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_events: Option<Vec<String>>,
+    /// Our extension: `false` stops later events about a thing replying in its thread.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_threads: Option<bool>,
+    /// Write-only: the secret a create or update sends (`""` clears it). Never written
+    /// anywhere; sealed into `source_secret_sealed` on save.
+    #[serde(skip_serializing)]
+    pub source_secret: Option<String>,
+    /// The secret sealed by the host; stored, never answered (`public_json` shows only
+    /// whether it is set).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub source_secret_sealed: String,
 }
+
+/// The host's sealing purpose for source secrets.
+pub const SOURCE_SECRET_PURPOSE: &str = "incoming_source_secret";
 
 fn invalid(field: &str, message: &str) -> ApiError {
     ApiError::new(
@@ -71,6 +92,16 @@ impl IncomingWebhook {
         if self.icon_url.len() > 1024 {
             return Err(invalid("icon_url", "Invalid icon."));
         }
+        if let Some(source) = self.source.as_deref().filter(|s| !s.is_empty())
+            && crate::sources::find(source).is_none()
+        {
+            return Err(invalid("source", "Unknown source."));
+        }
+        if let Some(events) = &self.source_events
+            && (events.len() > 32 || !events.iter().all(|p| crate::sources::valid_pattern(p)))
+        {
+            return Err(invalid("source_events", "Invalid event filter."));
+        }
         Ok(())
     }
 }
@@ -87,6 +118,22 @@ pub fn is_valid_username(name: &str) -> bool {
 }
 
 impl IncomingWebhook {
+    /// The hook as answers show it: the sealed secret left out, and for a hook that has a
+    /// source or a secret, `source_secret_set`.
+    pub fn public_json(&self) -> serde_json::Value {
+        let mut json = serde_json::to_value(self).unwrap_or_default();
+        if let Some(object) = json.as_object_mut() {
+            object.remove("source_secret_sealed");
+            if self.source.is_some() || !self.source_secret_sealed.is_empty() {
+                object.insert(
+                    "source_secret_set".to_owned(),
+                    (!self.source_secret_sealed.is_empty()).into(),
+                );
+            }
+        }
+        json
+    }
+
     /// The index terms a stored hook is found under: its team and its owner,
     /// in its team and across teams (listings).
     pub fn terms(stored: &[u8]) -> Vec<String> {
