@@ -38,6 +38,8 @@ pub struct FakeHost {
     pub metrics: RefCell<BTreeMap<String, Vec<MetricSample>>>,
     /// How many `kv_get` calls were made.
     pub kv_reads: std::cell::Cell<usize>,
+    /// The keys `kv_get` was called with, in order.
+    pub kv_get_log: RefCell<Vec<String>>,
     /// Lines logged, in order.
     pub logs: RefCell<Vec<(Level, String)>>,
 }
@@ -177,6 +179,7 @@ impl Default for FakeHost {
             published: RefCell::default(),
             metrics: RefCell::default(),
             kv_reads: Default::default(),
+            kv_get_log: RefCell::default(),
             logs: RefCell::default(),
         }
     }
@@ -400,6 +403,7 @@ impl Host for FakeHost {
 
     fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, HostError> {
         self.kv_reads.set(self.kv_reads.get() + 1);
+        self.kv_get_log.borrow_mut().push(key.to_owned());
         Ok(self.kv.borrow().get(key).cloned())
     }
     fn kv_set(&self, key: &str, value: &[u8]) -> Result<(), HostError> {

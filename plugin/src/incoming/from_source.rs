@@ -3,10 +3,10 @@
 //! event filter), rendered, then delivered by `execute::deliver` like any payload, so
 //! channel lock, rate limit, idempotency and `?wait=true` apply. Threads live here.
 
+use super::IncomingWebhook;
 use super::execute::{Origin, Trace, deliver};
 use super::model::SOURCE_SECRET_PURPOSE;
 use super::payload::IncomingRequest;
-use super::{HOOKS, IncomingWebhook};
 use crate::api::{ApiError, Request};
 use crate::host::{Host, Post};
 use crate::sources::{self, Inbound, Source};
@@ -14,8 +14,8 @@ use crate::sources::{self, Inbound, Source};
 /// Whether `/hooks/{id}` should read this request as the hook's source's own payload: the
 /// hook has a source and the request looks like that sender's (a Slack-format payload sent
 /// to the same URL still works).
-pub(super) fn hook_takes_native(host: &dyn Host, req: &Request, hook_id: &str) -> bool {
-    let Some(hook) = HOOKS.get::<IncomingWebhook>(host, hook_id).ok().flatten() else {
+pub(super) fn hook_takes_native(req: &Request, stored: Option<&IncomingWebhook>) -> bool {
+    let Some(hook) = stored else {
         return false;
     };
     let Some(source) = hook.source.as_deref().and_then(sources::find) else {
@@ -41,6 +41,7 @@ pub(super) fn run(
     host: &dyn Host,
     req: &Request,
     hook_id: &str,
+    stored: Option<&IncomingWebhook>,
     named: Option<&str>,
     trace: &mut Trace,
 ) -> Result<(Vec<Post>, Vec<String>), ApiError> {
@@ -54,7 +55,7 @@ pub(super) fn run(
             "Incoming webhooks have been disabled by the system admin.",
         ));
     }
-    let hook: IncomingWebhook = HOOKS.get(host, hook_id).ok().flatten().ok_or_else(|| {
+    let hook = stored.ok_or_else(|| {
         error(
             400,
             "web.incoming_webhook.invalid.app_error",
@@ -136,7 +137,7 @@ pub(super) fn run(
         root_id,
         ..IncomingRequest::default()
     };
-    let posts = deliver(host, req, &hook.id, payload, Origin::Source, trace).map_err(|e| {
+    let posts = deliver(host, req, stored, payload, Origin::Source, trace).map_err(|e| {
         e.wrap(
             "web.incoming_webhook.general.app_error",
             format!(
@@ -148,7 +149,12 @@ pub(super) fn run(
     if let (Some(key), false, Some(first)) = (thread, threaded, posts.first()) {
         // The first post about a thing (or the first since its root was deleted) becomes
         // its root; of two concurrent first posts, the later one stays unthreaded.
-        let _ = host.kv_compare_and_set(&key, recorded.as_deref(), Some(first.id.as_bytes()));
+        let _ = host.kv_compare_and_set_with_expiry(
+            &key,
+            recorded.as_deref(),
+            Some(first.id.as_bytes()),
+            THREAD_TTL_SECONDS,
+        );
     }
     Ok((posts, Vec::new()))
 }
@@ -188,6 +194,11 @@ fn check_signature(
     ))
 }
 
+/// How long a thing's thread is kept: later events about it reply in the thread for this
+/// long after its first post, then start a new one. Records expire so that a hook's threads
+/// do not grow with every pull request it ever saw.
+const THREAD_TTL_SECONDS: u64 = 90 * 24 * 3600;
+
 /// Where a hook keeps the root post of one thing's thread (per hook, per source).
 fn thread_key(hook_id: &str, source: &str, thing: &str) -> String {
     format!("source_thread/{hook_id}/{source}/{thing}")
@@ -220,6 +231,58 @@ fn or(first: &str, second: &str) -> String {
 mod tests {
     use super::*;
     use crate::testing::FakeHost;
+
+    #[test]
+    fn a_thread_record_expires() {
+        let fixture: serde_json::Value = serde_json::from_str(include_str!(
+            "../sources/fixtures/github/issues_opened.json"
+        ))
+        .unwrap();
+        let hook = IncomingWebhook {
+            id: "h".repeat(26),
+            channel_id: "c".repeat(26),
+            team_id: "t".repeat(26),
+            user_id: "u".repeat(26),
+            source: Some("github".into()),
+            ..Default::default()
+        };
+        let host = FakeHost::default();
+        host.users
+            .borrow_mut()
+            .push(crate::testing::user(&hook.user_id, "dave"));
+        host.channels.borrow_mut().push(crate::testing::channel(
+            &hook.channel_id,
+            &hook.team_id,
+            "town-square",
+            crate::host::ChannelType::Open,
+        ));
+        let headers = fixture["headers"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap().to_owned()))
+            .collect();
+        let req = Request {
+            method: "POST".into(),
+            path: format!("/hooks/{}/github", hook.id),
+            headers,
+            body: fixture["body"].to_string().into_bytes(),
+            ..Request::default()
+        };
+        let mut trace = Trace::default();
+        let (posts, _) = run(&host, &req, &hook.id, Some(&hook), None, &mut trace).unwrap();
+        assert_eq!(posts.len(), 1);
+        let ttl = host.kv_ttl.borrow();
+        let (key, seconds) = ttl
+            .iter()
+            .find(|(k, _)| k.starts_with("source_thread/"))
+            .expect("a thread record");
+        assert!(
+            key.starts_with(&thread_key(&hook.id, "github", "")),
+            "{key}"
+        );
+        assert_eq!(*seconds, THREAD_TTL_SECONDS);
+    }
 
     #[test]
     fn a_deleted_hooks_threads_are_forgotten_and_no_others() {
