@@ -65,8 +65,8 @@ impl crate::host::Host for WitHost {
     fn delete_post(&self, id: &str) -> Result<Post, HostError> {
         imports::posts::delete(id)
     }
-    fn notify_posted(&self, id: &str) -> Result<(), HostError> {
-        imports::posts::notify_posted(id)
+    fn create_post_owing_hook(&self, post: Post) -> Result<Post, HostError> {
+        imports::posts::create_owing_hook(&post)
     }
     fn notify_user(&self, user_id: &str, post: Post) -> Result<Post, HostError> {
         imports::posts::notify_user(user_id, &post)

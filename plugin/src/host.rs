@@ -32,9 +32,9 @@ pub trait Host {
     fn post(&self, id: &str) -> Result<Post, HostError>;
     fn update_post(&self, post: Post) -> Result<Post, HostError>;
     fn delete_post(&self, id: &str) -> Result<Post, HostError>;
-    /// Has the host run the post hook (outgoing webhooks) for a stored post
-    /// after this call.
-    fn notify_posted(&self, id: &str) -> Result<(), HostError>;
+    /// Stores a post that runs the post hook (outgoing webhooks) after this
+    /// call; the post and that debt are one write, so a crash loses neither.
+    fn create_post_owing_hook(&self, post: Post) -> Result<Post, HostError>;
     /// A notice from the server's system bot to one user, in their DM.
     fn notify_user(&self, user_id: &str, post: Post) -> Result<Post, HostError>;
 

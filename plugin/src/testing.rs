@@ -267,9 +267,10 @@ impl Host for FakeHost {
         self.create_post(post)
     }
 
-    fn notify_posted(&self, id: &str) -> Result<(), HostError> {
-        self.notified.borrow_mut().push(id.to_string());
-        Ok(())
+    fn create_post_owing_hook(&self, post: Post) -> Result<Post, HostError> {
+        let post = self.create_post(post)?;
+        self.notified.borrow_mut().push(post.id.clone());
+        Ok(post)
     }
 
     fn channel(&self, id: &str) -> Result<Channel, HostError> {

@@ -387,3 +387,39 @@ async fn a_sigkill_after_a_posts_commit_and_before_its_hook_ran_loses_no_deliver
     drop(second);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_command_reply_made_while_post_hooks_are_paused_is_delivered_after_a_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = CallbackServer::start(answer_with_id).await;
+    // `/echo` makes an in-channel reply (the plugin's `posts.create-owing-hook`): it owes its
+    // outgoing webhooks from the write that stores it, so a kill before the hook ran loses none.
+    let paused = json!({"DeliverySettings": {"PausePostHooks": true}});
+    let first = Process::start_with(&data, "first", &[0], paused).await;
+    let api = first.api(&data);
+    let (team_id, channel_id) = town_square(&api).await;
+    let hook = api
+        .post_json(
+            "/api/v4/hooks/outgoing",
+            &json!({"team_id": team_id, "trigger_words": ["echoed"], "callback_urls": [server.url.clone()]}),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{}", hook.text);
+    let reply = crate::commands::execute(&api, &channel_id, "/echo echoed words").await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.text);
+    first.kill();
+    assert!(
+        server.requests().is_empty(),
+        "nothing was sent before the kill"
+    );
+
+    let second = Process::start(&data, "second", &[0]).await;
+    let api = second.api(&data);
+    wait_for_answers(&api, &channel_id, 1, Duration::from_secs(60)).await;
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "delivered once after the restart");
+    assert!(requests[0].body_text().contains("echoed"));
+    drop(second);
+    server.stop().await;
+}

@@ -189,10 +189,13 @@ impl Host for NativeHost {
             .map(post_out)
             .map_err(error)
     }
-    fn notify_posted(&self, id: &str) -> Result<(), HostError> {
-        let post = self.app.store.post(id).map_err(error)?;
-        self.app.notify_posted(post);
-        Ok(())
+    fn create_post_owing_hook(&self, post: Post) -> Result<Post, HostError> {
+        let post = post_in(post);
+        let set_online = post.props_json()["from_webhook"] != "true";
+        self.app
+            .create_post_owing_hook(post, set_online)
+            .map(post_out)
+            .map_err(error)
     }
     fn notify_user(&self, user_id: &str, post: Post) -> Result<Post, HostError> {
         self.app

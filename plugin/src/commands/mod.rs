@@ -21,21 +21,12 @@ use crate::host::{Host, HostError, Post};
 /// Creates a post a command puts in a channel as a real message: an
 /// `in_channel` response, `/echo`, `/msg`. Every such post goes through here,
 /// because these are the posts that fire outgoing webhooks.
+///
+/// Outgoing webhooks run after this call, like for any user's post, so the
+/// command's reply does not wait on their callbacks; the host stores the post
+/// and that debt in one write, so a crash cannot lose them.
 pub(crate) fn create_in_channel(host: &dyn Host, post: Post) -> Result<Post, HostError> {
-    let post = host.create_post(post)?;
-    // Outgoing webhooks run after this call, like for any user's post, so
-    // the command's reply does not wait on their callbacks.
-    if let Err(e) = host.notify_posted(&post.id) {
-        host.log(
-            crate::host::Level::Warn,
-            &format!(
-                "outgoing webhooks for command reply {}: {}",
-                post.id,
-                e.detail()
-            ),
-        );
-    }
-    Ok(post)
+    host.create_post_owing_hook(post)
 }
 
 /// `api.command.disabled.app_error` unless `EnableCommands` is on.

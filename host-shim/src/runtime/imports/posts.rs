@@ -35,6 +35,13 @@ impl Host for CallState {
         Ok(())
     }
 
+    async fn create_owing_hook(&mut self, post: Post) -> Result<Post, Error> {
+        let post = post_from_wit(post);
+        let set_online = post.props_json()["from_webhook"] != "true";
+        let write = self.blocking(move |app| app.create_post_owing_hook(post, set_online));
+        Ok(post_to_wit(write.await?))
+    }
+
     async fn notify_user(&mut self, user_id: String, post: Post) -> Result<Post, Error> {
         let post = post_from_wit(post);
         let write = self.blocking(move |app| app.notify_user(&user_id, post));
