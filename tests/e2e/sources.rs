@@ -516,3 +516,47 @@ async fn any_json_posts_as_a_code_block() {
     assert!(post.message.starts_with("```json\n"));
     shim.stop().await.unwrap();
 }
+
+/// Jira: a signed issue, and its comment and worklog in its thread; the update Jira sends
+/// beside a comment posts nothing.
+#[tokio::test]
+async fn a_signed_jira_issue_and_its_comment_share_a_thread() {
+    let shim = shim().await;
+    let (id, _) = hook(&shim, json!({"source_secret": "jira-secret"})).await;
+    let path = format!("/hooks/{id}/jira");
+    let send = |name: &'static str| {
+        let shim = &shim;
+        let path = path.clone();
+        async move {
+            let f = fixture(name);
+            let signature = format!(
+                "sha256={}",
+                hex::encode(crate::outgoing::hmac_sha256(b"jira-secret", &f.body))
+            );
+            let (reply, ignored) =
+                deliver(shim, &path, &f, &[("X-Hub-Signature", &signature)], "").await;
+            assert_eq!(reply.text, "ok", "{name}");
+            (f, ignored)
+        }
+    };
+    let created = fixture("jira/issue_created");
+    let (reply, _) = deliver(&shim, &path, &created, &[], "").await;
+    let body = reply.assert_error(401, "web.incoming_webhook.source_signature.app_error");
+    assert!(body["message"].as_str().unwrap().contains("X-Hub-Signature"));
+    send("jira/issue_created").await;
+    let root = last(&shim);
+    assert_eq!(Some(root.message.clone()), created.text);
+    assert_eq!(root.root_id, "");
+    assert_eq!(props(&root)["override_username"], "Jira");
+    let (comment, _) = send("jira/comment_created").await;
+    let reply_post = last(&shim);
+    assert_eq!(reply_post.root_id, root.id);
+    assert_eq!(Some(reply_post.message), comment.text);
+    send("jira/worklog_created").await;
+    assert_eq!(last(&shim).root_id, root.id);
+    let before = shim.posts().len();
+    let (_, ignored) = send("jira/issue_updated_by_comment").await;
+    assert_eq!(ignored.as_deref(), Some("event:jira:issue_updated"));
+    assert_eq!(shim.posts().len(), before);
+    shim.stop().await.unwrap();
+}

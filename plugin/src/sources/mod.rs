@@ -11,6 +11,7 @@ pub mod gitea;
 pub mod github;
 pub mod gitlab;
 pub mod grafana;
+pub mod jira;
 pub mod json;
 pub mod text;
 
@@ -80,6 +81,7 @@ pub const SOURCES: &[&Source] = &[
     &gitea::SOURCE,
     &alertmanager::SOURCE,
     &grafana::SOURCE,
+    &jira::SOURCE,
     &json::SOURCE,
 ];
 

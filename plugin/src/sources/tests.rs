@@ -297,3 +297,40 @@ fn grafana_takes_its_hmac_header_or_an_authorization() {
     assert!(!check("X-Grafana-Alerting-Signature", "00"));
     assert!(!check("Authorization", "Bearer other"));
 }
+
+fn hmac_hex(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Whether `source` accepts a request carrying these headers, signed with `secret`.
+fn verifies(source: &Source, headers: &[(&str, &str)], body: &[u8], secret: &[u8]) -> bool {
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let inbound = Inbound {
+        headers: &headers,
+        body,
+        json: &Value::Null,
+    };
+    (source.verify)(&inbound, secret)
+}
+
+#[test]
+fn jira_signature_is_a_prefixed_hmac_in_x_hub_signature() {
+    let body = br#"{"webhookEvent":"jira:issue_created"}"#;
+    let good = format!("sha256={}", hmac_hex(b"jira-secret", body));
+    let jira = &jira::SOURCE;
+    assert!(verifies(jira, &[("X-Hub-Signature", &good)], body, b"jira-secret"));
+    assert!(!verifies(jira, &[("X-Hub-Signature", &good)], body, b"other"));
+    assert!(!verifies(jira, &[("X-Hub-Signature", &good)], b"{}", b"jira-secret"));
+    assert!(!verifies(
+        jira,
+        &[("X-Hub-Signature", &good["sha256=".len()..])],
+        body,
+        b"jira-secret"
+    ));
+    assert!(!verifies(jira, &[], body, b"jira-secret"));
+}
