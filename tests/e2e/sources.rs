@@ -560,3 +560,62 @@ async fn a_signed_jira_issue_and_its_comment_share_a_thread() {
     assert_eq!(shim.posts().len(), before);
     shim.stop().await.unwrap();
 }
+
+/// PagerDuty: any one of several `v1=` signatures lets an incident post (as a red
+/// attachment); its acknowledgement lands in its thread.
+#[tokio::test]
+async fn a_pagerduty_incident_with_rotated_signatures_threads_its_updates() {
+    let shim = shim().await;
+    let (id, _) = hook(
+        &shim,
+        json!({"source": "pagerduty", "source_secret": "pd-secret"}),
+    )
+    .await;
+    let path = format!("/hooks/{id}");
+    let sign = |secret: &[u8], body: &[u8]| {
+        format!(
+            "v1={}",
+            hex::encode(crate::outgoing::hmac_sha256(secret, body))
+        )
+    };
+    let triggered = fixture("pagerduty/incident_triggered");
+    let stale = sign(b"old-secret", &triggered.body);
+    let (reply, _) = deliver(
+        &shim,
+        &path,
+        &triggered,
+        &[("X-PagerDuty-Signature", &stale)],
+        "",
+    )
+    .await;
+    reply.assert_error(401, "web.incoming_webhook.source_signature.app_error");
+    let both = format!("{stale},{}", sign(b"pd-secret", &triggered.body));
+    let (reply, _) = deliver(
+        &shim,
+        &path,
+        &triggered,
+        &[("X-PagerDuty-Signature", &both)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.text, "ok");
+    let root = last(&shim);
+    assert_eq!(Some(root.message.clone()), triggered.text);
+    assert_eq!(props(&root)["attachments"][0]["color"], "#D0021B");
+    assert_eq!(props(&root)["override_username"], "PagerDuty");
+    let acknowledged = fixture("pagerduty/incident_acknowledged");
+    let signature = sign(b"pd-secret", &acknowledged.body);
+    let (reply, _) = deliver(
+        &shim,
+        &path,
+        &acknowledged,
+        &[("X-PagerDuty-Signature", &signature)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.text, "ok");
+    let follow_up = last(&shim);
+    assert_eq!(follow_up.root_id, root.id);
+    assert_eq!(Some(follow_up.message), acknowledged.text);
+    shim.stop().await.unwrap();
+}

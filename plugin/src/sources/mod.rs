@@ -13,6 +13,7 @@ pub mod gitlab;
 pub mod grafana;
 pub mod jira;
 pub mod json;
+pub mod pagerduty;
 pub mod text;
 
 use crate::slack::attachment::Attachment;
@@ -82,6 +83,7 @@ pub const SOURCES: &[&Source] = &[
     &alertmanager::SOURCE,
     &grafana::SOURCE,
     &jira::SOURCE,
+    &pagerduty::SOURCE,
     &json::SOURCE,
 ];
 

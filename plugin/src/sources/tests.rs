@@ -334,3 +334,24 @@ fn jira_signature_is_a_prefixed_hmac_in_x_hub_signature() {
     ));
     assert!(!verifies(jira, &[], body, b"jira-secret"));
 }
+
+#[test]
+fn pagerduty_takes_any_of_several_v1_signatures() {
+    let body = br#"{"event":{"event_type":"incident.triggered"}}"#;
+    let good = format!("v1={}", hmac_hex(b"pd-secret", body));
+    let old = format!("v1={}", hmac_hex(b"old-secret", body));
+    let pd = &pagerduty::SOURCE;
+    let sig = |value: &str| [("X-PagerDuty-Signature", value.to_owned())];
+    let check = |value: &str, secret: &[u8]| {
+        let h = sig(value);
+        verifies(pd, &[(h[0].0, h[0].1.as_str())], body, secret)
+    };
+    assert!(check(&good, b"pd-secret"));
+    assert!(check(&format!("{old},{good}"), b"pd-secret"));
+    assert!(check(&format!("{good}, {old}"), b"old-secret"));
+    assert!(!check(&old, b"pd-secret"));
+    assert!(!check(&good.replace("v1=", "v0="), b"pd-secret"));
+    assert!(!check(&good["v1=".len()..], b"pd-secret"));
+    assert!(!check("", b"pd-secret"));
+    assert!(!verifies(pd, &[], body, b"pd-secret"));
+}
