@@ -376,6 +376,9 @@ async fn a_missing_header_or_an_unknown_source_is_refused() {
             "gitea",
             "alertmanager",
             "grafana",
+            "jira",
+            "pagerduty",
+            "sentry",
             "json"
         ]
     );
@@ -542,7 +545,12 @@ async fn a_signed_jira_issue_and_its_comment_share_a_thread() {
     let created = fixture("jira/issue_created");
     let (reply, _) = deliver(&shim, &path, &created, &[], "").await;
     let body = reply.assert_error(401, "web.incoming_webhook.source_signature.app_error");
-    assert!(body["message"].as_str().unwrap().contains("X-Hub-Signature"));
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("X-Hub-Signature")
+    );
     send("jira/issue_created").await;
     let root = last(&shim);
     assert_eq!(Some(root.message.clone()), created.text);
@@ -617,5 +625,68 @@ async fn a_pagerduty_incident_with_rotated_signatures_threads_its_updates() {
     let follow_up = last(&shim);
     assert_eq!(follow_up.root_id, root.id);
     assert_eq!(Some(follow_up.message), acknowledged.text);
+    shim.stop().await.unwrap();
+}
+
+/// Sentry: a signed new issue, its resolution in its thread, and a resource it has no post
+/// for ignored.
+#[tokio::test]
+async fn a_signed_sentry_issue_and_its_resolution_share_a_thread() {
+    let shim = shim().await;
+    let (id, _) = hook(&shim, json!({"source_secret": "client-secret"})).await;
+    let path = format!("/hooks/{id}/sentry");
+    let sign = |body: &[u8]| hex::encode(crate::outgoing::hmac_sha256(b"client-secret", body));
+    let created = fixture("sentry/issue_created");
+    let (reply, _) = deliver(
+        &shim,
+        &path,
+        &created,
+        &[("Sentry-Hook-Signature", "00")],
+        "",
+    )
+    .await;
+    reply.assert_error(401, "web.incoming_webhook.source_signature.app_error");
+    let signature = sign(&created.body);
+    let (reply, _) = deliver(
+        &shim,
+        &path,
+        &created,
+        &[("Sentry-Hook-Signature", &signature)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.text, "ok");
+    let root = last(&shim);
+    assert_eq!(Some(root.message.clone()), created.text);
+    assert_eq!(props(&root)["override_username"], "Sentry");
+    let resolved = fixture("sentry/issue_resolved");
+    let signature = sign(&resolved.body);
+    let (reply, _) = deliver(
+        &shim,
+        &path,
+        &resolved,
+        &[("Sentry-Hook-Signature", &signature)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.text, "ok");
+    let follow_up = last(&shim);
+    assert_eq!(follow_up.root_id, root.id);
+    assert_eq!(Some(follow_up.message), resolved.text);
+    let ignored = fixture("sentry/issue_ignored");
+    let signature = sign(&ignored.body);
+    let (reply, header) = deliver(
+        &shim,
+        &path,
+        &ignored,
+        &[("Sentry-Hook-Signature", &signature)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status.as_u16(), 200);
+    assert_eq!(header.as_deref(), Some("event:issue.ignored"));
+    assert_eq!(last(&shim).id, follow_up.id);
+    let (reply, _) = deliver(&shim, &path, &resolved, &[], "Sentry-Hook-Resource").await;
+    reply.assert_error(400, "web.incoming_webhook.source_header.app_error");
     shim.stop().await.unwrap();
 }

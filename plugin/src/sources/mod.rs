@@ -14,6 +14,7 @@ pub mod grafana;
 pub mod jira;
 pub mod json;
 pub mod pagerduty;
+pub mod sentry;
 pub mod text;
 
 use crate::slack::attachment::Attachment;
@@ -84,6 +85,7 @@ pub const SOURCES: &[&Source] = &[
     &grafana::SOURCE,
     &jira::SOURCE,
     &pagerduty::SOURCE,
+    &sentry::SOURCE,
     &json::SOURCE,
 ];
 

@@ -323,9 +323,24 @@ fn jira_signature_is_a_prefixed_hmac_in_x_hub_signature() {
     let body = br#"{"webhookEvent":"jira:issue_created"}"#;
     let good = format!("sha256={}", hmac_hex(b"jira-secret", body));
     let jira = &jira::SOURCE;
-    assert!(verifies(jira, &[("X-Hub-Signature", &good)], body, b"jira-secret"));
-    assert!(!verifies(jira, &[("X-Hub-Signature", &good)], body, b"other"));
-    assert!(!verifies(jira, &[("X-Hub-Signature", &good)], b"{}", b"jira-secret"));
+    assert!(verifies(
+        jira,
+        &[("X-Hub-Signature", &good)],
+        body,
+        b"jira-secret"
+    ));
+    assert!(!verifies(
+        jira,
+        &[("X-Hub-Signature", &good)],
+        body,
+        b"other"
+    ));
+    assert!(!verifies(
+        jira,
+        &[("X-Hub-Signature", &good)],
+        b"{}",
+        b"jira-secret"
+    ));
     assert!(!verifies(
         jira,
         &[("X-Hub-Signature", &good["sha256=".len()..])],
@@ -354,4 +369,30 @@ fn pagerduty_takes_any_of_several_v1_signatures() {
     assert!(!check(&good["v1=".len()..], b"pd-secret"));
     assert!(!check("", b"pd-secret"));
     assert!(!verifies(pd, &[], body, b"pd-secret"));
+}
+
+#[test]
+fn sentry_signature_is_a_bare_hex_hmac() {
+    let body = br#"{"action":"created","data":{}}"#;
+    let good = hmac_hex(b"client-secret", body);
+    let sentry = &sentry::SOURCE;
+    assert!(verifies(
+        sentry,
+        &[("Sentry-Hook-Signature", &good)],
+        body,
+        b"client-secret"
+    ));
+    assert!(!verifies(
+        sentry,
+        &[("Sentry-Hook-Signature", &good)],
+        body,
+        b"other"
+    ));
+    assert!(!verifies(
+        sentry,
+        &[("Sentry-Hook-Signature", &format!("sha256={good}"))],
+        body,
+        b"client-secret"
+    ));
+    assert!(!verifies(sentry, &[], body, b"client-secret"));
 }
