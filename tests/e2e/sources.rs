@@ -374,6 +374,7 @@ async fn a_missing_header_or_an_unknown_source_is_refused() {
             "github",
             "gitlab",
             "gitea",
+            "bitbucket",
             "alertmanager",
             "grafana",
             "jira",
@@ -688,5 +689,56 @@ async fn a_signed_sentry_issue_and_its_resolution_share_a_thread() {
     assert_eq!(last(&shim).id, follow_up.id);
     let (reply, _) = deliver(&shim, &path, &resolved, &[], "Sentry-Hook-Resource").await;
     reply.assert_error(400, "web.incoming_webhook.source_header.app_error");
+    shim.stop().await.unwrap();
+}
+
+/// Bitbucket: a signed pull request at a bitbucket hook's own URL, and its comment in its
+/// thread.
+#[tokio::test]
+async fn a_signed_bitbucket_pull_request_and_its_comment_share_a_thread() {
+    let shim = shim().await;
+    let (id, _) = hook(
+        &shim,
+        json!({"source": "bitbucket", "source_secret": "bb-secret"}),
+    )
+    .await;
+    let path = format!("/hooks/{id}");
+    let sign = |body: &[u8]| {
+        format!(
+            "sha256={}",
+            hex::encode(crate::outgoing::hmac_sha256(b"bb-secret", body))
+        )
+    };
+    let opened = fixture("bitbucket/pullrequest_created");
+    let wrong = sign(b"something else");
+    let (reply, _) = deliver(&shim, &path, &opened, &[("X-Hub-Signature", &wrong)], "").await;
+    reply.assert_error(401, "web.incoming_webhook.source_signature.app_error");
+    let signature = sign(&opened.body);
+    let (reply, _) = deliver(
+        &shim,
+        &path,
+        &opened,
+        &[("X-Hub-Signature", &signature)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.text, "ok");
+    let root = last(&shim);
+    assert_eq!(Some(root.message.clone()), opened.text);
+    assert_eq!(props(&root)["override_username"], "Bitbucket");
+    let comment = fixture("bitbucket/pullrequest_comment_created");
+    let signature = sign(&comment.body);
+    let (reply, _) = deliver(
+        &shim,
+        &path,
+        &comment,
+        &[("X-Hub-Signature", &signature)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.text, "ok");
+    let follow_up = last(&shim);
+    assert_eq!(follow_up.root_id, root.id);
+    assert_eq!(Some(follow_up.message), comment.text);
     shim.stop().await.unwrap();
 }

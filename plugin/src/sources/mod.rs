@@ -7,6 +7,7 @@
 //! `fixtures/<source>/`. Delivery (hook, channel, limits, threads) is `incoming::from_source`.
 
 pub mod alertmanager;
+pub mod bitbucket;
 pub mod gitea;
 pub mod github;
 pub mod gitlab;
@@ -81,6 +82,7 @@ pub const SOURCES: &[&Source] = &[
     &github::SOURCE,
     &gitlab::SOURCE,
     &gitea::SOURCE,
+    &bitbucket::SOURCE,
     &alertmanager::SOURCE,
     &grafana::SOURCE,
     &jira::SOURCE,

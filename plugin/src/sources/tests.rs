@@ -396,3 +396,30 @@ fn sentry_signature_is_a_bare_hex_hmac() {
     ));
     assert!(!verifies(sentry, &[], body, b"client-secret"));
 }
+
+#[test]
+fn bitbucket_signature_is_a_prefixed_hmac_in_x_hub_signature() {
+    let body = br#"{"push":{"changes":[]}}"#;
+    let good = format!("sha256={}", hmac_hex(b"bb-secret", body));
+    let bb = &bitbucket::SOURCE;
+    assert!(verifies(
+        bb,
+        &[("X-Hub-Signature", &good)],
+        body,
+        b"bb-secret"
+    ));
+    assert!(!verifies(bb, &[("X-Hub-Signature", &good)], body, b"other"));
+    assert!(!verifies(
+        bb,
+        &[("X-Hub-Signature", &good.replace("sha256=", "sha1="))],
+        body,
+        b"bb-secret"
+    ));
+    // GitHub's header name is not Bitbucket's.
+    assert!(!verifies(
+        bb,
+        &[("X-Hub-Signature-256", &good)],
+        body,
+        b"bb-secret"
+    ));
+}
