@@ -375,6 +375,7 @@ async fn a_missing_header_or_an_unknown_source_is_refused() {
             "gitlab",
             "gitea",
             "bitbucket",
+            "azure-devops",
             "alertmanager",
             "grafana",
             "jira",
@@ -740,5 +741,42 @@ async fn a_signed_bitbucket_pull_request_and_its_comment_share_a_thread() {
     let follow_up = last(&shim);
     assert_eq!(follow_up.root_id, root.id);
     assert_eq!(Some(follow_up.message), comment.text);
+    shim.stop().await.unwrap();
+}
+
+/// Azure DevOps: basic credentials carry the secret; a work item's update lands in the
+/// thread of its creation, and a build stands alone.
+#[tokio::test]
+async fn an_azure_devops_work_item_and_its_update_share_a_thread() {
+    use base64::Engine;
+    let shim = shim().await;
+    let (id, _) = hook(&shim, json!({"source_secret": "ado-secret"})).await;
+    let path = format!("/hooks/{id}/azure-devops");
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("hooks:ado-secret")
+    );
+    let auth = [("Authorization", basic.as_str())];
+    let created = fixture("azure-devops/workitem_created");
+    let (reply, _) = deliver(&shim, &path, &created, &[], "").await;
+    let body = reply.assert_error(401, "web.incoming_webhook.source_signature.app_error");
+    assert!(body["message"].as_str().unwrap().contains("Authorization"));
+    let (reply, _) = deliver(&shim, &path, &created, &auth, "").await;
+    assert_eq!(reply.text, "ok");
+    let root = last(&shim);
+    assert_eq!(Some(root.message.clone()), created.text);
+    assert_eq!(props(&root)["override_username"], "Azure DevOps");
+    let updated = fixture("azure-devops/workitem_updated");
+    let (reply, _) = deliver(&shim, &path, &updated, &auth, "").await;
+    assert_eq!(reply.text, "ok");
+    let follow_up = last(&shim);
+    assert_eq!(follow_up.root_id, root.id);
+    assert_eq!(Some(follow_up.message), updated.text);
+    let build = fixture("azure-devops/build_complete");
+    let (reply, _) = deliver(&shim, &path, &build, &auth, "").await;
+    assert_eq!(reply.text, "ok");
+    let post = last(&shim);
+    assert_eq!(post.root_id, "");
+    assert_eq!(Some(post.message), build.text);
     shim.stop().await.unwrap();
 }

@@ -7,6 +7,7 @@
 //! `fixtures/<source>/`. Delivery (hook, channel, limits, threads) is `incoming::from_source`.
 
 pub mod alertmanager;
+pub mod azure_devops;
 pub mod bitbucket;
 pub mod gitea;
 pub mod github;
@@ -83,6 +84,7 @@ pub const SOURCES: &[&Source] = &[
     &gitlab::SOURCE,
     &gitea::SOURCE,
     &bitbucket::SOURCE,
+    &azure_devops::SOURCE,
     &alertmanager::SOURCE,
     &grafana::SOURCE,
     &jira::SOURCE,

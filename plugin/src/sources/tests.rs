@@ -423,3 +423,32 @@ fn bitbucket_signature_is_a_prefixed_hmac_in_x_hub_signature() {
         b"bb-secret"
     ));
 }
+
+#[test]
+fn azure_devops_checks_the_authorization_header() {
+    use base64::Engine;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("hooks:ado-secret")
+    );
+    let ado = &azure_devops::SOURCE;
+    assert!(verifies(
+        ado,
+        &[("Authorization", &basic)],
+        b"{}",
+        b"ado-secret"
+    ));
+    assert!(verifies(
+        ado,
+        &[("Authorization", "Bearer ado-secret")],
+        b"{}",
+        b"ado-secret"
+    ));
+    assert!(!verifies(
+        ado,
+        &[("Authorization", "Bearer ado-secre")],
+        b"{}",
+        b"ado-secret"
+    ));
+    assert!(!verifies(ado, &[], b"{}", b"ado-secret"));
+}
