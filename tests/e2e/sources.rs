@@ -374,8 +374,13 @@ async fn a_missing_header_or_an_unknown_source_is_refused() {
             "github",
             "gitlab",
             "gitea",
+            "bitbucket",
+            "azure-devops",
             "alertmanager",
             "grafana",
+            "jira",
+            "pagerduty",
+            "sentry",
             "json"
         ]
     );
@@ -514,5 +519,264 @@ async fn any_json_posts_as_a_code_block() {
     let post = last(&shim);
     assert_eq!(Some(post.message.clone()), doc.text);
     assert!(post.message.starts_with("```json\n"));
+    shim.stop().await.unwrap();
+}
+
+/// Jira: a signed issue, and its comment and worklog in its thread; the update Jira sends
+/// beside a comment posts nothing.
+#[tokio::test]
+async fn a_signed_jira_issue_and_its_comment_share_a_thread() {
+    let shim = shim().await;
+    let (id, _) = hook(&shim, json!({"source_secret": "jira-secret"})).await;
+    let path = format!("/hooks/{id}/jira");
+    let send = |name: &'static str| {
+        let shim = &shim;
+        let path = path.clone();
+        async move {
+            let f = fixture(name);
+            let signature = format!(
+                "sha256={}",
+                hex::encode(crate::outgoing::hmac_sha256(b"jira-secret", &f.body))
+            );
+            let (reply, ignored) =
+                deliver(shim, &path, &f, &[("X-Hub-Signature", &signature)], "").await;
+            assert_eq!(reply.text, "ok", "{name}");
+            (f, ignored)
+        }
+    };
+    let created = fixture("jira/issue_created");
+    let (reply, _) = deliver(&shim, &path, &created, &[], "").await;
+    let body = reply.assert_error(401, "web.incoming_webhook.source_signature.app_error");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("X-Hub-Signature")
+    );
+    send("jira/issue_created").await;
+    let root = last(&shim);
+    assert_eq!(Some(root.message.clone()), created.text);
+    assert_eq!(root.root_id, "");
+    assert_eq!(props(&root)["override_username"], "Jira");
+    let (comment, _) = send("jira/comment_created").await;
+    let reply_post = last(&shim);
+    assert_eq!(reply_post.root_id, root.id);
+    assert_eq!(Some(reply_post.message), comment.text);
+    send("jira/worklog_created").await;
+    assert_eq!(last(&shim).root_id, root.id);
+    let before = shim.posts().len();
+    let (_, ignored) = send("jira/issue_updated_by_comment").await;
+    assert_eq!(ignored.as_deref(), Some("event:jira:issue_updated"));
+    assert_eq!(shim.posts().len(), before);
+    shim.stop().await.unwrap();
+}
+
+/// PagerDuty: any one of several `v1=` signatures lets an incident post (as a red
+/// attachment); its acknowledgement lands in its thread.
+#[tokio::test]
+async fn a_pagerduty_incident_with_rotated_signatures_threads_its_updates() {
+    let shim = shim().await;
+    let (id, _) = hook(
+        &shim,
+        json!({"source": "pagerduty", "source_secret": "pd-secret"}),
+    )
+    .await;
+    let path = format!("/hooks/{id}");
+    let sign = |secret: &[u8], body: &[u8]| {
+        format!(
+            "v1={}",
+            hex::encode(crate::outgoing::hmac_sha256(secret, body))
+        )
+    };
+    let triggered = fixture("pagerduty/incident_triggered");
+    let stale = sign(b"old-secret", &triggered.body);
+    let (reply, _) = deliver(
+        &shim,
+        &path,
+        &triggered,
+        &[("X-PagerDuty-Signature", &stale)],
+        "",
+    )
+    .await;
+    reply.assert_error(401, "web.incoming_webhook.source_signature.app_error");
+    let both = format!("{stale},{}", sign(b"pd-secret", &triggered.body));
+    let (reply, _) = deliver(
+        &shim,
+        &path,
+        &triggered,
+        &[("X-PagerDuty-Signature", &both)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.text, "ok");
+    let root = last(&shim);
+    assert_eq!(Some(root.message.clone()), triggered.text);
+    assert_eq!(props(&root)["attachments"][0]["color"], "#D0021B");
+    assert_eq!(props(&root)["override_username"], "PagerDuty");
+    let acknowledged = fixture("pagerduty/incident_acknowledged");
+    let signature = sign(b"pd-secret", &acknowledged.body);
+    let (reply, _) = deliver(
+        &shim,
+        &path,
+        &acknowledged,
+        &[("X-PagerDuty-Signature", &signature)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.text, "ok");
+    let follow_up = last(&shim);
+    assert_eq!(follow_up.root_id, root.id);
+    assert_eq!(Some(follow_up.message), acknowledged.text);
+    shim.stop().await.unwrap();
+}
+
+/// Sentry: a signed new issue, its resolution in its thread, and a resource it has no post
+/// for ignored.
+#[tokio::test]
+async fn a_signed_sentry_issue_and_its_resolution_share_a_thread() {
+    let shim = shim().await;
+    let (id, _) = hook(&shim, json!({"source_secret": "client-secret"})).await;
+    let path = format!("/hooks/{id}/sentry");
+    let sign = |body: &[u8]| hex::encode(crate::outgoing::hmac_sha256(b"client-secret", body));
+    let created = fixture("sentry/issue_created");
+    let (reply, _) = deliver(
+        &shim,
+        &path,
+        &created,
+        &[("Sentry-Hook-Signature", "00")],
+        "",
+    )
+    .await;
+    reply.assert_error(401, "web.incoming_webhook.source_signature.app_error");
+    let signature = sign(&created.body);
+    let (reply, _) = deliver(
+        &shim,
+        &path,
+        &created,
+        &[("Sentry-Hook-Signature", &signature)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.text, "ok");
+    let root = last(&shim);
+    assert_eq!(Some(root.message.clone()), created.text);
+    assert_eq!(props(&root)["override_username"], "Sentry");
+    let resolved = fixture("sentry/issue_resolved");
+    let signature = sign(&resolved.body);
+    let (reply, _) = deliver(
+        &shim,
+        &path,
+        &resolved,
+        &[("Sentry-Hook-Signature", &signature)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.text, "ok");
+    let follow_up = last(&shim);
+    assert_eq!(follow_up.root_id, root.id);
+    assert_eq!(Some(follow_up.message), resolved.text);
+    let ignored = fixture("sentry/issue_ignored");
+    let signature = sign(&ignored.body);
+    let (reply, header) = deliver(
+        &shim,
+        &path,
+        &ignored,
+        &[("Sentry-Hook-Signature", &signature)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status.as_u16(), 200);
+    assert_eq!(header.as_deref(), Some("event:issue.ignored"));
+    assert_eq!(last(&shim).id, follow_up.id);
+    let (reply, _) = deliver(&shim, &path, &resolved, &[], "Sentry-Hook-Resource").await;
+    reply.assert_error(400, "web.incoming_webhook.source_header.app_error");
+    shim.stop().await.unwrap();
+}
+
+/// Bitbucket: a signed pull request at a bitbucket hook's own URL, and its comment in its
+/// thread.
+#[tokio::test]
+async fn a_signed_bitbucket_pull_request_and_its_comment_share_a_thread() {
+    let shim = shim().await;
+    let (id, _) = hook(
+        &shim,
+        json!({"source": "bitbucket", "source_secret": "bb-secret"}),
+    )
+    .await;
+    let path = format!("/hooks/{id}");
+    let sign = |body: &[u8]| {
+        format!(
+            "sha256={}",
+            hex::encode(crate::outgoing::hmac_sha256(b"bb-secret", body))
+        )
+    };
+    let opened = fixture("bitbucket/pullrequest_created");
+    let wrong = sign(b"something else");
+    let (reply, _) = deliver(&shim, &path, &opened, &[("X-Hub-Signature", &wrong)], "").await;
+    reply.assert_error(401, "web.incoming_webhook.source_signature.app_error");
+    let signature = sign(&opened.body);
+    let (reply, _) = deliver(
+        &shim,
+        &path,
+        &opened,
+        &[("X-Hub-Signature", &signature)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.text, "ok");
+    let root = last(&shim);
+    assert_eq!(Some(root.message.clone()), opened.text);
+    assert_eq!(props(&root)["override_username"], "Bitbucket");
+    let comment = fixture("bitbucket/pullrequest_comment_created");
+    let signature = sign(&comment.body);
+    let (reply, _) = deliver(
+        &shim,
+        &path,
+        &comment,
+        &[("X-Hub-Signature", &signature)],
+        "",
+    )
+    .await;
+    assert_eq!(reply.text, "ok");
+    let follow_up = last(&shim);
+    assert_eq!(follow_up.root_id, root.id);
+    assert_eq!(Some(follow_up.message), comment.text);
+    shim.stop().await.unwrap();
+}
+
+/// Azure DevOps: basic credentials carry the secret; a work item's update lands in the
+/// thread of its creation, and a build stands alone.
+#[tokio::test]
+async fn an_azure_devops_work_item_and_its_update_share_a_thread() {
+    use base64::Engine;
+    let shim = shim().await;
+    let (id, _) = hook(&shim, json!({"source_secret": "ado-secret"})).await;
+    let path = format!("/hooks/{id}/azure-devops");
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("hooks:ado-secret")
+    );
+    let auth = [("Authorization", basic.as_str())];
+    let created = fixture("azure-devops/workitem_created");
+    let (reply, _) = deliver(&shim, &path, &created, &[], "").await;
+    let body = reply.assert_error(401, "web.incoming_webhook.source_signature.app_error");
+    assert!(body["message"].as_str().unwrap().contains("Authorization"));
+    let (reply, _) = deliver(&shim, &path, &created, &auth, "").await;
+    assert_eq!(reply.text, "ok");
+    let root = last(&shim);
+    assert_eq!(Some(root.message.clone()), created.text);
+    assert_eq!(props(&root)["override_username"], "Azure DevOps");
+    let updated = fixture("azure-devops/workitem_updated");
+    let (reply, _) = deliver(&shim, &path, &updated, &auth, "").await;
+    assert_eq!(reply.text, "ok");
+    let follow_up = last(&shim);
+    assert_eq!(follow_up.root_id, root.id);
+    assert_eq!(Some(follow_up.message), updated.text);
+    let build = fixture("azure-devops/build_complete");
+    let (reply, _) = deliver(&shim, &path, &build, &auth, "").await;
+    assert_eq!(reply.text, "ok");
+    let post = last(&shim);
+    assert_eq!(post.root_id, "");
+    assert_eq!(Some(post.message), build.text);
     shim.stop().await.unwrap();
 }

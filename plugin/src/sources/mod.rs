@@ -7,11 +7,16 @@
 //! `fixtures/<source>/`. Delivery (hook, channel, limits, threads) is `incoming::from_source`.
 
 pub mod alertmanager;
+pub mod azure_devops;
+pub mod bitbucket;
 pub mod gitea;
 pub mod github;
 pub mod gitlab;
 pub mod grafana;
+pub mod jira;
 pub mod json;
+pub mod pagerduty;
+pub mod sentry;
 pub mod text;
 
 use crate::slack::attachment::Attachment;
@@ -78,8 +83,13 @@ pub const SOURCES: &[&Source] = &[
     &github::SOURCE,
     &gitlab::SOURCE,
     &gitea::SOURCE,
+    &bitbucket::SOURCE,
+    &azure_devops::SOURCE,
     &alertmanager::SOURCE,
     &grafana::SOURCE,
+    &jira::SOURCE,
+    &pagerduty::SOURCE,
+    &sentry::SOURCE,
     &json::SOURCE,
 ];
 

@@ -297,3 +297,158 @@ fn grafana_takes_its_hmac_header_or_an_authorization() {
     assert!(!check("X-Grafana-Alerting-Signature", "00"));
     assert!(!check("Authorization", "Bearer other"));
 }
+
+fn hmac_hex(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Whether `source` accepts a request carrying these headers, signed with `secret`.
+fn verifies(source: &Source, headers: &[(&str, &str)], body: &[u8], secret: &[u8]) -> bool {
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let inbound = Inbound {
+        headers: &headers,
+        body,
+        json: &Value::Null,
+    };
+    (source.verify)(&inbound, secret)
+}
+
+#[test]
+fn jira_signature_is_a_prefixed_hmac_in_x_hub_signature() {
+    let body = br#"{"webhookEvent":"jira:issue_created"}"#;
+    let good = format!("sha256={}", hmac_hex(b"jira-secret", body));
+    let jira = &jira::SOURCE;
+    assert!(verifies(
+        jira,
+        &[("X-Hub-Signature", &good)],
+        body,
+        b"jira-secret"
+    ));
+    assert!(!verifies(
+        jira,
+        &[("X-Hub-Signature", &good)],
+        body,
+        b"other"
+    ));
+    assert!(!verifies(
+        jira,
+        &[("X-Hub-Signature", &good)],
+        b"{}",
+        b"jira-secret"
+    ));
+    assert!(!verifies(
+        jira,
+        &[("X-Hub-Signature", &good["sha256=".len()..])],
+        body,
+        b"jira-secret"
+    ));
+    assert!(!verifies(jira, &[], body, b"jira-secret"));
+}
+
+#[test]
+fn pagerduty_takes_any_of_several_v1_signatures() {
+    let body = br#"{"event":{"event_type":"incident.triggered"}}"#;
+    let good = format!("v1={}", hmac_hex(b"pd-secret", body));
+    let old = format!("v1={}", hmac_hex(b"old-secret", body));
+    let pd = &pagerduty::SOURCE;
+    let sig = |value: &str| [("X-PagerDuty-Signature", value.to_owned())];
+    let check = |value: &str, secret: &[u8]| {
+        let h = sig(value);
+        verifies(pd, &[(h[0].0, h[0].1.as_str())], body, secret)
+    };
+    assert!(check(&good, b"pd-secret"));
+    assert!(check(&format!("{old},{good}"), b"pd-secret"));
+    assert!(check(&format!("{good}, {old}"), b"old-secret"));
+    assert!(!check(&old, b"pd-secret"));
+    assert!(!check(&good.replace("v1=", "v0="), b"pd-secret"));
+    assert!(!check(&good["v1=".len()..], b"pd-secret"));
+    assert!(!check("", b"pd-secret"));
+    assert!(!verifies(pd, &[], body, b"pd-secret"));
+}
+
+#[test]
+fn sentry_signature_is_a_bare_hex_hmac() {
+    let body = br#"{"action":"created","data":{}}"#;
+    let good = hmac_hex(b"client-secret", body);
+    let sentry = &sentry::SOURCE;
+    assert!(verifies(
+        sentry,
+        &[("Sentry-Hook-Signature", &good)],
+        body,
+        b"client-secret"
+    ));
+    assert!(!verifies(
+        sentry,
+        &[("Sentry-Hook-Signature", &good)],
+        body,
+        b"other"
+    ));
+    assert!(!verifies(
+        sentry,
+        &[("Sentry-Hook-Signature", &format!("sha256={good}"))],
+        body,
+        b"client-secret"
+    ));
+    assert!(!verifies(sentry, &[], body, b"client-secret"));
+}
+
+#[test]
+fn bitbucket_signature_is_a_prefixed_hmac_in_x_hub_signature() {
+    let body = br#"{"push":{"changes":[]}}"#;
+    let good = format!("sha256={}", hmac_hex(b"bb-secret", body));
+    let bb = &bitbucket::SOURCE;
+    assert!(verifies(
+        bb,
+        &[("X-Hub-Signature", &good)],
+        body,
+        b"bb-secret"
+    ));
+    assert!(!verifies(bb, &[("X-Hub-Signature", &good)], body, b"other"));
+    assert!(!verifies(
+        bb,
+        &[("X-Hub-Signature", &good.replace("sha256=", "sha1="))],
+        body,
+        b"bb-secret"
+    ));
+    // GitHub's header name is not Bitbucket's.
+    assert!(!verifies(
+        bb,
+        &[("X-Hub-Signature-256", &good)],
+        body,
+        b"bb-secret"
+    ));
+}
+
+#[test]
+fn azure_devops_checks_the_authorization_header() {
+    use base64::Engine;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("hooks:ado-secret")
+    );
+    let ado = &azure_devops::SOURCE;
+    assert!(verifies(
+        ado,
+        &[("Authorization", &basic)],
+        b"{}",
+        b"ado-secret"
+    ));
+    assert!(verifies(
+        ado,
+        &[("Authorization", "Bearer ado-secret")],
+        b"{}",
+        b"ado-secret"
+    ));
+    assert!(!verifies(
+        ado,
+        &[("Authorization", "Bearer ado-secre")],
+        b"{}",
+        b"ado-secret"
+    ));
+    assert!(!verifies(ado, &[], b"{}", b"ado-secret"));
+}
