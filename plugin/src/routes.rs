@@ -1,7 +1,8 @@
-//! The plugin's route table. Each feature owns its handlers; this file only
-//! decides which one a request goes to, and turns errors into envelopes.
+//! The plugin's route table, at the top of the plugin: each feature owns its
+//! handlers; this file only decides which one a request goes to, and turns
+//! errors into envelopes. No feature imports it (they share `api`, below them).
 
-use super::{ApiError, Request, Response};
+use crate::api::{ApiError, Request, Response};
 use crate::host::Host;
 use crate::{commands, incoming, outgoing};
 
