@@ -101,7 +101,7 @@ pub fn route(host: &dyn Host, req: &Request) -> Response {
 
         ("GET", ["plugins", "switchboard"]) => Ok(crate::console::home()),
         ("GET", ["plugins", "switchboard", "console", rest @ ..]) => {
-            crate::console::serve(req, rest)
+            crate::console::serve(req, rest, &host.settings().site_url)
         }
         ("POST", ["plugins", "switchboard", "test", what]) => test_fault(host, what),
         _ => Err(ApiError::not_found_route()),
