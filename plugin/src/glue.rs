@@ -196,7 +196,7 @@ struct Plugin;
 
 impl http::Guest for Plugin {
     fn handle(request: http::Request) -> http::Response {
-        crate::api::route(&WitHost::for_call(), &request.into()).into()
+        crate::routes::route(&WitHost::for_call(), &request.into()).into()
     }
 }
 

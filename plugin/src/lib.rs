@@ -1,6 +1,7 @@
 //! Switchboard: Mattermost's integrations feature set as one WASI component.
 //! The logic is plain Rust over the [`host::Host`] trait; `glue` binds it to WIT.
 
+pub mod action_cookie;
 pub mod actions;
 pub mod api;
 pub mod commands;
@@ -13,6 +14,7 @@ pub mod incoming;
 pub mod json;
 pub mod outbound;
 pub mod outgoing;
+pub mod routes;
 pub mod slack;
 pub mod sources;
 pub mod split;

@@ -155,7 +155,7 @@ pub fn create_webhook_post(host: &dyn Host, input: WebhookPost) -> Result<Vec<Po
             post.id = ids::derived(seed, index);
         }
         if !input.signer.is_empty() {
-            crate::actions::seal_cookies(host, &mut post, &input.signer);
+            crate::action_cookie::seal_cookies(host, &mut post, &input.signer);
         }
         let post = match host.create_post(post.clone()) {
             // Created by an earlier run of the same answer: already done.

@@ -206,7 +206,7 @@ async fn calls(rows: &mut Vec<Row>) {
         let native_time = sample_blocking(3_000, {
             let (native, request) = (native.clone(), request.clone());
             move || {
-                let response = switchboard_plugin::api::route(native.as_ref(), &request);
+                let response = switchboard_plugin::routes::route(native.as_ref(), &request);
                 assert_eq!(response.status, status);
             }
         })
@@ -577,7 +577,7 @@ async fn native_hook(
         ..request
     };
     let response = tokio::task::spawn_blocking(move || {
-        switchboard_plugin::api::route(&NativeHost { app }, &request)
+        switchboard_plugin::routes::route(&NativeHost { app }, &request)
     })
     .await
     .unwrap();

@@ -860,3 +860,308 @@ async fn outgoing_oauth_connection_made_on_its_page_never_shows_its_secret() {
     browser.stop().await;
     shim.stop().await.unwrap();
 }
+
+/// A GitHub delivery to `url`: the event's header, and when a secret is given its
+/// `X-Hub-Signature-256` (HMAC-SHA256 from `ring`, not the plugin's `hmac` crate).
+async fn github_delivery(
+    url: &str,
+    event: &str,
+    body: &Value,
+    secret: Option<&str>,
+) -> reqwest::Response {
+    let body = serde_json::to_vec(body).unwrap();
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("X-GitHub-Event", event)
+        .header("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+    if let Some(secret) = secret {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+        let mac = ring::hmac::sign(&key, &body);
+        request = request.header(
+            "X-Hub-Signature-256",
+            format!("sha256={}", hex::encode(mac.as_ref())),
+        );
+    }
+    request.body(body).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn incoming_webhook_with_a_source_is_set_up_on_its_page() {
+    let shim = shim().await;
+    let admin = Api::admin(&shim);
+    let browser = Browser::start().await;
+    sign_in(&browser, &shim, &shim.admin_token).await;
+    browser
+        .goto(&shim.url("/plugins/switchboard/console#incoming"))
+        .await;
+    browser.wait_for("body[data-ready]").await;
+    browser.wait_for("#add").await.click().await.unwrap();
+
+    // The source select lists what the API lists, the default first; the source part of
+    // the form shows only once a source is picked.
+    let listed = admin.get("/api/v4/hooks/incoming/sources").await.json();
+    let listed = listed.as_array().unwrap();
+    let options = browser
+        .eval("return [...document.querySelectorAll('#f_source option')].map(o => [o.value, o.textContent])")
+        .await;
+    let mut expected = vec![json!(["", "Slack-compatible (default)"])];
+    expected.extend(listed.iter().map(|s| json!([s["name"], s["display_name"]])));
+    assert_eq!(options, Value::Array(expected));
+    assert_eq!(
+        browser
+            .eval("return document.getElementById('source-settings').hidden")
+            .await,
+        json!(true)
+    );
+
+    browser
+        .wait_for("#f_display_name")
+        .await
+        .send_keys("Repo events")
+        .await
+        .unwrap();
+    browser
+        .wait_for("#f_channel_id")
+        .await
+        .select_by_value(&shim.town_square.id)
+        .await
+        .unwrap();
+    browser
+        .wait_for("#f_source")
+        .await
+        .select_by_value("github")
+        .await
+        .unwrap();
+    browser.wait_for("#source-settings:not([hidden])").await;
+    let help = browser.wait_for("#source-help").await.text().await.unwrap();
+    assert!(
+        help.contains("Settings → Webhooks → Add webhook")
+            && help.contains("Payload URL")
+            && help.contains("application/json"),
+        "{help}"
+    );
+    let preview = browser.wait_for("#source-url").await.text().await.unwrap();
+    assert!(preview.ends_with("/github"), "{preview}");
+    assert_eq!(
+        browser
+            .eval("return document.getElementById('f_source_threads').checked")
+            .await,
+        json!(true),
+        "threads are on by default"
+    );
+    // A sender this page has no setup text for gets the generic line, naming it.
+    let generic = browser
+        .eval("return setupHelp({name: 'newtool', display_name: 'New Tool', signature_header: 'X-New-Signature'})")
+        .await;
+    let generic = generic.as_str().unwrap();
+    assert!(
+        generic.starts_with("In New Tool's webhook settings")
+            && generic.contains("X-New-Signature"),
+        "{generic}"
+    );
+
+    let secret = "gh-webhook-secret-7";
+    browser
+        .wait_for("#f_source_secret")
+        .await
+        .send_keys(secret)
+        .await
+        .unwrap();
+    browser
+        .wait_for("#f_source_events")
+        .await
+        .send_keys("pull_request.*, push !star")
+        .await
+        .unwrap();
+    browser.wait_for("#save").await.click().await.unwrap();
+
+    // The card shows the URL to paste, with the source; the secret is nowhere on the
+    // page, but the API says it is set.
+    browser
+        .wait_until(
+            "the card's URL ends in /github",
+            "return document.querySelector('.card .hook-url')?.textContent.endsWith('/github') === true",
+            vec![],
+        )
+        .await;
+    let url = browser
+        .wait_for(".card .hook-url")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(url.starts_with(&shim.url("/hooks/")), "{url}");
+    let notice = browser.wait_for("#notice").await.text().await.unwrap();
+    assert!(
+        notice.contains(&url) && notice.contains("GitHub"),
+        "{notice}"
+    );
+    let leaked = browser
+        .eval(&format!(
+            "return document.documentElement.outerHTML.includes('{secret}') \
+             || [...document.querySelectorAll('input')].some(i => i.value.includes('{secret}'))"
+        ))
+        .await;
+    assert_eq!(leaked, json!(false), "the secret is not on the page");
+    assert_eq!(
+        browser
+            .wait_for(".card .secret-state")
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "set"
+    );
+    let hooks = admin
+        .get(&format!("/api/v4/hooks/incoming?team_id={}", shim.team.id))
+        .await;
+    assert!(!hooks.text.contains(secret), "{}", hooks.text);
+    let hook = hooks.json()[0].clone();
+    assert_eq!(hook["source"], "github");
+    assert_eq!(hook["source_secret_set"], true);
+    assert_eq!(
+        hook["source_events"],
+        json!(["pull_request.*", "push", "!star"])
+    );
+    assert_eq!(hook["channel_id"], shim.town_square.id.as_str());
+    let id = hook["id"].as_str().unwrap().to_string();
+    assert_eq!(url, shim.url(&format!("/hooks/{id}/github")));
+
+    // GitHub's deliveries to the shown URL: signed ones post, a filtered event posts
+    // nothing, an unsigned one is refused.
+    let repository = json!({"full_name": "octo-org/hello-world", "html_url": "https://github.com/octo-org/hello-world"});
+    let sender = json!({"login": "octocat", "html_url": "https://github.com/octocat"});
+    let push = json!({
+        "ref": "refs/heads/main", "before": "9049f1265b7d61be4a8904a9a27120d2064dab3b",
+        "after": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c", "created": false, "deleted": false,
+        "forced": false, "compare": "https://github.com/octo-org/hello-world/compare/9049f1265b7d...0d1a26e67d8f",
+        "commits": [{"id": "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c", "message": "Fix the login page",
+                     "url": "https://github.com/octo-org/hello-world/commit/0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
+                     "author": {"name": "Mona", "username": "octocat"}}],
+        "pusher": {"name": "octocat"}, "repository": repository, "sender": sender
+    });
+    let reply = github_delivery(&url, "push", &push, Some(secret)).await;
+    assert_eq!(reply.status(), 200);
+    let posted = shim.posts();
+    let post = posted
+        .iter()
+        .find(|p| p.message.contains("Fix the login page"))
+        .expect("the push's post");
+    assert_eq!(post.channel_id, shim.town_square.id);
+    assert!(
+        post.message.contains("octo-org/hello-world"),
+        "{}",
+        post.message
+    );
+    let star = json!({"action": "created", "starred_at": "2026-12-07T10:00:00Z", "repository": repository, "sender": sender});
+    let reply = github_delivery(&url, "star", &star, Some(secret)).await;
+    assert_eq!(reply.status(), 200);
+    assert_eq!(
+        reply
+            .headers()
+            .get("X-Switchboard-Ignored")
+            .and_then(|v| v.to_str().ok()),
+        Some("event:star.created")
+    );
+    let reply = github_delivery(&url, "push", &push, None).await;
+    assert_eq!(reply.status(), 401);
+    assert_eq!(shim.posts().len(), posted.len(), "nothing more posted");
+
+    // Editing it shows the URL (with a copy button) and that a secret is set, never the
+    // secret; clearing it and turning threads off reach the hook.
+    browser.wait_for(".card .edit").await.click().await.unwrap();
+    let shown = browser.wait_for("#source-url").await.text().await.unwrap();
+    assert_eq!(shown, url);
+    assert_eq!(
+        browser
+            .wait_for("#secret-state")
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "A secret is set."
+    );
+    assert_eq!(
+        browser
+            .eval("return document.getElementById('f_source_secret').value")
+            .await,
+        json!("")
+    );
+    assert_eq!(
+        browser
+            .eval("return document.getElementById('f_source_events').value")
+            .await,
+        json!("pull_request.*, push, !star")
+    );
+    browser
+        .eval("document.getElementById('f_source').scrollIntoView({block: 'start'}); window.scrollBy(0, -70); return true")
+        .await;
+    browser.screenshot("incoming-webhook-source").await;
+    browser
+        .wait_for("#copy-source-url")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the URL was copied",
+            "return document.getElementById('notice').textContent === 'Copied ' + arguments[0]",
+            vec![json!(url)],
+        )
+        .await;
+    browser
+        .wait_for("#f_source_secret_clear")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for("#f_source_threads")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for("#save").await.click().await.unwrap();
+    browser
+        .wait_until(
+            "the card says no secret is set",
+            "return document.querySelector('.card .secret-state')?.textContent === 'not set'",
+            vec![],
+        )
+        .await;
+    let hook = admin
+        .get(&format!("/api/v4/hooks/incoming/{id}"))
+        .await
+        .json();
+    assert_eq!(hook["source_secret_set"], false);
+    assert_eq!(hook["source_threads"], false);
+    assert_eq!(hook["source"], "github");
+
+    // Back to Slack-compatible: the hook drops its source; its URL is the plain one.
+    browser.wait_for(".card .edit").await.click().await.unwrap();
+    browser
+        .wait_for("#f_source")
+        .await
+        .select_by_value("")
+        .await
+        .unwrap();
+    browser.wait_for("#source-settings[hidden]").await;
+    browser.wait_for("#save").await.click().await.unwrap();
+    browser
+        .wait_until(
+            "the card's URL is the plain one",
+            "return document.querySelector('.card .hook-url')?.textContent === arguments[0]",
+            vec![json!(shim.url(&format!("/hooks/{id}")))],
+        )
+        .await;
+    let hook = admin
+        .get(&format!("/api/v4/hooks/incoming/{id}"))
+        .await
+        .json();
+    assert_eq!(hook["source"], "");
+
+    browser.stop().await;
+    shim.stop().await.unwrap();
+}

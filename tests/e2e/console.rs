@@ -276,3 +276,37 @@ async fn the_plugin_root_leads_to_the_console() {
         .assert_error(404, "api.context.404.app_error");
     shim.stop().await.unwrap();
 }
+
+/// The integrations page carries the site URL (`SiteURL`), so the webhook URLs it tells
+/// people to paste into senders are the site's and not the address the browser used.
+#[tokio::test]
+async fn the_console_page_carries_the_site_url() {
+    let shim = TestShim::start().await.unwrap();
+    let page = |shim: &TestShim| {
+        client()
+            .get(shim.url("/plugins/switchboard/console"))
+            .bearer_auth(&shim.admin_token)
+            .send()
+    };
+    let html = page(&shim).await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains(&format!(
+            r#"<meta name="site-url" content="{}">"#,
+            shim.url("")
+        )),
+        "{html}"
+    );
+    let patched = Api::admin(&shim)
+        .put_json(
+            "/api/v4/config/patch",
+            &json!({"ServiceSettings": {"SiteURL": "https://chat.example.com/"}}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    let html = page(&shim).await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains(r#"<meta name="site-url" content="https://chat.example.com">"#),
+        "{html}"
+    );
+    shim.stop().await.unwrap();
+}

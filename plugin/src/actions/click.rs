@@ -2,8 +2,9 @@
 //! request to the action's integration, and what its answer does to the post.
 
 use super::Outcome;
-use super::cookie::{self, Cookie};
+use super::cookie;
 use super::request::{self, ActionPayload, Payload, Shape, integration_failed};
+use crate::action_cookie::{self, Cookie};
 use crate::api::{ApiError, Request, Response};
 use crate::host::{
     ChannelType, EgressError, HostError, InteractiveCall, OutboundResponse, PermissionScope, Post,
@@ -180,7 +181,7 @@ fn resolve(
                 .flat_map(|a| a.actions)
                 .find(|a| a.id == action_id)
                 .ok_or_else(action_not_found)?;
-            let (retain_props, remove_props) = cookie::retained(&props);
+            let (retain_props, remove_props) = action_cookie::retained(&props);
             let signer = stored_signer(host, &post.id, &action);
             Ok(Target {
                 signer,
@@ -206,7 +207,7 @@ fn resolve(
             if cookie.post_id != post_id {
                 return Err(bad("the action cookie belongs to another post"));
             }
-            if host.now_millis() - cookie.issued_at > cookie::LIFETIME_MILLIS {
+            if host.now_millis() - cookie.issued_at > action_cookie::LIFETIME_MILLIS {
                 return Err(bad("the action cookie has expired"));
             }
             let Some(integration) = cookie.integration else {
@@ -383,7 +384,7 @@ fn apply_update(
         let Some(mut props) = new_props.clone() else {
             return original;
         };
-        for key in cookie::RETAINED_PROPS {
+        for key in action_cookie::RETAINED_PROPS {
             match original.get(*key) {
                 Some(v) => {
                     props.insert((*key).to_string(), v.clone());
@@ -405,7 +406,7 @@ fn apply_update(
         post.props = Value::Object(merge(props_of(&post))).to_string();
         // The integration chose the update's actions: they sign as its own.
         if !pending.signer.is_empty() {
-            cookie::seal_cookies(host, &mut post, &pending.signer);
+            action_cookie::seal_cookies(host, &mut post, &pending.signer);
         }
         host.update_post(post).map_err(fail)?;
     } else {
@@ -421,7 +422,7 @@ fn apply_update(
             post.root_id = pending.root_id.clone();
         }
         post.props = Value::Object(merge(original)).to_string();
-        cookie::seal_cookies(host, &mut post, &pending.signer);
+        action_cookie::seal_cookies(host, &mut post, &pending.signer);
         host.create_ephemeral(user_id, post).map_err(fail)?;
     }
     Ok(())
@@ -579,7 +580,7 @@ mod tests {
             ..PostAction::default()
         };
         let sealed = |post_id: &str, url: &str| {
-            cookie::seal(
+            action_cookie::seal(
                 &host,
                 &Cookie {
                     post_id: post_id.into(),

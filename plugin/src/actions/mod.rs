@@ -6,8 +6,6 @@ mod click;
 pub mod cookie;
 pub mod request;
 
-pub use cookie::seal_cookies;
-
 use crate::api::{ApiError, Request, Response};
 use crate::host::{EgressError, Host, InteractiveCall, OutboundResponse};
 use serde::{Deserialize, Serialize};

@@ -1,11 +1,10 @@
-//! The plugin's HTTP face: requests routed to it by the host, Mattermost's
-//! error envelope, and the table of routes to each feature's handlers.
+//! The plugin's shared HTTP types, below every feature: requests routed to it
+//! by the host, responses, and Mattermost's error envelope. The route table
+//! that sends each request to a feature sits above them, in `routes`.
 
 mod error;
-mod router;
 
 pub use error::ApiError;
-pub use router::route;
 
 use serde::Serialize;
 

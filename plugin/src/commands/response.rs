@@ -354,11 +354,11 @@ fn post_one(
     }
     post.props = Value::Object(props).to_string();
 
-    let signer = crate::actions::cookie::command_signer(origin.command_id);
+    let signer = crate::action_cookie::command_signer(origin.command_id);
     match r.response_type.as_str() {
         "in_channel" => {
             if !signer.is_empty() {
-                crate::actions::seal_cookies(host, &mut post, &signer);
+                crate::action_cookie::seal_cookies(host, &mut post, &signer);
             }
             super::create_in_channel(host, post).map_err(|e| {
                 ApiError::host(
@@ -370,7 +370,7 @@ fn post_one(
         "" | "ephemeral" if !r.text.is_empty() || r.attachments.is_some() => {
             post.post_type = "system_ephemeral".into();
             // Never stored: its actions carry what a click needs in cookies.
-            crate::actions::seal_cookies(host, &mut post, &signer);
+            crate::action_cookie::seal_cookies(host, &mut post, &signer);
             host.create_ephemeral(at.user_id, post).map_err(|e| {
                 ApiError::host(
                     "api.command.execute_command.create_post_failed.app_error",

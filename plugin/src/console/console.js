@@ -5,7 +5,9 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { kind: "incoming", team: null, teams: [], channels: [], items: [], editing: null };
+const state = { kind: "incoming", team: null, teams: [], channels: [], items: [], editing: null, sources: [] };
+// The site's URL (ServiceSettings.SiteURL): what senders are told to post to.
+const siteUrl = () => document.querySelector("meta[name=site-url]")?.content || location.origin;
 
 async function api(method, path, body) {
   const init = { method, headers: { "X-Requested-With": "XMLHttpRequest" }, credentials: "same-origin" };
@@ -70,11 +72,19 @@ const KINDS = {
       { name: "description", label: "Description" },
       channelField(false),
       { name: "channel_locked", label: "Lock to this channel", type: "bool" },
+      { name: "source", type: "custom", render: sourceSection, read: readSource },
       { name: "username", label: "Username", help: "Shown instead of the creator's when overrides are enabled." },
       { name: "icon_url", label: "Profile picture URL" },
     ],
     name: (h) => h.display_name || "Incoming webhook",
-    meta: (h) => [["URL", make("code", { class: "hook-url" }, hookUrl(h))], ["Channel", channelName(h.channel_id)], ["Description", h.description], ["Created", when(h.create_at)]],
+    meta: (h) => [
+      ["URL", make("code", { class: "hook-url" }, hookUrl(h))],
+      ["Source", h.source ? sourceName(h.source) : ""],
+      ["Secret", h.source ? make("span", { class: "secret-state" }, h.source_secret_set ? "set" : "not set") : ""],
+      ["Events", (h.source_events || []).join(", ")],
+      ["Threads", h.source && h.source_threads === false ? "off: every event is a post of its own" : ""],
+      ["Channel", channelName(h.channel_id)], ["Description", h.description], ["Created", when(h.create_at)],
+    ],
     extra: (h, card) => [
       make("button", { type: "button", class: "copy-url", onclick: guard(() => copy(hookUrl(h))) }, "Copy URL"),
       make("button", { type: "button", class: "send-test", onclick: guard(() => sendTest(h, card)) }, "Send test message"),
@@ -192,7 +202,98 @@ const KINDS = {
 
 // ---- the kind-specific extras ----
 
-function hookUrl(h) { return location.origin + "/hooks/" + h.id; }
+/// The URL to paste into the sender: a hook with a source takes its native payloads at
+/// /hooks/{id}/{source}.
+function hookUrl(h, source = h.source) {
+  return siteUrl() + "/hooks/" + h.id + (source ? "/" + source : "");
+}
+
+const sourceName = (name) => state.sources.find((s) => s.name === name)?.display_name || name;
+
+// How to set a sender up on its side, for the sources this page knows; `code` in
+// backticks. Sources it does not know get `genericHelp`.
+const SETUP = {
+  github: "In the repository or organization: Settings → Webhooks → Add webhook. Payload URL: the URL above; Content type: `application/json`; Secret: the secret below; then pick the events to send.",
+  gitlab: "In the project or group: Settings → Webhooks → Add new webhook. URL: the URL above; Secret token: the secret below; then tick the triggers to send.",
+  gitea: "In the repository: Settings → Webhooks → Add webhook → Gitea (or Forgejo). Target URL: the URL above; POST content type: `application/json`; Secret: the secret below.",
+  alertmanager: "In `alertmanager.yml`, add a receiver with a `webhook_configs` entry whose `url` is the URL above and whose `http_config.authorization.credentials` is the secret below (sent as a bearer token), and route alerts to it.",
+  grafana: "Alerting → Contact points → Add contact point, integration Webhook. URL: the URL above; under Optional Webhook settings, Authorization Header - Credentials: the secret below.",
+  json: "Any sender that POSTs JSON: each document is posted as a code block. With a secret, the sender must send `Authorization: Bearer <secret>` (or Basic auth with the secret as the password).",
+  bitbucket: "In the repository: Repository settings → Webhooks → Add webhook. URL: the URL above; Secret: the secret below; then choose the triggers.",
+  jira: "In Jira: Settings → System → WebHooks → Create a WebHook. URL: the URL above; Secret: the secret below; then choose the events.",
+  sentry: "In Sentry: Settings → Developer Settings → Custom Integrations → Create New Integration (internal). Webhook URL: the URL above; then copy the integration's Client Secret into the secret below.",
+  pagerduty: "In PagerDuty: Integrations → Generic Webhooks (v3) → New Webhook. Webhook URL: the URL above; PagerDuty shows a signing secret once: paste it as the secret below.",
+  "azure-devops": "In the project: Project settings → Service hooks → Create subscription → Web Hooks. URL: the URL above; Basic authentication password: the secret below (any username).",
+};
+
+const genericHelp = (s) => "In " + s.display_name + "'s webhook settings, paste the URL above as the webhook's URL" +
+  (s.signature_header ? "; if it signs its requests, set the secret below there too (checked in its `" + s.signature_header + "` header)." : ".");
+
+/// The setup text for a source from the listing: its own, or the generic line.
+function setupHelp(source) {
+  return SETUP[source.name] || genericHelp(source);
+}
+
+/// Text with `code` spans, as nodes.
+function withCode(text) {
+  return text.split("`").map((part, i) => (i % 2 ? make("code", {}, part) : part));
+}
+
+/// The source part of the incoming-webhook form: which sender posts to the hook, the URL to
+/// paste there, how to set it up on the sender's side, its secret, its event filter, threads.
+function sourceSection(hook) {
+  const current = hook?.source || "";
+  const select = make("select", { id: "f_source", name: "source" },
+    make("option", { value: "" }, "Slack-compatible (default)"),
+    ...state.sources.map((s) => make("option", { value: s.name, selected: s.name === current }, s.display_name)));
+  if (current && !state.sources.some((s) => s.name === current)) select.append(make("option", { value: current, selected: true }, current));
+  const url = make("code", { id: "source-url" });
+  const copyButton = make("button", { type: "button", id: "copy-source-url", onclick: guard(() => copy(url.textContent)) }, "Copy");
+  const help = make("p", { id: "source-help", class: "setup" });
+  const events = make("details", { id: "source-event-list" });
+  const secretSet = !!hook?.source_secret_set;
+  const settings = make("div", { id: "source-settings", class: "source-settings" },
+    make("label", {}, "URL to paste into the sender"),
+    make("div", { class: "url-row" }, url, hook ? copyButton : null),
+    help,
+    make("label", { for: "f_source_secret" }, "Secret", make("span", { class: "help" }, " Write-only: it is never shown again. " + (hook ? "Leave empty to keep the stored one." : ""))),
+    make("input", { type: "password", id: "f_source_secret", name: "source_secret", autocomplete: "new-password" }),
+    hook ? make("div", { class: "secret-row" },
+      make("span", { id: "secret-state", class: secretSet ? "is-set" : "not-set" }, secretSet ? "A secret is set." : "No secret is set: unsigned requests are taken."),
+      secretSet ? make("label", { class: "check" }, make("input", { type: "checkbox", id: "f_source_secret_clear" }), "Clear it") : null) : null,
+    make("label", { for: "f_source_events" }, "Events that post", make("span", { class: "help" }, ...withCode(" Comma- or space-separated; `*` matches anything, `!` leaves out: `pull_request.*, push, !star`. Empty: every event."))),
+    make("input", { type: "text", id: "f_source_events", name: "source_events", value: (hook?.source_events || []).join(", "), placeholder: "every event" }),
+    events,
+    make("label", { class: "check" }, make("input", { type: "checkbox", id: "f_source_threads", checked: hook?.source_threads !== false }), "Reply in threads: later events about a pull request, issue or alert group answer its first post"));
+  const update = () => {
+    const source = state.sources.find((s) => s.name === select.value);
+    settings.hidden = !select.value;
+    url.textContent = hook ? hookUrl(hook, select.value) : siteUrl() + "/hooks/<id, once added>/" + select.value;
+    help.replaceChildren(...(source ? withCode(setupHelp(source)) : []));
+    events.replaceChildren(make("summary", {}, "Events " + (source?.display_name || "this source") + " posts"),
+      make("p", { class: "event-names" }, (source?.events || []).join(", ")));
+    events.hidden = !source?.events?.length;
+  };
+  select.addEventListener("change", update);
+  update();
+  return make("div", {}, make("label", { for: "f_source" }, "Source", make("span", { class: "help" }, " Which sender posts here: Slack-format JSON, or a tool's own webhooks.")), select, settings);
+}
+
+/// What the source part adds to the request: only what changed meaning, so a hook with no
+/// source stays a plain Mattermost hook.
+function readSource(form, out, hook) {
+  const source = form.elements.source.value;
+  if (!source) {
+    if (hook?.source) out.source = "";
+    return;
+  }
+  out.source = source;
+  out.source_events = form.elements.source_events.value.split(/[\s,]+/).filter(Boolean);
+  out.source_threads = $("f_source_threads").checked;
+  const secret = form.elements.source_secret.value;
+  if ($("f_source_secret_clear")?.checked) out.source_secret = "";
+  else if (secret) out.source_secret = secret;
+}
 
 async function copy(value) {
   try { await navigator.clipboard.writeText(value); } catch (_) {
@@ -271,7 +372,8 @@ function tryIt(c, card) {
 
 // ---- the general part ----
 
-function fieldInput(field, value) {
+function fieldInput(field, value, item) {
+  if (field.type === "custom") return field.render(item);
   const id = "f_" + field.name;
   if (field.type === "bool") {
     return make("label", { class: "check" }, make("input", { type: "checkbox", id, name: field.name, checked: !!value }), field.label);
@@ -295,11 +397,12 @@ function fieldInput(field, value) {
   return make("div", {}, make("label", { for: id }, field.label, field.help ? make("span", { class: "help" }, " " + field.help) : null), input);
 }
 
-function readForm(kind, form) {
+function readForm(kind, form, item) {
   const out = {};
   for (const field of kind.fields) {
     const input = form.elements[field.name];
-    if (field.type === "bool") out[field.name] = input.checked;
+    if (field.type === "custom") field.read(form, out, item);
+    else if (field.type === "bool") out[field.name] = input.checked;
     else if (field.type === "list") out[field.name] = lines(input.value);
     else if (field.number) out[field.name] = Number(input.value);
     // A secret the server does not show back: empty means "keep the stored one".
@@ -313,11 +416,12 @@ function openEditor(item) {
   const kind = KINDS[state.kind];
   const form = $("editor");
   state.editing = item;
+  notice(null);
   form.replaceChildren(make("h2", {}, (item ? "Edit " : "Add ") + kind.title.replace(/s$/, "").replace(/ies$/, "y")));
-  for (const field of kind.fields) form.append(fieldInput(field, item ? item[field.name] : field.type === "bool" ? false : undefined));
+  for (const field of kind.fields) form.append(fieldInput(field, item ? item[field.name] : field.type === "bool" ? false : undefined, item));
   form.append(make("div", { class: "buttons" },
     make("button", { type: "submit", class: "primary", id: "save" }, item ? "Save" : "Add"),
-    make("button", { type: "button", onclick: () => { form.hidden = true; } }, "Cancel")));
+    make("button", { type: "button", onclick: () => { form.replaceChildren(); form.hidden = true; } }, "Cancel")));
   form.hidden = false;
   form.querySelector("input,select,textarea")?.focus();
 }
@@ -325,17 +429,22 @@ function openEditor(item) {
 async function save(event) {
   event.preventDefault();
   const kind = KINDS[state.kind];
-  const values = readForm(kind, $("editor"));
+  const values = readForm(kind, $("editor"), state.editing);
   const editing = state.editing;
+  let saved;
   if (editing) {
-    await api("PUT", kind.item(editing), { ...editing, ...values });
-    notice("Saved.");
+    saved = await api("PUT", kind.item(editing), { ...editing, ...values });
   } else {
-    await api("POST", kind.create, { team_id: state.team.id, ...values });
-    notice("Added.");
+    saved = await api("POST", kind.create, { team_id: state.team.id, ...values });
   }
+  // The form goes with its values: a secret typed into it stays nowhere on the page.
+  $("editor").replaceChildren();
   $("editor").hidden = true;
   await refresh();
+  // A new URL to paste (a new hook, or a new source) is said at once.
+  const pasteHint = state.kind === "incoming" && saved?.source && saved.source !== editing?.source;
+  notice((editing ? "Saved." : "Added.") + (pasteHint
+    ? " Paste " + hookUrl(saved) + " into " + sourceName(saved.source) + "'s webhook settings." : ""));
 }
 
 function card(item) {
@@ -399,6 +508,8 @@ async function start() {
   $("add").addEventListener("click", () => openEditor(null));
   $("editor").addEventListener("submit", guard(save));
   window.addEventListener("hashchange", guard(() => show(location.hash.slice(1))));
+  // The senders the hooks can take (their names, events, headers), from the plugin itself.
+  try { state.sources = (await api("GET", "/api/v4/hooks/incoming/sources")) || []; } catch (_) { state.sources = []; }
   if (state.teams.length) await chooseTeam(state.teams[0].id);
   document.body.dataset.ready = "true";
 }

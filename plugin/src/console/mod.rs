@@ -39,8 +39,9 @@ pub fn home() -> Response {
 
 /// `GET /plugins/switchboard/console[/asset]`. The page needs a session (a
 /// browser without one goes to the host's sign-in page and comes back); the
-/// script and style are the same for everyone.
-pub fn serve(req: &Request, rest: &[&str]) -> Result<Response, ApiError> {
+/// script and style are the same for everyone. The page carries the site URL,
+/// since the URLs it tells people to paste into senders are the site's.
+pub fn serve(req: &Request, rest: &[&str], site_url: &str) -> Result<Response, ApiError> {
     match rest {
         [] | [""] => {
             if req.user_id.is_none() {
@@ -53,12 +54,22 @@ pub fn serve(req: &Request, rest: &[&str]) -> Result<Response, ApiError> {
                     body: Vec::new(),
                 });
             }
-            Ok(with_headers("text/html; charset=utf-8", PAGE))
+            let page = PAGE.replace("{{site_url}}", &attribute(site_url.trim_end_matches('/')));
+            Ok(with_headers("text/html; charset=utf-8", &page))
         }
         ["console.js"] => Ok(with_headers("text/javascript; charset=utf-8", SCRIPT)),
         ["console.css"] => Ok(with_headers("text/css; charset=utf-8", STYLE)),
         _ => Err(ApiError::not_found_route()),
     }
+}
+
+/// `value` made safe inside a double-quoted HTML attribute.
+fn attribute(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -71,7 +82,8 @@ mod tests {
             user_id: user.map(str::to_string),
             ..Request::default()
         };
-        serve(&req, path).unwrap_or_else(|e| e.into_response("r", false))
+        serve(&req, path, "http://chat.example.com/")
+            .unwrap_or_else(|e| e.into_response("r", false))
     }
 
     #[test]
@@ -90,5 +102,26 @@ mod tests {
         assert_eq!(get(&["console.js"], None).status, 200);
         assert_eq!(get(&["console.css"], None).status, 200);
         assert_eq!(get(&["nope"], Some("u1")).status, 404);
+    }
+
+    #[test]
+    fn the_page_carries_the_site_url_escaped() {
+        let page = get(&[], Some("u1"));
+        let html = String::from_utf8_lossy(&page.body);
+        assert!(
+            html.contains(r#"<meta name="site-url" content="http://chat.example.com">"#),
+            "{html}"
+        );
+        let req = Request {
+            method: "GET".into(),
+            user_id: Some("u1".into()),
+            ..Request::default()
+        };
+        let page = serve(&req, &[], r#"http://x/"><script>"#).unwrap();
+        let html = String::from_utf8_lossy(&page.body);
+        assert!(
+            html.contains(r#"content="http://x/&quot;&gt;&lt;script&gt;""#),
+            "{html}"
+        );
     }
 }

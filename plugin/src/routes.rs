@@ -1,7 +1,8 @@
-//! The plugin's route table. Each feature owns its handlers; this file only
-//! decides which one a request goes to, and turns errors into envelopes.
+//! The plugin's route table, at the top of the plugin: each feature owns its
+//! handlers; this file only decides which one a request goes to, and turns
+//! errors into envelopes. No feature imports it (they share `api`, below them).
 
-use super::{ApiError, Request, Response};
+use crate::api::{ApiError, Request, Response};
 use crate::host::Host;
 use crate::{commands, incoming, outgoing};
 
@@ -100,7 +101,7 @@ pub fn route(host: &dyn Host, req: &Request) -> Response {
 
         ("GET", ["plugins", "switchboard"]) => Ok(crate::console::home()),
         ("GET", ["plugins", "switchboard", "console", rest @ ..]) => {
-            crate::console::serve(req, rest)
+            crate::console::serve(req, rest, &host.settings().site_url)
         }
         ("POST", ["plugins", "switchboard", "test", what]) => test_fault(host, what),
         _ => Err(ApiError::not_found_route()),
