@@ -54,6 +54,8 @@ browser: component chromium
 lint: target
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	# The browser tests are `test = false` (they need Chromium), so --all-targets skips them.
+	$(CARGO) clippy -p switchboard-tests --test browser -- -D warnings
 	$(CARGO) clippy -p switchboard-plugin --target $(TARGET) -- -D warnings
 
 fmt:

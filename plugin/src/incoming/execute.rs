@@ -236,7 +236,7 @@ pub(super) fn deliver(
     let (text, attachments) = if origin == Origin::Source {
         (payload.text, payload.attachments)
     } else {
-        processed_content(host, &hook, payload.text, payload.attachments)
+        processed_content(host, hook, payload.text, payload.attachments)
     };
     // Attachments force the type, whatever the sender asked for.
     let post_type = if attachments.is_empty() {
@@ -245,7 +245,7 @@ pub(super) fn deliver(
         "slack_attachment".to_string()
     };
 
-    let channel = resolve_channel(host, &hook, &payload.channel)?;
+    let channel = resolve_channel(host, hook, &payload.channel)?;
     if hook.channel_locked && channel.id != hook.channel_id {
         return Err(error(
             403,

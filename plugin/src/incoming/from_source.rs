@@ -89,7 +89,7 @@ pub(super) fn run(
             ),
         ));
     }
-    check_signature(host, req, &hook, source)?;
+    check_signature(host, req, hook, source)?;
     let json = sources::decode_body(req.header("content-type"), &req.body).map_err(|e| {
         error(
             400,
