@@ -904,16 +904,92 @@ async fn fan_out(rows: &mut Vec<Row>) {
     });
 }
 
+/// A native sender's request (issue 24): GitHub's push through its source at
+/// `/hooks/{id}/github`, beside a Slack-format post of the same body size to the same
+/// hook, both through the component with their SQLite write.
+async fn sources(rows: &mut Vec<Row>) {
+    let shim = TestShim::start().await.expect("run `make component` first");
+    let (app, runtime) = (shim.shim.app.clone(), shim.shim.runtime.clone());
+    let hook = Api::admin(&shim)
+        .create_incoming_hook(&shim.town_square.id, serde_json::json!({}))
+        .await;
+    let hook_id = hook["id"].as_str().unwrap().to_string();
+    let fixture: serde_json::Value = serde_json::from_str(include_str!(
+        "../../plugin/src/sources/fixtures/github/push.json"
+    ))
+    .unwrap();
+    let push_body = fixture["body"].to_string();
+    let mut push = plugin_request(
+        "POST",
+        &format!("/hooks/{hook_id}/github"),
+        &push_body,
+        None,
+    );
+    push.headers.push(("x-github-event".into(), "push".into()));
+    // The same number of bytes as Slack-format text.
+    let filler = "x".repeat(push_body.len().saturating_sub(r#"{"text":""}"#.len()));
+    let slack_body = serde_json::json!({ "text": filler }).to_string();
+    let slack = plugin_request("POST", &format!("/hooks/{hook_id}"), &slack_body, None);
+    let mut means = Vec::new();
+    for request in [&push, &slack] {
+        let times = sample(2_000, || {
+            let (runtime, app, request) = (runtime.clone(), app.clone(), wasm_request(request));
+            async move {
+                let response = runtime.handle_http(app, request).await.unwrap();
+                assert_eq!(response.status, 200);
+            }
+        })
+        .await;
+        means.push(mean(&times));
+    }
+    rows.push(Row {
+        target: "S",
+        measure: format!(
+            "GitHub push via its source / Slack post, {} bytes each, wasm",
+            push_body.len()
+        ),
+        figure: format!("{} / {}", us(means[0]), us(means[1])),
+        goal: "reported".into(),
+        ratio: format!("{:.2} ×", means[0].as_secs_f64() / means[1].as_secs_f64()),
+        met: None,
+    });
+    shim.stop().await.unwrap();
+}
+
+/// Whether the group `name` runs: all of them, or those `SWITCHBOARD_BENCH` names
+/// (comma-separated: calls, processes, native, instances, scale, fanout, sources).
+fn wanted(name: &str) -> bool {
+    match std::env::var("SWITCHBOARD_BENCH") {
+        Ok(only) if !only.trim().is_empty() => only.split(',').any(|g| g.trim() == name),
+        _ => true,
+    }
+}
+
 #[tokio::main]
 async fn main() {
     switchboard_host_shim::harness::install_tls_provider();
     let mut rows = Vec::new();
-    calls(&mut rows).await;
-    processes(&mut rows).await;
-    native_server(&mut rows).await;
-    per_instance(&mut rows).await;
-    scale(&mut rows).await;
-    fan_out(&mut rows).await;
+    if wanted("calls") {
+        calls(&mut rows).await;
+    }
+    if wanted("processes") {
+        processes(&mut rows).await;
+    }
+    if wanted("native") {
+        native_server(&mut rows).await;
+    }
+    if wanted("instances") {
+        per_instance(&mut rows).await;
+    }
+    if wanted("scale") {
+        scale(&mut rows).await;
+    }
+    if wanted("fanout") {
+        fan_out(&mut rows).await;
+    }
+    if wanted("sources") {
+        sources(&mut rows).await;
+    }
     rows.sort_by_key(|r| r.target);
 
     println!();
