@@ -2,7 +2,7 @@
 //! group, firing or resolved, with several alerts. The event is the group's `status`; the
 //! secret is checked against the `Authorization` header (`http_config`: bearer or basic).
 
-use super::text::{neutralize, plain, url_part};
+use super::text::{neutralize, or, plain, url_part};
 use super::{Inbound, Message, Source, authorization_matches, str_at};
 use crate::slack::attachment::{Attachment, AttachmentField};
 use serde_json::{Map, Value};
@@ -199,8 +199,4 @@ fn labels_text(labels: Option<&Value>) -> String {
                 .join(", ")
         })
         .unwrap_or_default()
-}
-
-fn or<'a>(first: &'a str, second: &'a str) -> &'a str {
-    if first.is_empty() { second } else { first }
 }

@@ -3,7 +3,7 @@
 //! the secret is checked against the `Authorization` header the subscription sends (basic
 //! credentials, or a bearer token set as an HTTP header).
 
-use super::text::{capped, code, first_line, link, plain, quoted, url_part};
+use super::text::{capped, code, first_line, link, or, plain, url_part, with_body};
 use super::{Inbound, Message, Source, authorization_matches, str_at};
 use serde_json::Value;
 
@@ -32,7 +32,6 @@ pub const SOURCE: Source = Source {
 };
 
 const COMMITS_LISTED: usize = 5;
-const BODY_CHARS: usize = 500;
 const CHANGES_LISTED: usize = 5;
 /// Git's name for "no commit": a branch created or deleted.
 const NO_COMMIT: &str = "0000000000000000000000000000000000000000";
@@ -376,17 +375,4 @@ fn branch_name(full_ref: &str) -> &str {
         .strip_prefix("refs/heads/")
         .or_else(|| full_ref.strip_prefix("refs/tags/"))
         .unwrap_or(full_ref)
-}
-
-fn with_body(head: String, body: &str) -> String {
-    let quote = quoted(body, BODY_CHARS);
-    if quote.is_empty() {
-        head
-    } else {
-        format!("{head}\n{quote}")
-    }
-}
-
-fn or<'a>(first: &'a str, second: &'a str) -> &'a str {
-    if first.is_empty() { second } else { first }
 }

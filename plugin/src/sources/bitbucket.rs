@@ -2,7 +2,7 @@
 //! (`repo:push`, `pullrequest:fulfilled`, `issue:comment_created`); with a secret, Bitbucket
 //! signs the raw body as `X-Hub-Signature: sha256=<hex HMAC-SHA256>`.
 
-use super::text::{capped, code, first_line, link, plain, quoted, url_part};
+use super::text::{capped, code, first_line, link, or, plain, url_part, with_body};
 use super::{Inbound, Message, Source, hmac_hex_matches, str_at};
 use serde_json::Value;
 
@@ -44,7 +44,6 @@ pub const SOURCE: Source = Source {
 };
 
 const COMMITS_LISTED: usize = 5;
-const BODY_CHARS: usize = 500;
 /// Changed issue fields listed for an update.
 const CHANGES_LISTED: usize = 5;
 
@@ -246,17 +245,4 @@ fn item(json: &Value, at: &str, prefix: &str, repo_name: &str) -> (String, Strin
         link(&format!("{repo_name}#{number} {title}"), url),
         format!("{prefix}/{repo_name}#{number}"),
     )
-}
-
-fn with_body(head: String, body: &str) -> String {
-    let quote = quoted(body, BODY_CHARS);
-    if quote.is_empty() {
-        head
-    } else {
-        format!("{head}\n{quote}")
-    }
-}
-
-fn or<'a>(first: &'a str, second: &'a str) -> &'a str {
-    if first.is_empty() { second } else { first }
 }

@@ -3,7 +3,8 @@
 //! body's `action`; the secret signs the raw body as `X-Gitea-Signature: <hex HMAC-SHA256>`
 //! (Forgejo: `X-Forgejo-Signature`, the same value).
 
-use super::text::{capped, code, first_line, link, plain, quoted, url_part};
+use super::github::item;
+use super::text::{capped, code, first_line, link, or, plain, url_part, with_body};
 use super::{Inbound, Message, Source, hmac_hex_matches, str_at};
 use serde_json::Value;
 
@@ -40,7 +41,6 @@ pub const SOURCE: Source = Source {
 };
 
 const COMMITS_LISTED: usize = 5;
-const BODY_CHARS: usize = 500;
 
 fn event(inbound: &Inbound) -> String {
     let kind = inbound.header("X-Gitea-Event").unwrap_or("").trim();
@@ -223,31 +223,4 @@ fn push(json: &Value, who: &str, repo: &str, repo_url: &str) -> String {
         text.push_str(&line);
     }
     text
-}
-
-/// `[owner/repo#12 Title](url)` and its thread key.
-fn item(json: &Value, at: &str, prefix: &str, repo_name: &str) -> (String, String) {
-    let number = json
-        .pointer(&format!("{at}/number"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    let title = str_at(json, &format!("{at}/title"));
-    let url = str_at(json, &format!("{at}/html_url"));
-    (
-        link(&format!("{repo_name}#{number} {title}"), url),
-        format!("{prefix}/{repo_name}#{number}"),
-    )
-}
-
-fn with_body(head: String, body: &str) -> String {
-    let quote = quoted(body, BODY_CHARS);
-    if quote.is_empty() {
-        head
-    } else {
-        format!("{head}\n{quote}")
-    }
-}
-
-fn or<'a>(first: &'a str, second: &'a str) -> &'a str {
-    if first.is_empty() { second } else { first }
 }

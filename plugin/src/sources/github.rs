@@ -2,7 +2,7 @@
 //! body's `action` (a closed pull request that was merged is `pull_request.merged`); the
 //! secret signs the raw body as `X-Hub-Signature-256: sha256=<hex HMAC-SHA256>`.
 
-use super::text::{capped, code, first_line, link, plain, quoted};
+use super::text::{capped, code, first_line, link, or, plain, with_body};
 use super::{Inbound, Message, Source, hmac_hex_matches, str_at};
 use serde_json::Value;
 
@@ -41,9 +41,8 @@ pub const SOURCE: Source = Source {
     recognizes: |inbound| inbound.header("X-GitHub-Event").is_some(),
 };
 
-/// How many commits a push lists, and how much of a body a post quotes.
+/// How many commits a push lists.
 const COMMITS_LISTED: usize = 5;
-const BODY_CHARS: usize = 500;
 
 fn event(inbound: &Inbound) -> String {
     let kind = inbound.header("X-GitHub-Event").unwrap_or("").trim();
@@ -330,7 +329,7 @@ fn push(json: &Value, who: &str, repo: &str, repo_url: &str) -> String {
 }
 
 /// A pull request or issue as `[owner/repo#12 Title](url)`, and its thread key.
-fn item(json: &Value, at: &str, prefix: &str, repo_name: &str) -> (String, String) {
+pub(super) fn item(json: &Value, at: &str, prefix: &str, repo_name: &str) -> (String, String) {
     let number = json
         .pointer(&format!("{at}/number"))
         .and_then(Value::as_u64)
@@ -343,15 +342,6 @@ fn item(json: &Value, at: &str, prefix: &str, repo_name: &str) -> (String, Strin
     )
 }
 
-fn with_body(head: String, body: &str) -> String {
-    let quote = quoted(body, BODY_CHARS);
-    if quote.is_empty() {
-        head
-    } else {
-        format!("{head}\n{quote}")
-    }
-}
-
 fn outcome(conclusion: &str) -> (&'static str, String) {
     match conclusion {
         "success" => (":white_check_mark:", "succeeded".to_owned()),
@@ -361,8 +351,4 @@ fn outcome(conclusion: &str) -> (&'static str, String) {
         "action_required" => (":warning:", "needs action".to_owned()),
         other => (":grey_question:", format!("ended: {}", plain(other))),
     }
-}
-
-fn or<'a>(first: &'a str, second: &'a str) -> &'a str {
-    if first.is_empty() { second } else { first }
 }

@@ -3,7 +3,7 @@
 //! `pipeline.failed`); every request carries `X-Gitlab-Event`. The secret is GitLab's
 //! secret token, sent as it is in `X-Gitlab-Token`.
 
-use super::text::{capped, code, first_line, link, plain, quoted};
+use super::text::{capped, code, first_line, link, or, plain, with_body};
 use super::{Inbound, Message, Source, same_secret, str_at};
 use serde_json::Value;
 
@@ -45,7 +45,6 @@ pub const SOURCE: Source = Source {
 };
 
 const COMMITS_LISTED: usize = 5;
-const BODY_CHARS: usize = 500;
 /// Git's name for "no commit": a branch created or deleted.
 const NO_COMMIT: &str = "0000000000000000000000000000000000000000";
 
@@ -310,23 +309,10 @@ fn issue(json: &Value, at: &str, project: &str) -> (String, String) {
     )
 }
 
-fn with_body(head: String, body: &str) -> String {
-    let quote = quoted(body, BODY_CHARS);
-    if quote.is_empty() {
-        head
-    } else {
-        format!("{head}\n{quote}")
-    }
-}
-
 fn outcome(event: &str) -> (&'static str, &'static str) {
     match event.rsplit('.').next().unwrap_or("") {
         "success" => (":white_check_mark:", "succeeded"),
         "failed" => (":x:", "failed"),
         _ => (":no_entry_sign:", "was canceled"),
     }
-}
-
-fn or<'a>(first: &'a str, second: &'a str) -> &'a str {
-    if first.is_empty() { second } else { first }
 }

@@ -3,7 +3,7 @@
 //! secret, Jira signs the raw body as `X-Hub-Signature: sha256=<hex HMAC-SHA256>`. Jira
 //! sends no header that names the event, so a request is recognized by its body.
 
-use super::text::{link, plain, quoted};
+use super::text::{link, or, plain, with_body};
 use super::{Inbound, Message, Source, hmac_hex_matches, str_at};
 use serde_json::Value;
 
@@ -34,7 +34,6 @@ pub const SOURCE: Source = Source {
     recognizes: |inbound| !str_at(inbound.json, "/webhookEvent").is_empty(),
 };
 
-const BODY_CHARS: usize = 500;
 /// Changed fields listed for an update; the rest are counted.
 const CHANGES_LISTED: usize = 5;
 /// A changed field's old and new value are cut at this many characters.
@@ -236,17 +235,4 @@ fn threaded(text: String, thread: String) -> Message {
         thread: Some(thread),
         ..Message::default()
     }
-}
-
-fn with_body(head: String, body: &str) -> String {
-    let quote = quoted(body, BODY_CHARS);
-    if quote.is_empty() {
-        head
-    } else {
-        format!("{head}\n{quote}")
-    }
-}
-
-fn or<'a>(first: &'a str, second: &'a str) -> &'a str {
-    if first.is_empty() { second } else { first }
 }

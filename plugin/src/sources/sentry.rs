@@ -3,7 +3,7 @@
 //! `metric_alert.critical`); the integration's client secret signs the raw body as
 //! `Sentry-Hook-Signature: <hex HMAC-SHA256>`.
 
-use super::text::{code, link, neutralize, plain};
+use super::text::{code, link, neutralize, or, plain};
 use super::{Inbound, Message, Source, hmac_hex_matches, str_at};
 use crate::slack::attachment::Attachment;
 
@@ -166,8 +166,4 @@ fn render(event: &str, inbound: &Inbound) -> Option<Message> {
         }
         _ => None,
     }
-}
-
-fn or<'a>(first: &'a str, second: &'a str) -> &'a str {
-    if first.is_empty() { second } else { first }
 }

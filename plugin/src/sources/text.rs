@@ -111,6 +111,24 @@ pub fn code(text: &str) -> String {
     )
 }
 
+/// How much of a sender's body (a description, a comment) a post quotes.
+pub const BODY_CHARS: usize = 500;
+
+/// A head line with the body quoted under it (trimmed to `BODY_CHARS`), or the head alone.
+pub fn with_body(head: String, body: &str) -> String {
+    let quote = quoted(body, BODY_CHARS);
+    if quote.is_empty() {
+        head
+    } else {
+        format!("{head}\n{quote}")
+    }
+}
+
+/// `first` unless it is empty.
+pub fn or<'a>(first: &'a str, second: &'a str) -> &'a str {
+    if first.is_empty() { second } else { first }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
