@@ -3,7 +3,7 @@
 //! body's `action`; the secret signs the raw body as `X-Gitea-Signature: <hex HMAC-SHA256>`
 //! (Forgejo: `X-Forgejo-Signature`, the same value).
 
-use super::github::item;
+use super::github::{event_named_by, item};
 use super::text::{capped, code, first_line, link, or, plain, url_part, with_body};
 use super::{Inbound, Message, Source, hmac_hex_matches, str_at};
 use serde_json::Value;
@@ -43,19 +43,7 @@ pub const SOURCE: Source = Source {
 const COMMITS_LISTED: usize = 5;
 
 fn event(inbound: &Inbound) -> String {
-    let kind = inbound.header("X-Gitea-Event").unwrap_or("").trim();
-    let action = str_at(inbound.json, "/action");
-    if kind == "pull_request"
-        && action == "closed"
-        && inbound.json.pointer("/pull_request/merged") == Some(&Value::Bool(true))
-    {
-        return "pull_request.merged".to_owned();
-    }
-    if action.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind}.{action}")
-    }
+    event_named_by(inbound, "X-Gitea-Event")
 }
 
 fn render(event: &str, inbound: &Inbound) -> Option<Message> {

@@ -45,7 +45,13 @@ pub const SOURCE: Source = Source {
 const COMMITS_LISTED: usize = 5;
 
 fn event(inbound: &Inbound) -> String {
-    let kind = inbound.header("X-GitHub-Event").unwrap_or("").trim();
+    event_named_by(inbound, "X-GitHub-Event")
+}
+
+/// `kind.action` from the event header and the body's `action` (`pull_request.merged` for a
+/// merged pull request's `closed`): GitHub's naming, which Gitea and Forgejo follow too.
+pub(super) fn event_named_by(inbound: &Inbound, header: &str) -> String {
+    let kind = inbound.header(header).unwrap_or("").trim();
     let action = str_at(inbound.json, "/action");
     if kind == "pull_request"
         && action == "closed"
