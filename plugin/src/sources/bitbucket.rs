@@ -3,7 +3,7 @@
 //! signs the raw body as `X-Hub-Signature: sha256=<hex HMAC-SHA256>`.
 
 use super::text::{capped, code, first_line, link, or, plain, url_part, with_body};
-use super::{Inbound, Message, Source, hmac_hex_matches, str_at};
+use super::{Inbound, Message, Source, hmac_hex_matches, str_at, threaded};
 use serde_json::Value;
 
 pub const SOURCE: Source = Source {
@@ -58,13 +58,6 @@ fn render(event: &str, inbound: &Inbound) -> Option<Message> {
     );
     let repo_name = str_at(json, "/repository/full_name");
     let repo = link(repo_name, str_at(json, "/repository/links/html/href"));
-    let threaded = |text: String, thread: String| {
-        Some(Message {
-            text,
-            thread: Some(thread),
-            ..Message::default()
-        })
-    };
     match event {
         "repo:push" => {
             let changes: Vec<String> = json

@@ -5,7 +5,7 @@
 
 use super::github::{event_named_by, item};
 use super::text::{capped, code, first_line, link, or, plain, url_part, with_body};
-use super::{Inbound, Message, Source, hmac_hex_matches, str_at};
+use super::{Inbound, Message, Source, hmac_hex_matches, standalone, str_at, threaded};
 use serde_json::Value;
 
 pub const SOURCE: Source = Source {
@@ -55,19 +55,6 @@ fn render(event: &str, inbound: &Inbound) -> Option<Message> {
     let repo_name = str_at(json, "/repository/full_name");
     let repo_url = str_at(json, "/repository/html_url");
     let repo = link(repo_name, repo_url);
-    let standalone = |text: String| {
-        Some(Message {
-            text,
-            ..Message::default()
-        })
-    };
-    let threaded = |text: String, thread: String| {
-        Some(Message {
-            text,
-            thread: Some(thread),
-            ..Message::default()
-        })
-    };
     match event {
         "push" => standalone(push(json, &who, &repo, repo_url)),
         "pull_request.opened"

@@ -3,7 +3,7 @@
 //! secret signs the raw body as `X-Hub-Signature-256: sha256=<hex HMAC-SHA256>`.
 
 use super::text::{capped, code, first_line, link, or, plain, with_body};
-use super::{Inbound, Message, Source, hmac_hex_matches, str_at};
+use super::{Inbound, Message, Source, hmac_hex_matches, standalone, str_at};
 use serde_json::Value;
 
 pub const SOURCE: Source = Source {
@@ -84,12 +84,6 @@ fn render(event: &str, inbound: &Inbound) -> Option<Message> {
     let repo_name = str_at(json, "/repository/full_name");
     let repo_url = str_at(json, "/repository/html_url");
     let repo = link(repo_name, repo_url);
-    let standalone = |text: String| {
-        Some(Message {
-            text,
-            ..Message::default()
-        })
-    };
 
     match event {
         "ping" => {

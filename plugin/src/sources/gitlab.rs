@@ -4,7 +4,7 @@
 //! secret token, sent as it is in `X-Gitlab-Token`.
 
 use super::text::{capped, code, first_line, link, or, plain, with_body};
-use super::{Inbound, Message, Source, same_secret, str_at};
+use super::{Inbound, Message, Source, same_secret, standalone, str_at, threaded};
 use serde_json::Value;
 
 pub const SOURCE: Source = Source {
@@ -79,19 +79,6 @@ fn render(event: &str, inbound: &Inbound) -> Option<Message> {
     );
     let project_url = str_at(json, "/project/web_url");
     let project = link(project_name, project_url);
-    let standalone = |text: String| {
-        Some(Message {
-            text,
-            ..Message::default()
-        })
-    };
-    let threaded = |text: String, thread: String| {
-        Some(Message {
-            text,
-            thread: Some(thread),
-            ..Message::default()
-        })
-    };
     match event {
         "push" | "tag_push" => standalone(push(json, event, &project, project_url)),
         "merge_request.open"

@@ -53,6 +53,23 @@ pub struct Message {
     pub thread: Option<String>,
 }
 
+/// A post about an event that stands alone.
+fn standalone(text: String) -> Option<Message> {
+    Some(Message {
+        text,
+        ..Message::default()
+    })
+}
+
+/// A post about `thread`: the first starts its thread, later ones reply in it.
+fn threaded(text: String, thread: String) -> Option<Message> {
+    Some(Message {
+        text,
+        thread: Some(thread),
+        ..Message::default()
+    })
+}
+
 /// One sender. Plain data and functions, so the registry is a constant table.
 pub struct Source {
     /// The URL segment: `/hooks/{id}/github`.
