@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 pub const PLUGIN_ID: &str = "switchboard";
 
 /// Versions of the `switchboard:plugin` WIT package this host implements.
-/// 0.3.1 only adds imports (kv with expiry, a redelivery signed anew), so a
-/// 0.3.0 component links as before (wasmtime matches 0.3.x imports to the
-/// 0.3.1 definitions).
-pub const SUPPORTED_API_VERSIONS: &[&str] = &["0.3.0", "0.3.1"];
+/// 0.3.1 (kv with expiry, a redelivery signed anew) and 0.3.2 (`transforms`)
+/// only add imports, so an older 0.3.x component links as before (wasmtime
+/// matches 0.3.x imports to the newest definitions).
+pub const SUPPORTED_API_VERSIONS: &[&str] = &["0.3.0", "0.3.1", "0.3.2"];
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Manifest {
@@ -94,13 +94,14 @@ mod tests {
     fn refuses_unsupported_api_versions_naming_the_supported_ones() {
         assert!(manifest("0.3.0").check().is_ok());
         assert!(manifest("0.3.1").check().is_ok());
+        assert!(manifest("0.3.2").check().is_ok());
         // 0.2.0 plugins have no `interactive` export.
         assert!(manifest("0.2.0").check().is_err());
         // 0.1.0 plugins waited on the network inside the instance (`egress.send`).
         let err = manifest("0.1.0").check().unwrap_err().to_string();
         assert!(err.contains("switchboard:plugin@0.1.0"), "{err}");
         assert!(
-            err.contains("supports only switchboard:plugin@0.3.0, switchboard:plugin@0.3.1"),
+            err.contains("supports only switchboard:plugin@0.3.0, switchboard:plugin@0.3.1, switchboard:plugin@0.3.2"),
             "{err}"
         );
     }

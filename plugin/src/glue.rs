@@ -3,7 +3,8 @@
 
 use crate::host::{
     AppError, Channel, DeliveryResult, EgressError, Header, HostError, Job, Level, MetricSample,
-    MetricSummary, OutboundResponse, PermissionScope, Post, ServerSettings, Signing, Team, User,
+    MetricSummary, OutboundResponse, PermissionScope, Post, ServerSettings, Signing, Team,
+    TransformFailure, TransformRequest, User,
 };
 
 wit_bindgen::generate!({
@@ -190,6 +191,13 @@ impl crate::host::Host for WitHost {
     fn publish_to_user(&self, user_id: &str, event: &str, data: &str) -> Result<(), HostError> {
         imports::client_events::publish_to_user(user_id, event, data)
     }
+    fn run_transform(
+        &self,
+        id: &str,
+        request: &TransformRequest,
+    ) -> Result<Option<String>, TransformFailure> {
+        imports::transforms::run(id, request)
+    }
 }
 
 struct Plugin;
@@ -299,7 +307,7 @@ impl From<http::Request> for crate::api::Request {
     }
 }
 
-// Exported symbols carry WIT names (`switchboard:plugin/http@0.3.1#handle`)
+// Exported symbols carry WIT names (`switchboard:plugin/http@0.3.2#handle`)
 // that a native linker rejects; natively the crate is only a library for tests.
 #[cfg(target_arch = "wasm32")]
 export!(Plugin);

@@ -13,6 +13,7 @@ pub use crate::glue::switchboard::plugin::metrics::{
     Sample as MetricSample, Summary as MetricSummary,
 };
 pub use crate::glue::switchboard::plugin::settings::ServerSettings;
+pub use crate::glue::switchboard::plugin::transforms::{TransformFailure, TransformRequest};
 pub use crate::glue::switchboard::plugin::types::{
     AppError, Channel, ChannelType, Error as HostError, Header, PermissionScope, Post, Team, User,
 };
@@ -114,6 +115,14 @@ pub trait Host {
     fn open(&self, purpose: &str, sealed: &str) -> Result<Vec<u8>, HostError>;
     /// An event (`open_dialog`) to one user's connected clients only.
     fn publish_to_user(&self, user_id: &str, event: &str, data: &str) -> Result<(), HostError>;
+
+    /// Runs the uploaded transform component `id` on a sender's request:
+    /// `Some(json)` is a payload to post, `None` drops the request.
+    fn run_transform(
+        &self,
+        id: &str,
+        request: &TransformRequest,
+    ) -> Result<Option<String>, TransformFailure>;
 
     /// Milliseconds since the Unix epoch, as Mattermost timestamps are.
     fn now_millis(&self) -> i64 {

@@ -34,6 +34,8 @@ pub struct FakeHost {
     pub redelivered: RefCell<Vec<(String, String, String)>>,
     /// `(user, event, data)` of each client event published.
     pub published: RefCell<Vec<(String, String, String)>>,
+    /// What each uploaded transform component answers, by id; others are not found.
+    pub transforms: RefCell<BTreeMap<String, Result<Option<String>, TransformFailure>>>,
     /// Metric samples added, by key.
     pub metrics: RefCell<BTreeMap<String, Vec<MetricSample>>>,
     /// How many `kv_get` calls were made.
@@ -177,6 +179,7 @@ impl Default for FakeHost {
             jobs: RefCell::default(),
             redelivered: RefCell::default(),
             published: RefCell::default(),
+            transforms: RefCell::default(),
             metrics: RefCell::default(),
             kv_reads: Default::default(),
             kv_get_log: RefCell::default(),
@@ -495,6 +498,17 @@ impl Host for FakeHost {
             .borrow_mut()
             .push((user_id.into(), event.into(), data.into()));
         Ok(())
+    }
+    fn run_transform(
+        &self,
+        id: &str,
+        _request: &TransformRequest,
+    ) -> Result<Option<String>, TransformFailure> {
+        self.transforms
+            .borrow()
+            .get(id)
+            .cloned()
+            .unwrap_or(Err(TransformFailure::NotFound))
     }
     fn redeliver(
         &self,

@@ -7,7 +7,7 @@ use switchboard_host_shim::app::{App, Scope};
 use switchboard_host_shim::store::{self, StoreError};
 use switchboard_plugin::host::{
     Channel, ChannelType, Header, Host, HostError, Job, Level, MetricSample, MetricSummary,
-    PermissionScope, Post, ServerSettings, Signing, Team, User,
+    PermissionScope, Post, ServerSettings, Signing, Team, TransformFailure, TransformRequest, User,
 };
 
 /// The host's `App` as the plugin's `Host`. Calls block (a write waits for
@@ -425,6 +425,14 @@ impl Host for NativeHost {
         self.app.store.user(user_id).map_err(error)?;
         self.app.events.to_user(user_id, event, data);
         Ok(())
+    }
+    /// The native baseline runs no transform components.
+    fn run_transform(
+        &self,
+        _id: &str,
+        _request: &TransformRequest,
+    ) -> Result<Option<String>, TransformFailure> {
+        Err(TransformFailure::NotFound)
     }
 }
 

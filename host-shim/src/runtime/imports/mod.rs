@@ -12,6 +12,7 @@ mod posts;
 mod sealing;
 mod settings;
 mod teams;
+mod transforms;
 mod users;
 
 use super::CallState;
