@@ -12,6 +12,8 @@ pub struct Config {
     pub switchboard_settings: SwitchboardSettings,
     pub plugin_settings: PluginSettings,
     pub sql_settings: SqlSettings,
+    /// Prometheus metrics on a listener of their own.
+    pub metrics_settings: MetricsSettings,
     /// Outbound delivery retries and limits (the shim's own section).
     pub delivery_settings: crate::deliveries::DeliverySettings,
     /// The whole document as read or last patched, unmodelled keys included.
@@ -32,6 +34,27 @@ pub struct SqlSettings {
     /// of `switchboard.db` alone reveals no secret. Changing it makes the
     /// stored secrets unreadable, so it is read at start only.
     pub at_rest_encrypt_key: String,
+}
+
+/// Mattermost's `MetricsSettings`: Prometheus metrics at `/metrics` on a
+/// listener of their own, apart from the API. Read at start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct MetricsSettings {
+    /// Off by default, as in Mattermost.
+    pub enable: bool,
+    /// Where `/metrics` is served; Mattermost's default `:8067` is every
+    /// interface, port 8067.
+    pub listen_address: String,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            enable: false,
+            listen_address: ":8067".into(),
+        }
+    }
 }
 
 /// Mattermost's `ServiceSettings`, the part integrations depend on.
@@ -317,6 +340,8 @@ mod tests {
             v["ServiceSettings"]["EnableOutgoingOAuthConnections"],
             false
         );
+        assert_eq!(v["MetricsSettings"]["Enable"], false);
+        assert_eq!(v["MetricsSettings"]["ListenAddress"], ":8067");
         assert_eq!(serde_json::from_value::<Config>(v).unwrap(), c);
     }
 

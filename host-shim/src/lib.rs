@@ -13,6 +13,7 @@ pub mod runtime;
 pub mod server;
 pub mod store;
 pub mod sweeper;
+pub mod telemetry;
 
 pub use server::Shim;
 
@@ -74,8 +75,10 @@ pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Boot
             .switchboard_settings
             .plugin_call_timeout_seconds,
     );
+    app.telemetry
+        .set_build(&options.manifest.api_version, &options.manifest.version);
     match runtime.activate(app.clone()).await {
-        Ok(Ok(())) => {}
+        Ok(Ok(())) => app.telemetry.set_activated(true),
         Ok(Err(reason)) => anyhow::bail!("the plugin refused to activate: {reason}"),
         Err(err) => anyhow::bail!("activating the plugin failed: {err}"),
     }
@@ -150,6 +153,7 @@ pub async fn serve(
         .map(|a| vec![a.ip()])
         .unwrap_or_default();
     shim.app.set_own_addresses(own)?;
+    let _metrics = serve_metrics(&shim).await?;
     let config = shim.app.config();
     let limits = server::ConnectionLimits {
         max_connections: config.switchboard_settings.max_connections,
@@ -168,6 +172,42 @@ pub async fn serve(
         limits.write_timeout.as_secs(),
     );
     server::serve_connections(listener, server::router(shim), limits, shutdown).await
+}
+
+/// Starts the metrics listener when `MetricsSettings.Enable` is on; it
+/// stops when the returned guard is dropped (when `serve` returns).
+async fn serve_metrics(shim: &Shim) -> anyhow::Result<Option<MetricsListener>> {
+    let settings = shim.app.config().metrics_settings.clone();
+    if !settings.enable {
+        return Ok(None);
+    }
+    let address = telemetry::bind_address(&settings.listen_address);
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .map_err(|e| anyhow::anyhow!("metrics: listening on {address}: {e}"))?;
+    tracing::info!("metrics at http://{}/metrics", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = shim.app.clone();
+    tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        if let Err(e) = telemetry::serve(listener, app, shutdown).await {
+            tracing::error!("metrics: the listener failed: {e}");
+        }
+    });
+    Ok(Some(MetricsListener(Some(stop))))
+}
+
+/// Stops the metrics listener when dropped.
+struct MetricsListener(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl Drop for MetricsListener {
+    fn drop(&mut self) {
+        if let Some(stop) = self.0.take() {
+            let _ = stop.send(());
+        }
+    }
 }
 
 #[cfg(test)]

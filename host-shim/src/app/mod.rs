@@ -49,6 +49,8 @@ pub struct App {
     pub deliveries: crate::deliveries::Queue,
     /// The plugin's per-integration counters (the `metrics` import).
     pub metrics: metrics::Metrics,
+    /// The server's Prometheus metrics (`MetricsSettings`).
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 impl App {
@@ -62,7 +64,9 @@ impl App {
         let (posted, posted_queue) = tokio::sync::mpsc::unbounded_channel();
         let metrics = metrics::Metrics::default();
         metrics.restore(store.metric_series()?);
+        let telemetry = crate::telemetry::Telemetry::new(store.commit_stats());
         Ok(App {
+            telemetry,
             posted,
             posted_queue: std::sync::Mutex::new(Some(posted_queue)),
             store,

@@ -44,6 +44,7 @@ impl App {
         let (post, channel) = self.new_post(post)?;
         self.store.insert_post(&post)?;
         self.publish_posted(&post, &channel, set_online);
+        self.count_webhook_post(&post);
         Ok(post)
     }
 
@@ -55,6 +56,7 @@ impl App {
         let (post, channel) = self.new_post(post)?;
         self.store.insert_post_owing_hook(&post)?;
         self.publish_posted(&post, &channel, set_online);
+        self.count_webhook_post(&post);
         self.notify_posted(post.clone());
         Ok(post)
     }
@@ -67,7 +69,16 @@ impl App {
         let (post, channel) = self.new_post(post)?;
         self.store.insert_post_async(&post).await?;
         self.publish_posted(&post, &channel, set_online);
+        self.count_webhook_post(&post);
         Ok(post)
+    }
+
+    /// Counts a stored post in `switchboard_webhook_posts_total` when a
+    /// webhook made it (its `from_webhook` prop is `"true"`).
+    fn count_webhook_post(&self, post: &Post) {
+        if post.props.contains("from_webhook") && post.props_json()["from_webhook"] == "true" {
+            self.telemetry.webhook_post();
+        }
     }
 
     /// Checks a new post and gives it its id and times; returns it with its

@@ -536,7 +536,14 @@ async fn work(app: Arc<App>, runtime: Arc<Runtime>, job: JobRow, token: String) 
         .await
     };
     match recorded {
-        Ok(true) => {}
+        Ok(true) => {
+            let delivered = matches!(&result, Ok(r) if (200..300).contains(&r.status));
+            app.telemetry.delivery_attempt(
+                attempt_outcome(&result),
+                Duration::from_millis(u64::from(latency_ms)),
+                (!again).then_some(delivered),
+            );
+        }
         Ok(false) => {
             tracing::warn!(
                 "deliveries: {} was taken over by another process; this attempt is not recorded",
@@ -564,6 +571,18 @@ async fn work(app: Arc<App>, runtime: Arc<Runtime>, job: JobRow, token: String) 
         }
     } else {
         settle(&app, &runtime, report, &token).await;
+    }
+}
+
+/// An attempt's outcome label in `switchboard_delivery_attempts_total`.
+fn attempt_outcome(result: &Result<OutboundResponse, EgressError>) -> &'static str {
+    match result {
+        Ok(r) if (200..300).contains(&r.status) => "delivered",
+        Ok(_) => "http_error",
+        Err(EgressError::Timeout(_)) => "timeout",
+        Err(EgressError::Connect(_)) => "connect",
+        Err(EgressError::Refused(_)) => "refused",
+        Err(EgressError::InvalidUrl(_) | EgressError::Other(_)) => "error",
     }
 }
 

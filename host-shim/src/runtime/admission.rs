@@ -81,6 +81,12 @@ impl Admission {
         (slot, share)
     }
 
+    /// Whether a request's call would be admitted now: a slot is free, or
+    /// the queue has room.
+    pub(super) fn has_room(&self) -> bool {
+        self.slots.available_permits() > 0 || self.waiting.load(Ordering::Acquire) < self.queue_size
+    }
+
     #[cfg(test)]
     fn waiting(&self) -> u32 {
         self.waiting.load(Ordering::Acquire)
@@ -104,7 +110,9 @@ mod tests {
     #[tokio::test]
     async fn a_full_pool_queues_then_refuses() {
         let admission = Arc::new(Admission::new(1, 1, Duration::from_secs(30)));
+        assert!(admission.has_room());
         let held = admission.admit().await.unwrap();
+        assert!(admission.has_room(), "the queue has a place");
         // The second caller waits in the queue ...
         let queued = tokio::spawn({
             let admission = admission.clone();
@@ -114,6 +122,7 @@ mod tests {
             tokio::task::yield_now().await;
         }
         // ... and a third finds the queue full.
+        assert!(!admission.has_room());
         assert!(matches!(
             admission.admit().await,
             Err(CallError::Busy { retry_after: 1 })

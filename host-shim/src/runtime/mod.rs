@@ -277,6 +277,12 @@ impl Runtime {
         store
     }
 
+    /// Whether a request's call would be admitted now (a free slot or room
+    /// in the queue), for the server status.
+    pub fn can_take_call(&self) -> bool {
+        self.admission.has_room()
+    }
+
     /// What admission allows: slots, queue length and wait.
     pub fn options(&self) -> &RuntimeOptions {
         &self.options
@@ -285,31 +291,79 @@ impl Runtime {
     /// Runs one export in a fresh instance for a caller who waits (a
     /// request): it queues for a slot briefly, or is refused as busy. `f`
     /// gets the instance and the store.
-    async fn run<R, F, Fut>(&self, app: Arc<App>, f: F) -> Result<R, CallError>
+    async fn run<R, F, Fut>(
+        &self,
+        export: &'static str,
+        app: Arc<App>,
+        f: F,
+    ) -> Result<R, CallError>
     where
         F: FnOnce(Switchboard, Store<CallState>) -> Fut,
         Fut: Future<Output = wasmtime::Result<R>>,
     {
-        let slot = self.admission.admit().await?;
-        self.run_in(slot, app, f).await
+        let waiting = Instant::now();
+        let slot = match self.admission.admit().await {
+            Ok(slot) => slot,
+            Err(refused) => {
+                app.telemetry
+                    .plugin_call(export, outcome(&refused), waiting.elapsed(), None);
+                return Err(refused);
+            }
+        };
+        let waited = waiting.elapsed();
+        self.run_in(slot, export, waited, app, f).await
     }
 
     /// [`Runtime::run`] for work owed in the background (post hooks,
     /// delivery results): it waits for a slot as long as it takes and is
     /// never refused as busy, within the share of slots background work may
     /// hold (`admission::Admission::admit_background`).
-    async fn run_background<R, F, Fut>(&self, app: Arc<App>, f: F) -> Result<R, CallError>
+    async fn run_background<R, F, Fut>(
+        &self,
+        export: &'static str,
+        app: Arc<App>,
+        f: F,
+    ) -> Result<R, CallError>
     where
         F: FnOnce(Switchboard, Store<CallState>) -> Fut,
         Fut: Future<Output = wasmtime::Result<R>>,
     {
+        let waiting = Instant::now();
         let slot = self.admission.admit_background().await;
-        self.run_in(slot, app, f).await
+        let waited = waiting.elapsed();
+        self.run_in(slot, export, waited, app, f).await
     }
 
     /// Runs `f` holding `_slot` until the call ends: the slot is what bounds
     /// live instances.
-    async fn run_in<S, R, F, Fut>(&self, _slot: S, app: Arc<App>, f: F) -> Result<R, CallError>
+    /// Counts the call in `switchboard_plugin_*` whatever its outcome.
+    async fn run_in<S, R, F, Fut>(
+        &self,
+        _slot: S,
+        export: &'static str,
+        waited: Duration,
+        app: Arc<App>,
+        f: F,
+    ) -> Result<R, CallError>
+    where
+        F: FnOnce(Switchboard, Store<CallState>) -> Fut,
+        Fut: Future<Output = wasmtime::Result<R>>,
+    {
+        let started = Instant::now();
+        let telemetry_app = app.clone();
+        let result = self.call_in(app, f).await;
+        let label = match &result {
+            Ok(_) => "ok",
+            Err(e) => outcome(e),
+        };
+        telemetry_app
+            .telemetry
+            .plugin_call(export, label, waited, Some(started.elapsed()));
+        result
+    }
+
+    /// Instantiates the component and runs `f` within the call's deadline.
+    async fn call_in<R, F, Fut>(&self, app: Arc<App>, f: F) -> Result<R, CallError>
     where
         F: FnOnce(Switchboard, Store<CallState>) -> Fut,
         Fut: Future<Output = wasmtime::Result<R>>,
@@ -340,7 +394,7 @@ impl Runtime {
         app: Arc<App>,
         request: PluginRequest,
     ) -> Result<PluginResponse, CallError> {
-        self.run(app, |plugin, mut store| async move {
+        self.run("http.handle", app, |plugin, mut store| async move {
             plugin
                 .switchboard_plugin_http()
                 .call_handle(&mut store, &request)
@@ -354,12 +408,16 @@ impl Runtime {
         app: Arc<App>,
         post: bindings::types::Post,
     ) -> Result<(), CallError> {
-        self.run_background(app, |plugin, mut store| async move {
-            plugin
-                .switchboard_plugin_hooks()
-                .call_message_has_been_posted(&mut store, &post)
-                .await
-        })
+        self.run_background(
+            "hooks.message-has-been-posted",
+            app,
+            |plugin, mut store| async move {
+                plugin
+                    .switchboard_plugin_hooks()
+                    .call_message_has_been_posted(&mut store, &post)
+                    .await
+            },
+        )
         .await
     }
 
@@ -368,7 +426,7 @@ impl Runtime {
         app: Arc<App>,
         args: CommandArgs,
     ) -> Result<Result<CommandOutcome, AppError>, CallError> {
-        self.run(app, |plugin, mut store| async move {
+        self.run("commands.execute", app, |plugin, mut store| async move {
             plugin
                 .switchboard_plugin_commands()
                 .call_execute(&mut store, &args)
@@ -392,7 +450,7 @@ impl Runtime {
         answer: Result<crate::egress::OutboundResponse, crate::egress::EgressError>,
     ) -> Result<Result<String, AppError>, CallError> {
         let answer = imports::egress::result_to_wit(answer);
-        self.run(app, |plugin, mut store| async move {
+        self.run("commands.respond", app, |plugin, mut store| async move {
             plugin
                 .switchboard_plugin_commands()
                 .call_respond(&mut store, &args, &continuation, answer.as_ref())
@@ -408,7 +466,7 @@ impl Runtime {
         app: Arc<App>,
         request: PluginRequest,
     ) -> Result<InteractiveOutcome, CallError> {
-        self.run(app, |plugin, mut store| async move {
+        self.run("interactive.start", app, |plugin, mut store| async move {
             plugin
                 .switchboard_plugin_interactive()
                 .call_start(&mut store, &request)
@@ -427,7 +485,7 @@ impl Runtime {
         answer: Result<crate::egress::OutboundResponse, crate::egress::EgressError>,
     ) -> Result<PluginResponse, CallError> {
         let answer = imports::egress::result_to_wit(answer);
-        self.run(app, |plugin, mut store| async move {
+        self.run("interactive.respond", app, |plugin, mut store| async move {
             plugin
                 .switchboard_plugin_interactive()
                 .call_respond(&mut store, &request, &continuation, answer.as_ref())
@@ -462,17 +520,21 @@ impl Runtime {
             outcome: imports::egress::result_to_wit(report.outcome),
             settled: report.settled,
         };
-        self.run_background(app, |plugin, mut store| async move {
-            plugin
-                .switchboard_plugin_delivery_results()
-                .call_on_result(&mut store, &result)
-                .await
-        })
+        self.run_background(
+            "delivery-results.on-result",
+            app,
+            |plugin, mut store| async move {
+                plugin
+                    .switchboard_plugin_delivery_results()
+                    .call_on_result(&mut store, &result)
+                    .await
+            },
+        )
         .await
     }
 
     pub async fn activate(&self, app: Arc<App>) -> Result<Result<(), String>, CallError> {
-        self.run(app, |plugin, mut store| async move {
+        self.run("lifecycle.activate", app, |plugin, mut store| async move {
             plugin
                 .switchboard_plugin_lifecycle()
                 .call_activate(&mut store)
@@ -482,13 +544,28 @@ impl Runtime {
     }
 
     pub async fn configuration_changed(&self, app: Arc<App>) -> Result<(), CallError> {
-        self.run(app, |plugin, mut store| async move {
-            plugin
-                .switchboard_plugin_lifecycle()
-                .call_configuration_changed(&mut store)
-                .await
-        })
+        self.run(
+            "lifecycle.configuration-changed",
+            app,
+            |plugin, mut store| async move {
+                plugin
+                    .switchboard_plugin_lifecycle()
+                    .call_configuration_changed(&mut store)
+                    .await
+            },
+        )
         .await
+    }
+}
+
+/// A failed call's outcome label in `switchboard_plugin_calls_total`.
+fn outcome(error: &CallError) -> &'static str {
+    match error {
+        CallError::Trap { .. } => "trap",
+        CallError::Timeout(_) => "timeout",
+        CallError::MemoryLimit(_) => "memory_limit",
+        CallError::Instantiate(_) => "instantiate",
+        CallError::Busy { .. } => "busy",
     }
 }
 

@@ -11,6 +11,7 @@ mod plugin;
 mod posts;
 mod reactions;
 mod rest;
+mod status;
 mod tokens;
 mod users;
 mod web;
@@ -58,7 +59,30 @@ pub fn router(shim: Shim) -> Router {
             developer_details,
         ))
         .layer(middleware::from_fn(cookie_session))
+        .layer(middleware::from_fn_with_state(
+            shim.clone(),
+            observe_request,
+        ))
         .with_state(shim)
+}
+
+/// Counts every request in `switchboard_http_request_duration_seconds` by
+/// its route's template (never its path: ids and tokens stay out).
+async fn observe_request(State(shim): State<Shim>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .cloned();
+    let response = next.run(request).await;
+    shim.app.telemetry.http_request(
+        &method,
+        route.as_ref().map(|r| r.as_str()),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
 }
 
 /// In developer mode, re-renders error envelopes with their details.

@@ -19,7 +19,7 @@ pub(super) type Result<T> = std::result::Result<T, ApiError>;
 
 pub fn routes() -> Router<Shim> {
     Router::new()
-        .route("/api/v4/system/ping", get(ping))
+        .route("/api/v4/system/ping", get(super::status::ping))
         .route("/api/v4/users/login", post(login))
         .route("/api/v4/users/logout", post(logout))
         .route("/api/v4/users", post(create_user))
@@ -142,13 +142,6 @@ pub(super) fn require(shim: &Shim, user_id: &str, permission: &str, scope: Scope
     } else {
         Err(ApiError::forbidden().detail(format!("missing permission {permission}")))
     }
-}
-
-async fn ping() -> Response {
-    json_response(
-        StatusCode::OK,
-        json!({"status": "OK", "version": env!("CARGO_PKG_VERSION")}),
-    )
 }
 
 // ---- users and sessions ----

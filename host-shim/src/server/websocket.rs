@@ -130,6 +130,7 @@ impl Connection {
 }
 
 async fn serve(shim: Shim, socket: WebSocket, user: Option<String>) {
+    let _counted = shim.app.telemetry.websocket_opened();
     // Subscribe before saying hello, so nothing posted after it is missed.
     let mut events = shim.app.events.subscribe();
     let mut conn = Connection {
@@ -181,6 +182,7 @@ async fn serve(shim: Shim, socket: WebSocket, user: Option<String>) {
                     // closed, it reconnects and fetches what it missed
                     // (`?since=`), as Mattermost's clients do.
                     shim.app.events.count_slow_socket();
+                    shim.app.telemetry.slow_socket_closed();
                     tracing::warn!(
                         "websocket {} fell behind and missed {missed} events: closing it",
                         conn.id

@@ -48,6 +48,14 @@ pub enum StoredOutcome {
 }
 
 pub const PENDING: &str = "pending";
+
+/// Counts of deliveries by what an operator watches (`Store::delivery_gauges`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryGauges {
+    pub pending: u64,
+    pub failing: u64,
+    pub parked: u64,
+}
 pub const SETTLED: &str = "settled";
 pub const DONE: &str = "done";
 
@@ -403,6 +411,26 @@ impl Store {
             "SELECT COUNT(*) FROM deliveries WHERE parked_error != ''",
             [],
             |r| r.get(0),
+        )?)
+    }
+
+    /// What the deliveries' gauges show, in one read: jobs pending (to send
+    /// or retry), those among them with a failed attempt behind them, and
+    /// parked ones.
+    pub fn delivery_gauges(&self) -> Result<DeliveryGauges> {
+        Ok(self.conn().query_row(
+            "SELECT COALESCE(SUM(state = 'pending'), 0),
+                    COALESCE(SUM(state = 'pending' AND attempts != '[]'), 0),
+                    COALESCE(SUM(parked_error != ''), 0)
+             FROM deliveries",
+            [],
+            |r| {
+                Ok(DeliveryGauges {
+                    pending: r.get(0)?,
+                    failing: r.get(1)?,
+                    parked: r.get(2)?,
+                })
+            },
         )?)
     }
 

@@ -6,6 +6,7 @@ mod bots;
 mod channels_more;
 pub mod deliveries;
 mod first_start;
+mod health;
 mod metrics;
 mod migrations;
 mod model;
@@ -24,6 +25,7 @@ pub use oauth::{AccessGrant, AuthCode, OAuthApp};
 pub use outgoing_oauth::OutgoingOAuthConnection;
 pub use reactions::Reaction;
 pub use secrets::token_digest;
+pub use writer::CommitStats;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
@@ -88,6 +90,8 @@ pub struct Store {
     /// Decides which kv keys have expired: the server's clock (a test's
     /// fixed one), set by [`Store::set_clock`].
     clock: crate::app::Clock,
+    /// The writer's commit statistics (shared with the metrics registry).
+    commits: writer::CommitStats,
 }
 
 /// A fresh Mattermost-style id: 26 chars of lowercase base32.
@@ -177,9 +181,11 @@ impl Store {
         let read = connect()?;
         // SQLite gives -wal and -shm the database file's mode; check anyway.
         private_files(path)?;
+        let commits = writer::CommitStats::default();
         Ok(Store {
             conn: Mutex::new(read),
-            writer: writer::Writer::start(write)?,
+            writer: writer::Writer::start(write, commits.clone())?,
+            commits,
             membership: std::sync::atomic::AtomicU64::new(0),
             cipher: cipher.map(std::sync::Arc::new),
             clock: crate::app::Clock::system(),

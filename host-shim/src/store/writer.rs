@@ -6,6 +6,29 @@ use super::StoreError;
 use rusqlite::Connection;
 use std::sync::mpsc::{Receiver, Sender, sync_channel};
 use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// What the writer reports of its commits (`switchboard_db_commit_*`).
+/// Clones share their counts.
+#[derive(Clone)]
+pub struct CommitStats {
+    /// Writes per transaction.
+    pub batch_size: prometheus_client::metrics::histogram::Histogram,
+    /// Seconds from `BEGIN` to the end of `COMMIT` (its sync included).
+    pub duration: prometheus_client::metrics::histogram::Histogram,
+    /// Transactions that could not begin or commit.
+    pub failures: prometheus_client::metrics::counter::Counter,
+}
+
+impl Default for CommitStats {
+    fn default() -> Self {
+        CommitStats {
+            batch_size: crate::telemetry::batch_histogram(),
+            duration: crate::telemetry::latency_histogram(),
+            failures: Default::default(),
+        }
+    }
+}
 
 /// At most this many writes share one commit; bounds the latency of the first.
 const MAX_BATCH: usize = 256;
@@ -21,11 +44,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(conn: Connection) -> std::io::Result<Writer> {
+    pub fn start(conn: Connection, stats: CommitStats) -> std::io::Result<Writer> {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("switchboard-store-writer".into())
-            .spawn(move || run(conn, queue))?;
+            .spawn(move || run(conn, queue, stats))?;
         Ok(Writer {
             jobs: Some(jobs),
             thread: Some(thread),
@@ -104,7 +127,7 @@ impl Drop for Writer {
     }
 }
 
-fn run(conn: Connection, queue: Receiver<Job>) {
+fn run(conn: Connection, queue: Receiver<Job>, stats: CommitStats) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -113,7 +136,11 @@ fn run(conn: Connection, queue: Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let replies = commit_batch(&conn, batch);
+        let size = batch.len();
+        let started = Instant::now();
+        let replies = commit_batch(&conn, batch, &stats);
+        stats.duration.observe(started.elapsed().as_secs_f64());
+        stats.batch_size.observe(size as f64);
         for (reply, outcome) in replies {
             reply(outcome);
         }
@@ -121,8 +148,13 @@ fn run(conn: Connection, queue: Receiver<Job>) {
 }
 
 /// One transaction for the whole batch, one savepoint per write.
-fn commit_batch(conn: &Connection, batch: Vec<Job>) -> Vec<(Reply, Result<(), StoreError>)> {
+fn commit_batch(
+    conn: &Connection,
+    batch: Vec<Job>,
+    stats: &CommitStats,
+) -> Vec<(Reply, Result<(), StoreError>)> {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        stats.failures.inc();
         tracing::error!("store: cannot begin a transaction: {e}");
         // Dropping the jobs unrun answers each caller with an error.
         return Vec::new();
@@ -143,6 +175,7 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) -> Vec<(Reply, Result<(), St
     }
     let commit = conn.execute_batch("COMMIT").map_err(StoreError::from);
     if let Err(e) = &commit {
+        stats.failures.inc();
         let _ = conn.execute_batch("ROLLBACK");
         tracing::error!("store commit failed: {e}");
     }
@@ -190,7 +223,7 @@ mod tests {
         let (a, a_done) = job("INSERT INTO t VALUES ('a')", false);
         let (b, b_done) = job("INSERT INTO t VALUES ('b')", true);
         let (c, c_done) = job("INSERT INTO t VALUES ('c')", false);
-        for (reply, outcome) in commit_batch(&conn, vec![a, b, c]) {
+        for (reply, outcome) in commit_batch(&conn, vec![a, b, c], &CommitStats::default()) {
             reply(outcome);
         }
         assert!(a_done.recv().unwrap().is_ok());
@@ -216,7 +249,8 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch("CREATE TABLE t (v TEXT PRIMARY KEY)")
             .unwrap();
-        let writer = Writer::start(conn).unwrap();
+        let stats = CommitStats::default();
+        let writer = Writer::start(conn, stats.clone()).unwrap();
         // Many at once, from one task: none waits on a thread for another.
         let writes: Vec<_> = (0..20)
             .map(|i| {
@@ -242,6 +276,21 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 20);
+        // Every write was counted in a batch, and each batch timed.
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register("batch", "", stats.batch_size.clone());
+        registry.register("took", "", stats.duration.clone());
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or_else(|| panic!("{name} in {text}"))
+        };
+        assert_eq!(value("batch_sum"), 21.0);
+        assert!(value("batch_count") >= 1.0);
+        assert_eq!(value("took_count"), value("batch_count"));
+        assert_eq!(stats.failures.get(), 0);
     }
 
     #[test]
