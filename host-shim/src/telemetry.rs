@@ -490,6 +490,50 @@ mod tests {
         );
     }
 
+    /// Every series the shipped Grafana dashboard queries is one this
+    /// server exposes, with the type its suffix implies.
+    #[test]
+    fn the_dashboard_queries_only_series_that_exist() {
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../packaging/grafana-dashboard.json")).unwrap();
+        // One observation of each kind, so every labelled family has a series.
+        let telemetry = Telemetry::new(&CommitStats::default());
+        telemetry.http_request(&axum::http::Method::GET, None, 200, Duration::ZERO);
+        telemetry.plugin_call("http.handle", "ok", Duration::ZERO, Some(Duration::ZERO));
+        telemetry.delivery_attempt("delivered", Duration::ZERO, Some(true));
+        telemetry.set_build("0.3.2", "0.1.0");
+        let text = telemetry.encode();
+        let mut queried = 0;
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let expr = target["expr"].as_str().unwrap();
+                for (at, _) in expr.match_indices("switchboard_") {
+                    let name: String = expr[at..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                        .collect();
+                    let (family, kind) = if let Some(base) = name
+                        .strip_suffix("_bucket")
+                        .or_else(|| name.strip_suffix("_count"))
+                        .or_else(|| name.strip_suffix("_sum"))
+                    {
+                        (base, "histogram")
+                    } else if let Some(base) = name.strip_suffix("_total") {
+                        (base, "counter")
+                    } else {
+                        (name.as_str(), "gauge")
+                    };
+                    assert!(
+                        text.contains(&format!("# TYPE {family} {kind}\n")),
+                        "the dashboard queries {name}, which is no {kind} here:\n{text}"
+                    );
+                    queried += 1;
+                }
+            }
+        }
+        assert!(queried >= 20, "{queried} series");
+    }
+
     #[test]
     fn route_labels_are_interned_once() {
         let a = intern_route("/api/v4/hooks/{*rest}");
