@@ -389,20 +389,27 @@ pub fn bind_address(listen: &str) -> String {
     }
 }
 
-/// The metrics listener: `GET /metrics` and nothing else. Returns when
-/// `shutdown` resolves.
+/// Connections the metrics listener keeps open at most: scrapers are few.
+const MAX_CONNECTIONS: u32 = 64;
+
+/// The metrics listener: `GET /metrics` and nothing else, served with the
+/// API's header and write deadlines. Returns when `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: std::sync::Arc<crate::app::App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> anyhow::Result<()> {
     use axum::routing::get;
+    let service = &app.config().service_settings;
+    let limits = crate::server::ConnectionLimits {
+        max_connections: MAX_CONNECTIONS,
+        header_timeout: Duration::from_secs(u64::from(service.idle_timeout.max(1))),
+        write_timeout: Duration::from_secs(u64::from(service.write_timeout.max(1))),
+    };
     let router = axum::Router::new()
         .route("/metrics", get(scrape))
-        .with_state(app);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+        .with_state(app.clone());
+    crate::server::serve_connections(listener, router, limits, shutdown).await
 }
 
 async fn scrape(
