@@ -206,10 +206,14 @@ mod tests {
         for v in SUPPORTED_API_VERSIONS {
             assert!(text.contains(&format!("switchboard:plugin@{v}")), "{text}");
         }
-        assert!(
-            text.contains("Plugin: switchboard 0.1.0 targeting switchboard:plugin@0.3.2"),
-            "{text}"
+        let named = Manifest::read(&root.path().join("manifest.json")).unwrap();
+        let expected = format!(
+            "Plugin: switchboard {} targeting switchboard:plugin@{}\n  component {}",
+            named.version,
+            named.api_version,
+            root.path().join("plugin/switchboard_plugin.wasm").display()
         );
+        assert!(text.contains(&expected), "{text}");
         assert!(text.contains("(the file is missing)"), "{text}");
         let text = version_text(&root.path().join("nowhere.json"));
         assert!(
