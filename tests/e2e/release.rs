@@ -290,19 +290,25 @@ fn tarball() -> Option<PathBuf> {
     None
 }
 
+/// Unpacks `tarball` into `into` (`extra` are more `tar` arguments).
+fn unpack(tarball: &Path, into: &Path, extra: &[&str]) {
+    let status = Command::new("tar")
+        .arg("-xzf")
+        .arg(tarball)
+        .arg("-C")
+        .arg(into)
+        .args(extra)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 #[tokio::test]
 async fn the_release_tarball_unpacks_and_starts_from_another_directory_with_no_flags() {
     let Some(tarball) = tarball() else { return };
     let root = tempfile::tempdir().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
-    let status = Command::new("tar")
-        .arg("-xzf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(root.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    unpack(&tarball, root.path(), &[]);
     let install = root.path().join("switchboard");
     for file in ["README.md", "LICENSE", "packaging/switchboard.service"] {
         assert!(install.join(file).is_file(), "{file} is missing");
@@ -370,4 +376,53 @@ async fn the_release_tarball_unpacks_and_starts_from_another_directory_with_no_f
     assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
     let config = read_json(&config_path);
     assert_ne!(config["SqlSettings"]["AtRestEncryptKey"], "");
+}
+
+/// The upgrade of docs/OPERATIONS.md: a release unpacked over an install of
+/// release 0.1.0, keeping its `config/config.json` and `data/`, starts with no
+/// flags on that data and serves it.
+#[tokio::test]
+async fn a_release_unpacked_over_a_0_1_0_install_keeps_its_config_and_data() {
+    let Some(tarball) = tarball() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    unpack(&tarball, root.path(), &[]);
+    let install = root.path().join("switchboard");
+    // The old install: 0.1.0's data and config in their places.
+    let data = install.join("data");
+    let port = fixture_copy(&data);
+    std::fs::rename(data.join("config.json"), install.join("config/config.json")).unwrap();
+
+    unpack(
+        &tarball,
+        root.path(),
+        &["--exclude=switchboard/config/config.json"],
+    );
+    let kept = read_json(&install.join("config/config.json"));
+    assert_eq!(
+        kept["SqlSettings"]["AtRestEncryptKey"],
+        read_json(&fixture().join("config.json"))["SqlSettings"]["AtRestEncryptKey"]
+    );
+
+    let mut command = Command::new(install.join("bin/host-shim"));
+    command.current_dir(elsewhere.path());
+    let process = Process::spawn(command, port, &root.path().join("host-shim.log")).await;
+    let api = process.api(&data);
+    let (_, channel_id) = town_square(&api).await;
+    let hooks = api.get("/api/v4/hooks/incoming").await.json();
+    let hook = hooks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["display_name"] == "Release hook")
+        .unwrap_or_else(|| panic!("the hook is gone: {hooks}"))
+        .clone();
+    post_through(&api, hook["id"].as_str().unwrap(), "after unpacking over").await;
+    let found = messages(&api, &channel_id).await;
+    assert!(
+        found.contains(&"made by release 0.1.0".to_string())
+            && found.contains(&"after unpacking over".to_string()),
+        "{found:?}"
+    );
+    process.kill();
 }
