@@ -6,7 +6,7 @@ TARGET     := wasm32-wasip2
 COMPONENT  := target/$(TARGET)/release/switchboard_plugin.wasm
 DATA       ?= data
 
-.PHONY: all component target run test unit e2e lint fmt bench clean clients browser chromium
+.PHONY: all component target run test unit e2e lint fmt bench clean clients browser chromium dist
 
 all: component
 	$(CARGO) build -p switchboard-host-shim
@@ -25,6 +25,31 @@ PERF       := --profile perf
 
 run: component
 	$(CARGO) run $(PERF) -p switchboard-host-shim --bin host-shim -- --data $(DATA) --manifest manifest.json
+
+# The release (docs/OPERATIONS.md): dist/switchboard-<version>-linux-x86_64.tar.gz
+# unpacks into one `switchboard/` folder: bin/host-shim (the `perf` build, its
+# symbols stripped here rather than by a second optimised build in another
+# profile), the component, a manifest naming it relative to itself, the
+# default config, README, LICENSE and everything in packaging/.
+VERSION    := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+DIST_NAME  := switchboard-$(VERSION)-linux-x86_64
+DIST_TREE  := dist/$(DIST_NAME)/switchboard
+
+dist: component
+	$(CARGO) build $(PERF) -p switchboard-host-shim --bin host-shim
+	rm -rf dist/$(DIST_NAME) dist/$(DIST_NAME).tar.gz
+	mkdir -p $(DIST_TREE)/bin $(DIST_TREE)/plugin $(DIST_TREE)/config $(DIST_TREE)/packaging
+	strip -o $(DIST_TREE)/bin/host-shim target/perf/host-shim
+	cp $(COMPONENT) $(DIST_TREE)/plugin/switchboard_plugin.wasm
+	sed 's|"component": *"[^"]*"|"component": "plugin/switchboard_plugin.wasm"|' manifest.json > $(DIST_TREE)/manifest.json
+	grep -q '"component": "plugin/switchboard_plugin.wasm"' $(DIST_TREE)/manifest.json
+	$(DIST_TREE)/bin/host-shim --default-config > $(DIST_TREE)/config/config.json
+	cp README.md LICENSE $(DIST_TREE)/
+	cp -R packaging/. $(DIST_TREE)/packaging/
+	$(DIST_TREE)/bin/host-shim --version
+	tar -C dist/$(DIST_NAME) --owner=0 --group=0 -czf dist/$(DIST_NAME).tar.gz switchboard
+	rm -rf dist/$(DIST_NAME)
+	@echo "built dist/$(DIST_NAME).tar.gz"
 
 # One dev profile for everything: the native plugin tests, the shim's unit
 # tests and the end-to-end tests share one build of the dependencies.

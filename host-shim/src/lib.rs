@@ -7,6 +7,7 @@ pub mod config;
 pub mod deliveries;
 pub mod egress;
 pub mod harness;
+pub mod install;
 pub mod manifest;
 pub mod post_hooks;
 pub mod runtime;

@@ -3,25 +3,37 @@
 
 use clap::Parser;
 use std::path::PathBuf;
-use switchboard_host_shim::{OpenOptions, config::Config, manifest::Manifest};
+use switchboard_host_shim::{OpenOptions, config::Config, install, manifest::Manifest};
 
 #[derive(Parser)]
 #[command(
     name = "host-shim",
-    version,
+    disable_version_flag = true,
     about = "A Mattermost stand-in server that runs the Switchboard integrations component"
 )]
 struct Args {
     /// Data directory: database, compiled-component cache, admin token.
-    #[arg(long, default_value = "data")]
-    data: PathBuf,
+    /// Defaults to `./data`, or in an unpacked release to `<install>/data`
+    /// (or the config's `FileSettings.Directory`).
+    #[arg(long)]
+    data: Option<PathBuf>,
     /// Mattermost-style config.json; created with defaults when missing.
-    /// Defaults to `<data>/config.json`.
+    /// Defaults to `<data>/config.json`, or in an unpacked release to
+    /// `<install>/config/config.json`.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// The plugin's manifest.json, naming the component to load.
-    #[arg(long, default_value = "manifest.json")]
-    manifest: PathBuf,
+    /// The plugin's manifest.json, naming the component to load. Defaults to
+    /// `./manifest.json`, or in an unpacked release to `<install>/manifest.json`.
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// Prints this shim's version, the WIT API versions it accepts and the
+    /// component the manifest names, and exits without starting.
+    #[arg(long, short = 'V')]
+    version: bool,
+    /// Prints the default config.json (without the at-rest key, which the
+    /// first start generates) and exits.
+    #[arg(long)]
+    default_config: bool,
 }
 
 #[tokio::main]
@@ -33,13 +45,28 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    let config_path = args.config.unwrap_or_else(|| args.data.join("config.json"));
+    let install = install::current_install();
+    let install = install.as_deref();
+    let manifest_path = install::manifest_path(install, args.manifest);
+    if args.version {
+        print!("{}", install::version_text(&manifest_path));
+        return Ok(());
+    }
+    if args.default_config {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&Config::default().document())?
+        );
+        return Ok(());
+    }
+    let config_path = install::config_path(install, args.data.as_deref(), args.config);
     let config = Config::load_or_create(&config_path)?;
-    let manifest = Manifest::load(&args.manifest)?;
+    let data = install::data_dir(install, args.data, &config);
+    let manifest = Manifest::load(&manifest_path)?;
     let listen = config.service_settings.listen_address.clone();
 
     let (shim, bootstrap) = switchboard_host_shim::open(OpenOptions {
-        data_dir: args.data.clone(),
+        data_dir: data.clone(),
         config,
         config_path: Some(config_path.clone()),
         manifest,

@@ -32,12 +32,23 @@ pub struct Manifest {
 
 impl Manifest {
     pub fn load(path: &Path) -> anyhow::Result<Manifest> {
+        let manifest = Manifest::read(path)?;
+        manifest.check()?;
+        Ok(manifest)
+    }
+
+    /// Reads a manifest without checking it (`host-shim --version` reports
+    /// what a manifest names even when this host cannot run it). A relative
+    /// `component` resolves against the manifest's own folder, whatever the
+    /// working directory.
+    pub fn read(path: &Path) -> anyhow::Result<Manifest> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("reading manifest {}: {e}", path.display()))?;
         let mut manifest: Manifest = serde_json::from_str(&text)
             .map_err(|e| anyhow::anyhow!("parsing manifest {}: {e}", path.display()))?;
+        let path = std::path::absolute(path)
+            .map_err(|e| anyhow::anyhow!("resolving {}: {e}", path.display()))?;
         manifest.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        manifest.check()?;
         Ok(manifest)
     }
 
@@ -112,5 +123,26 @@ mod tests {
         let m = Manifest::load(&path).unwrap();
         assert!(m.allows("egress"));
         assert!(m.component_path().ends_with("switchboard_plugin.wasm"));
+    }
+
+    /// An unpacked release names its component relative to the manifest; it
+    /// is found there, not under the working directory.
+    #[test]
+    fn a_relative_component_resolves_against_the_manifests_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifest.json"))
+                .unwrap()
+                .replace(
+                    "target/wasm32-wasip2/release/switchboard_plugin.wasm",
+                    "plugin/switchboard_plugin.wasm",
+                );
+        std::fs::write(dir.path().join("manifest.json"), text).unwrap();
+        let m = Manifest::load(&dir.path().join("manifest.json")).unwrap();
+        assert_eq!(
+            m.component_path(),
+            dir.path().join("plugin/switchboard_plugin.wasm")
+        );
+        assert!(m.component_path().is_absolute());
     }
 }

@@ -21,6 +21,7 @@ mod outgoing;
 mod posts_since;
 mod processes;
 mod reactions;
+mod release;
 mod slow_socket;
 mod sources;
 mod system_bot;

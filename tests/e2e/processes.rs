@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use switchboard_tests::{Answer, Api, CallbackServer};
 
-fn workspace() -> PathBuf {
+pub(crate) fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     let path = workspace().join("target/debug/host-shim");
     assert!(
         path.exists(),
@@ -28,9 +28,9 @@ fn binary() -> PathBuf {
 }
 
 /// One running `host-shim`; killed (SIGKILL) when dropped.
-struct Process {
-    child: Child,
-    url: String,
+pub(crate) struct Process {
+    pub(crate) child: Child,
+    pub(crate) url: String,
 }
 
 impl Process {
@@ -42,7 +42,12 @@ impl Process {
 
     /// [`Process::start`] with more settings: each section of `more` is
     /// merged into the config's.
-    async fn start_with(data: &Path, name: &str, schedule: &[u64], more: Value) -> Process {
+    pub(crate) async fn start_with(
+        data: &Path,
+        name: &str,
+        schedule: &[u64],
+        more: Value,
+    ) -> Process {
         let port = switchboard_tests::free_port();
         let mut config = json!({
             "ServiceSettings": {
@@ -69,19 +74,28 @@ impl Process {
         let config_path = data.join(format!("{name}.json"));
         std::fs::create_dir_all(data).unwrap();
         std::fs::write(&config_path, config.to_string()).unwrap();
-        let log = std::fs::File::create(data.join(format!("{name}.log"))).unwrap();
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .arg("--data")
             .arg(data)
             .arg("--config")
             .arg(&config_path)
             .arg("--manifest")
-            .arg(workspace().join("manifest.json"))
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
+            .arg(workspace().join("manifest.json"));
+        Process::spawn(command, port, &data.join(format!("{name}.log"))).await
+    }
+
+    /// Runs `command` (a `host-shim` listening on `port`) with its output in
+    /// `log`, and waits until it answers (the first start compiles the
+    /// component).
+    pub(crate) async fn spawn(mut command: Command, port: u16, log: &Path) -> Process {
+        let file = std::fs::File::create(log).unwrap();
+        let child = command
+            .stdout(Stdio::from(file.try_clone().unwrap()))
+            .stderr(Stdio::from(file))
             .spawn()
             .expect("spawning host-shim");
-        let process = Process {
+        let mut process = Process {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
@@ -96,21 +110,22 @@ impl Process {
             if ping.is_ok_and(|r| r.status() == 200) {
                 return process;
             }
+            let exited = process.child.try_wait().unwrap();
             assert!(
-                Instant::now() < deadline,
-                "host-shim {name} never answered; see {}",
-                data.join(format!("{name}.log")).display()
+                exited.is_none() && Instant::now() < deadline,
+                "host-shim never answered ({exited:?}); see {}",
+                log.display()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
-    fn api(&self, data: &Path) -> Api {
+    pub(crate) fn api(&self, data: &Path) -> Api {
         let token = std::fs::read_to_string(data.join("admin-token")).unwrap();
         Api::at(&self.url, Some(token.trim()))
     }
 
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         // SIGKILL: no shutdown code runs.
         self.child.kill().unwrap();
         self.child.wait().unwrap();
@@ -124,7 +139,7 @@ impl Drop for Process {
     }
 }
 
-async fn town_square(api: &Api) -> (String, String) {
+pub(crate) async fn town_square(api: &Api) -> (String, String) {
     let team = api.get("/api/v4/teams/name/switchboard").await.json();
     let team_id = team["id"].as_str().unwrap().to_string();
     let channel = api

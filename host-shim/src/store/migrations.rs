@@ -134,9 +134,108 @@ const MIGRATIONS: &[&str] = &[
     // until the hook returned (`store::outbox`).
     "CREATE TABLE post_hook_outbox (
         post_id TEXT PRIMARY KEY, create_at INTEGER NOT NULL);",
+    // releases (issue 26): Mattermost's `Systems` name/value table; `LastRelease`
+    // is the release that last opened the data, so an older one refuses it.
+    "CREATE TABLE systems (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
 ];
 
+/// The release this binary is (the workspace's version).
+pub const RELEASE: &str = env!("CARGO_PKG_VERSION");
+
+/// The schema version this binary brings a database to.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Refuses a database written by a newer release, before anything opens it
+/// for writing: its schema version is above [`latest_version`], or the
+/// release it records is newer than `release`. A missing file is fine.
+pub fn refuse_newer(path: &std::path::Path, release: &str) -> anyhow::Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let has = |table: &str| -> rusqlite::Result<bool> {
+        conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)
+    };
+    let schema: i64 = if has("schema_migrations")? {
+        conn.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )?
+    } else {
+        0
+    };
+    let recorded: Option<String> = if has("systems")? {
+        conn.query_row(
+            "SELECT value FROM systems WHERE name = 'LastRelease'",
+            [],
+            |r| r.get(0),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?
+    } else {
+        None
+    };
+    let newer_release = recorded
+        .as_deref()
+        .is_some_and(|theirs| !release_at_most(theirs, release));
+    if schema > latest_version() || newer_release {
+        let theirs = recorded.as_deref().unwrap_or("a newer release");
+        anyhow::bail!(
+            "{} was written by Switchboard {theirs} (database schema {schema}); this is \
+             Switchboard {release} (database schema {}), which does not open it: run \
+             {theirs} or newer, or restore the backup taken before the upgrade",
+            path.display(),
+            latest_version()
+        );
+    }
+    Ok(())
+}
+
+/// Whether release `a` is `b` or older, comparing the numeric parts of
+/// `major.minor.patch` (a pre-release suffix after `-` is ignored). A version
+/// that does not parse counts as newer: it cannot be shown to be older.
+fn release_at_most(a: &str, b: &str) -> bool {
+    let parse = |v: &str| -> Option<Vec<u64>> {
+        v.split('-')
+            .next()?
+            .split('.')
+            .map(|p| p.parse().ok())
+            .collect()
+    };
+    match (parse(a), parse(b)) {
+        (Some(a), Some(b)) => a <= b,
+        _ => false,
+    }
+}
+
+/// Records `release` as the last to open the database (after [`migrate`]).
+pub fn record_release(conn: &Connection, release: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO systems (name, value) VALUES ('LastRelease', ?1)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        [release],
+    )?;
+    Ok(())
+}
+
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    migrate_to(conn, MIGRATIONS.len())
+}
+
+/// Applies the migrations a database lacks up to version `to`: what an
+/// earlier release did (the upgrade tests build every earlier schema).
+pub fn migrate_to(conn: &mut Connection, to: usize) -> rusqlite::Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
@@ -146,7 +245,7 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         [],
         |r| r.get(0),
     )?;
-    for (index, sql) in MIGRATIONS.iter().enumerate() {
+    for (index, sql) in MIGRATIONS[..to].iter().enumerate() {
         let version = index as i64 + 1;
         if version <= done {
             continue;
@@ -200,5 +299,110 @@ mod tests {
                 .all(|(id, active)| crate::store::valid_id(id) && *active)
         );
         assert_ne!(rows[0].0, rows[1].0);
+    }
+
+    /// A database left at every earlier schema version (what each earlier
+    /// release wrote) is brought to the latest in one open, keeping its rows,
+    /// and records this release.
+    #[test]
+    fn a_database_at_every_earlier_schema_version_upgrades_in_one_open() {
+        for version in 0..MIGRATIONS.len() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("switchboard.db");
+            {
+                let mut conn = Connection::open(&path).unwrap();
+                migrate_to(&mut conn, version).unwrap();
+                if version >= 1 {
+                    // Rows of the initial schema, written as release 0.1.0 did.
+                    conn.execute_batch(
+                        "INSERT INTO teams (id, name, display_name, create_at) VALUES ('t1', 'old-team', 'Old', 0);
+                         INSERT INTO users (id, username, email, password_hash, roles, create_at, update_at)
+                             VALUES ('u1', 'old', 'old@example.com', '!', 'system_user', 0, 0);
+                         INSERT INTO channels (id, team_id, name, display_name, type, creator_id, create_at, update_at)
+                             VALUES ('c1', 't1', 'old-channel', 'Old', 'O', 'u1', 0, 0);
+                         INSERT INTO posts (id, create_at, update_at, user_id, channel_id, message)
+                             VALUES ('p1', 1, 1, 'u1', 'c1', 'kept across upgrades');
+                         INSERT INTO kv (key, value) VALUES ('old-key', x'01');",
+                    )
+                    .unwrap();
+                }
+            }
+            let store = crate::store::Store::open_with_key(&path, "upgrade-test-key").unwrap();
+            assert_eq!(
+                store.schema_version().unwrap(),
+                latest_version(),
+                "from {version}"
+            );
+            if version >= 1 {
+                assert_eq!(store.post("p1").unwrap().message, "kept across upgrades");
+                assert_eq!(store.user_by_username("old").unwrap().id, "u1");
+                assert_eq!(store.kv_get("old-key").unwrap(), Some(vec![1]));
+            }
+            drop(store);
+            let conn = Connection::open(&path).unwrap();
+            let recorded: String = conn
+                .query_row(
+                    "SELECT value FROM systems WHERE name = 'LastRelease'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(recorded, RELEASE);
+        }
+    }
+
+    fn database_of(path: &std::path::Path, schema: i64, release: Option<&str>) {
+        let mut conn = Connection::open(path).unwrap();
+        migrate(&mut conn).unwrap();
+        if let Some(release) = release {
+            record_release(&conn, release).unwrap();
+        }
+        conn.execute(
+            "INSERT OR IGNORE INTO schema_migrations VALUES (?1, 0)",
+            [schema],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_naming_both_versions_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchboard.db");
+        let newer = latest_version() + 3;
+        database_of(&path, newer, Some("0.4.0"));
+        let before = std::fs::read(&path).unwrap();
+        let err = crate::store::Store::open(&path).err().unwrap().to_string();
+        assert!(err.contains("Switchboard 0.4.0"), "{err}");
+        assert!(err.contains(&format!("database schema {newer}")), "{err}");
+        assert!(err.contains(&format!("Switchboard {RELEASE}")), "{err}");
+        assert!(
+            err.contains(&format!("database schema {}", latest_version())),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+
+        // Without a recorded release, the schema alone tells.
+        let path = dir.path().join("unnamed.db");
+        database_of(&path, newer, None);
+        let err = refuse_newer(&path, RELEASE).unwrap_err().to_string();
+        assert!(err.contains("a newer release"), "{err}");
+    }
+
+    #[test]
+    fn a_newer_release_with_the_same_schema_is_refused_and_an_older_one_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchboard.db");
+        database_of(&path, latest_version(), Some("0.1.0"));
+        assert!(refuse_newer(&path, "0.1.0").is_ok());
+        assert!(refuse_newer(&path, "0.2.0").is_ok());
+        let err = refuse_newer(&path, "0.0.9").unwrap_err().to_string();
+        assert!(err.contains("written by Switchboard 0.1.0"), "{err}");
+        assert!(err.contains("this is Switchboard 0.0.9"), "{err}");
+        assert!(release_at_most("0.9.0", "0.10.0"));
+        assert!(release_at_most("1.2.3-rc1", "1.2.3"));
+        assert!(!release_at_most("2.0.0", "1.9.9"));
+        assert!(!release_at_most("next", "1.0.0"));
+        // A new file is not refused.
+        assert!(refuse_newer(&dir.path().join("none.db"), RELEASE).is_ok());
     }
 }

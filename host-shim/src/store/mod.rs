@@ -8,7 +8,7 @@ pub mod deliveries;
 mod first_start;
 mod health;
 mod metrics;
-mod migrations;
+pub mod migrations;
 mod model;
 mod oauth;
 mod outbox;
@@ -162,6 +162,8 @@ impl Store {
     }
 
     fn open_inner(path: &Path, cipher: Option<secrets::Cipher>) -> anyhow::Result<Store> {
+        // Before anything writes to it: data of a newer release stays as it is.
+        migrations::refuse_newer(path, migrations::RELEASE)?;
         private_files(path)?;
         let connect = || -> rusqlite::Result<Connection> {
             let conn = Connection::open(path)?;
@@ -177,6 +179,7 @@ impl Store {
         };
         let mut write = connect()?;
         migrations::migrate(&mut write)?;
+        migrations::record_release(&write, migrations::RELEASE)?;
         secrets::seal_legacy_values(&mut write, cipher.as_ref())?;
         let read = connect()?;
         // SQLite gives -wal and -shm the database file's mode; check anyway.
