@@ -1,16 +1,19 @@
 //! The chat server's own logic, shared by the REST API and the plugin's
 //! imports: configuration, posts, permissions, events, first-start setup.
 
-mod bootstrap;
+pub mod bootstrap;
 mod bots;
 mod clock;
 mod events;
 pub mod mentions;
 pub mod metrics;
 mod notify;
+pub mod passwords;
 pub mod permissions;
 mod posts;
+pub mod rate_limit;
 mod sealing;
+mod sign_in;
 
 pub use bootstrap::{Bootstrap, bootstrap};
 pub use bots::SYSTEM_BOT_USERNAME;
@@ -18,6 +21,7 @@ pub use clock::Clock;
 pub use events::{Event, Events, LogLine, OnlineGuard, OutboundCall, PostedDetails};
 pub use notify::emoji_image_url;
 pub use permissions::Scope;
+pub use sign_in::SignInError;
 
 use crate::config::Config;
 use crate::egress::{Egress, EgressConfig};
@@ -49,6 +53,10 @@ pub struct App {
     pub deliveries: crate::deliveries::Queue,
     /// The plugin's per-integration counters (the `metrics` import).
     pub metrics: metrics::Metrics,
+    /// bcrypt off the async workers, bounded (`passwords`).
+    pub passwords: passwords::Passwords,
+    /// Dynamic client registrations per client address and minute.
+    pub registrations: rate_limit::PerMinute,
 }
 
 impl App {
@@ -75,6 +83,8 @@ impl App {
             own_addresses: RwLock::new(Vec::new()),
             deliveries: crate::deliveries::Queue::default(),
             metrics,
+            passwords: passwords::Passwords::default(),
+            registrations: rate_limit::PerMinute::default(),
         })
     }
 

@@ -134,6 +134,10 @@ const MIGRATIONS: &[&str] = &[
     // until the hook returned (`store::outbox`).
     "CREATE TABLE post_hook_outbox (
         post_id TEXT PRIMARY KEY, create_at INTEGER NOT NULL);",
+    // failed sign-ins in a row (issue 26, Mattermost's Users.FailedAttempts):
+    // at `ServiceSettings.MaximumLoginAttempts` the account is locked until
+    // a success before it, or a password update, sets it back to 0.
+    "ALTER TABLE users ADD COLUMN failed_attempts INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -6,6 +6,7 @@ mod bots;
 mod channels_more;
 pub mod deliveries;
 mod first_start;
+mod logins;
 mod metrics;
 mod migrations;
 mod model;
