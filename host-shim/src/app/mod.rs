@@ -13,7 +13,7 @@ pub mod permissions;
 mod posts;
 pub mod rate_limit;
 mod sealing;
-mod sign_in;
+pub mod sign_in;
 
 pub use bootstrap::{Bootstrap, bootstrap};
 pub use bots::SYSTEM_BOT_USERNAME;
@@ -55,6 +55,8 @@ pub struct App {
     pub metrics: metrics::Metrics,
     /// bcrypt off the async workers, bounded (`passwords`).
     pub passwords: passwords::Passwords,
+    /// One password check at a time per account (the lockout's count).
+    pub login_turns: sign_in::LoginTurns,
     /// Dynamic client registrations per client address and minute.
     pub registrations: rate_limit::PerMinute,
 }
@@ -84,6 +86,7 @@ impl App {
             deliveries: crate::deliveries::Queue::default(),
             metrics,
             passwords: passwords::Passwords::default(),
+            login_turns: sign_in::LoginTurns::default(),
             registrations: rate_limit::PerMinute::default(),
         })
     }

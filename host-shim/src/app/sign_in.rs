@@ -4,6 +4,8 @@
 
 use super::App;
 use crate::store::{StoreError, User};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// Why a sign-in was refused.
 #[derive(Debug)]
@@ -63,13 +65,79 @@ impl App {
             return Err(SignInError::Invalid);
         }
         let limit = self.config().service_settings.maximum_login_attempts.max(1);
-        if !self.store.begin_login_attempt(&user.id, limit).await? {
+        // One check of this account at a time: the count read here is the
+        // one the verify's outcome updates.
+        let _turn = self.login_turns.take(&user.id).await;
+        if self.store.login_attempts(&user.id)? >= limit {
             return Err(SignInError::Locked);
         }
         if !self.passwords.verify(password, Some(hash)).await {
+            self.store.record_failed_login(&user.id).await?;
             return Err(SignInError::Invalid);
         }
         self.store.reset_login_attempts(&user.id).await?;
         Ok(())
+    }
+}
+
+/// One password check at a time per account (within this process).
+#[derive(Default)]
+pub struct LoginTurns {
+    accounts: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// An account's turn; the next check of it waits until this is dropped.
+pub struct Turn<'a> {
+    turns: &'a LoginTurns,
+    user_id: String,
+    lock: Option<Arc<tokio::sync::Mutex<()>>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl LoginTurns {
+    async fn take(&self, user_id: &str) -> Turn<'_> {
+        let lock = self
+            .accounts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(user_id.to_string())
+            .or_default()
+            .clone();
+        let guard = lock.clone().lock_owned().await;
+        Turn {
+            turns: self,
+            user_id: user_id.to_string(),
+            lock: Some(lock),
+            guard: Some(guard),
+        }
+    }
+
+    /// Accounts with a check under way or waiting (entries are dropped
+    /// with their last turn).
+    pub fn len(&self) -> usize {
+        self.accounts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let lock = self.lock.take();
+        let mut accounts = self
+            .turns
+            .accounts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // Only the map's copy and ours: nobody else waits for this account.
+        if lock.is_some_and(|l| Arc::strong_count(&l) == 2) {
+            accounts.remove(&self.user_id);
+        }
     }
 }

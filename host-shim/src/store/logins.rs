@@ -1,23 +1,21 @@
 //! Failed sign-ins in a row (`users.failed_attempts`) and password updates.
-//! An attempt is counted before its password is checked, in one statement
-//! that also refuses it at the limit, so guesses sent at once cannot slip
-//! past the limit between a check and a count.
+//! `App::check_password` reads, checks and counts one account's attempts
+//! one at a time, so guesses sent at once cannot slip past the limit.
 
 use super::{CachedRow, Result, Store, StoreError, now_millis};
 use rusqlite::{OptionalExtension, params};
 
 impl Store {
-    /// Counts one sign-in attempt for `user_id` unless it already has `limit`
-    /// failures in a row; `false` when the account is locked.
-    pub async fn begin_login_attempt(&self, user_id: &str, limit: u32) -> Result<bool> {
+    /// Counts one more failed sign-in in a row for `user_id`.
+    pub async fn record_failed_login(&self, user_id: &str) -> Result<()> {
         let user_id = user_id.to_string();
         self.writer
             .write_async(move |c| {
-                Ok(c.execute(
-                    "UPDATE users SET failed_attempts = failed_attempts + 1
-                     WHERE id = ?1 AND failed_attempts < ?2",
-                    params![user_id, limit],
-                )? == 1)
+                c.execute(
+                    "UPDATE users SET failed_attempts = failed_attempts + 1 WHERE id = ?1",
+                    [user_id],
+                )?;
+                Ok(())
             })
             .await
     }
@@ -85,7 +83,7 @@ mod tests {
     use crate::store::{Store, User, new_id};
 
     #[tokio::test]
-    async fn attempts_stop_at_the_limit_until_a_reset_or_a_new_password() {
+    async fn failures_count_until_a_reset_or_a_new_password() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("switchboard.db")).unwrap();
         let user = User {
@@ -95,18 +93,15 @@ mod tests {
         };
         store.create_user(&user, "!").unwrap();
         for _ in 0..3 {
-            assert!(store.begin_login_attempt(&user.id, 3).await.unwrap());
+            store.record_failed_login(&user.id).await.unwrap();
         }
-        assert!(!store.begin_login_attempt(&user.id, 3).await.unwrap());
         assert_eq!(store.login_attempts(&user.id).unwrap(), 3);
         store.reset_login_attempts(&user.id).await.unwrap();
         assert_eq!(store.login_attempts(&user.id).unwrap(), 0);
-        for _ in 0..3 {
-            store.begin_login_attempt(&user.id, 3).await.unwrap();
-        }
+        store.record_failed_login(&user.id).await.unwrap();
         store.set_password(&user.id, "new-hash").await.unwrap();
         assert_eq!(store.login_attempts(&user.id).unwrap(), 0);
-        assert!(store.begin_login_attempt(&user.id, 3).await.unwrap());
+        assert_eq!(store.password_hash(&user.id).unwrap(), "new-hash");
         assert!(store.set_password(&new_id(), "x").await.is_err());
     }
 }
