@@ -357,3 +357,63 @@ async fn dynamic_client_registration_has_a_budget_per_address() {
     assert_eq!(login(&shim.url, "nobody", "x").await.0, 401);
     shim.stop().await.unwrap();
 }
+
+/// An installer provisions the first start from the environment (which
+/// wins over the config file) and signs in at once with its password: the
+/// team has its name, no password is written to the data directory or the
+/// log, and the config file's password is gone after the start.
+#[tokio::test]
+async fn the_first_start_takes_the_admin_and_team_from_the_environment() {
+    let data = tempfile::tempdir().unwrap();
+    let process = crate::processes::Process::start_env(
+        data.path(),
+        "installed",
+        &[1000],
+        json!({"SwitchboardSettings": {"FirstStart": {
+            "AdminUsername": "from-config",
+            "AdminPassword": "config-secret-pw",
+            "AdminEmail": "ops@example.com",
+        }}}),
+        &[
+            ("SWITCHBOARD_ADMIN_USERNAME", "installer"),
+            ("SWITCHBOARD_ADMIN_PASSWORD", "env-secret-pw"),
+            ("SWITCHBOARD_TEAM_NAME", "acme"),
+            ("SWITCHBOARD_TEAM_DISPLAY_NAME", "Acme Inc."),
+        ],
+    )
+    .await;
+    let (status, token, me) = login(&process.url, "installer", "env-secret-pw").await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["email"], "ops@example.com");
+    assert!(me["roles"].as_str().unwrap().contains("system_admin"));
+    assert_eq!(
+        login(&process.url, "installer", "config-secret-pw").await.0,
+        401,
+        "the environment's password wins"
+    );
+    let admin = Api::at(&process.url, token.as_deref());
+    let team = admin.get("/api/v4/teams/name/acme").await;
+    assert_eq!(team.status, 200, "{}", team.text);
+    assert_eq!(team.json()["display_name"], "Acme Inc.");
+    let mine = admin.get("/api/v4/users/me/teams").await.json();
+    assert_eq!(mine[0]["name"], "acme");
+
+    assert!(data.path().join("admin-token").exists());
+    assert!(!data.path().join("admin-password").exists());
+    let config = std::fs::read_to_string(data.path().join("installed.json")).unwrap();
+    assert!(!config.contains("config-secret-pw"), "{config}");
+    let saved: Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(
+        saved["SwitchboardSettings"]["FirstStart"]["AdminPassword"],
+        ""
+    );
+    assert_eq!(
+        saved["SwitchboardSettings"]["FirstStart"]["AdminUsername"],
+        "from-config"
+    );
+    drop(process);
+    let log = std::fs::read_to_string(data.path().join("installed.log")).unwrap();
+    for secret in ["env-secret-pw", "config-secret-pw"] {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
+}

@@ -28,9 +28,9 @@ fn binary() -> PathBuf {
 }
 
 /// One running `host-shim`; killed (SIGKILL) when dropped.
-struct Process {
+pub(crate) struct Process {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Process {
@@ -43,6 +43,17 @@ impl Process {
     /// [`Process::start`] with more settings: each section of `more` is
     /// merged into the config's.
     async fn start_with(data: &Path, name: &str, schedule: &[u64], more: Value) -> Process {
+        Process::start_env(data, name, schedule, more, &[]).await
+    }
+
+    /// [`Process::start_with`] with environment variables set for the process.
+    pub(crate) async fn start_env(
+        data: &Path,
+        name: &str,
+        schedule: &[u64],
+        more: Value,
+        env: &[(&str, &str)],
+    ) -> Process {
         let port = switchboard_tests::free_port();
         let mut config = json!({
             "ServiceSettings": {
@@ -77,6 +88,7 @@ impl Process {
             .arg(&config_path)
             .arg("--manifest")
             .arg(workspace().join("manifest.json"))
+            .envs(env.iter().copied())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
