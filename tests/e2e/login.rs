@@ -353,7 +353,7 @@ async fn dynamic_client_registration_has_a_budget_per_address() {
         shim.shim.app.store.oauth_apps(None, 0, 100).unwrap().len(),
         apps
     );
-    // Other routes are not counted against it.
+    // The budget is the registration route's alone: other routes still answer.
     assert_eq!(login(&shim.url, "nobody", "x").await.0, 401);
     shim.stop().await.unwrap();
 }

@@ -43,9 +43,6 @@ impl App {
             return Err(SignInError::Bot);
         }
         self.check_password(&user, &hash, password).await?;
-        if user.delete_at != 0 {
-            return Err(SignInError::Invalid);
-        }
         Ok(user)
     }
 
