@@ -354,6 +354,22 @@ mod tests {
     }
 
     #[test]
+    fn the_first_start_password_is_hidden_from_the_api() {
+        let mut c = Config::default();
+        assert_eq!(
+            c.sanitized_document()["SwitchboardSettings"]["FirstStart"]["AdminPassword"],
+            ""
+        );
+        c.switchboard_settings.first_start.admin_password = "chosen-password".into();
+        let shown = c.sanitized_document();
+        assert_eq!(
+            shown["SwitchboardSettings"]["FirstStart"]["AdminPassword"],
+            FAKE_SETTING
+        );
+        assert!(!shown.to_string().contains("chosen-password"));
+    }
+
+    #[test]
     fn patch_merges_and_rejects_wrong_types() {
         let c = Config::default();
         let p = c
