@@ -116,6 +116,10 @@ pub struct ServiceSettings {
     /// Seconds a write of an answer may make no progress (a client that
     /// stopped reading) before the connection is closed (default 300).
     pub write_timeout: u32,
+    /// Failed sign-ins in a row that lock an account (Mattermost's default,
+    /// 10); a success before the limit, or a password update, unlocks it.
+    /// 0 is read as 1.
+    pub maximum_login_attempts: u32,
 }
 
 impl Default for ServiceSettings {
@@ -144,6 +148,7 @@ impl Default for ServiceSettings {
             read_timeout: 300,
             idle_timeout: 60,
             write_timeout: 300,
+            maximum_login_attempts: 10,
         }
     }
 }
@@ -179,6 +184,26 @@ pub struct SwitchboardSettings {
     /// Open HTTP connections at most; one more is answered 503 and closed.
     /// Read at start.
     pub max_connections: u32,
+    /// Dynamic client registrations (`POST /api/v4/oauth/apps/register`)
+    /// one client IP may ask for per minute; more answer 429.
+    pub dynamic_client_registrations_per_minute: u32,
+    /// The first start's admin and team (`docs/OPERATIONS.md`, "First
+    /// start"); the environment's `SWITCHBOARD_*` variables win over these.
+    pub first_start: FirstStartSettings,
+}
+
+/// `SwitchboardSettings.FirstStart`: what the first start creates, so an
+/// installer can sign in at once. Empty fields take the defaults (`admin`, a
+/// random password written to `<data>/admin-password`, `switchboard`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct FirstStartSettings {
+    pub admin_username: String,
+    /// Removed from the file once a start has read it.
+    pub admin_password: String,
+    pub admin_email: String,
+    pub team_name: String,
+    pub team_display_name: String,
 }
 
 impl Default for SwitchboardSettings {
@@ -192,6 +217,8 @@ impl Default for SwitchboardSettings {
             plugin_queue_size: 1024,
             plugin_queue_timeout_milliseconds: 10_000,
             max_connections: 4096,
+            dynamic_client_registrations_per_minute: 20,
+            first_start: FirstStartSettings::default(),
         }
     }
 }
@@ -265,6 +292,12 @@ impl Config {
                     *value = FAKE_SETTING.into();
                 }
             }
+        }
+        if let Some(value) = doc
+            .pointer_mut("/SwitchboardSettings/FirstStart/AdminPassword")
+            .filter(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+        {
+            *value = FAKE_SETTING.into();
         }
         doc
     }
@@ -343,6 +376,22 @@ mod tests {
         assert_eq!(v["MetricsSettings"]["Enable"], false);
         assert_eq!(v["MetricsSettings"]["ListenAddress"], ":8067");
         assert_eq!(serde_json::from_value::<Config>(v).unwrap(), c);
+    }
+
+    #[test]
+    fn the_first_start_password_is_hidden_from_the_api() {
+        let mut c = Config::default();
+        assert_eq!(
+            c.sanitized_document()["SwitchboardSettings"]["FirstStart"]["AdminPassword"],
+            ""
+        );
+        c.switchboard_settings.first_start.admin_password = "chosen-password".into();
+        let shown = c.sanitized_document();
+        assert_eq!(
+            shown["SwitchboardSettings"]["FirstStart"]["AdminPassword"],
+            FAKE_SETTING
+        );
+        assert!(!shown.to_string().contains("chosen-password"));
     }
 
     #[test]

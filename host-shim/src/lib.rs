@@ -51,7 +51,12 @@ pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Boot
         &options.config.sql_settings.at_rest_encrypt_key,
     )?;
     store.set_clock(options.clock.clone());
-    let bootstrap = app::bootstrap(&store, Some(&options.data_dir))?;
+    let first_start = app::bootstrap::with_environment(
+        &options.config.switchboard_settings.first_start,
+        |name| std::env::var(name).ok(),
+    );
+    let bootstrap = app::bootstrap(&store, Some(&options.data_dir), &first_start)?;
+    forget_first_start_password(&mut options.config, options.config_path.as_deref())?;
     let app = Arc::new(App::new(
         store,
         options.config,
@@ -131,6 +136,33 @@ pub fn load_runtime(manifest: &Manifest, cache_dir: &Path, app: &App) -> anyhow:
         manifest.permissions.clone(),
         RuntimeOptions::from_settings(settings, Some(cache_dir.to_path_buf())),
     )
+}
+
+/// Once a start has read `SwitchboardSettings.FirstStart.AdminPassword`, it
+/// is removed from the config file, so the password is not kept there in
+/// clear (only its bcrypt hash, in the database).
+fn forget_first_start_password(config: &mut Config, path: Option<&Path>) -> anyhow::Result<()> {
+    if config
+        .switchboard_settings
+        .first_start
+        .admin_password
+        .is_empty()
+    {
+        return Ok(());
+    }
+    config
+        .switchboard_settings
+        .first_start
+        .admin_password
+        .clear();
+    if let Some(path) = path {
+        config.save(path)?;
+        tracing::info!(
+            "removed SwitchboardSettings.FirstStart.AdminPassword from {}",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Creates the data directory if needed and makes it the owner's alone: it

@@ -91,8 +91,13 @@ async fn main() -> anyhow::Result<()> {
         println!("and system admin `{}`.", first.admin_username);
         if let Some(file) = first.token_file {
             println!(
-                "Its personal access token is in {} (password beside it).",
-                file.display()
+                "Its personal access token is in {}{}.",
+                file.display(),
+                if first.password_file.is_some() {
+                    " (password beside it)"
+                } else {
+                    ""
+                }
             );
         }
     }

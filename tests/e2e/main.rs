@@ -14,6 +14,7 @@ mod incoming_manage;
 mod interactive;
 mod kv_expiry;
 mod load;
+mod login;
 mod metrics;
 mod oauth;
 mod oauth_outgoing;

@@ -48,6 +48,17 @@ impl Process {
         schedule: &[u64],
         more: Value,
     ) -> Process {
+        Process::start_env(data, name, schedule, more, &[]).await
+    }
+
+    /// [`Process::start_with`] with environment variables set for the process.
+    pub(crate) async fn start_env(
+        data: &Path,
+        name: &str,
+        schedule: &[u64],
+        more: Value,
+        env: &[(&str, &str)],
+    ) -> Process {
         let port = switchboard_tests::free_port();
         let mut config = json!({
             "ServiceSettings": {
@@ -81,7 +92,8 @@ impl Process {
             .arg("--config")
             .arg(&config_path)
             .arg("--manifest")
-            .arg(workspace().join("manifest.json"));
+            .arg(workspace().join("manifest.json"))
+            .envs(env.iter().copied());
         Process::spawn(command, port, &data.join(format!("{name}.log"))).await
     }
 

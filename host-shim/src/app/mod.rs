@@ -1,16 +1,19 @@
 //! The chat server's own logic, shared by the REST API and the plugin's
 //! imports: configuration, posts, permissions, events, first-start setup.
 
-mod bootstrap;
+pub mod bootstrap;
 mod bots;
 mod clock;
 mod events;
 pub mod mentions;
 pub mod metrics;
 mod notify;
+pub mod passwords;
 pub mod permissions;
 mod posts;
+pub mod rate_limit;
 mod sealing;
+pub mod sign_in;
 
 pub use bootstrap::{Bootstrap, bootstrap};
 pub use bots::SYSTEM_BOT_USERNAME;
@@ -18,6 +21,7 @@ pub use clock::Clock;
 pub use events::{Event, Events, LogLine, OnlineGuard, OutboundCall, PostedDetails};
 pub use notify::emoji_image_url;
 pub use permissions::Scope;
+pub use sign_in::SignInError;
 
 use crate::config::Config;
 use crate::egress::{Egress, EgressConfig};
@@ -51,6 +55,12 @@ pub struct App {
     pub metrics: metrics::Metrics,
     /// The server's Prometheus metrics (`MetricsSettings`).
     pub telemetry: crate::telemetry::Telemetry,
+    /// bcrypt off the async workers, bounded (`passwords`).
+    pub passwords: passwords::Passwords,
+    /// One password check at a time per account (the lockout's count).
+    pub login_turns: sign_in::LoginTurns,
+    /// Dynamic client registrations per client address and minute.
+    pub registrations: rate_limit::PerMinute,
 }
 
 impl App {
@@ -79,6 +89,9 @@ impl App {
             own_addresses: RwLock::new(Vec::new()),
             deliveries: crate::deliveries::Queue::default(),
             metrics,
+            passwords: passwords::Passwords::default(),
+            login_turns: sign_in::LoginTurns::default(),
+            registrations: rate_limit::PerMinute::default(),
         })
     }
 

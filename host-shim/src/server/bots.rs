@@ -402,8 +402,10 @@ async fn convert_to_user(
         .map(|p| p.password)
         .filter(|p| !p.is_empty())
         .ok_or_else(|| ApiError::invalid_body("userPatch"))?;
-    let hash = bcrypt::hash(&password, 10)
-        .map_err(|e| ApiError::new(500, "app.user.convert_bot_to_user.app_error", e.to_string()))?;
+    let hash =
+        shim.app.passwords.hash(&password).await.map_err(|e| {
+            ApiError::new(500, "app.user.convert_bot_to_user.app_error", e.to_string())
+        })?;
     let mut roles = "system_user".to_string();
     if query_flag(query.as_deref(), "set_system_admin") {
         roles.push_str(" system_admin");

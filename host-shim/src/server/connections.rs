@@ -4,8 +4,10 @@
 //! new one is told 503 and closed.
 
 use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -42,9 +44,9 @@ pub async fn serve(
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, peer)) => (stream, peer),
                 Err(e) => {
                     // Out of file descriptors, mostly: wait instead of spinning.
                     tracing::warn!("accepting a connection failed: {e}");
@@ -60,7 +62,7 @@ pub async fn serve(
                 let (router, closed) = (router.clone(), closed.clone());
                 connections.spawn(async move {
                     let _ = stream.set_nodelay(true);
-                    serve_connection(stream, router, limits, closed).await;
+                    serve_connection(stream, Some(peer), router, limits, closed).await;
                     drop(slot);
                 });
             }
@@ -78,8 +80,11 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serves one connection; each request carries `peer` as axum's
+/// `ConnectInfo<SocketAddr>`, for limits kept per client address.
 async fn serve_connection<IO>(
     io: IO,
+    peer: Option<SocketAddr>,
     router: Router,
     limits: ConnectionLimits,
     closed: watch::Receiver<bool>,
@@ -95,8 +100,16 @@ async fn serve_connection<IO>(
         limit: limits.write_timeout,
         stalled: None,
     };
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        if let Some(peer) = peer {
+            request.extensions_mut().insert(ConnectInfo(peer));
+        }
+        // The router is always ready; a clone per request, as hyper-util's
+        // adapter makes.
+        tower_service::Service::call(&mut router.clone(), request)
+    });
     let connection = http
-        .serve_connection(TokioIo::new(io), TowerToHyperService::new(router))
+        .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(connection);
     tokio::select! {
@@ -248,7 +261,7 @@ mod tests {
         // A small in-memory pipe: the answer cannot fit, so writes stall.
         let (mut client, server) = tokio::io::duplex(16 << 10);
         let (_closing, closed) = watch::channel(false);
-        let served = tokio::spawn(serve_connection(server, router, limits(), closed));
+        let served = tokio::spawn(serve_connection(server, None, router, limits(), closed));
         client
             .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
             .await
@@ -265,7 +278,7 @@ mod tests {
         let router = Router::new().route("/big", get(|| async { vec![b'x'; 1 << 20] }));
         let (mut client, server) = tokio::io::duplex(16 << 10);
         let (_closing, closed) = watch::channel(false);
-        tokio::spawn(serve_connection(server, router, limits(), closed));
+        tokio::spawn(serve_connection(server, None, router, limits(), closed));
         client
             .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             .await

@@ -3,8 +3,8 @@
 
 use super::plugin::read_body;
 use super::{ApiError, Shim};
-use crate::app::Scope;
-use crate::store::{Channel, ChannelType, Post, StoreError, User, new_id};
+use crate::app::{Scope, SignInError};
+use crate::store::{Channel, ChannelType, Post, StoreError, Team, User, new_id};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -36,6 +36,10 @@ pub fn routes() -> Router<Shim> {
             post(create_token).get(super::tokens::for_user),
         )
         .route("/api/v4/users/{user_id}/teams", get(user_teams))
+        .route(
+            "/api/v4/users/{user_id}/password",
+            put(super::users::update_password),
+        )
         .route("/api/v4/teams", get(list_teams).post(create_team))
         .route("/api/v4/teams/{team_id}", get(get_team))
         .route("/api/v4/teams/name/{name}", get(get_team_by_name))
@@ -154,29 +158,11 @@ struct Login {
 
 async fn login(State(shim): State<Shim>, body: Body) -> Result<Response> {
     let login: Login = json_body(&shim, body, "login_id").await?;
-    let invalid = || {
-        ApiError::new(
-            401,
-            "api.user.login.invalid_credentials_email_username",
-            "Enter a valid email or username and/or password.",
-        )
-    };
-    let (user, hash) = shim
+    let user = shim
         .app
-        .store
-        .user_for_login(&login.login_id)
-        .map_err(|_| invalid())?;
-    if user.is_bot {
-        // Not masked as bad credentials, as in Mattermost: bots use tokens.
-        return Err(ApiError::new(
-            401,
-            "api.user.login.bot_login_forbidden.app_error",
-            "Bot login is forbidden.",
-        ));
-    }
-    if user.delete_at != 0 || !bcrypt::verify(&login.password, &hash).unwrap_or(false) {
-        return Err(invalid());
-    }
+        .sign_in(&login.login_id, &login.password)
+        .await
+        .map_err(|e| sign_in_error(e, "api.user.login.app_error"))?;
     let token = shim
         .app
         .store
@@ -187,6 +173,29 @@ async fn login(State(shim): State<Shim>, body: Body) -> Result<Response> {
         response.headers_mut().insert("token", value);
     }
     Ok(response)
+}
+
+/// A refused sign-in as Mattermost answers it; `store_id` names a store
+/// failure.
+pub(super) fn sign_in_error(err: SignInError, store_id: &str) -> ApiError {
+    match err {
+        SignInError::Invalid => ApiError::new(
+            401,
+            "api.user.login.invalid_credentials_email_username",
+            "Enter a valid email or username and/or password.",
+        ),
+        SignInError::Bot => ApiError::new(
+            401,
+            "api.user.login.bot_login_forbidden.app_error",
+            "Bot login is forbidden.",
+        ),
+        SignInError::Locked => ApiError::new(
+            401,
+            "api.user.check_user_login_attempts.too_many.app_error",
+            "Your account is locked because of too many failed password attempts. Please reset your password.",
+        ),
+        SignInError::Store(e) => ApiError::store(store_id, e),
+    }
 }
 
 async fn logout(State(shim): State<Shim>, headers: HeaderMap) -> Result<Response> {
@@ -216,16 +225,7 @@ async fn create_user(State(shim): State<Shim>, headers: HeaderMap, body: Body) -
     require_admin(&shim, &session)?;
     let new: NewUser = json_body(&shim, body, "user").await?;
     let username = new.username.to_lowercase();
-    let valid_name = !username.is_empty()
-        && username.len() <= 22
-        && username
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase())
-        && username
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-    if !valid_name {
+    if !User::valid_username(&username) {
         return Err(ApiError::new(
             400,
             "model.user.is_valid.username.app_error",
@@ -239,14 +239,12 @@ async fn create_user(State(shim): State<Shim>, headers: HeaderMap, body: Body) -
             "Invalid email.",
         ));
     }
-    if new.password.len() < 5 {
-        return Err(ApiError::new(
-            400,
-            "model.user.is_valid.pwd.app_error",
-            "Your password must contain at least 5 characters.",
-        ));
-    }
-    let hash = bcrypt::hash(&new.password, 10)
+    valid_password(&new.password)?;
+    let hash = shim
+        .app
+        .passwords
+        .hash(&new.password)
+        .await
         .map_err(|e| ApiError::new(500, "api.user.create_user.app_error", e.to_string()))?;
     let user = User {
         id: new_id(),
@@ -272,6 +270,18 @@ async fn create_user(State(shim): State<Shim>, headers: HeaderMap, body: Body) -
             e => ApiError::store("app.user.save.app_error", e),
         })?;
     Ok(json_response(StatusCode::CREATED, user.to_json()))
+}
+
+/// The password rule a new password must meet.
+pub(super) fn valid_password(password: &str) -> Result<()> {
+    if password.len() < 5 {
+        return Err(ApiError::new(
+            400,
+            "model.user.is_valid.pwd.app_error",
+            "Your password must contain at least 5 characters.",
+        ));
+    }
+    Ok(())
 }
 
 async fn get_user(
@@ -409,7 +419,7 @@ fn valid_name(name: &str) -> bool {
 async fn create_team(State(shim): State<Shim>, headers: HeaderMap, body: Body) -> Result<Response> {
     let session = shim.require_user(&headers, None)?;
     let new: NewTeam = json_body(&shim, body, "team").await?;
-    if !valid_name(&new.name) || new.name.len() < 2 {
+    if !Team::valid_name(&new.name) {
         return Err(ApiError::new(
             400,
             "model.team.is_valid.url.app_error",

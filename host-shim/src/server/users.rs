@@ -150,3 +150,84 @@ fn disable_owned_bots(shim: &Shim, owner: &User, now: i64) {
         }
     }
 }
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct PasswordUpdate {
+    current_password: String,
+    new_password: String,
+}
+
+/// `PUT /api/v4/users/{user_id}/password`, as Mattermost's: people change
+/// their own with the current password (a wrong one counts towards the
+/// lockout), a system admin sets anyone's without it. Either way the
+/// account's failed sign-ins go back to 0, which is how an admin unlocks it.
+pub(super) async fn update_password(
+    State(shim): State<Shim>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+    body: Body,
+) -> Result<Response> {
+    let session = shim.require_user(&headers, None)?;
+    let user_id = resolve_me(user_id, &session);
+    let own = user_id == session;
+    if !own {
+        super::rest::require_admin(&shim, &session)?;
+    }
+    let update: PasswordUpdate = json_body(&shim, body, "password").await?;
+    if update.new_password.is_empty() {
+        return Err(ApiError::invalid_body("new_password"));
+    }
+    let user = shim
+        .app
+        .store
+        .user(&user_id)
+        .map_err(|e| ApiError::store("api.user.update_password.get_user.app_error", e))?;
+    if user.is_bot {
+        return Err(ApiError::new(
+            400,
+            "api.user.update_password.bot.app_error",
+            "A bot has no password; it uses tokens.",
+        ));
+    }
+    if own {
+        if update.current_password.is_empty() {
+            return Err(ApiError::invalid_body("current_password"));
+        }
+        let hash = shim
+            .app
+            .store
+            .password_hash(&user.id)
+            .map_err(|e| ApiError::store("api.user.update_password.failed.app_error", e))?;
+        shim.app
+            .check_password(&user, &hash, &update.current_password)
+            .await
+            .map_err(|e| match e {
+                crate::app::SignInError::Invalid => ApiError::new(
+                    400,
+                    "api.user.update_password.incorrect.app_error",
+                    "The \"Current Password\" you entered is incorrect. Please check that Caps Lock is off and try again.",
+                ),
+                e => super::rest::sign_in_error(e, "api.user.update_password.failed.app_error"),
+            })?;
+    }
+    super::rest::valid_password(&update.new_password)?;
+    let hash = shim
+        .app
+        .passwords
+        .hash(&update.new_password)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                500,
+                "api.user.update_password.failed.app_error",
+                e.to_string(),
+            )
+        })?;
+    shim.app
+        .store
+        .set_password(&user.id, &hash)
+        .await
+        .map_err(|e| ApiError::store("api.user.update_password.failed.app_error", e))?;
+    Ok(json_response(StatusCode::OK, json!({"status": "OK"})))
+}

@@ -137,6 +137,10 @@ const MIGRATIONS: &[&str] = &[
     // releases (issue 26): Mattermost's `Systems` name/value table; `LastRelease`
     // is the release that last opened the data, so an older one refuses it.
     "CREATE TABLE systems (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // failed sign-ins in a row (issue 26, Mattermost's Users.FailedAttempts):
+    // at `ServiceSettings.MaximumLoginAttempts` the account is locked until
+    // a success before it, or a password update, sets it back to 0.
+    "ALTER TABLE users ADD COLUMN failed_attempts INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The release this binary is (the workspace's version).

@@ -7,6 +7,7 @@ mod channels_more;
 pub mod deliveries;
 mod first_start;
 mod health;
+mod logins;
 mod metrics;
 pub mod migrations;
 mod model;

@@ -14,6 +14,14 @@ pub struct Team {
 }
 
 impl Team {
+    /// A team's URL name: 2 to 64 of lowercase letters, digits, `-` and `_`.
+    pub fn valid_name(name: &str) -> bool {
+        (2..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    }
+
     pub(super) fn from_row(r: &Row) -> rusqlite::Result<Team> {
         Ok(Team {
             id: r.get("id")?,
@@ -55,6 +63,19 @@ pub struct User {
 }
 
 impl User {
+    /// Mattermost's rule for usernames (already lowercased): a letter, then
+    /// up to 21 more of letters, digits, `.`, `-` and `_`.
+    pub fn valid_username(username: &str) -> bool {
+        username.len() <= 22
+            && username
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase())
+            && username
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+    }
+
     pub(super) fn from_row(r: &Row) -> rusqlite::Result<User> {
         Ok(User {
             id: r.get("id")?,

@@ -168,15 +168,22 @@ async fn login(State(shim): State<Shim>, body: Body) -> Response {
     // A token signs in its user (a bot too) into a session of its own, so the
     // cookie never holds the token itself and signing out ends only it.
     let user = if access_token.is_empty() {
-        store
-            .user_for_login(&login_id)
-            .ok()
-            .filter(|(user, hash)| {
-                user.delete_at == 0
-                    && !user.is_bot
-                    && bcrypt::verify(&password, hash).unwrap_or(false)
-            })
-            .map(|(user, _)| user)
+        match shim.app.sign_in(&login_id, &password).await {
+            Ok(user) => Some(user),
+            Err(crate::app::SignInError::Locked) => {
+                return page(
+                    401,
+                    "Sign in to Switchboard",
+                    &login_form(
+                        &to,
+                        Some(
+                            "Your account is locked because of too many failed password attempts. Ask an administrator to reset your password.",
+                        ),
+                    ),
+                );
+            }
+            Err(_) => None,
+        }
     } else {
         shim.app
             .user_for_token(&access_token)

@@ -4,17 +4,19 @@
 
 use super::apps::validate;
 use super::web_url;
+use crate::server::ApiError;
 use crate::server::Shim;
 use crate::server::plugin::read_body;
 use crate::store::{OAuthApp, new_id};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
 use serde_json::json;
+use std::net::SocketAddr;
 
 pub fn routes() -> Router<Shim> {
     Router::new().route("/api/v4/oauth/apps/register", post(register))
@@ -113,13 +115,34 @@ fn allowed(allowlist: &[String], uri: &str) -> bool {
             .any(|parts| glob_matches(&parts, uri))
 }
 
-async fn register(State(shim): State<Shim>, body: Body) -> Response {
-    let settings = shim.app.config().service_settings.clone();
+async fn register(
+    State(shim): State<Shim>,
+    extensions: axum::http::Extensions,
+    body: Body,
+) -> Response {
+    let config = shim.app.config();
+    let settings = config.service_settings.clone();
     if !settings.enable_oauth_service_provider || !settings.enable_dynamic_client_registration {
         return refuse(
             "unsupported_operation",
             "Dynamic client registration is disabled (ServiceSettings.EnableDynamicClientRegistration).",
         );
+    }
+    // Anyone may register, so each address gets a budget per minute; a
+    // request the server did not get from a socket (none in service) has none.
+    if let Some(ConnectInfo(peer)) = extensions.get::<ConnectInfo<SocketAddr>>() {
+        let budget = config
+            .switchboard_settings
+            .dynamic_client_registrations_per_minute;
+        if let Err(seconds) = shim.app.registrations.take(peer.ip(), budget) {
+            let mut refused = ApiError::new(
+                429,
+                "api.oauth.register_dynamic_client.rate_limited.app_error",
+                "Too many client registrations from this address; try again later.",
+            );
+            refused.retry_after = Some(seconds);
+            return refused.into_response();
+        }
     }
     let bytes = match read_body(&shim, body).await {
         Ok(Some(bytes)) => bytes,
