@@ -13,6 +13,7 @@ pub mod runtime;
 pub mod server;
 pub mod store;
 pub mod sweeper;
+pub mod transforms;
 
 pub use server::Shim;
 

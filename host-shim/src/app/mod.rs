@@ -49,6 +49,8 @@ pub struct App {
     pub deliveries: crate::deliveries::Queue,
     /// The plugin's per-integration counters (the `metrics` import).
     pub metrics: metrics::Metrics,
+    /// Uploaded transform components: compiled code and the sandbox's bounds.
+    pub transforms: crate::transforms::Transforms,
 }
 
 impl App {
@@ -62,6 +64,7 @@ impl App {
         let (posted, posted_queue) = tokio::sync::mpsc::unbounded_channel();
         let metrics = metrics::Metrics::default();
         metrics.restore(store.metric_series()?);
+        let transforms = crate::transforms::Transforms::new(&config.transform_settings);
         Ok(App {
             posted,
             posted_queue: std::sync::Mutex::new(Some(posted_queue)),
@@ -75,6 +78,7 @@ impl App {
             own_addresses: RwLock::new(Vec::new()),
             deliveries: crate::deliveries::Queue::default(),
             metrics,
+            transforms,
         })
     }
 

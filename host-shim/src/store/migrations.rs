@@ -134,6 +134,12 @@ const MIGRATIONS: &[&str] = &[
     // until the hook returned (`store::outbox`).
     "CREATE TABLE post_hook_outbox (
         post_id TEXT PRIMARY KEY, create_at INTEGER NOT NULL);",
+    // transform components (issue 25): the uploaded `.wasm` in the database,
+    // not a file, so every node of a future cluster has it (`store::transforms`).
+    "CREATE TABLE transforms (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL, create_at INTEGER NOT NULL, creator_id TEXT NOT NULL,
+        component BLOB NOT NULL);",
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
