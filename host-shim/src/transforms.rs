@@ -580,6 +580,45 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_than_max_concurrent_run_at_once() {
+        let mut config = Config::default();
+        config.transform_settings.max_concurrent = 1;
+        config.transform_settings.timeout_milliseconds = 400;
+        config.transform_settings.fuel = u64::MAX / 2;
+        let (_dir, app, id) = app_with_hostile(config);
+        // Compiled before the race starts.
+        assert!(run(&app, &id, "ok").await.unwrap().is_some());
+        let looping = {
+            let (app, id) = (app.clone(), id.clone());
+            tokio::spawn(async move { run(&app, &id, "loop").await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The one slot is the loop's until its deadline (350 ms from now
+        // at least): this call waits for it, then runs. (A lower bound on
+        // time, which a slow machine only makes longer.)
+        let waiting = Instant::now();
+        assert!(run(&app, &id, "ok").await.unwrap().is_some());
+        assert!(
+            waiting.elapsed() >= Duration::from_millis(300),
+            "ran beside the loop after {:?}",
+            waiting.elapsed()
+        );
+        assert!(crashed(looping.await.unwrap()).starts_with("deadline: "));
+        // A call that cannot get the slot within its deadline fails as late.
+        let mut settings = app.config().transform_settings.clone();
+        settings.timeout_milliseconds = 100;
+        let busy = Semaphore::new(0);
+        let compiled = app.transforms.load(&app, &id).await.unwrap();
+        let late = run_sandboxed(&busy, &compiled, &settings, 1 << 20, request("ok")).await;
+        assert_eq!(
+            late,
+            Err(Failure::Crashed(
+                "deadline: the transform did not finish within 100 ms".into()
+            ))
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_loop_is_stopped_when_its_fuel_runs_out() {
         let mut config = Config::default();
         config.transform_settings.timeout_milliseconds = 60_000;

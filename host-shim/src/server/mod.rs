@@ -12,6 +12,7 @@ mod posts;
 mod reactions;
 mod rest;
 mod tokens;
+mod transforms;
 mod users;
 mod web;
 mod websocket;
@@ -45,6 +46,7 @@ pub fn router(shim: Shim) -> Router {
         .merge(users::routes())
         .merge(tokens::routes())
         .merge(reactions::routes())
+        .merge(transforms::routes())
         .merge(plugin::routes())
         .merge(actions::routes())
         .merge(websocket::routes())

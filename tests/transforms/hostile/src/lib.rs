@@ -1,5 +1,5 @@
 //! A transform component for the tests, built against `wit/transform/`. The
-//! request path's last segment picks what it does:
+//! query's `mode=…`, else the request path's last segment, picks what it does:
 //!
 //! - `ok`: posts `{"text": …}` naming the method, path, query, the
 //!   `x-test` header and the body, so a test sees what reached it;
@@ -19,7 +19,14 @@ struct Hostile;
 
 impl Guest for Hostile {
     fn transform(request: Request) -> Result<Option<String>, String> {
-        let mode = request.path.rsplit('/').next().unwrap_or("").to_string();
+        let from_query = request
+            .query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("mode="));
+        let mode = from_query
+            .or_else(|| request.path.rsplit('/').next())
+            .unwrap_or("")
+            .to_string();
         match mode.as_str() {
             "ok" => {
                 let header = request
