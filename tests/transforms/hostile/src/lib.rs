@@ -10,10 +10,17 @@
 //! - `probe`: posts what of the host it can see (environment, arguments,
 //!   the filesystem root), for the sandbox tests.
 
-wit_bindgen::generate!({
-    world: "transformer",
-    path: "../../../wit/transform",
-});
+mod bindings {
+    // The generated export glue takes the request record's fields flattened.
+    #![allow(clippy::too_many_arguments)]
+    wit_bindgen::generate!({
+        world: "transformer",
+        path: "../../../wit/transform",
+        pub_export_macro: true,
+    });
+}
+
+use bindings::{Guest, Request};
 
 struct Hostile;
 
@@ -99,4 +106,4 @@ fn json_text_payload(text: &str) -> String {
     out
 }
 
-export!(Hostile);
+bindings::export!(Hostile with_types_in bindings);
