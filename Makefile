@@ -59,6 +59,7 @@ lint: target
 	# The browser tests are `test = false` (they need Chromium), so --all-targets skips them.
 	$(CARGO) clippy -p switchboard-tests --test browser -- -D warnings
 	$(CARGO) clippy -p switchboard-plugin --target $(TARGET) -- -D warnings
+	$(CARGO) clippy -p switchboard-transform-hostile --target $(TARGET) -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
