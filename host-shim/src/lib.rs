@@ -57,6 +57,8 @@ pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Boot
         options.config_path,
         options.clock,
     )?);
+    // Transform components' compiled code is kept beside the plugin's.
+    app.transforms.use_cache_dir(options.data_dir.join("cache"));
     let runtime = match options.runtime {
         Some(runtime) => runtime,
         None => Arc::new(load_runtime(

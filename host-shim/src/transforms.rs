@@ -15,6 +15,7 @@ use crate::config::TransformSettings;
 use crate::store::StoreError;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -153,6 +154,8 @@ pub struct Compiled {
     pre: TransformerPre<SandboxState>,
     /// Lower-case hex SHA-256 of the bytes it was compiled from.
     pub sha256: String,
+    /// Whether the compiled code came from the on-disk cache.
+    pub from_cache: bool,
 }
 
 /// Lower-case hex SHA-256 of `bytes`.
@@ -163,9 +166,26 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Compiles `bytes` and checks that they are a transform the sandbox can
 /// run. Slow (Cranelift): call it off the async threads.
 pub fn check(bytes: &[u8]) -> Result<Compiled, CheckError> {
+    check_cached(bytes, None)
+}
+
+/// [`check`], with the compiled code read from (or written to) `cache_dir`
+/// as the plugin's is (`runtime::cache`), so a restart does not compile again.
+fn check_cached(bytes: &[u8], cache_dir: Option<&Path>) -> Result<Compiled, CheckError> {
     let sandbox = sandbox();
-    let component = Component::new(&sandbox.engine, bytes)
-        .map_err(|e| CheckError::NotComponent(first_line(&e)))?;
+    // Only what compiles as a component is written to the cache. When the
+    // cached load fails, compiling without the cache tells a bad upload
+    // (refused) from a cache that could not be written (logged, not fatal).
+    let (component, from_cache) =
+        match crate::runtime::cache::load(&sandbox.engine, bytes, cache_dir) {
+            Ok(loaded) => loaded,
+            Err(cached) => {
+                let component = Component::new(&sandbox.engine, bytes)
+                    .map_err(|e| CheckError::NotComponent(first_line(&e)))?;
+                tracing::warn!("the transform compile cache is unusable: {cached:#}");
+                (component, false)
+            }
+        };
     if component
         .component_type()
         .get_export(&sandbox.engine, "transform")
@@ -190,10 +210,11 @@ pub fn check(bytes: &[u8]) -> Result<Compiled, CheckError> {
     Ok(Compiled {
         pre,
         sha256: sha256_hex(bytes),
+        from_cache,
     })
 }
 
-fn first_line(e: &wasmtime::Error) -> String {
+fn first_line(e: &impl std::fmt::Display) -> String {
     format!("{e:#}").lines().next().unwrap_or("").to_string()
 }
 
@@ -201,6 +222,8 @@ fn first_line(e: &wasmtime::Error) -> String {
 /// calls at once, and the counters.
 pub struct Transforms {
     compiled: Mutex<HashMap<String, Compiled>>,
+    /// Where compiled code is kept across restarts (`<data>/cache`).
+    cache_dir: OnceLock<PathBuf>,
     permits: Arc<Semaphore>,
     runs: AtomicU64,
     posted: AtomicU64,
@@ -214,6 +237,7 @@ impl Transforms {
     pub fn new(settings: &TransformSettings) -> Transforms {
         Transforms {
             compiled: Mutex::new(HashMap::new()),
+            cache_dir: OnceLock::new(),
             permits: Arc::new(Semaphore::new(settings.max_concurrent.max(1) as usize)),
             runs: AtomicU64::new(0),
             posted: AtomicU64::new(0),
@@ -221,6 +245,17 @@ impl Transforms {
             refused: AtomicU64::new(0),
             crashed: AtomicU64::new(0),
         }
+    }
+
+    /// Keeps compiled code in `dir` from now on (set once, at start).
+    pub fn use_cache_dir(&self, dir: PathBuf) {
+        let _ = self.cache_dir.set(dir);
+    }
+
+    /// [`check`] for this server: compiled code comes from and goes to its
+    /// cache directory, when it has one. Slow: off the async threads.
+    pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, CheckError> {
+        check_cached(bytes, self.cache_dir.get().map(PathBuf::as_path))
     }
 
     /// Keeps what an upload compiled, so the first call does not compile again.
@@ -256,7 +291,7 @@ impl Transforms {
         let (app2, key) = (app.clone(), id.to_string());
         let loaded = tokio::task::spawn_blocking(move || {
             let (_, bytes) = app2.store.transform_component(&key)?;
-            Ok::<_, StoreError>(check(&bytes))
+            Ok::<_, StoreError>(app2.transforms.compile(&bytes))
         })
         .await
         .map_err(|e| Failure::Crashed(format!("loading the transform failed: {e}")))?;
@@ -646,6 +681,32 @@ mod tests {
         let posted = run(&app, &id, "probe").await.unwrap().unwrap();
         let payload: serde_json::Value = serde_json::from_str(&posted).unwrap();
         assert_eq!(payload["text"], "env=0 args=0 root=denied write=denied");
+    }
+
+    #[test]
+    fn compiled_code_is_kept_on_disk_for_the_next_start() {
+        let cache = tempfile::tempdir().unwrap();
+        let first = Transforms::new(&TransformSettings::default());
+        first.use_cache_dir(cache.path().to_path_buf());
+        assert!(
+            !first
+                .compile(&hostile_bytes())
+                .map_err(|e| e.to_string())
+                .unwrap()
+                .from_cache
+        );
+        // A server started later on the same data directory.
+        let next = Transforms::new(&TransformSettings::default());
+        next.use_cache_dir(cache.path().to_path_buf());
+        assert!(
+            next.compile(&hostile_bytes())
+                .map_err(|e| e.to_string())
+                .unwrap()
+                .from_cache
+        );
+        // What is not a component leaves nothing there.
+        assert!(next.compile(b"not wasm").is_err());
+        assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 1);
     }
 
     #[test]

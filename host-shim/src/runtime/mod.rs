@@ -5,7 +5,7 @@
 
 mod admission;
 mod bindings;
-mod cache;
+pub(crate) mod cache;
 mod imports;
 
 pub use bindings::exports::switchboard::plugin::commands::{

@@ -7,7 +7,7 @@ use super::rest::{Result, json_response, require_admin};
 use super::{ApiError, Shim};
 use crate::store::transforms::TransformInfo;
 use crate::store::{StoreError, new_id, valid_id};
-use crate::transforms::{CheckError, check, sha256_hex};
+use crate::transforms::{CheckError, sha256_hex};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -123,7 +123,7 @@ async fn upload(State(shim): State<Shim>, request: Request) -> Result<Response> 
     let created = tokio::task::spawn_blocking(move || {
         // Compiling (Cranelift) is the slow part; it also proves the
         // component is a transform before anything is stored.
-        let compiled = check(&component).map_err(check_failed)?;
+        let compiled = app.transforms.compile(&component).map_err(check_failed)?;
         let info = TransformInfo {
             id: new_id(),
             name,
