@@ -35,3 +35,81 @@ impl Host for CallState {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::{App, Clock};
+    use crate::config::Config;
+    use crate::runtime::Grants;
+    use crate::runtime::bindings::types::Header;
+    use std::sync::Arc;
+    use wasmtime::StoreLimitsBuilder;
+    use wasmtime::component::ResourceTable;
+    use wasmtime_wasi::WasiCtx;
+
+    /// The import as the plugin calls it, on a server holding the hostile
+    /// test component (`make component`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_import_answers_what_the_component_did() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("db")).unwrap();
+        let app = Arc::new(App::new(store, Config::default(), None, Clock::system()).unwrap());
+        let bytes = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/wasm32-wasip2/release/switchboard_transform_hostile.wasm"),
+        )
+        .expect("the hostile test transform: `make component`");
+        let info = crate::store::transforms::TransformInfo {
+            id: crate::store::new_id(),
+            name: "hostile".into(),
+            size: bytes.len() as i64,
+            sha256: crate::transforms::sha256_hex(&bytes),
+            create_at: 1,
+            creator_id: "admin".into(),
+        };
+        app.store.insert_transform(&info, bytes).unwrap();
+        let mut state = CallState {
+            app,
+            grants: Grants::default(),
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new().build(),
+        };
+        let request = |mode: &str| TransformRequest {
+            method: "POST".into(),
+            path: format!("/hooks/x/{mode}"),
+            query: String::new(),
+            headers: vec![Header {
+                name: "X-Test".into(),
+                value: "from the plugin".into(),
+            }],
+            body: b"hi".to_vec(),
+        };
+        let posted = state
+            .run(info.id.clone(), request("ok"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            posted.contains("x-test=from the plugin body=hi"),
+            "{posted}"
+        );
+        assert!(matches!(
+            state.run(info.id.clone(), request("drop")).await,
+            Ok(None)
+        ));
+        match state.run(info.id.clone(), request("err")).await {
+            Err(TransformFailure::Refused(m)) => assert_eq!(m, "refused by the test transform"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        match state.run(info.id.clone(), request("trap")).await {
+            Err(TransformFailure::Crashed(what)) => assert!(what.starts_with("trap: "), "{what}"),
+            other => panic!("expected a crash, got {other:?}"),
+        }
+        assert!(matches!(
+            state.run(crate::store::new_id(), request("ok")).await,
+            Err(TransformFailure::NotFound)
+        ));
+    }
+}
