@@ -271,6 +271,37 @@ async fn ping_time(api: &Api) -> Duration {
     started.elapsed()
 }
 
+/// Pings from a thread of its own with a blocking socket, so neither the
+/// request nor the pause between pings depends on the server's runtime
+/// (whose timers stall too when its workers are held). Each ping's start
+/// and end, from `origin`.
+fn ping_from_a_thread(
+    url: &str,
+    origin: Instant,
+    pings: usize,
+) -> std::thread::JoinHandle<Vec<(Duration, Duration)>> {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").to_string();
+    std::thread::spawn(move || {
+        (0..pings)
+            .map(|_| {
+                std::thread::sleep(Duration::from_millis(40));
+                let start = origin.elapsed();
+                let mut socket = std::net::TcpStream::connect(&addr).unwrap();
+                socket
+                    .write_all(
+                        b"GET /api/v4/system/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                    )
+                    .unwrap();
+                let mut answer = String::new();
+                socket.read_to_string(&mut answer).unwrap();
+                assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+                (start, origin.elapsed())
+            })
+            .collect()
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_keeps_answering_while_loops_and_memory_hogs_run() {
     let shim = TestShim::builder()
@@ -285,8 +316,7 @@ async fn the_server_keeps_answering_while_loops_and_memory_hogs_run() {
         .await
         .unwrap();
     let id = upload_hostile(&shim).await;
-    let anyone = Api::new(&shim, None);
-    ping_time(&anyone).await;
+    ping_time(&Api::new(&shim, None)).await;
     let started = Instant::now();
     let runs: Vec<_> = ["loop", "loop", "memory"]
         .into_iter()
@@ -305,19 +335,25 @@ async fn the_server_keeps_answering_while_loops_and_memory_hogs_run() {
         })
         .collect();
     // While they run (the loops for their whole second), the server answers.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let mut slowest = Duration::ZERO;
-    for _ in 0..10 {
-        slowest = slowest.max(ping_time(&anyone).await);
-        tokio::time::sleep(Duration::from_millis(40)).await;
-    }
-    assert!(
-        slowest < Duration::from_millis(100),
-        "a ping took {slowest:?}"
-    );
+    let pings = ping_from_a_thread(&shim.url, started, 8);
     let mut outcomes = Vec::new();
     for run in runs {
         outcomes.push(run.await.unwrap());
+    }
+    let pings = tokio::task::spawn_blocking(move || pings.join().unwrap())
+        .await
+        .unwrap();
+    let loops_ended = outcomes[0].1.min(outcomes[1].1);
+    for (start, end) in &pings {
+        assert!(
+            *end < loops_ended,
+            "a ping ended at {end:?}, after the loops ({loops_ended:?})"
+        );
+        assert!(
+            *end - *start < Duration::from_millis(100),
+            "a ping took {:?}",
+            *end - *start
+        );
     }
     for (outcome, ended) in &outcomes[..2] {
         assert_eq!(
@@ -417,21 +453,21 @@ async fn a_hook_whose_component_fails_answers_422_and_posts_nothing() {
     hook.fails("text", "invalid output").await;
     hook.fails("memory", "memory").await;
     // A loop: the server answers pings meanwhile, and the loop ends at its deadline.
-    let anyone = Api::new(&hook.shim, None);
     let started = Instant::now();
-    let (_, slowest) = tokio::join!(hook.fails("loop", "deadline"), async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let mut slowest = Duration::ZERO;
-        for _ in 0..8 {
-            slowest = slowest.max(ping_time(&anyone).await);
-            tokio::time::sleep(Duration::from_millis(40)).await;
-        }
-        slowest
-    });
-    assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(
-        slowest < Duration::from_millis(100),
-        "a ping took {slowest:?}"
-    );
+    let pings = ping_from_a_thread(&hook.shim.url, started, 8);
+    hook.fails("loop", "deadline").await;
+    let loop_ended = started.elapsed();
+    assert!(loop_ended < Duration::from_secs(5));
+    let pings = tokio::task::spawn_blocking(move || pings.join().unwrap())
+        .await
+        .unwrap();
+    for (start, end) in &pings {
+        assert!(*end < loop_ended, "a ping ended at {end:?}, after the loop");
+        assert!(
+            *end - *start < Duration::from_millis(100),
+            "a ping took {:?}",
+            *end - *start
+        );
+    }
     hook.shim.stop().await.unwrap();
 }
