@@ -17,6 +17,8 @@ target:
 
 component: target
 	$(CARGO) build -p switchboard-plugin --target $(TARGET) --release
+	# The tests' transform components (wit/transform/): target/$(TARGET)/release/switchboard_transform_hostile.wasm
+	$(CARGO) build -p switchboard-transform-hostile --target $(TARGET) --release
 
 # What users run and what `make bench` measures is built in the optimised
 # `perf` profile (Cargo.toml); tests and CI keep the one dev profile and never
@@ -82,6 +84,7 @@ lint: target
 	# The browser tests are `test = false` (they need Chromium), so --all-targets skips them.
 	$(CARGO) clippy -p switchboard-tests --test browser -- -D warnings
 	$(CARGO) clippy -p switchboard-plugin --target $(TARGET) -- -D warnings
+	$(CARGO) clippy -p switchboard-transform-hostile --target $(TARGET) -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

@@ -16,6 +16,8 @@ pub struct Config {
     pub metrics_settings: MetricsSettings,
     /// Outbound delivery retries and limits (the shim's own section).
     pub delivery_settings: crate::deliveries::DeliverySettings,
+    /// Uploaded transform components' sandbox (the shim's own section).
+    pub transform_settings: TransformSettings,
     /// The whole document as read or last patched, unmodelled keys included.
     #[serde(skip)]
     raw: serde_json::Value,
@@ -219,6 +221,39 @@ impl Default for SwitchboardSettings {
             max_connections: 4096,
             dynamic_client_registrations_per_minute: 20,
             first_start: FirstStartSettings::default(),
+        }
+    }
+}
+
+/// How uploaded transform components (issue 25) are run: each call in a
+/// sandbox of its own with these bounds (docs/TRANSFORMS.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct TransformSettings {
+    /// Linear memory one call may use.
+    pub memory_limit_mib: u32,
+    /// Wall-clock limit of one call, in milliseconds.
+    pub timeout_milliseconds: u32,
+    /// Wasm fuel one call may burn (about one unit per instruction): the CPU
+    /// bound, which a busy machine cannot stretch the way it stretches the
+    /// wall deadline.
+    pub fuel: u64,
+    /// Calls that run at once; more wait their turn within their deadline.
+    /// The default, 2, is this machine's cores: hostile transforms can take
+    /// those, never the server's other work queued on tokio's workers.
+    pub max_concurrent: u32,
+    /// Largest component an admin may upload, in bytes.
+    pub max_component_bytes: u64,
+}
+
+impl Default for TransformSettings {
+    fn default() -> Self {
+        TransformSettings {
+            memory_limit_mib: 32,
+            timeout_milliseconds: 1000,
+            fuel: 2_000_000_000,
+            max_concurrent: 2,
+            max_component_bytes: 16 << 20,
         }
     }
 }

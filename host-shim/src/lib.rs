@@ -15,6 +15,7 @@ pub mod server;
 pub mod store;
 pub mod sweeper;
 pub mod telemetry;
+pub mod transforms;
 
 pub use server::Shim;
 
@@ -63,6 +64,8 @@ pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Boot
         options.config_path,
         options.clock,
     )?);
+    // Transform components' compiled code is kept beside the plugin's.
+    app.transforms.use_cache_dir(options.data_dir.join("cache"));
     let runtime = match options.runtime {
         Some(runtime) => runtime,
         None => Arc::new(load_runtime(

@@ -27,4 +27,5 @@ mod slow_socket;
 mod sources;
 mod system_bot;
 mod tokens;
+mod transform_components;
 mod websocket;

@@ -61,6 +61,8 @@ pub struct App {
     pub login_turns: sign_in::LoginTurns,
     /// Dynamic client registrations per client address and minute.
     pub registrations: rate_limit::PerMinute,
+    /// Uploaded transform components: compiled code and the sandbox's bounds.
+    pub transforms: crate::transforms::Transforms,
 }
 
 impl App {
@@ -75,6 +77,7 @@ impl App {
         let metrics = metrics::Metrics::default();
         metrics.restore(store.metric_series()?);
         let telemetry = crate::telemetry::Telemetry::new(store.commit_stats());
+        let transforms = crate::transforms::Transforms::new(&config.transform_settings);
         Ok(App {
             telemetry,
             posted,
@@ -92,6 +95,7 @@ impl App {
             passwords: passwords::Passwords::default(),
             login_turns: sign_in::LoginTurns::default(),
             registrations: rate_limit::PerMinute::default(),
+            transforms,
         })
     }
 

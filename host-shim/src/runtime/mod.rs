@@ -5,7 +5,7 @@
 
 mod admission;
 mod bindings;
-mod cache;
+pub(crate) mod cache;
 mod imports;
 
 pub use bindings::exports::switchboard::plugin::commands::{
@@ -33,7 +33,7 @@ use wasmtime::{
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// How often the epoch advances; the deadline's granularity.
-const TICK: Duration = Duration::from_millis(10);
+pub(crate) const TICK: Duration = Duration::from_millis(10);
 
 /// Linear memory a freed pool slot keeps mapped and resets in place; a
 /// webhook call dirties well under this (docs/PERFORMANCE.md).
@@ -625,12 +625,12 @@ fn engine_config(options: &RuntimeOptions) -> wasmtime::Config {
 }
 
 /// Advances the engine's epoch every `TICK` until the runtime is dropped.
-struct Ticker {
+pub(crate) struct Ticker {
     stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Ticker {
-    fn start(engine: &Engine) -> Ticker {
+    pub(crate) fn start(engine: &Engine) -> Ticker {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let engine = engine.weak();

@@ -13,6 +13,7 @@ mod reactions;
 mod rest;
 mod status;
 mod tokens;
+mod transforms;
 mod users;
 mod web;
 mod websocket;
@@ -46,6 +47,7 @@ pub fn router(shim: Shim) -> Router {
         .merge(users::routes())
         .merge(tokens::routes())
         .merge(reactions::routes())
+        .merge(transforms::routes())
         .merge(plugin::routes())
         .merge(actions::routes())
         .merge(websocket::routes())

@@ -61,10 +61,19 @@ pub fn call_failed(err: CallError) -> ApiError {
 /// connection, whose body was left unread), so a trickling sender holds no
 /// handler for long.
 pub async fn read_body(shim: &Shim, body: Body) -> Result<Option<Vec<u8>>, ApiError> {
+    read_body_up_to(shim, body, shim.body_limit()).await
+}
+
+/// [`read_body`] with a cap of its own (uploads larger than a payload).
+pub async fn read_body_up_to(
+    shim: &Shim,
+    body: Body,
+    cap: usize,
+) -> Result<Option<Vec<u8>>, ApiError> {
     let limit = std::time::Duration::from_secs(u64::from(
         shim.app.config().service_settings.read_timeout.max(1),
     ));
-    let read = Limited::new(body, shim.body_limit()).collect();
+    let read = Limited::new(body, cap).collect();
     match tokio::time::timeout(limit, read).await {
         Err(_) => Err(ApiError::new(
             408,

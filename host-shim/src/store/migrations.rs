@@ -141,6 +141,12 @@ const MIGRATIONS: &[&str] = &[
     // at `ServiceSettings.MaximumLoginAttempts` the account is locked until
     // a success before it, or a password update, sets it back to 0.
     "ALTER TABLE users ADD COLUMN failed_attempts INTEGER NOT NULL DEFAULT 0;",
+    // transform components (issue 25): the uploaded `.wasm` in the database,
+    // not a file, so every node of a future cluster has it (`store::transforms`).
+    "CREATE TABLE transforms (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL, create_at INTEGER NOT NULL, creator_id TEXT NOT NULL,
+        component BLOB NOT NULL);",
 ];
 
 /// The release this binary is (the workspace's version).

@@ -16,6 +16,7 @@ mod outbox;
 mod outgoing_oauth;
 mod reactions;
 pub mod secrets;
+pub mod transforms;
 mod writer;
 
 pub use access_tokens::AccessToken;
