@@ -24,4 +24,5 @@ mod slow_socket;
 mod sources;
 mod system_bot;
 mod tokens;
+mod transforms;
 mod websocket;

@@ -183,6 +183,14 @@ pub fn update(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiE
     if updated.source_threads.is_none() {
         updated.source_threads = old.source_threads;
     }
+    // Transform settings a client leaves out are kept; `"transform": null` removes it.
+    let sent = serde_json::from_slice::<serde_json::Value>(&req.body).unwrap_or_default();
+    if sent.get("transform").is_none() {
+        updated.transform = old.transform.clone();
+    }
+    if sent.get("capture_only").is_none() {
+        updated.capture_only = old.capture_only;
+    }
     seal_source_secret(host, &mut updated, Some(&old));
     updated.create_at = old.create_at;
     updated.delete_at = 0;
@@ -210,11 +218,25 @@ pub fn sources(req: &Request) -> Result<Response, ApiError> {
     Ok(Response::json(200, &crate::sources::listing()))
 }
 
+/// `GET /api/v4/hooks/incoming/{id}/samples`: the hook's last requests, newest first, for
+/// whoever may read the hook.
+pub fn samples(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
+    let hook = load_managed(host, req, id)?;
+    Ok(Response::json(200, &super::samples::list(host, &hook.id)))
+}
+
+/// `POST /api/v4/hooks/incoming/{id}/preview`: what the hook would post (`preview`).
+pub fn preview(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
+    let hook = load_managed(host, req, id)?;
+    super::preview::run(host, req, hook)
+}
+
 pub fn delete(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
     let hook = load_managed(host, req, id)?;
     HOOKS.delete(host, &hook.id)?;
     host.metric_remove(&super::metric_key(&hook.id));
     super::from_source::forget_threads(host, &hook.id);
+    super::samples::forget(host, &hook.id);
     Ok(Response::status_ok())
 }
 
