@@ -31,11 +31,13 @@ pub fn handle(host: &dyn Host, req: &Request, hook_id: &str, source: Option<&str
         }
         None => run(host, req, hook_id, stored, &mut trace),
     };
-    let mut sample = super::samples::Sample::of(req, host.now_millis());
+    // What the request's sample records of the outcome.
+    let mut post_ids = Vec::new();
+    let mut failure = None;
     let mut response = match outcome {
         Ok((posts, ignored)) => {
             posts_made = u32::try_from(posts.len()).unwrap_or(u32::MAX);
-            sample.post_ids = posts.iter().map(|p| p.id.clone()).collect();
+            post_ids = posts.iter().map(|p| p.id.clone()).collect();
             // Our extension: `?wait=true` answers with the posts made, so the sender has
             // their ids.
             let mut response = if req.query_param("wait").as_deref() == Some("true") {
@@ -57,7 +59,7 @@ pub fn handle(host: &dyn Host, req: &Request, hook_id: &str, source: Option<&str
             } else {
                 &err.detailed_error
             };
-            sample.error = Some(format!("{}: {detail}", err.id));
+            failure = Some(format!("{}: {detail}", err.id));
             err.into_response(&req.request_id, developer)
         }
     };
@@ -65,8 +67,13 @@ pub fn handle(host: &dyn Host, req: &Request, hook_id: &str, source: Option<&str
     // Every request to a real hook is captured, refused ones too (a sender's malformed
     // body is what its samples are for).
     if let Some(hook) = stored {
-        sample.status = response.status;
-        super::samples::record(host, &hook.id, sample);
+        let captured = super::samples::Sample {
+            status: response.status,
+            post_ids,
+            error: failure,
+            ..super::samples::Sample::of(req, host.now_millis())
+        };
+        super::samples::record(host, &hook.id, captured);
     }
     if let Some(hook) = &trace.hook {
         let sample = MetricSample {

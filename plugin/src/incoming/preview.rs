@@ -176,4 +176,60 @@ mod tests {
         assert!(host.posts.borrow().is_empty());
         assert_eq!(host.kv_list("", 0, 1000).unwrap(), keys_before);
     }
+
+    /// A sample's signature is redacted, so a preview of a signed source hook does not
+    /// check it (a request does: 401).
+    #[test]
+    fn a_preview_of_a_signed_source_hook_skips_the_signature() {
+        let fixture: Value = serde_json::from_str(include_str!(
+            "../sources/fixtures/github/issues_opened.json"
+        ))
+        .unwrap();
+        let host = FakeHost::default();
+        let hook = IncomingWebhook {
+            id: "h".repeat(26),
+            channel_id: "c".repeat(26),
+            team_id: "t".repeat(26),
+            user_id: "u".repeat(26),
+            source: Some("github".into()),
+            source_secret_sealed: host.seal(super::super::model::SOURCE_SECRET_PURPOSE, b"s"),
+            ..Default::default()
+        };
+        host.users.borrow_mut().push(user(&hook.user_id, "dave"));
+        host.channels.borrow_mut().push(channel(
+            &hook.channel_id,
+            &hook.team_id,
+            "town-square",
+            ChannelType::Open,
+        ));
+        HOOKS.put(&host, &hook.id, &hook).unwrap();
+        let mut headers = fixture["headers"].clone();
+        headers["X-Hub-Signature-256"] = "[redacted]".into();
+        let asked = json!({"headers": headers, "body": fixture["body"]});
+        let req = Request {
+            method: "POST".into(),
+            body: asked.to_string().into_bytes(),
+            user_id: Some(hook.user_id.clone()),
+            ..Request::default()
+        };
+        let answer: Value =
+            serde_json::from_slice(&run(&host, &req, hook.clone()).unwrap().body).unwrap();
+        assert_eq!(answer["error"], Value::Null, "{answer}");
+        assert_eq!(answer["posts"].as_array().map(Vec::len), Some(1));
+
+        let sent = Request {
+            method: "POST".into(),
+            path: format!("/hooks/{}", hook.id),
+            headers: headers
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap().to_owned()))
+                .collect(),
+            body: fixture["body"].to_string().into_bytes(),
+            ..Request::default()
+        };
+        let response = super::super::execute::handle(&host, &sent, &hook.id, None);
+        assert_eq!(response.status, 401);
+    }
 }
