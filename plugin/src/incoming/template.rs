@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 /// a thousand-item list with some formatting fits many times over; `{% for i in range(10**9) %}`
 /// does not.
 pub const FUEL_PER_FIELD: u64 = 200_000;
+/// Work a whole render may do: shared equally among the members (and `when`), so a template
+/// of many members is bounded as one of few, well inside the plugin call's deadline.
+pub const FUEL_PER_RENDER: u64 = 1_000_000;
 /// The largest rendered field, and the largest rendered payload, in bytes.
 pub const MAX_FIELD_OUTPUT: usize = 64 * 1024;
 pub const MAX_OUTPUT: usize = 256 * 1024;
@@ -191,8 +194,8 @@ pub struct Rendered {
 pub enum RenderError {
     /// The template raised an error (a bad filter argument, `raise`…).
     Template(TemplateError),
-    /// A field used up its fuel.
-    Fuel { field: String },
+    /// A field used up its fuel (`fuel`: its share).
+    Fuel { field: String, fuel: u64 },
     /// A field or the whole payload rendered larger than its bound.
     Output { field: String, limit: usize },
 }
@@ -201,9 +204,9 @@ impl std::fmt::Display for RenderError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RenderError::Template(e) => e.fmt(f),
-            RenderError::Fuel { field } => write!(
+            RenderError::Fuel { field, fuel } => write!(
                 f,
-                "{field}: the template used up its fuel ({FUEL_PER_FIELD} steps per field)"
+                "{field}: the template used up its fuel ({fuel} steps for this member)"
             ),
             RenderError::Output { field, limit } => {
                 write!(f, "{field}: the rendered output is over {limit} bytes")
@@ -212,11 +215,11 @@ impl std::fmt::Display for RenderError {
     }
 }
 
-fn environment() -> Environment<'static> {
+fn environment(fuel: u64) -> Environment<'static> {
     let mut env = Environment::new();
     // `body.a.b` of a body without `a` is empty, not an error: senders leave members out.
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
-    env.set_fuel(Some(FUEL_PER_FIELD));
+    env.set_fuel(Some(fuel));
     env.set_debug(true);
     env
 }
@@ -292,7 +295,7 @@ impl Template {
         if size > MAX_SOURCE {
             return Err(bound(format!("over {MAX_SOURCE} bytes of template")));
         }
-        let env = environment();
+        let env = environment(FUEL_PER_FIELD);
         if !self.when.is_empty() {
             env.compile_expression(&self.when)
                 .map_err(|e| located("when", &self.when, &e))?;
@@ -306,12 +309,16 @@ impl Template {
 
     /// The payload for this request, or `None` when `when` is false.
     pub fn render(&self, context: &Context) -> Result<Option<Rendered>, RenderError> {
-        let env = environment();
+        let members = self.members();
+        let shares = members.len() as u64 + u64::from(!self.when.is_empty());
+        let fuel = (FUEL_PER_RENDER / shares.max(1)).min(FUEL_PER_FIELD);
+        let env = environment(fuel);
         let ctx = context.jinja();
         let fail = |field: &str, source: &str, e: minijinja::Error| {
             if e.kind() == ErrorKind::OutOfFuel {
                 RenderError::Fuel {
                     field: field.to_owned(),
+                    fuel,
                 }
             } else {
                 RenderError::Template(located(field, source, &e))
@@ -328,7 +335,7 @@ impl Template {
         }
         let mut rendered: BTreeMap<String, String> = BTreeMap::new();
         let mut total = 0;
-        for (name, source) in self.members() {
+        for (name, source) in members {
             let out = env
                 .template_from_str(source)
                 .and_then(|t| t.render(ctx.clone()))
@@ -506,9 +513,37 @@ mod tests {
         assert_eq!(
             t.render(&context("{}")).unwrap_err(),
             RenderError::Fuel {
-                field: "text".into()
+                field: "text".into(),
+                fuel: FUEL_PER_FIELD,
             }
         );
+    }
+
+    /// Many members share one budget: thirty members that each loop 50 000 times pass one
+    /// by one but not together.
+    #[test]
+    fn members_share_the_render_budget() {
+        let busy = "{% for i in range(50000) %}{% endfor %}x";
+        assert!(template(busy).render(&context("{}")).is_ok());
+        let t = Template {
+            attachments: (0..3)
+                .map(|_| AttachmentTemplate {
+                    fields: (0..5)
+                        .map(|_| FieldTemplate {
+                            title: busy.into(),
+                            value: busy.into(),
+                            short: false,
+                        })
+                        .collect(),
+                    ..AttachmentTemplate::default()
+                })
+                .collect(),
+            ..Template::default()
+        };
+        assert!(matches!(
+            t.render(&context("{}")).unwrap_err(),
+            RenderError::Fuel { fuel: 33_333, .. }
+        ));
     }
 
     #[test]
