@@ -360,6 +360,37 @@ mod tests {
         assert!(answer.get("source_secret_set").is_none(), "{answer}");
     }
 
+    /// An update that leaves `transform` and `capture_only` out keeps them (a client that
+    /// does not know them cannot drop them); `"transform": null` removes the transform.
+    #[test]
+    fn an_update_keeps_the_transform_unless_it_is_sent() {
+        let host = host();
+        let owner = "u".repeat(26);
+        let created = request(
+            &owner,
+            serde_json::json!({"channel_id": "c".repeat(26), "capture_only": true,
+                               "transform": {"template": {"text": "{{ body.a }}"}}}),
+        );
+        let hook: serde_json::Value =
+            serde_json::from_slice(&create(&host, &created).unwrap().body).unwrap();
+        let id = hook["id"].as_str().unwrap().to_owned();
+        let put = |body: serde_json::Value| -> serde_json::Value {
+            let req = Request {
+                method: "PUT".into(),
+                body: body.to_string().into_bytes(),
+                user_id: Some(owner.clone()),
+                ..Request::default()
+            };
+            serde_json::from_slice(&update(&host, &req, &id).unwrap().body).unwrap()
+        };
+        let kept = put(serde_json::json!({"id": id, "channel_id": "c".repeat(26)}));
+        assert_eq!(kept["transform"]["template"]["text"], "{{ body.a }}");
+        assert_eq!(kept["capture_only"], true);
+        let removed = put(serde_json::json!({"id": id, "channel_id": "c".repeat(26),
+                                             "transform": null, "capture_only": false}));
+        assert!(removed.get("transform").is_none() && removed.get("capture_only").is_none());
+    }
+
     #[test]
     fn create_needs_a_session_and_a_known_channel() {
         let host = host();
