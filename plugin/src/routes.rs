@@ -30,6 +30,12 @@ pub fn route(host: &dyn Host, req: &Request) -> Response {
         ("GET", ["api", "v4", "hooks", "incoming"]) => incoming::manage::list(host, req),
         ("GET", ["api", "v4", "hooks", "incoming", "sources"]) => incoming::manage::sources(req),
         ("GET", ["api", "v4", "hooks", "incoming", id]) => incoming::manage::get(host, req, id),
+        ("GET", ["api", "v4", "hooks", "incoming", id, "samples"]) => {
+            incoming::manage::samples(host, req, id)
+        }
+        ("POST", ["api", "v4", "hooks", "incoming", id, "preview"]) => {
+            incoming::manage::preview(host, req, id)
+        }
         ("PUT", ["api", "v4", "hooks", "incoming", id]) => incoming::manage::update(host, req, id),
         ("DELETE", ["api", "v4", "hooks", "incoming", id]) => {
             incoming::manage::delete(host, req, id)

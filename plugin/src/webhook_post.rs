@@ -71,6 +71,38 @@ pub fn finish_attachments(attachments: &mut [Attachment]) {
 /// parts created. Parts already created stay if a later one fails, as in
 /// Mattermost.
 pub fn create_webhook_post(host: &dyn Host, input: WebhookPost) -> Result<Vec<Post>, ApiError> {
+    let dedupe = input.id_seed.is_some();
+    let mut created = Vec::new();
+    for post in build_webhook_posts(host, input)? {
+        let post = match host.create_post(post.clone()) {
+            // Created by an earlier run of the same answer: already done.
+            Err(crate::host::HostError::Conflict(_)) if dedupe => {
+                host.post(&post.id).map_err(|e| {
+                    ApiError::new(
+                        500,
+                        "api.post.create_webhook_post.creating.app_error",
+                        "Error creating post.",
+                    )
+                    .with_detail(e.detail().to_string())
+                })
+            }
+            other => other.map_err(|e| {
+                ApiError::new(
+                    500,
+                    "api.post.create_webhook_post.creating.app_error",
+                    "Error creating post.",
+                )
+                .with_detail(e.detail().to_string())
+            }),
+        }?;
+        created.push(post);
+    }
+    Ok(created)
+}
+
+/// The posts [`create_webhook_post`] would create, built and checked but not created
+/// (previews show these).
+pub fn build_webhook_posts(host: &dyn Host, input: WebhookPost) -> Result<Vec<Post>, ApiError> {
     let settings = host.settings();
     if input.post_type.starts_with("system_") {
         return Err(ApiError::invalid_param("post.type"));
@@ -135,7 +167,7 @@ pub fn create_webhook_post(host: &dyn Host, input: WebhookPost) -> Result<Vec<Po
         },
     )?;
 
-    let mut created = Vec::with_capacity(parts.len());
+    let mut built = Vec::with_capacity(parts.len());
     for (index, part) in parts.into_iter().enumerate() {
         let mut part_props = props.clone();
         if !part.attachments.is_empty() {
@@ -157,28 +189,7 @@ pub fn create_webhook_post(host: &dyn Host, input: WebhookPost) -> Result<Vec<Po
         if !input.signer.is_empty() {
             crate::action_cookie::seal_cookies(host, &mut post, &input.signer);
         }
-        let post = match host.create_post(post.clone()) {
-            // Created by an earlier run of the same answer: already done.
-            Err(crate::host::HostError::Conflict(_)) if input.id_seed.is_some() => {
-                host.post(&post.id).map_err(|e| {
-                    ApiError::new(
-                        500,
-                        "api.post.create_webhook_post.creating.app_error",
-                        "Error creating post.",
-                    )
-                    .with_detail(e.detail().to_string())
-                })
-            }
-            other => other.map_err(|e| {
-                ApiError::new(
-                    500,
-                    "api.post.create_webhook_post.creating.app_error",
-                    "Error creating post.",
-                )
-                .with_detail(e.detail().to_string())
-            }),
-        }?;
-        created.push(post);
+        built.push(post);
     }
-    Ok(created)
+    Ok(built)
 }

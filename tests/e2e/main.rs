@@ -28,4 +28,5 @@ mod sources;
 mod system_bot;
 mod tokens;
 mod transform_components;
+mod transforms;
 mod websocket;

@@ -424,7 +424,6 @@ impl TransformedHook {
 }
 
 #[tokio::test]
-#[ignore = "needs the templates branch (hook transform dispatch)"]
 async fn a_hook_with_a_component_posts_what_it_returns() {
     let hook = TransformedHook::new().await;
     let reply = hook.send("ok", json!({"k": "v"})).await;
@@ -445,7 +444,6 @@ async fn a_hook_with_a_component_posts_what_it_returns() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the templates branch (hook transform dispatch)"]
 async fn a_hook_whose_component_fails_answers_422_and_posts_nothing() {
     let hook = TransformedHook::new().await;
     hook.fails("err", "refused by the test transform").await;

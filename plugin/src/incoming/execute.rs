@@ -8,7 +8,7 @@ use crate::host::{Channel, ChannelType, Host, MetricSample, PermissionScope, Pos
 use crate::slack::attachment::Attachment;
 use crate::slack::mrkdwn;
 use crate::slack::text::{announcements_and_mentions, translate_attachments};
-use crate::webhook_post::{WebhookPost, create_webhook_post};
+use crate::webhook_post::{WebhookPost, build_webhook_posts, create_webhook_post};
 use serde_json::Value;
 
 /// `POST /hooks/{id}`, and with `source`, `POST /hooks/{id}/{source}`: a built-in source's
@@ -22,15 +22,22 @@ pub fn handle(host: &dyn Host, req: &Request, hook_id: &str, source: Option<&str
     let stored: Option<IncomingWebhook> = HOOKS.get(host, hook_id).ok().flatten();
     let stored = stored.as_ref();
     let outcome = match source {
+        _ if stored.is_some_and(|h| h.transform.is_some() || h.capture_only) => {
+            super::transform::run(host, req, stored, &mut trace)
+        }
         Some(name) => super::from_source::run(host, req, hook_id, stored, Some(name), &mut trace),
         None if super::from_source::hook_takes_native(req, stored) => {
             super::from_source::run(host, req, hook_id, stored, None, &mut trace)
         }
         None => run(host, req, hook_id, stored, &mut trace),
     };
+    // What the request's sample records of the outcome.
+    let mut post_ids = Vec::new();
+    let mut failure = None;
     let mut response = match outcome {
         Ok((posts, ignored)) => {
             posts_made = u32::try_from(posts.len()).unwrap_or(u32::MAX);
+            post_ids = posts.iter().map(|p| p.id.clone()).collect();
             // Our extension: `?wait=true` answers with the posts made, so the sender has
             // their ids.
             let mut response = if req.query_param("wait").as_deref() == Some("true") {
@@ -46,9 +53,28 @@ pub fn handle(host: &dyn Host, req: &Request, hook_id: &str, source: Option<&str
             }
             response
         }
-        Err(err) => err.into_response(&req.request_id, developer),
+        Err(err) => {
+            let detail = if err.detailed_error.is_empty() {
+                &err.message
+            } else {
+                &err.detailed_error
+            };
+            failure = Some(format!("{}: {detail}", err.id));
+            err.into_response(&req.request_id, developer)
+        }
     };
     response.headers.extend(trace.headers);
+    // Every request to a real hook is captured, refused ones too (a sender's malformed
+    // body is what its samples are for).
+    if let Some(hook) = stored {
+        let captured = super::samples::Sample {
+            status: response.status,
+            post_ids,
+            error: failure,
+            ..super::samples::Sample::of(req, host.now_millis())
+        };
+        super::samples::record(host, &hook.id, captured);
+    }
     if let Some(hook) = &trace.hook {
         let sample = MetricSample {
             failed: response.status >= 400,
@@ -67,6 +93,69 @@ pub(super) struct Trace {
     headers: Vec<(String, String)>,
     /// The hook, once found: only real hooks get counters.
     pub(super) hook: Option<String>,
+    /// Whether this request's rate limit was taken already (a transform's is, before it runs).
+    rate_taken: bool,
+    /// Where the posts go: created, or only built for a preview.
+    pub(super) sink: Sink,
+}
+
+/// What the pipeline does with the posts it builds. A preview runs every check a request
+/// meets but writes nothing: no posts, no rate-limit budget, no idempotency or thread record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) enum Sink {
+    #[default]
+    Create,
+    Preview,
+}
+
+impl Trace {
+    pub(super) fn preview() -> Trace {
+        Trace {
+            sink: Sink::Preview,
+            ..Trace::default()
+        }
+    }
+}
+
+/// The request's hook, or Mattermost's refusal of a missing one.
+pub(super) fn found_hook<'a>(
+    host: &dyn Host,
+    stored: Option<&'a IncomingWebhook>,
+) -> Result<&'a IncomingWebhook, ApiError> {
+    if !host.settings().enable_incoming_webhooks {
+        return Err(error(
+            501,
+            "web.incoming_webhook.disabled.app_error",
+            "Incoming webhooks have been disabled by the system admin.",
+        ));
+    }
+    stored.ok_or_else(|| {
+        error(
+            400,
+            "web.incoming_webhook.invalid.app_error",
+            "Invalid webhook.",
+        )
+    })
+}
+
+/// Takes one request from the hook's rate limit, once per request.
+pub(super) fn take_rate_limit(
+    host: &dyn Host,
+    hook: &IncomingWebhook,
+    trace: &mut Trace,
+) -> Result<(), ApiError> {
+    if trace.rate_taken || trace.sink == Sink::Preview {
+        return Ok(());
+    }
+    trace.rate_taken = true;
+    if let Some(budget) = rate_limit::budget(host, hook.rate_limit) {
+        let verdict = rate_limit::take(host, &hook.id, budget, host.now_millis())?;
+        trace.headers.extend(verdict.headers());
+        if !verdict.allowed {
+            return Err(rate_limit::refused());
+        }
+    }
+    Ok(())
 }
 
 /// Our extension: names every member of the request that nothing used.
@@ -129,7 +218,7 @@ fn media_type(req: &Request) -> String {
 
 /// Each stage wraps its cause under its own id, in Mattermost's order: the
 /// body is decoded before the hook is even looked up.
-fn run(
+pub(super) fn run(
     host: &dyn Host,
     req: &Request,
     hook_id: &str,
@@ -223,15 +312,12 @@ pub(super) fn deliver(
         )
     })?;
     trace.hook = Some(hook.id.clone());
-    if let Some(budget) = rate_limit::budget(host, hook.rate_limit) {
-        let verdict = rate_limit::take(host, &hook.id, budget, host.now_millis())?;
-        trace.headers.extend(verdict.headers());
-        if !verdict.allowed {
-            return Err(rate_limit::refused());
-        }
-    }
+    take_rate_limit(host, hook, trace)?;
     // Only a real hook's requests leave an idempotency record.
-    let id_seed = super::idempotency::seed(host, req, &hook.id, host.now_millis())?;
+    let id_seed = match trace.sink {
+        Sink::Create => super::idempotency::seed(host, req, &hook.id, host.now_millis())?,
+        Sink::Preview => None,
+    };
 
     let (text, attachments) = if origin == Origin::Source {
         (payload.text, payload.attachments)
@@ -275,27 +361,28 @@ pub(super) fn deliver(
     }
     let root_id = check_root(host, &payload.root_id, &channel)?;
 
-    create_webhook_post(
-        host,
-        WebhookPost {
-            user_id: hook.user_id.clone(),
-            channel_id: channel.id,
-            root_id,
-            text,
-            post_type,
-            props: payload.props.unwrap_or_default(),
-            attachments,
-            username: or_else(payload.username, &hook.username),
-            icon_url: or_else(payload.icon_url, &hook.icon_url),
-            icon_emoji: payload.icon_emoji,
-            display_name: hook.display_name.clone(),
-            priority: payload.priority,
-            id_seed,
-            // Incoming webhooks have no secret to sign clicks with.
-            signer: String::new(),
-            tag_key: Some(hook.id.clone()),
-        },
-    )
+    let post = WebhookPost {
+        user_id: hook.user_id.clone(),
+        channel_id: channel.id,
+        root_id,
+        text,
+        post_type,
+        props: payload.props.unwrap_or_default(),
+        attachments,
+        username: or_else(payload.username, &hook.username),
+        icon_url: or_else(payload.icon_url, &hook.icon_url),
+        icon_emoji: payload.icon_emoji,
+        display_name: hook.display_name.clone(),
+        priority: payload.priority,
+        id_seed,
+        // Incoming webhooks have no secret to sign clicks with.
+        signer: String::new(),
+        tag_key: Some(hook.id.clone()),
+    };
+    match trace.sink {
+        Sink::Create => create_webhook_post(host, post),
+        Sink::Preview => build_webhook_posts(host, post),
+    }
 }
 
 /// The sender's text and attachments as the hook posts them: the hook's Slack formatting,

@@ -4,7 +4,7 @@
 //! channel lock, rate limit, idempotency and `?wait=true` apply. Threads live here.
 
 use super::IncomingWebhook;
-use super::execute::{Origin, Trace, deliver};
+use super::execute::{Origin, Sink, Trace, deliver};
 use super::model::SOURCE_SECRET_PURPOSE;
 use super::payload::IncomingRequest;
 use crate::api::{ApiError, Request};
@@ -89,7 +89,10 @@ pub(super) fn run(
             ),
         ));
     }
-    check_signature(host, req, hook, source)?;
+    // A preview's request is a sample, whose signature is redacted.
+    if trace.sink == Sink::Create {
+        check_signature(host, req, hook, source)?;
+    }
     let json = sources::decode_body(req.header("content-type"), &req.body).map_err(|e| {
         error(
             400,
@@ -121,12 +124,9 @@ pub(super) fn run(
         .thread
         .filter(|_| hook.source_threads != Some(false))
         .map(|key| thread_key(&hook.id, source.name, &key));
-    let recorded = thread
+    let (recorded, root_id) = thread
         .as_deref()
-        .and_then(|key| host.kv_get(key).ok().flatten());
-    let root_id = recorded
-        .as_deref()
-        .and_then(|id| live_root(host, id, &hook.channel_id))
+        .map(|key| thread_root(host, key, &hook.channel_id))
         .unwrap_or_default();
     let threaded = !root_id.is_empty();
     let payload = IncomingRequest {
@@ -146,17 +146,86 @@ pub(super) fn run(
             ),
         )
     })?;
-    if let (Some(key), false, Some(first)) = (thread, threaded, posts.first()) {
+    if let (Some(key), false, Sink::Create) = (thread, threaded, trace.sink) {
+        remember_root(host, &key, recorded.as_deref(), &posts);
+    }
+    Ok((posts, Vec::new()))
+}
+
+/// A thread's record and its root post: the recorded value (for [`remember_root`]) and the
+/// root's id if it is still a live root in the hook's channel, else empty.
+pub(super) fn thread_root(
+    host: &dyn Host,
+    key: &str,
+    channel_id: &str,
+) -> (Option<Vec<u8>>, String) {
+    let recorded = host.kv_get(key).ok().flatten();
+    let root_id = recorded
+        .as_deref()
+        .and_then(|id| live_root(host, id, channel_id))
+        .unwrap_or_default();
+    (recorded, root_id)
+}
+
+/// After an unthreaded post about a thing: its first post becomes the thread's root.
+pub(super) fn remember_root(host: &dyn Host, key: &str, recorded: Option<&[u8]>, posts: &[Post]) {
+    if let Some(first) = posts.first() {
         // The first post about a thing (or the first since its root was deleted) becomes
         // its root; of two concurrent first posts, the later one stays unthreaded.
         let _ = host.kv_compare_and_set_with_expiry(
-            &key,
-            recorded.as_deref(),
+            key,
+            recorded,
             Some(first.id.as_bytes()),
             THREAD_TTL_SECONDS,
         );
     }
-    Ok((posts, Vec::new()))
+}
+
+/// What the hook's built-in source would post for this request, for a template's `post`:
+/// `{text, attachments, thread, event}`, or null (no source, not its request, or an event
+/// that posts nothing or is filtered out).
+pub(super) fn source_post(req: &Request, hook: &IncomingWebhook) -> serde_json::Value {
+    let Some(source) = hook.source.as_deref().and_then(sources::find) else {
+        return serde_json::Value::Null;
+    };
+    let Ok(json) = sources::decode_body(req.header("content-type"), &req.body) else {
+        return serde_json::Value::Null;
+    };
+    let inbound = Inbound {
+        headers: &req.headers,
+        body: &req.body,
+        json: &json,
+    };
+    if !(source.recognizes)(&inbound) {
+        return serde_json::Value::Null;
+    }
+    let event = (source.event)(&inbound);
+    let filters = hook.source_events.as_deref().unwrap_or_default();
+    let message = sources::selected(filters, &event)
+        .then(|| (source.render)(&event, &inbound))
+        .flatten();
+    match message {
+        Some(m) => serde_json::json!({
+            "text": m.text,
+            "attachments": m.attachments,
+            "thread": m.thread,
+            "event": event,
+        }),
+        None => serde_json::Value::Null,
+    }
+}
+
+/// A hook with a source and a source secret checks the sender's signature on every path,
+/// its transform's too.
+pub(super) fn check_hook_signature(
+    host: &dyn Host,
+    req: &Request,
+    hook: &IncomingWebhook,
+) -> Result<(), ApiError> {
+    match hook.source.as_deref().and_then(sources::find) {
+        Some(source) => check_signature(host, req, hook, source),
+        None => Ok(()),
+    }
 }
 
 /// With a `source_secret`, the request must carry the sender's signature over the raw body.
@@ -200,7 +269,7 @@ fn check_signature(
 const THREAD_TTL_SECONDS: u64 = 90 * 24 * 3600;
 
 /// Where a hook keeps the root post of one thing's thread (per hook, per source).
-fn thread_key(hook_id: &str, source: &str, thing: &str) -> String {
+pub(super) fn thread_key(hook_id: &str, source: &str, thing: &str) -> String {
     format!("source_thread/{hook_id}/{source}/{thing}")
 }
 

@@ -183,6 +183,14 @@ pub fn update(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiE
     if updated.source_threads.is_none() {
         updated.source_threads = old.source_threads;
     }
+    // Transform settings a client leaves out are kept; `"transform": null` removes it.
+    let sent = serde_json::from_slice::<serde_json::Value>(&req.body).unwrap_or_default();
+    if sent.get("transform").is_none() {
+        updated.transform = old.transform.clone();
+    }
+    if sent.get("capture_only").is_none() {
+        updated.capture_only = old.capture_only;
+    }
     seal_source_secret(host, &mut updated, Some(&old));
     updated.create_at = old.create_at;
     updated.delete_at = 0;
@@ -210,11 +218,25 @@ pub fn sources(req: &Request) -> Result<Response, ApiError> {
     Ok(Response::json(200, &crate::sources::listing()))
 }
 
+/// `GET /api/v4/hooks/incoming/{id}/samples`: the hook's last requests, newest first, for
+/// whoever may read the hook.
+pub fn samples(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
+    let hook = load_managed(host, req, id)?;
+    Ok(Response::json(200, &super::samples::list(host, &hook.id)))
+}
+
+/// `POST /api/v4/hooks/incoming/{id}/preview`: what the hook would post (`preview`).
+pub fn preview(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
+    let hook = load_managed(host, req, id)?;
+    super::preview::run(host, req, hook)
+}
+
 pub fn delete(host: &dyn Host, req: &Request, id: &str) -> Result<Response, ApiError> {
     let hook = load_managed(host, req, id)?;
     HOOKS.delete(host, &hook.id)?;
     host.metric_remove(&super::metric_key(&hook.id));
     super::from_source::forget_threads(host, &hook.id);
+    super::samples::forget(host, &hook.id);
     Ok(Response::status_ok())
 }
 
@@ -336,6 +358,37 @@ mod tests {
         let answer: serde_json::Value =
             serde_json::from_slice(&create(&host, &plain).unwrap().body).unwrap();
         assert!(answer.get("source_secret_set").is_none(), "{answer}");
+    }
+
+    /// An update that leaves `transform` and `capture_only` out keeps them (a client that
+    /// does not know them cannot drop them); `"transform": null` removes the transform.
+    #[test]
+    fn an_update_keeps_the_transform_unless_it_is_sent() {
+        let host = host();
+        let owner = "u".repeat(26);
+        let created = request(
+            &owner,
+            serde_json::json!({"channel_id": "c".repeat(26), "capture_only": true,
+                               "transform": {"template": {"text": "{{ body.a }}"}}}),
+        );
+        let hook: serde_json::Value =
+            serde_json::from_slice(&create(&host, &created).unwrap().body).unwrap();
+        let id = hook["id"].as_str().unwrap().to_owned();
+        let put = |body: serde_json::Value| -> serde_json::Value {
+            let req = Request {
+                method: "PUT".into(),
+                body: body.to_string().into_bytes(),
+                user_id: Some(owner.clone()),
+                ..Request::default()
+            };
+            serde_json::from_slice(&update(&host, &req, &id).unwrap().body).unwrap()
+        };
+        let kept = put(serde_json::json!({"id": id, "channel_id": "c".repeat(26)}));
+        assert_eq!(kept["transform"]["template"]["text"], "{{ body.a }}");
+        assert_eq!(kept["capture_only"], true);
+        let removed = put(serde_json::json!({"id": id, "channel_id": "c".repeat(26),
+                                             "transform": null, "capture_only": false}));
+        assert!(removed.get("transform").is_none() && removed.get("capture_only").is_none());
     }
 
     #[test]

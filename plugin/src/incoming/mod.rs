@@ -11,7 +11,11 @@ pub mod manage;
 mod model;
 pub mod payload;
 pub mod posts;
+mod preview;
 mod rate_limit;
+pub mod samples;
+pub mod template;
+pub mod transform;
 
 pub use model::IncomingWebhook;
 

@@ -38,6 +38,13 @@ pub struct IncomingWebhook {
     /// Our extension: `false` stops later events about a thing replying in its thread.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_threads: Option<bool>,
+    /// Our extension (issue 25): a template or an uploaded component that shapes any
+    /// sender's request into this hook's payload. Written only when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transform: Option<super::transform::Transform>,
+    /// Our extension: record requests (samples) and answer 200, posting nothing.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub capture_only: bool,
     /// Write-only: the secret a create or update sends (`""` clears it). Never written
     /// anywhere; sealed into `source_secret_sealed` on save.
     #[serde(skip_serializing)]
@@ -101,6 +108,9 @@ impl IncomingWebhook {
             && (events.len() > 32 || !events.iter().all(|p| crate::sources::valid_pattern(p)))
         {
             return Err(invalid("source_events", "Invalid event filter."));
+        }
+        if let Some(transform) = &self.transform {
+            transform.check()?;
         }
         Ok(())
     }
