@@ -102,6 +102,8 @@ pub struct Telemetry {
     websockets: Gauge,
     slow_sockets: Counter,
     build: Family<BuildLabels, Gauge>,
+    transform_runs: Family<OutcomeLabels, Counter>,
+    transform_duration: Histogram,
     /// The plugin's last activation succeeded (set at start).
     activated: AtomicBool,
 }
@@ -204,6 +206,19 @@ impl Telemetry {
             "Database transactions that could not begin or commit",
             commits.failures.clone(),
         );
+        let transform_runs = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "transform_runs",
+            "Uploaded transform component calls by outcome: posted, dropped, refused, not_found, \
+             or how it was stopped (trap, cpu, deadline, memory, invalid_output)",
+            transform_runs.clone(),
+        );
+        let transform_duration = latency();
+        registry.register(
+            "transform_duration_seconds",
+            "How long one transform component call took in its sandbox",
+            transform_duration.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         registry.register(
             "build_info",
@@ -226,6 +241,8 @@ impl Telemetry {
             websockets,
             slow_sockets,
             build,
+            transform_runs,
+            transform_duration,
             activated: AtomicBool::new(false),
         }
     }
@@ -282,6 +299,14 @@ impl Telemetry {
             let result = if delivered { "delivered" } else { "failed" };
             self.settled.get_or_create(&ResultLabels { result }).inc();
         }
+    }
+
+    /// One transform component call and what it came to (`transforms::outcome_label`).
+    pub fn transform_run(&self, outcome: &'static str, took: Duration) {
+        self.transform_runs
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+        self.transform_duration.observe(took.as_secs_f64());
     }
 
     pub fn webhook_post(&self) {

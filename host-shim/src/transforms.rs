@@ -56,6 +56,27 @@ pub enum Failure {
     Crashed(String),
 }
 
+/// The metrics' label for a call's outcome: a fixed word, never the message.
+pub fn outcome_label(outcome: &Result<Option<String>, Failure>) -> &'static str {
+    match outcome {
+        Ok(Some(_)) => "posted",
+        Ok(None) => "dropped",
+        Err(Failure::NotFound) => "not_found",
+        Err(Failure::Refused(_)) => "refused",
+        Err(Failure::Crashed(why)) => ["trap", "cpu", "deadline", "memory", "invalid output"]
+            .into_iter()
+            .find(|kind| why.starts_with(kind))
+            .map(|kind| {
+                if kind == "invalid output" {
+                    "invalid_output"
+                } else {
+                    kind
+                }
+            })
+            .unwrap_or("crashed"),
+    }
+}
+
 /// Why an upload is not a transform.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckError {
@@ -319,7 +340,15 @@ impl Transforms {
         id: &str,
         request: Request,
     ) -> Result<Option<String>, Failure> {
-        let compiled = self.load(app, id).await?;
+        let compiled = match self.load(app, id).await {
+            Ok(compiled) => compiled,
+            Err(e) => {
+                app.telemetry
+                    .transform_run(outcome_label(&Err(e.clone())), Duration::ZERO);
+                return Err(e);
+            }
+        };
+        let started = Instant::now();
         let config = app.config();
         let settings = config.transform_settings.clone();
         let max_output = config.service_settings.maximum_payload_size_bytes as usize;
@@ -332,6 +361,8 @@ impl Transforms {
             Err(_) => &self.crashed,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        app.telemetry
+            .transform_run(outcome_label(&outcome), started.elapsed());
         if let Err(Failure::Crashed(why)) = &outcome {
             tracing::info!("transform {id} failed: {why}");
         }

@@ -471,5 +471,11 @@ async fn a_hook_whose_component_fails_answers_422_and_posts_nothing() {
             *end - *start
         );
     }
+    // Each way of failing is counted for operators under its own fixed word.
+    let metrics = hook.shim.shim.app.telemetry.encode();
+    for outcome in ["refused", "trap", "invalid_output", "memory", "deadline"] {
+        let series = format!("switchboard_transform_runs_total{{outcome=\"{outcome}\"}} 1");
+        assert!(metrics.contains(&series), "{series} in\n{metrics}");
+    }
     hook.shim.stop().await.unwrap();
 }
