@@ -14,6 +14,8 @@ pub struct Config {
     pub sql_settings: SqlSettings,
     /// Outbound delivery retries and limits (the shim's own section).
     pub delivery_settings: crate::deliveries::DeliverySettings,
+    /// Mattermost's console log settings (`crate::logs`). Read at start.
+    pub log_settings: crate::logs::LogSettings,
     /// The whole document as read or last patched, unmodelled keys included.
     #[serde(skip)]
     raw: serde_json::Value,
@@ -156,6 +158,9 @@ pub struct SwitchboardSettings {
     /// Open HTTP connections at most; one more is answered 503 and closed.
     /// Read at start.
     pub max_connections: u32,
+    /// Seconds a stop (SIGTERM, SIGINT) lets requests in flight finish
+    /// before their connections are cut. Read at start.
+    pub graceful_shutdown_timeout_seconds: u32,
 }
 
 impl Default for SwitchboardSettings {
@@ -169,6 +174,7 @@ impl Default for SwitchboardSettings {
             plugin_queue_size: 1024,
             plugin_queue_timeout_milliseconds: 10_000,
             max_connections: 4096,
+            graceful_shutdown_timeout_seconds: 30,
         }
     }
 }

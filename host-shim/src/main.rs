@@ -26,15 +26,10 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
-        )
-        .init();
     let args = Args::parse();
     let config_path = args.config.unwrap_or_else(|| args.data.join("config.json"));
     let config = Config::load_or_create(&config_path)?;
+    switchboard_host_shim::logs::init(&config.log_settings)?;
     let manifest = Manifest::load(&args.manifest)?;
     let listen = config.service_settings.listen_address.clone();
 
@@ -77,8 +72,8 @@ async fn main() -> anyhow::Result<()> {
         listener.local_addr()?,
         config_path.display()
     );
-    switchboard_host_shim::serve(listener, shim, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    switchboard_host_shim::serve(listener, shim, switchboard_host_shim::stop_signal()).await?;
+    // What was acknowledged is committed and the leases are given back; a
+    // task still running (a delivery on the wire) is not waited for.
+    std::process::exit(0)
 }

@@ -419,6 +419,20 @@ impl Store {
         })
     }
 
+    /// Gives back every job leased by a claim of `process` (claims are
+    /// named `<process>:<claim>`), due when it was: a stopping process's
+    /// jobs are taken up by the next start at once. Returns how many.
+    pub fn release_leases_of(&self, process: &str) -> Result<usize> {
+        let process = process.to_string();
+        self.writer.write(move |c| {
+            Ok(c.execute(
+                "UPDATE deliveries SET lease_owner = '', lease_until = 0
+                 WHERE lease_owner <> '' AND substr(lease_owner, 1, length(?1) + 1) = ?1 || ':'",
+                params![process],
+            )?)
+        })
+    }
+
     /// A new pending job `new_id` with the request and continuation of the
     /// done job `id` of `group`, signed with `signing` when given, else as
     /// that job was.
