@@ -198,7 +198,8 @@ pub async fn serve(
         let (served, ()) = tokio::join!(serving, sockets);
         served
     };
-    tokio::pin!(drained);
+    // Boxed, so dropping it below cuts what is left at once.
+    let mut drained = Box::pin(drained);
     let deadline = async {
         stopping.await;
         tokio::time::sleep(grace).await;
