@@ -592,6 +592,42 @@ mod tests {
     }
 
     #[test]
+    fn a_process_gives_back_its_own_leases_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        store
+            .enqueue_deliveries(vec![job("j1"), job("j2"), job("j3")], 10)
+            .unwrap();
+        assert_eq!(
+            store
+                .claim_deliveries("p1:x", 100, 10_000, 1)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            store
+                .claim_deliveries("p1:y", 100, 10_000, 1)
+                .unwrap()
+                .len(),
+            1
+        );
+        // Another process whose name starts with this one's.
+        assert_eq!(
+            store
+                .claim_deliveries("p10:z", 100, 10_000, 1)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(store.release_leases_of("p1").unwrap(), 2);
+        // Due again at once, long before the leases would have ended.
+        let again = store.claim_deliveries("p2:w", 200, 10_000, 10).unwrap();
+        assert_eq!(again.len(), 2);
+        assert_eq!(store.release_leases_of("p1").unwrap(), 0);
+    }
+
+    #[test]
     fn claims_are_exclusive_until_the_lease_ends() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
