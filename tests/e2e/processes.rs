@@ -649,9 +649,24 @@ fn query_value(url: &str, name: &str) -> Option<String> {
 async fn the_log_of_a_broad_run_holds_no_secret_and_a_json_line_per_request() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let callbacks =
-        CallbackServer::start(|r| Answer::json(json!({"text": format!("answered {}", r.path)})))
-            .await;
+    // The command answers with a button (whose click carries a sealed
+    // cookie); every other call gets a plain answer.
+    let own_url: Arc<std::sync::OnceLock<String>> = Arc::default();
+    let action_url = own_url.clone();
+    let callbacks = CallbackServer::start(move |r| {
+        if r.path == "/slash" {
+            let url = format!("{}/action", action_url.get().unwrap());
+            Answer::json(
+                json!({"response_type": "ephemeral", "text": "Which one?", "attachments": [
+                    {"actions": [{"type": "button", "name": "This", "integration": {"url": url}}]}
+                ]}),
+            )
+        } else {
+            Answer::json(json!({"text": format!("answered {}", r.path)}))
+        }
+    })
+    .await;
+    own_url.set(callbacks.url.clone()).unwrap();
     let settings = json!({
         "LogSettings": {"ConsoleLevel": "DEBUG", "ConsoleJson": true},
         "ServiceSettings": {"EnableBotAccountCreation": true},
@@ -793,9 +808,57 @@ async fn the_log_of_a_broad_run_holds_no_secret_and_a_json_line_per_request() {
         "command token",
         command.json()["token"].as_str().unwrap().to_string(),
     ));
+    // The command's ephemeral answer reaches the admin's websocket with the
+    // button's cookie, which the click sends back.
+    let mut socket = {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let ws = format!("{}/api/v4/websocket", process.url.replacen("http", "ws", 1));
+        let mut request = ws.into_client_request().unwrap();
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {admin_token}").parse().unwrap(),
+        );
+        tokio_tungstenite::connect_async(request).await.unwrap().0
+    };
     let ran = crate::commands::execute(&admin, &channel_id, "/logcmd now").await;
     assert_eq!(ran.status.as_u16(), 200, "{}", ran.text);
-    let sent = callbacks.wait_for(2).await;
+    let shown: Value = loop {
+        use futures::StreamExt;
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("the ephemeral answer arrived")
+            .unwrap()
+            .unwrap();
+        let Ok(text) = message.to_text() else {
+            continue;
+        };
+        let Ok(event) = serde_json::from_str::<Value>(text) else {
+            continue;
+        };
+        if event["event"] == "ephemeral_message" {
+            break serde_json::from_str(event["data"]["post"].as_str().unwrap()).unwrap();
+        }
+    };
+    drop(socket);
+    let action = &shown["props"]["attachments"][0]["actions"][0];
+    let cookie = action["cookie"].as_str().expect("a cookie").to_string();
+    secrets.push(("action cookie", cookie.clone()));
+    let clicked = admin
+        .post_json(
+            &format!(
+                "/api/v4/posts/{}/actions/{}",
+                shown["id"].as_str().unwrap(),
+                action["id"].as_str().unwrap()
+            ),
+            &json!({"cookie": cookie}),
+        )
+        .await;
+    assert_eq!(clicked.status, 200, "{}", clicked.text);
+    let sent = callbacks.wait_for(3).await;
+    assert!(
+        sent.iter().any(|r| r.path == "/action"),
+        "the click was sent"
+    );
     for (what, token) in secrets
         .iter()
         .filter(|(w, _)| w.ends_with("hook token") || *w == "command token")
