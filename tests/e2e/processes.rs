@@ -634,6 +634,86 @@ async fn a_delivery_on_the_wire_at_sigterm_is_given_back_and_sent_by_the_next_st
     drop(server);
 }
 
+/// A slash command whose receiver answers after `delay`, running: returns
+/// the process, the task awaiting the command's answer and the receiver.
+async fn a_slow_command_in_flight(
+    data: &Path,
+    delay: Duration,
+    grace_seconds: u64,
+) -> (
+    Process,
+    tokio::task::JoinHandle<switchboard_tests::Reply>,
+    CallbackServer,
+) {
+    let server = CallbackServer::start(move |_| {
+        Answer::json(json!({"response_type": "in_channel", "text": "slow answer"})).after(delay)
+    })
+    .await;
+    let settings = json!({
+        "ServiceSettings": {"OutgoingIntegrationRequestsTimeout": 120},
+        "SwitchboardSettings": {"GracefulShutdownTimeoutSeconds": grace_seconds},
+    });
+    let process = Process::start_with(data, "first", &[0], settings).await;
+    let api = process.api(data);
+    let (team_id, channel_id) = town_square(&api).await;
+    let command = api
+        .post_json(
+            "/api/v4/commands",
+            &json!({"team_id": team_id, "trigger": "slow", "method": "P",
+                    "url": server.url.clone(), "display_name": "Slow"}),
+        )
+        .await;
+    assert_eq!(command.status, 201, "{}", command.text);
+    let running =
+        tokio::spawn(async move { crate::commands::execute(&api, &channel_id, "/slow").await });
+    server.wait_for(1).await;
+    (process, running, server)
+}
+
+#[tokio::test]
+async fn a_request_in_flight_at_sigterm_is_answered_before_the_process_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut process, running, server) =
+        a_slow_command_in_flight(&data, Duration::from_secs(3), GRACE_SECONDS).await;
+    process.terminate();
+    let reply = running.await.unwrap();
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.text);
+    assert_eq!(reply.json()["text"], "slow answer");
+    let status = process
+        .exited_within(Duration::from_secs(GRACE_SECONDS + 10))
+        .await;
+    assert_eq!(status.code(), Some(0));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_signal_during_the_drain_stops_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The request would hold the drain for its whole grace period (120 s).
+    let (mut process, running, server) =
+        a_slow_command_in_flight(&data, Duration::from_secs(100), 120).await;
+    process.terminate();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(data.join("first.log"))
+        .unwrap()
+        .contains("stopping: no new connections")
+    {
+        assert!(Instant::now() < deadline, "the stop never began");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        process.child.try_wait().unwrap().is_none(),
+        "still draining"
+    );
+    process.terminate();
+    let status = process.exited_within(Duration::from_secs(20)).await;
+    assert_eq!(status.code(), Some(130));
+    running.abort();
+    drop(server);
+}
+
 /// The value of `name` in `url`'s query.
 fn query_value(url: &str, name: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
