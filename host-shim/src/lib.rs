@@ -198,7 +198,7 @@ pub async fn serve(
         let (served, ()) = tokio::join!(serving, sockets);
         served
     };
-    // Boxed, so dropping it below cuts what is left at once.
+    // Boxed, so that dropping it (below) cuts what is left at once.
     let mut drained = Box::pin(drained);
     let deadline = async {
         stopping.await;
@@ -211,7 +211,6 @@ pub async fn serve(
             grace.as_secs()
         ),
     }
-    // Dropping the unfinished drain cuts what is left of the connections.
     drop(drained);
     deliveries::stop(&app).await;
     if let Err(err) = app.flush_metrics().await {
