@@ -18,6 +18,8 @@ pub struct Config {
     pub delivery_settings: crate::deliveries::DeliverySettings,
     /// Uploaded transform components' sandbox (the shim's own section).
     pub transform_settings: TransformSettings,
+    /// Mattermost's console log settings (`crate::logs`). Read at start.
+    pub log_settings: crate::logs::LogSettings,
     /// The whole document as read or last patched, unmodelled keys included.
     #[serde(skip)]
     raw: serde_json::Value,
@@ -186,6 +188,9 @@ pub struct SwitchboardSettings {
     /// Open HTTP connections at most; one more is answered 503 and closed.
     /// Read at start.
     pub max_connections: u32,
+    /// Seconds a stop (SIGTERM, SIGINT) lets requests in flight finish
+    /// before their connections are cut. Read at start.
+    pub graceful_shutdown_timeout_seconds: u32,
     /// Dynamic client registrations (`POST /api/v4/oauth/apps/register`)
     /// one client IP may ask for per minute; more answer 429.
     pub dynamic_client_registrations_per_minute: u32,
@@ -219,6 +224,7 @@ impl Default for SwitchboardSettings {
             plugin_queue_size: 1024,
             plugin_queue_timeout_milliseconds: 10_000,
             max_connections: 4096,
+            graceful_shutdown_timeout_seconds: 30,
             dynamic_client_registrations_per_minute: 20,
             first_start: FirstStartSettings::default(),
         }

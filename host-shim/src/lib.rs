@@ -8,6 +8,7 @@ pub mod deliveries;
 pub mod egress;
 pub mod harness;
 pub mod install;
+pub mod logs;
 pub mod manifest;
 pub mod post_hooks;
 pub mod runtime;
@@ -178,7 +179,12 @@ fn private_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serves `shim` on `listener` until `shutdown` resolves.
+/// Serves `shim` on `listener` until `shutdown` resolves, then stops
+/// safely: no new connection is accepted, websockets close with 1001,
+/// requests in flight get `SwitchboardSettings.GracefulShutdownTimeoutSeconds`
+/// to finish (then their connections are cut), deliveries give back their
+/// leases, the integrations' counters are written and every write handed to
+/// the store is committed.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shim: Shim,
@@ -200,6 +206,11 @@ pub async fn serve(
             config.service_settings.write_timeout.max(1),
         )),
     };
+    let grace = std::time::Duration::from_secs(u64::from(
+        config
+            .switchboard_settings
+            .graceful_shutdown_timeout_seconds,
+    ));
     tracing::info!(
         "connections: {} open at most, {} s for a request header, {} s for a body, {} s for a stalled write",
         limits.max_connections,
@@ -207,7 +218,77 @@ pub async fn serve(
         config.service_settings.read_timeout,
         limits.write_timeout.as_secs(),
     );
-    server::serve_connections(listener, server::router(shim), limits, shutdown).await
+    let app = shim.app.clone();
+    let events = app.events.clone();
+    let stopping = events.stopping();
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!(
+            "stopping: no new connections; requests in flight have {} s to finish",
+            grace.as_secs()
+        );
+        events.go_away();
+    };
+    let serving = server::serve_connections(listener, server::router(shim), limits, shutdown);
+    let drained = async {
+        let sockets = async {
+            app.events.stopping().await;
+            app.events.sockets_closed().await;
+        };
+        let (served, ()) = tokio::join!(serving, sockets);
+        served
+    };
+    // Boxed, so that dropping it (below) cuts what is left at once.
+    let mut drained = Box::pin(drained);
+    let deadline = async {
+        stopping.await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = &mut drained => served?,
+        () = deadline => tracing::warn!(
+            "stopping: requests still in flight after {} s (SwitchboardSettings.GracefulShutdownTimeoutSeconds); closing their connections",
+            grace.as_secs()
+        ),
+    }
+    drop(drained);
+    deliveries::stop(&app).await;
+    if let Err(err) = app.flush_metrics().await {
+        tracing::warn!("stopping: writing the integrations' counters failed: {err}");
+    }
+    app.store.flush_writes().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on the first SIGTERM or SIGINT (Ctrl-C). A second one while the
+/// server stops ends the process at once (exit status 130).
+pub async fn stop_signal() {
+    let which = stop_signals().await;
+    tracing::info!("{which} received: stopping (send it again to stop at once)");
+    tokio::spawn(async {
+        let which = stop_signals().await;
+        tracing::warn!("{which} received again: stopping at once");
+        std::process::exit(130);
+    });
+}
+
+async fn stop_signals() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("listening for SIGTERM");
+        let mut int = signal(SignalKind::interrupt()).expect("listening for SIGINT");
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
 }
 
 /// Starts the metrics listener when `MetricsSettings.Enable` is on; it

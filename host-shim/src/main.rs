@@ -38,12 +38,6 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
-        )
-        .init();
     let args = Args::parse();
     let install = install::current_install();
     let install = install.as_deref();
@@ -61,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let config_path = install::config_path(install, args.data.as_deref(), args.config);
     let config = Config::load_or_create(&config_path)?;
+    switchboard_host_shim::logs::init(&config.log_settings)?;
     let data = install::data_dir(install, args.data, &config);
     let manifest = Manifest::load(&manifest_path)?;
     let listen = config.service_settings.listen_address.clone();
@@ -109,8 +104,8 @@ async fn main() -> anyhow::Result<()> {
         listener.local_addr()?,
         config_path.display()
     );
-    switchboard_host_shim::serve(listener, shim, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    switchboard_host_shim::serve(listener, shim, switchboard_host_shim::stop_signal()).await?;
+    // What was acknowledged is committed and the leases are given back; a
+    // task still running (a delivery on the wire) is not waited for.
+    std::process::exit(0)
 }

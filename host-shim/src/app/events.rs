@@ -98,6 +98,10 @@ pub struct Events {
     online: Mutex<HashMap<String, usize>>,
     /// Websocket connections closed because they fell behind `live`.
     slow_closed: AtomicU64,
+    /// Set once the server stops: websockets close with 1001 (going away).
+    going_away: tokio::sync::watch::Sender<bool>,
+    /// Websocket connections open now, so a stop can wait for their close.
+    sockets: tokio::sync::watch::Sender<usize>,
 }
 
 impl Default for Events {
@@ -109,6 +113,8 @@ impl Default for Events {
             outbound: Mutex::new(VecDeque::new()),
             online: Mutex::new(HashMap::new()),
             slow_closed: AtomicU64::new(0),
+            going_away: tokio::sync::watch::channel(false).0,
+            sockets: tokio::sync::watch::channel(0).0,
         }
     }
 }
@@ -233,6 +239,30 @@ impl Events {
         }
     }
 
+    /// The server is stopping: every websocket closes with 1001.
+    pub fn go_away(&self) {
+        self.going_away.send_replace(true);
+    }
+
+    /// Resolves once the server stops (at once if it has).
+    pub fn stopping(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut going_away = self.going_away.subscribe();
+        async move {
+            let _ = going_away.wait_for(|gone| *gone).await;
+        }
+    }
+
+    /// Counts an open websocket connection until the guard is dropped.
+    pub fn socket_open(self: &std::sync::Arc<Self>) -> SocketGuard {
+        self.sockets.send_modify(|n| *n += 1);
+        SocketGuard(self.clone())
+    }
+
+    /// Resolves once no websocket connection is open.
+    pub async fn sockets_closed(&self) {
+        let _ = self.sockets.subscribe().wait_for(|n| *n == 0).await;
+    }
+
     /// Whether `user` has a live websocket connection.
     pub fn is_online(&self, user: &str) -> bool {
         self.online
@@ -292,7 +322,9 @@ impl Events {
     }
 
     pub fn outbound(&self, call: OutboundCall) {
-        tracing::debug!(target: "egress", "{} {}: {:?} {:?} in {} ms", call.method, call.url, call.status, call.error, call.elapsed_ms);
+        // The origin only: paths and queries of integration URLs carry
+        // secrets (Slack-style hook URLs, tokens in queries).
+        tracing::debug!(target: "egress", "{} {}: {:?} {:?} in {} ms", call.method, origin(&call.url), call.status, call.error, call.elapsed_ms);
         push(&self.outbound, call);
     }
 
@@ -303,6 +335,22 @@ impl Events {
             .iter()
             .cloned()
             .collect()
+    }
+}
+
+/// `scheme://host:port` of `url`, for logs.
+fn origin(url: &str) -> String {
+    url::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| "(unparsable URL)".into())
+}
+
+/// One open websocket connection (`Events::socket_open`).
+pub struct SocketGuard(std::sync::Arc<Events>);
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        self.0.sockets.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 

@@ -44,6 +44,9 @@ pub struct Queue {
     callbacks: std::sync::OnceLock<Arc<Semaphore>>,
     /// Outgoing OAuth connections' tokens (`oauth`), fetched at send time.
     pub tokens: oauth::Tokens,
+    /// Set by [`stop`]; held while jobs are claimed, so no claim follows
+    /// the release of this process's leases.
+    stopped: tokio::sync::Mutex<bool>,
 }
 
 impl Default for Queue {
@@ -55,6 +58,7 @@ impl Default for Queue {
             destinations: Mutex::new(HashMap::new()),
             callbacks: std::sync::OnceLock::new(),
             tokens: oauth::Tokens::default(),
+            stopped: tokio::sync::Mutex::new(false),
         }
     }
 }
@@ -382,10 +386,30 @@ pub async fn run(app: Weak<App>, runtime: Arc<Runtime>) {
     }
 }
 
+/// Stops claiming jobs and gives back every lease this process holds (jobs
+/// waiting, on the wire, or with a result the plugin has not taken), so the
+/// next start, or another process on the file, works them at once instead of
+/// after the lease. An attempt on the wire may so be sent again, with the
+/// same `webhook-id`: delivery is at least once, as after a crash.
+pub async fn stop(app: &Arc<App>) {
+    let mut stopped = app.deliveries.stopped.lock().await;
+    *stopped = true;
+    let process = app.deliveries.owner.clone();
+    match blocking(app, move |app| app.store.release_leases_of(&process)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("deliveries: gave back {n} leased deliveries for the next start"),
+        Err(e) => tracing::error!("deliveries: giving back this process's leases failed: {e}"),
+    }
+}
+
 /// Claims what may start now and starts it; returns how long to sleep.
 async fn claim_and_start(app: &Arc<App>, runtime: &Arc<Runtime>) -> Duration {
     let settings = app.config().delivery_settings.clone();
     let queue = &app.deliveries;
+    let stopped = queue.stopped.lock().await;
+    if *stopped {
+        return POLL;
+    }
     let free =
         (settings.max_concurrent as usize).saturating_sub(queue.in_flight.load(Ordering::SeqCst));
     if free > 0 {
@@ -420,6 +444,7 @@ async fn claim_and_start(app: &Arc<App>, runtime: &Arc<Runtime>) -> Duration {
     } else {
         return POLL;
     }
+    drop(stopped);
     let due = app.store.next_delivery_due().ok().flatten();
     match due {
         Some(at) => {

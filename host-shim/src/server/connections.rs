@@ -75,6 +75,8 @@ pub async fn serve(
             }
         }
     }
+    // Refuse new connections at once, while those open finish.
+    drop(listener);
     let _ = closing.send(true);
     while connections.join_next().await.is_some() {}
     Ok(())

@@ -1,7 +1,7 @@
 //! The shim's one error type for REST handlers, answered as Mattermost's
 //! envelope `{id, message, detailed_error, request_id, status_code}`.
 
-use crate::store::{StoreError, new_id};
+use crate::store::StoreError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -124,7 +124,7 @@ pub fn envelope(status: u16, id: &str, message: &str, detailed: &str) -> Respons
         "id": id,
         "message": message,
         "detailed_error": detailed,
-        "request_id": new_id(),
+        "request_id": super::request_id(),
         "status_code": status.as_u16(),
     });
     (

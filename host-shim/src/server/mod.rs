@@ -65,6 +65,7 @@ pub fn router(shim: Shim) -> Router {
             shim.clone(),
             observe_request,
         ))
+        .layer(middleware::from_fn(request_log))
         .with_state(shim)
 }
 
@@ -84,6 +85,46 @@ async fn observe_request(State(shim): State<Shim>, request: Request, next: Next)
         response.status().as_u16(),
         started.elapsed(),
     );
+    response
+}
+
+tokio::task_local! {
+    /// The id of the request being served: in its error envelopes, its
+    /// `X-Request-ID` header and its log line.
+    static REQUEST_ID: String;
+}
+
+/// The id of the request this task serves, or a new one off a request.
+pub fn request_id() -> String {
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| crate::store::new_id())
+}
+
+/// Gives each request an id (answered as `X-Request-ID`, as Mattermost
+/// does) and writes one log line for it: id, method, route TEMPLATE (the raw
+/// path may carry a secret: `/hooks/{id}`), status and latency. Nothing of
+/// the query, the headers or the body is logged.
+async fn request_log(request: Request, next: Next) -> Response {
+    let id = crate::store::new_id();
+    let method = request.method().as_str().to_string();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "(no route)".into());
+    let started = std::time::Instant::now();
+    let mut response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::error!(target: "switchboard_host_shim::http", request_id = %id, method, route, status, latency_ms, "request");
+    } else {
+        tracing::info!(target: "switchboard_host_shim::http", request_id = %id, method, route, status, latency_ms, "request");
+    }
     response
 }
 

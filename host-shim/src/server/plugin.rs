@@ -129,7 +129,7 @@ pub(super) async fn plugin_request(
         body,
         body_too_large,
         user_id,
-        request_id: new_id(),
+        request_id: super::request_id(),
     })
 }
 

@@ -23,6 +23,8 @@ use tokio::sync::broadcast::error::RecvError;
 /// on any close.
 const SLOW_CLOSE_CODE: u16 = 1008;
 const SLOW_CLOSE_REASON: &str = "fell behind the event stream; reconnect and resync";
+/// The close code when the server stops: 1001 (going away).
+const STOP_CLOSE_CODE: u16 = 1001;
 
 pub fn routes() -> Router<Shim> {
     Router::new().route("/api/v4/websocket", get(upgrade))
@@ -131,6 +133,9 @@ impl Connection {
 
 async fn serve(shim: Shim, socket: WebSocket, user: Option<String>) {
     let _counted = shim.app.telemetry.websocket_opened();
+    let _open = shim.app.events.socket_open();
+    let stopping = shim.app.events.stopping();
+    tokio::pin!(stopping);
     // Subscribe before saying hello, so nothing posted after it is missed.
     let mut events = shim.app.events.subscribe();
     let mut conn = Connection {
@@ -156,6 +161,16 @@ async fn serve(shim: Shim, socket: WebSocket, user: Option<String>) {
     tokio::pin!(auth_deadline);
     loop {
         tokio::select! {
+            () = &mut stopping => {
+                let close = CloseFrame {
+                    code: STOP_CLOSE_CODE,
+                    reason: "the server is stopping".into(),
+                };
+                // A client that does not read gets no more than a second.
+                let send = conn.socket.send(Message::Close(Some(close)));
+                let _ = tokio::time::timeout(Duration::from_secs(1), send).await;
+                break;
+            },
             () = &mut auth_deadline, if conn.user.is_none() => {
                 tracing::debug!("websocket {} did not authenticate in time", conn.id);
                 let _ = conn.socket.send(Message::Close(None)).await;

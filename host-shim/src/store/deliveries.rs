@@ -447,6 +447,20 @@ impl Store {
         })
     }
 
+    /// Gives back every job leased by a claim of `process` (claims are
+    /// named `<process>:<claim>`), due when it was: a stopping process's
+    /// jobs are taken up by the next start at once. Returns how many.
+    pub fn release_leases_of(&self, process: &str) -> Result<usize> {
+        let process = process.to_string();
+        self.writer.write(move |c| {
+            Ok(c.execute(
+                "UPDATE deliveries SET lease_owner = '', lease_until = 0
+                 WHERE lease_owner <> '' AND substr(lease_owner, 1, length(?1) + 1) = ?1 || ':'",
+                params![process],
+            )?)
+        })
+    }
+
     /// A new pending job `new_id` with the request and continuation of the
     /// done job `id` of `group`, signed with `signing` when given, else as
     /// that job was.
@@ -603,6 +617,42 @@ mod tests {
             create_at: 1,
             callback_failures: 0,
         }
+    }
+
+    #[test]
+    fn a_process_gives_back_its_own_leases_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        store
+            .enqueue_deliveries(vec![job("j1"), job("j2"), job("j3")], 10)
+            .unwrap();
+        assert_eq!(
+            store
+                .claim_deliveries("p1:x", 100, 10_000, 1)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            store
+                .claim_deliveries("p1:y", 100, 10_000, 1)
+                .unwrap()
+                .len(),
+            1
+        );
+        // Another process whose name starts with this one's.
+        assert_eq!(
+            store
+                .claim_deliveries("p10:z", 100, 10_000, 1)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(store.release_leases_of("p1").unwrap(), 2);
+        // Due again at once, long before the leases would have ended.
+        let again = store.claim_deliveries("p2:w", 200, 10_000, 10).unwrap();
+        assert_eq!(again.len(), 2);
+        assert_eq!(store.release_leases_of("p1").unwrap(), 0);
     }
 
     #[test]

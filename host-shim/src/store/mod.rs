@@ -202,6 +202,12 @@ impl Store {
         self.clock = clock;
     }
 
+    /// Returns once every write queued before it is committed (a stop's
+    /// last step: nothing handed to the writer is left behind).
+    pub async fn flush_writes(&self) -> Result<()> {
+        self.writer.write_async(|_| Ok(())).await
+    }
+
     /// Changes whenever memberships (or anything else permissions read
     /// besides users' roles) may have changed.
     pub fn membership_epoch(&self) -> u64 {

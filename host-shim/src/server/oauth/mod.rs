@@ -89,7 +89,7 @@ impl IntoResponse for OAuthError {
             "id": self.id,
             "message": format!("{}: {}", self.code, self.message),
             "detailed_error": "",
-            "request_id": crate::store::new_id(),
+            "request_id": crate::server::request_id(),
             "status_code": status.as_u16(),
             "error": self.code,
             "error_description": self.message,
