@@ -359,6 +359,7 @@ function transformSection(hook) {
   if (current?.component && !(state.components || []).some((t) => t.id === current.component)) {
     component.append(make("option", { value: current.component, selected: true }, current.component));
   }
+  if (!component.options.length) component.append(make("option", { value: "", disabled: true, selected: true }, "None uploaded yet"));
   const templatePart = make("div", { id: "template-settings" }, ...fields,
     make("div", {}, make("label", { for: "f_tpl_attachments" }, "Attachments", make("span", { class: "help" }, " A JSON list; each attachment's text members and its fields' title and value are templates.")), attachments),
     make("p", { class: "help" }, ...withCode("The template sees `body` (the JSON, or the text), `headers` (lower-case names), `query` and `post` (what the hook's source would post).")));
@@ -433,6 +434,8 @@ function tryPanel(hook) {
   let timer = null;
   const run = async () => {
     clearTimeout(timer);
+    // A preview scheduled while typing may come due after the form closed.
+    if (!result.isConnected) return;
     if (!samples.value) { result.replaceChildren(make("p", { class: "help" }, "Pick a sample to preview.")); return; }
     result.replaceChildren(make("p", { class: "help" }, "…"));
     const ask = { sample_id: samples.value };
