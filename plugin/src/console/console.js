@@ -432,6 +432,7 @@ function tryPanel(hook) {
       : "";
   };
   let timer = null;
+  let asked = 0;
   const run = async () => {
     clearTimeout(timer);
     // A preview scheduled while typing may come due after the form closed.
@@ -439,12 +440,15 @@ function tryPanel(hook) {
     if (!samples.value) { result.replaceChildren(make("p", { class: "help" }, "Pick a sample to preview.")); return; }
     result.replaceChildren(make("p", { class: "help" }, "…"));
     const ask = { sample_id: samples.value };
+    // Only the latest ask is shown: an earlier answer that arrives late is dropped.
+    const mine = ++asked;
     try {
       const transform = formTransform();
       if (transform) ask.transform = transform;
-      showPreview(result, await api("POST", `/api/v4/hooks/incoming/${hook.id}/preview`, ask));
+      const answer = await api("POST", `/api/v4/hooks/incoming/${hook.id}/preview`, ask);
+      if (mine === asked) await showPreview(result, answer);
     } catch (err) {
-      result.replaceChildren(make("div", { class: "preview-error" }, err.message));
+      if (mine === asked) result.replaceChildren(make("div", { class: "preview-error" }, err.message));
     }
   };
   button.addEventListener("click", guard(run));
