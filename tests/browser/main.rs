@@ -1165,3 +1165,378 @@ async fn incoming_webhook_with_a_source_is_set_up_on_its_page() {
     browser.stop().await;
     shim.stop().await.unwrap();
 }
+
+/// Posts `body` as JSON to an incoming webhook's URL.
+async fn send_to_hook(shim: &TestShim, hook_id: &str, body: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(shim.url(&format!("/hooks/{hook_id}")))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Replaces the text of the input `css` with `text`.
+async fn type_into(browser: &Browser, css: &str, text: &str) {
+    let input = browser.wait_for(css).await;
+    input.clear().await.unwrap();
+    input.send_keys(text).await.unwrap();
+}
+
+#[tokio::test]
+async fn transform_written_on_a_captured_sample_previews_then_posts() {
+    let shim = shim().await;
+    let admin = Api::admin(&shim);
+    let hook = admin
+        .create_incoming_hook(
+            &shim.town_square.id,
+            json!({"display_name": "Uptime", "capture_only": true}),
+        )
+        .await;
+    let id = hook["id"].as_str().unwrap().to_string();
+
+    // A new sender pointed at a capture-only hook: recorded, answered 200, nothing posted.
+    // One sample's note is markup; the newest one is a check that is fine.
+    let hostile = "<img src=x onerror=\"window.__pwned=1\"><script>window.__pwned=2</script>";
+    let down = json!({"check": "api", "state": "down", "region": "eu-west", "note": hostile});
+    for body in [&down, &json!({"check": "db", "state": "ok"})] {
+        let reply = send_to_hook(&shim, &id, body).await;
+        assert_eq!(reply.status(), 200);
+        assert_eq!(
+            reply
+                .headers()
+                .get("X-Switchboard-Ignored")
+                .and_then(|v| v.to_str().ok()),
+            Some("capture_only")
+        );
+    }
+    assert!(shim.posts().is_empty(), "capture only posts nothing");
+
+    let browser = Browser::start().await;
+    sign_in(&browser, &shim, &shim.admin_token).await;
+    browser
+        .goto(&shim.url("/plugins/switchboard/console#incoming"))
+        .await;
+    browser.wait_for("body[data-ready]").await;
+    browser.wait_for(".card .edit").await.click().await.unwrap();
+    assert_eq!(
+        browser
+            .eval("return document.getElementById('f_capture_only').checked")
+            .await,
+        json!(true)
+    );
+    // The samples, newest first; the sender's markup is shown as text.
+    browser
+        .wait_until(
+            "the two samples are listed",
+            "return document.querySelectorAll('#sample-pick option[value]:not([value=\"\"])').length === 2",
+            vec![],
+        )
+        .await;
+    let samples = admin
+        .get(&format!("/api/v4/hooks/incoming/{id}/samples"))
+        .await
+        .json();
+    let newest = samples[0]["id"].as_str().unwrap().to_string();
+    let older = samples[1]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        browser
+            .eval("return [...document.querySelectorAll('#sample-pick option')].map(o => o.value)")
+            .await,
+        json!([newest, older])
+    );
+    browser
+        .wait_for("#sample-pick")
+        .await
+        .select_by_value(&older)
+        .await
+        .unwrap();
+    let shown = browser
+        .wait_for("#sample-request")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        shown.contains("<img src=x onerror=") && shown.contains("POST /hooks/"),
+        "{shown}"
+    );
+
+    // A template: its preview is the post as the channel shows it, Markdown and all.
+    browser
+        .wait_for("#f_transform_kind")
+        .await
+        .select_by_value("template")
+        .await
+        .unwrap();
+    type_into(&browser, "#f_tpl_when", "body.state ==").await;
+    type_into(
+        &browser,
+        "#f_tpl_text",
+        ":red_circle: **{{ body.check }}** is {{ body.state | upper }}. {{ body.note }}",
+    )
+    .await;
+    type_into(&browser, "#f_tpl_thread_key", "{{ body.check }}").await;
+    type_into(
+        &browser,
+        "#f_tpl_attachments",
+        r##"[{"color": "#d00000", "fields": [{"title": "Region", "value": "{{ body.region }}", "short": true}]}]"##,
+    )
+    .await;
+    // The `when` does not compile: the preview says where, and Save keeps nothing.
+    browser
+        .wait_for("#preview-run")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the preview names the line and column",
+            "return /when, line 1, column \\d+/.test(document.querySelector('#preview .preview-error')?.textContent || '')",
+            vec![],
+        )
+        .await;
+    browser.wait_for("#save").await.click().await.unwrap();
+    browser
+        .wait_until(
+            "the save is refused with the line and column",
+            "return /does not compile: when, line 1, column/.test(document.querySelector('#notice.error')?.textContent || '')",
+            vec![],
+        )
+        .await;
+    let stored = admin
+        .get(&format!("/api/v4/hooks/incoming/{id}"))
+        .await
+        .json();
+    assert!(stored["transform"].is_null(), "{stored}");
+
+    type_into(&browser, "#f_tpl_when", "body.state != 'ok'").await;
+    browser
+        .wait_for("#preview-run")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the preview shows the post",
+            "return document.querySelector('#preview .post .post-body strong')?.textContent === 'api'",
+            vec![],
+        )
+        .await;
+    let preview = browser
+        .eval("return document.getElementById('preview').innerText")
+        .await;
+    let preview = preview.as_str().unwrap();
+    assert!(
+        preview.contains("api is DOWN")
+            && preview.contains("Region")
+            && preview.contains("eu-west")
+            && preview.contains("BOT"),
+        "{preview}"
+    );
+    assert_eq!(
+        browser
+            .eval("return getComputedStyle(document.querySelector('#preview .attachment')).borderLeftColor")
+            .await,
+        json!("rgb(208, 0, 0)")
+    );
+    // The newest sample is a check that is fine: dropped, said as such.
+    browser
+        .wait_for("#sample-pick")
+        .await
+        .select_by_value(&newest)
+        .await
+        .unwrap();
+    browser.wait_for("#preview .preview-dropped").await;
+    browser
+        .wait_for("#sample-pick")
+        .await
+        .select_by_value(&older)
+        .await
+        .unwrap();
+    browser.wait_for("#preview .post").await;
+    browser
+        .eval("document.getElementById('transform-settings').scrollIntoView({block: 'start'}); window.scrollBy(0, -40); return true")
+        .await;
+    browser.screenshot("transform-editor").await;
+    // Nothing the sender sent ran, on the sample or in the preview.
+    assert_eq!(
+        browser.eval("return typeof window.__pwned").await,
+        json!("undefined")
+    );
+    assert_eq!(
+        browser
+            .eval("return document.querySelectorAll('#editor script, #editor [onerror], #sample-request *').length")
+            .await,
+        json!(0)
+    );
+    assert!(shim.posts().is_empty(), "a preview posts nothing");
+
+    // Save with capture off: the next request posts, and the channel view shows it.
+    browser
+        .wait_for("#f_capture_only")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for("#save").await.click().await.unwrap();
+    browser
+        .wait_until(
+            "the card shows the template",
+            "return document.querySelector('.card')?.textContent.includes('template') === true",
+            vec![],
+        )
+        .await;
+    let stored = admin
+        .get(&format!("/api/v4/hooks/incoming/{id}"))
+        .await
+        .json();
+    assert_ne!(stored["capture_only"], true, "{stored}");
+    assert_eq!(
+        stored["transform"]["template"]["when"],
+        "body.state != 'ok'"
+    );
+    assert_eq!(
+        stored["transform"]["template"]["attachments"][0]["fields"][0]["value"],
+        "{{ body.region }}"
+    );
+    let reply = send_to_hook(&shim, &id, &down).await;
+    assert_eq!(reply.status(), 200);
+    browser.goto(&shim.url("/")).await;
+    let html = post_with(&browser, "is DOWN").await;
+    assert!(
+        html.contains("<strong>api</strong>") && html.contains("eu-west"),
+        "{html}"
+    );
+    assert_eq!(
+        browser.eval("return typeof window.__pwned").await,
+        json!("undefined")
+    );
+
+    browser.stop().await;
+    shim.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn transform_components_are_listed_uploaded_and_deleted_by_admins_only() {
+    let shim = shim().await;
+    let admin = Api::admin(&shim);
+    let wasm = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm32-wasip2/release/switchboard_transform_hostile.wasm")
+        .canonicalize()
+        .expect("the test component: build it with `make component`");
+    let size = std::fs::metadata(&wasm).unwrap().len();
+
+    // An ordinary member has no link to the list, and the list is not theirs to see.
+    let (_, token) = shim.create_user("dave").unwrap();
+    let browser = Browser::start().await;
+    sign_in(&browser, &shim, &token).await;
+    browser
+        .goto(&shim.url("/plugins/switchboard/console#transforms"))
+        .await;
+    browser.wait_for("body[data-ready]").await;
+    assert_eq!(
+        browser
+            .eval("return document.getElementById('transforms-link').hidden")
+            .await,
+        json!(true)
+    );
+    browser.wait_for("#list .empty").await;
+    assert_eq!(
+        browser
+            .eval("return document.querySelectorAll('.card').length")
+            .await,
+        json!(0)
+    );
+    browser.stop().await;
+
+    let browser = Browser::start().await;
+    sign_in(&browser, &shim, &shim.admin_token).await;
+    browser
+        .goto(&shim.url("/plugins/switchboard/console#incoming"))
+        .await;
+    browser.wait_for("body[data-ready]").await;
+    browser
+        .wait_for("#transforms-link:not([hidden])")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for("#list .empty").await;
+    browser.wait_for("#add").await.click().await.unwrap();
+    type_into(&browser, "#f_name", "hostile").await;
+    browser
+        .wait_for("#f_component")
+        .await
+        .send_keys(wasm.to_str().unwrap())
+        .await
+        .unwrap();
+    browser.wait_for("#save").await.click().await.unwrap();
+    browser.wait_for(".card .sha256").await;
+    let listed = admin.get("/api/v4/transforms").await.json();
+    let uploaded = &listed[0];
+    assert_eq!(uploaded["name"], "hostile");
+    assert_eq!(uploaded["size"], size);
+    let card = browser.wait_for(".card").await.text().await.unwrap();
+    assert!(
+        card.contains("hostile") && card.contains(uploaded["sha256"].as_str().unwrap()),
+        "{card}"
+    );
+
+    // The incoming-webhook form offers it as a component transform, and saves it.
+    admin
+        .create_incoming_hook(&shim.town_square.id, json!({"display_name": "Device"}))
+        .await;
+    browser
+        .goto(&shim.url("/plugins/switchboard/console#incoming"))
+        .await;
+    browser.wait_for("body[data-ready]").await;
+    browser.wait_for(".card .edit").await.click().await.unwrap();
+    browser
+        .wait_for("#f_transform_kind")
+        .await
+        .select_by_value("component")
+        .await
+        .unwrap();
+    assert_eq!(
+        browser
+            .eval("return document.getElementById('f_transform_component').value")
+            .await,
+        uploaded["id"]
+    );
+    browser.wait_for("#save").await.click().await.unwrap();
+    browser
+        .wait_until(
+            "the card names the component",
+            "return document.querySelector('.card')?.textContent.includes('component hostile') === true",
+            vec![],
+        )
+        .await;
+    let hooks = admin
+        .get(&format!("/api/v4/hooks/incoming?team_id={}", shim.team.id))
+        .await
+        .json();
+    assert_eq!(hooks[0]["transform"]["component"], uploaded["id"]);
+
+    // Deleted from its card.
+    browser
+        .goto(&shim.url("/plugins/switchboard/console#transforms"))
+        .await;
+    browser.wait_for("body[data-ready]").await;
+    browser
+        .eval("window.confirm = () => true; return true")
+        .await;
+    browser
+        .wait_for(".card .delete")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for("#list .empty").await;
+    assert_eq!(admin.get("/api/v4/transforms").await.json(), json!([]));
+
+    browser.stop().await;
+    shim.stop().await.unwrap();
+}

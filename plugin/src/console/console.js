@@ -5,13 +5,15 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { kind: "incoming", team: null, teams: [], channels: [], items: [], editing: null, sources: [] };
+const state = { kind: "incoming", team: null, teams: [], channels: [], items: [], editing: null, sources: [], components: null };
 // The site's URL (ServiceSettings.SiteURL): what senders are told to post to.
 const siteUrl = () => document.querySelector("meta[name=site-url]")?.content || location.origin;
 
 async function api(method, path, body) {
   const init = { method, headers: { "X-Requested-With": "XMLHttpRequest" }, credentials: "same-origin" };
-  if (body !== undefined) {
+  if (body instanceof FormData) {
+    init.body = body;
+  } else if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
@@ -75,6 +77,7 @@ const KINDS = {
       { name: "source", type: "custom", render: sourceSection, read: readSource },
       { name: "username", label: "Username", help: "Shown instead of the creator's when overrides are enabled." },
       { name: "icon_url", label: "Profile picture URL" },
+      { name: "transform", type: "custom", render: transformSection, read: readTransform },
     ],
     name: (h) => h.display_name || "Incoming webhook",
     meta: (h) => [
@@ -83,6 +86,8 @@ const KINDS = {
       ["Secret", h.source ? make("span", { class: "secret-state" }, h.source_secret_set ? "set" : "not set") : ""],
       ["Events", (h.source_events || []).join(", ")],
       ["Threads", h.source && h.source_threads === false ? "off: every event is a post of its own" : ""],
+      ["Transform", h.transform?.template ? "template" : h.transform?.component ? "component " + componentName(h.transform.component) : ""],
+      ["Capture", h.capture_only ? "capture only: requests are recorded, nothing is posted" : ""],
       ["Channel", channelName(h.channel_id)], ["Description", h.description], ["Created", when(h.create_at)],
     ],
     extra: (h, card) => [
@@ -198,7 +203,27 @@ const KINDS = {
     meta: (c) => [["Token URL", c.oauth_token_url], ["Grant type", c.grant_type], ["Client ID", make("code", {}, c.client_id)], ["Audiences", (c.audiences || []).join(" ")], ["Created", when(c.create_at)]],
     extra: () => [],
   },
+  // System admins only: the nav link shows once /api/v4/transforms answers.
+  transforms: {
+    title: "Transform Components",
+    intro: "WebAssembly components of the switchboard:transform world, uploaded once and attached to incoming webhooks. They run sandboxed: no files, network or environment.",
+    list: () => "/api/v4/transforms",
+    create: "/api/v4/transforms",
+    item: (t) => `/api/v4/transforms/${t.id}`,
+    upload: true,
+    noEdit: true,
+    fields: [
+      { name: "name", label: "Name" },
+      { name: "component", label: "Component (.wasm)", type: "file", accept: ".wasm,application/wasm" },
+    ],
+    name: (t) => t.name,
+    meta: (t) => [["ID", make("code", {}, t.id)], ["Size", bytes(t.size)], ["SHA-256", make("code", { class: "sha256" }, t.sha256)], ["Created", when(t.create_at)]],
+    extra: () => [],
+  },
 };
+
+const bytes = (n) => (n >= 1048576 ? (n / 1048576).toFixed(1) + " MiB" : n >= 1024 ? (n / 1024).toFixed(1) + " KiB" : n + " bytes");
+const componentName = (id) => state.components?.find((t) => t.id === id)?.name || id;
 
 // ---- the kind-specific extras ----
 
@@ -295,6 +320,209 @@ function readSource(form, out, hook) {
   else if (secret) out.source_secret = secret;
 }
 
+// ---- the transform editor (incoming webhooks) ----
+
+const TEMPLATE_FIELDS = [
+  ["when", "When", "A Jinja expression: the request is dropped unless it is true. Empty: always."],
+  ["text", "Text", "The message: Markdown, as a sender would post it."],
+  ["username", "Username", ""],
+  ["icon_url", "Icon URL", ""],
+  ["channel", "Channel", "A channel name, when the hook is not locked."],
+  ["thread_key", "Thread key", "Posts with the same key reply in the first one's thread."],
+];
+
+/// The transform part of the incoming-webhook form: none, a template (its fields, a sample to
+/// try it on and the post it makes, as the channel shows it) or an uploaded component.
+function transformSection(hook) {
+  const current = hook?.transform;
+  const template = current?.template || {};
+  const kind = make("select", { id: "f_transform_kind" },
+    make("option", { value: "" }, "None: the payload is posted as sent"),
+    make("option", { value: "template", selected: !!current?.template }, "Template"));
+  // Components are offered to those who may list them (system admins), and the one attached.
+  if (state.components || current?.component) {
+    kind.append(make("option", { value: "component", selected: !!current?.component }, "Uploaded component"));
+  }
+  const fields = TEMPLATE_FIELDS.map(([name, label, help]) => {
+    const id = "f_tpl_" + name;
+    const input = name === "text"
+      ? make("textarea", { id, rows: 4, class: "template-input", spellcheck: "false" })
+      : make("input", { type: "text", id, class: "template-input", spellcheck: "false" });
+    input.value = template[name] || "";
+    return make("div", {}, make("label", { for: id }, label, help ? make("span", { class: "help" }, " " + help) : null), input);
+  });
+  const attachments = make("textarea", { id: "f_tpl_attachments", rows: 5, class: "template-input", spellcheck: "false",
+    placeholder: '[{"color": "#d00", "title": "{{ body.title }}", "fields": [{"title": "Region", "value": "{{ body.region }}", "short": true}]}]' });
+  attachments.value = template.attachments?.length ? JSON.stringify(template.attachments, null, 2) : "";
+  const component = make("select", { id: "f_transform_component" },
+    ...(state.components || []).map((t) => make("option", { value: t.id, selected: t.id === current?.component }, t.name + " (" + bytes(t.size) + ")")));
+  if (current?.component && !(state.components || []).some((t) => t.id === current.component)) {
+    component.append(make("option", { value: current.component, selected: true }, current.component));
+  }
+  if (!component.options.length) component.append(make("option", { value: "", disabled: true, selected: true }, "None uploaded yet"));
+  const templatePart = make("div", { id: "template-settings" }, ...fields,
+    make("div", {}, make("label", { for: "f_tpl_attachments" }, "Attachments", make("span", { class: "help" }, " A JSON list; each attachment's text members and its fields' title and value are templates.")), attachments),
+    make("p", { class: "help" }, ...withCode("The template sees `body` (the JSON, or the text), `headers` (lower-case names), `query` and `post` (what the hook's source would post).")));
+  const componentPart = make("div", { id: "component-settings" },
+    make("label", { for: "f_transform_component" }, "Component", make("span", { class: "help" }, " Upload one under Transform Components.")), component);
+  const capture = make("label", { class: "check" },
+    make("input", { type: "checkbox", id: "f_capture_only", checked: !!hook?.capture_only }),
+    "Capture only: record requests and answer 200, post nothing (point a new sender here first)");
+  const form = make("div", { class: "transform-form" }, kind, templatePart, componentPart);
+  const panel = hook ? tryPanel(hook) : make("p", { class: "help" }, "Add the hook and send to it: its requests show here as samples to try the transform on.");
+  if (panel.live) { form.addEventListener("input", panel.live); form.addEventListener("change", panel.live); }
+  const editor = make("div", { class: "transform-edit" }, form, panel);
+  const update = () => {
+    templatePart.hidden = kind.value !== "template";
+    componentPart.hidden = kind.value !== "component";
+  };
+  kind.addEventListener("change", update);
+  update();
+  return make("div", { id: "transform-settings", class: "transform-settings" },
+    make("label", { for: "f_transform_kind" }, "Transform", make("span", { class: "help" }, " Shape any sender's payload into a post.")),
+    capture, editor);
+}
+
+/// The transform the form describes, or null for none. A template's attachments must be JSON.
+function formTransform() {
+  const kind = $("f_transform_kind").value;
+  if (kind === "component") return { component: $("f_transform_component").value };
+  if (kind !== "template") return null;
+  const template = {};
+  for (const [name] of TEMPLATE_FIELDS) {
+    const value = $("f_tpl_" + name).value;
+    if (value.trim()) template[name] = value;
+  }
+  const attachments = $("f_tpl_attachments").value.trim();
+  if (attachments) {
+    try { template.attachments = JSON.parse(attachments); } catch (err) {
+      throw new Error("Attachments are not JSON: " + err.message);
+    }
+  }
+  return { template };
+}
+
+function readTransform(form, out, hook) {
+  out.transform = formTransform();
+  out.capture_only = $("f_capture_only").checked;
+  // "transform": null removes a stored one; leaving it out keeps it.
+  if (!out.transform && !hook?.transform) delete out.transform;
+}
+
+/// The samples to pick from and the post the transform makes of the picked one.
+function tryPanel(hook) {
+  const samples = make("select", { id: "sample-pick", "aria-label": "Sample" });
+  const request = make("pre", { id: "sample-request", class: "answer sample" });
+  const result = make("div", { id: "preview", class: "preview" });
+  const button = make("button", { type: "button", id: "preview-run" }, "Preview");
+  let list = [];
+  const load = async () => {
+    list = (await api("GET", `/api/v4/hooks/incoming/${hook.id}/samples`)) || [];
+    samples.replaceChildren(...(list.length
+      ? list.map((s) => make("option", { value: s.id }, sampleLabel(s)))
+      : [make("option", { value: "" }, "No requests yet: send one to this hook")]));
+    showSample();
+  };
+  const showSample = () => {
+    const sample = list.find((s) => s.id === samples.value);
+    // What a sender sent is shown as text, never as markup.
+    request.textContent = sample
+      ? [`${sample.method} ${sample.path}${sample.query ? "?" + sample.query : ""}`,
+        ...sample.headers.map(([k, v]) => `${k}: ${v}`), "", sample.body + (sample.body_truncated ? "\n[cut at 1 MiB]" : "")].join("\n")
+      : "";
+  };
+  let timer = null;
+  let asked = 0;
+  const run = async () => {
+    clearTimeout(timer);
+    // A preview scheduled while typing may come due after the form closed.
+    if (!result.isConnected) return;
+    if (!samples.value) { result.replaceChildren(make("p", { class: "help" }, "Pick a sample to preview.")); return; }
+    result.replaceChildren(make("p", { class: "help" }, "…"));
+    const ask = { sample_id: samples.value };
+    // Only the latest ask is shown: an earlier answer that arrives late is dropped.
+    const mine = ++asked;
+    try {
+      const transform = formTransform();
+      if (transform) ask.transform = transform;
+      const answer = await api("POST", `/api/v4/hooks/incoming/${hook.id}/preview`, ask);
+      if (mine === asked) await showPreview(result, answer);
+    } catch (err) {
+      if (mine === asked) result.replaceChildren(make("div", { class: "preview-error" }, err.message));
+    }
+  };
+  button.addEventListener("click", guard(run));
+  samples.addEventListener("change", () => { showSample(); run(); });
+  // Live: a pause in typing previews again.
+  const live = (event) => {
+    if (!samples.value) return;
+    clearTimeout(timer);
+    timer = setTimeout(guard(run), 600);
+  };
+  guard(load)();
+  const panel = make("div", { class: "transform-try" },
+    make("label", { for: "sample-pick" }, "Sample", make("span", { class: "help" }, " The hook's last requests, newest first.")),
+    make("div", { class: "try" }, samples, make("button", { type: "button", id: "samples-reload", onclick: guard(load) }, "Reload"), button),
+    request,
+    make("label", {}, "Post"),
+    result);
+  panel.live = live;
+  return panel;
+}
+
+function sampleLabel(s) {
+  return `${when(s.create_at)} · ${s.method} · ${s.status}` + (s.post_ids?.length ? ` · ${s.post_ids.length} posted` : "") + (s.error ? " · " + s.error : "");
+}
+
+/// The preview's answer: its posts as the channel view shows them, "dropped", or the error.
+async function showPreview(box, answer) {
+  const out = [];
+  if (answer.error) {
+    const e = answer.error;
+    out.push(make("div", { class: "preview-error" }, `HTTP ${e.status_code}: ${e.message}`,
+      e.detailed_error ? make("div", { class: "detail" }, e.detailed_error) : null));
+  } else if (answer.dropped) {
+    out.push(make("div", { class: "preview-dropped" }, "Dropped: the sender gets 200 and nothing is posted (when is false, or the transform returned none)."));
+  } else if (!answer.posts.length) {
+    out.push(make("div", { class: "preview-dropped" }, "Nothing would be posted."));
+  }
+  const posts = answer.posts.map((p, i) => ({ ...p, id: p.id || "preview-" + i, create_at: p.create_at || Date.now() }));
+  const rendered = await renderPosts(posts);
+  for (const p of posts) out.push(rendered[p.id]);
+  out.push(make("div", { class: "help" }, `${answer.duration_ms.toFixed(1)} ms`));
+  box.replaceChildren(...out);
+}
+
+/// Posts as the channel view shows them. The shim renders posts to sanitised HTML (Markdown
+/// through ammonia) at /web/render; a host without it gets the message as plain text.
+async function renderPosts(posts) {
+  const out = {};
+  let html = null;
+  if (posts.length) {
+    try { html = (await api("POST", "/web/render", { posts })).html; } catch (_) { html = null; }
+  }
+  for (const p of posts) {
+    let el = null;
+    if (html && html[p.id]) {
+      const holder = document.createElement("div");
+      holder.innerHTML = html[p.id];
+      el = holder.firstElementChild;
+      // The page's policy takes no inline style: an attachment's colour is set through the DOM.
+      for (const a of el.querySelectorAll(".attachment[style]")) {
+        const color = /border-left-color:\s*([^;]+)/.exec(a.getAttribute("style"))?.[1];
+        a.removeAttribute("style");
+        if (color) a.style.borderLeftColor = color;
+      }
+      const time = el.querySelector("time");
+      if (time) time.textContent = new Date(Number(time.dataset.ms)).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    } else {
+      el = make("div", { class: "post" }, make("div", { class: "post-body plain" }, p.message));
+    }
+    out[p.id] = el;
+  }
+  return out;
+}
+
 async function copy(value) {
   try { await navigator.clipboard.writeText(value); } catch (_) {
     const box = make("textarea", {}, value);
@@ -386,6 +614,8 @@ function fieldInput(field, value, item) {
   } else if (field.type === "select") {
     input = make("select", { id, name: field.name });
     for (const [v, label] of field.options) input.append(make("option", { value: v, selected: String(value ?? "") === v }, label));
+  } else if (field.type === "file") {
+    input = make("input", { type: "file", id, name: field.name, accept: field.accept });
   } else if (field.type === "list") {
     input = make("textarea", { id, name: field.name, rows: 3 });
     input.value = (value || []).join("\n");
@@ -404,6 +634,7 @@ function readForm(kind, form, item) {
     if (field.type === "custom") field.read(form, out, item);
     else if (field.type === "bool") out[field.name] = input.checked;
     else if (field.type === "list") out[field.name] = lines(input.value);
+    else if (field.type === "file") out[field.name] = input.files[0];
     else if (field.number) out[field.name] = Number(input.value);
     // A secret the server does not show back: empty means "keep the stored one".
     else if (field.secret && !input.value) continue;
@@ -432,7 +663,11 @@ async function save(event) {
   const values = readForm(kind, $("editor"), state.editing);
   const editing = state.editing;
   let saved;
-  if (editing) {
+  if (kind.upload) {
+    const form = new FormData();
+    for (const [k, v] of Object.entries(values)) if (v !== undefined) form.append(k, v);
+    saved = await api("POST", kind.create, form);
+  } else if (editing) {
     saved = await api("PUT", kind.item(editing), { ...editing, ...values });
   } else {
     saved = await api("POST", kind.create, { team_id: state.team.id, ...values });
@@ -456,7 +691,7 @@ function card(item) {
     meta.append(make("dt", {}, label), make("dd", {}, value));
   }
   const buttons = make("div", { class: "buttons" },
-    make("button", { type: "button", class: "edit", onclick: () => openEditor(item) }, "Edit"),
+    kind.noEdit ? null : make("button", { type: "button", class: "edit", onclick: () => openEditor(item) }, "Edit"),
     kind.noDelete ? null : make("button", {
       type: "button", class: "danger delete",
       onclick: guard(async () => { if (!confirm("Delete " + kind.name(item) + "?")) return; await api("DELETE", kind.item(item)); notice("Deleted."); await refresh(); }),
@@ -471,6 +706,7 @@ async function refresh() {
   const list = $("list");
   try {
     state.items = (await api("GET", kind.list())) || [];
+    if (state.kind === "transforms") state.components = state.items;
   } catch (err) {
     list.replaceChildren(make("div", { class: "empty" }, "You cannot see these here: " + err.message));
     return;
@@ -510,6 +746,9 @@ async function start() {
   window.addEventListener("hashchange", guard(() => show(location.hash.slice(1))));
   // The senders the hooks can take (their names, events, headers), from the plugin itself.
   try { state.sources = (await api("GET", "/api/v4/hooks/incoming/sources")) || []; } catch (_) { state.sources = []; }
+  // Uploaded transform components: listed for system admins only (others get 403).
+  try { state.components = (await api("GET", "/api/v4/transforms")) || []; } catch (_) { state.components = null; }
+  $("transforms-link").hidden = !state.components;
   if (state.teams.length) await chooseTeam(state.teams[0].id);
   document.body.dataset.ready = "true";
 }
