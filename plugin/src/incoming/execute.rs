@@ -488,32 +488,13 @@ fn check_root(host: &dyn Host, root_id: &str, channel: &Channel) -> Result<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{FakeHost, channel, user};
-
-    fn host_with_hook(hook: &IncomingWebhook) -> FakeHost {
-        let host = FakeHost::default();
-        host.users.borrow_mut().push(user(&hook.user_id, "dave"));
-        host.channels.borrow_mut().push(channel(
-            &hook.channel_id,
-            &hook.team_id,
-            "town-square",
-            ChannelType::Open,
-        ));
-        HOOKS.put(&host, &hook.id, hook).unwrap();
-        host
-    }
+    use crate::incoming::fixture::{hook, host_with_hook};
 
     /// The hook decides between the Slack-format path and its source's, and is read once
     /// for both: a plain webhook costs one read of it, as before sources existed.
     #[test]
     fn a_webhook_reads_its_hook_once() {
-        let hook = IncomingWebhook {
-            id: "h".repeat(26),
-            channel_id: "c".repeat(26),
-            team_id: "t".repeat(26),
-            user_id: "u".repeat(26),
-            ..Default::default()
-        };
+        let hook = hook();
         let host = host_with_hook(&hook);
         let hook_key = format!("incoming_hook/{}", hook.id);
         let req = Request {

@@ -308,23 +308,10 @@ mod tests {
         ))
         .unwrap();
         let hook = IncomingWebhook {
-            id: "h".repeat(26),
-            channel_id: "c".repeat(26),
-            team_id: "t".repeat(26),
-            user_id: "u".repeat(26),
             source: Some("github".into()),
-            ..Default::default()
+            ..crate::incoming::fixture::hook()
         };
-        let host = FakeHost::default();
-        host.users
-            .borrow_mut()
-            .push(crate::testing::user(&hook.user_id, "dave"));
-        host.channels.borrow_mut().push(crate::testing::channel(
-            &hook.channel_id,
-            &hook.team_id,
-            "town-square",
-            crate::host::ChannelType::Open,
-        ));
+        let host = crate::incoming::fixture::host_with_hook(&hook);
         let headers = fixture["headers"]
             .as_object()
             .unwrap()

@@ -50,3 +50,43 @@ impl crate::definitions::Definition for IncomingWebhook {
         crate::host::PermissionScope::Channel(self.channel_id.clone())
     }
 }
+
+/// The hook the incoming unit tests start from, and the host it lives in.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use super::{HOOKS, IncomingWebhook};
+    use crate::host::ChannelType;
+    use crate::testing::{FakeHost, channel, user};
+
+    /// A hook with 26-character ids (`h…`, channel `c…`, team `t…`, owner `u…`)
+    /// and nothing else set.
+    pub fn hook() -> IncomingWebhook {
+        IncomingWebhook {
+            id: "h".repeat(26),
+            channel_id: "c".repeat(26),
+            team_id: "t".repeat(26),
+            user_id: "u".repeat(26),
+            ..Default::default()
+        }
+    }
+
+    /// Puts the hook's owner ("dave") and its open channel ("town-square") in
+    /// `host`, and stores the hook.
+    pub fn add_hook(host: &FakeHost, hook: &IncomingWebhook) {
+        host.users.borrow_mut().push(user(&hook.user_id, "dave"));
+        host.channels.borrow_mut().push(channel(
+            &hook.channel_id,
+            &hook.team_id,
+            "town-square",
+            ChannelType::Open,
+        ));
+        HOOKS.put(host, &hook.id, hook).unwrap();
+    }
+
+    /// A host holding only what [`add_hook`] puts there.
+    pub fn host_with_hook(hook: &IncomingWebhook) -> FakeHost {
+        let host = FakeHost::default();
+        add_hook(&host, hook);
+        host
+    }
+}

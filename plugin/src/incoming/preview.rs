@@ -127,38 +127,25 @@ pub(super) fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::ChannelType;
-    use crate::incoming::HOOKS;
+    use crate::incoming::fixture::{add_hook, hook, host_with_hook};
     use crate::incoming::template::Template;
-    use crate::testing::{FakeHost, channel, user};
+    use crate::testing::FakeHost;
 
     /// A preview of a threaded, rate-limited template hook builds its post and writes
     /// nothing: no post, no thread record, no rate-limit budget, no idempotency record.
     #[test]
     fn a_preview_writes_nothing() {
         let hook = IncomingWebhook {
-            id: "h".repeat(26),
-            channel_id: "c".repeat(26),
-            team_id: "t".repeat(26),
-            user_id: "u".repeat(26),
             rate_limit: Some(1),
             transform: Some(Transform::Template(Template {
                 text: "{{ body.n }}".into(),
                 thread_key: "{{ body.n }}".into(),
                 ..Template::default()
             })),
-            ..Default::default()
+            ..hook()
         };
-        let host = FakeHost::default();
-        host.users.borrow_mut().push(user(&hook.user_id, "dave"));
+        let host = host_with_hook(&hook);
         host.admins.borrow_mut().push(hook.user_id.clone());
-        host.channels.borrow_mut().push(channel(
-            &hook.channel_id,
-            &hook.team_id,
-            "town-square",
-            ChannelType::Open,
-        ));
-        HOOKS.put(&host, &hook.id, &hook).unwrap();
         let keys_before = host.kv_list("", 0, 1000).unwrap();
         let req = Request {
             method: "POST".into(),
@@ -187,22 +174,11 @@ mod tests {
         .unwrap();
         let host = FakeHost::default();
         let hook = IncomingWebhook {
-            id: "h".repeat(26),
-            channel_id: "c".repeat(26),
-            team_id: "t".repeat(26),
-            user_id: "u".repeat(26),
             source: Some("github".into()),
             source_secret_sealed: host.seal(super::super::model::SOURCE_SECRET_PURPOSE, b"s"),
-            ..Default::default()
+            ..hook()
         };
-        host.users.borrow_mut().push(user(&hook.user_id, "dave"));
-        host.channels.borrow_mut().push(channel(
-            &hook.channel_id,
-            &hook.team_id,
-            "town-square",
-            ChannelType::Open,
-        ));
-        HOOKS.put(&host, &hook.id, &hook).unwrap();
+        add_hook(&host, &hook);
         let mut headers = fixture["headers"].clone();
         headers["X-Hub-Signature-256"] = "[redacted]".into();
         let asked = json!({"headers": headers, "body": fixture["body"]});

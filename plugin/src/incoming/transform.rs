@@ -188,33 +188,24 @@ mod tests {
     use super::*;
     use crate::api::Response;
     use crate::host::ChannelType;
-    use crate::incoming::HOOKS;
-    use crate::testing::{FakeHost, channel, user};
+    use crate::testing::{FakeHost, channel};
 
     const COMPONENT: &str = "cccccccccccccccccccccccccc";
 
     fn setup(transform: Transform, rate_limit: Option<u32>) -> (FakeHost, IncomingWebhook) {
         let hook = IncomingWebhook {
-            id: "h".repeat(26),
-            channel_id: "c".repeat(26),
-            team_id: "t".repeat(26),
-            user_id: "u".repeat(26),
             channel_locked: true,
             transform: Some(transform),
             rate_limit,
-            ..Default::default()
+            ..crate::incoming::fixture::hook()
         };
-        let host = FakeHost::default();
-        host.users.borrow_mut().push(user(&hook.user_id, "dave"));
-        for (id, name) in [
-            (&hook.channel_id, "town-square"),
-            (&"o".repeat(26), "off-topic"),
-        ] {
-            host.channels
-                .borrow_mut()
-                .push(channel(id, &hook.team_id, name, ChannelType::Open));
-        }
-        HOOKS.put(&host, &hook.id, &hook).unwrap();
+        let host = crate::incoming::fixture::host_with_hook(&hook);
+        host.channels.borrow_mut().push(channel(
+            &"o".repeat(26),
+            &hook.team_id,
+            "off-topic",
+            ChannelType::Open,
+        ));
         (host, hook)
     }
 
