@@ -12,6 +12,7 @@
 
 use crate::app::App;
 use crate::config::TransformSettings;
+use crate::runtime::{self, Stopped};
 use crate::store::StoreError;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -21,7 +22,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{Engine, Store, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 mod bindings {
@@ -435,26 +436,13 @@ fn new_store(
     let state = SandboxState {
         wasi,
         table: ResourceTable::new(),
-        limits: StoreLimitsBuilder::new()
-            .memory_size(memory_limit)
-            .trap_on_grow_failure(true)
-            .build(),
+        limits: runtime::memory_limits(memory_limit),
     };
     let mut store = Store::new(&sandbox().engine, state);
     store.limiter(|s| &mut s.limits);
     // Fuel is set once: a component out of it traps.
     let _ = store.set_fuel(settings.fuel);
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
-        if started.elapsed() >= deadline {
-            Ok(UpdateDeadline::Interrupt)
-        } else {
-            Ok(UpdateDeadline::YieldCustom(
-                1,
-                Box::pin(tokio::task::yield_now()),
-            ))
-        }
-    });
+    runtime::yield_until_deadline(&mut store, started, deadline);
     store
 }
 
@@ -475,33 +463,21 @@ fn describe(
     settings: &TransformSettings,
     memory_limit: usize,
 ) -> String {
-    match error.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => {
-            return format!(
-                "deadline: the transform did not finish within {} ms",
-                deadline.as_millis()
-            );
-        }
-        Some(wasmtime::Trap::OutOfFuel) => {
-            return format!(
-                "cpu: the transform used up its fuel ({} units)",
-                settings.fuel
-            );
-        }
-        _ => {}
-    }
-    let text = format!("{error:#}");
-    if text.contains("forcing trap when growing memory") {
-        return format!(
+    match Stopped::by(error) {
+        Stopped::Deadline => format!(
+            "deadline: the transform did not finish within {} ms",
+            deadline.as_millis()
+        ),
+        Stopped::OutOfFuel => format!(
+            "cpu: the transform used up its fuel ({} units)",
+            settings.fuel
+        ),
+        Stopped::Memory => format!(
             "memory: the transform exceeded its memory limit of {} MiB",
             memory_limit >> 20
-        );
+        ),
+        Stopped::Trap => format!("trap: {}", runtime::trap_reason(error)),
     }
-    let reason = match error.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => trap.to_string(),
-        None => error.root_cause().to_string(),
-    };
-    format!("trap: {}", reason.lines().next().unwrap_or(""))
 }
 
 /// A payload must be a JSON object within the payload size limit.

@@ -252,28 +252,11 @@ impl Runtime {
             grants: self.grants,
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.options.memory_limit)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: memory_limits(self.options.memory_limit),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        // At every tick, wasm hands its thread back to the executor (so the
-        // host's own routes and other calls keep running beside a busy call)
-        // and stops once the call's whole deadline has passed.
-        let started = Instant::now();
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if started.elapsed() >= deadline {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::YieldCustom(
-                    1,
-                    Box::pin(tokio::task::yield_now()),
-                ))
-            }
-        });
+        yield_until_deadline(&mut store, Instant::now(), deadline);
         store
     }
 
@@ -570,23 +553,78 @@ fn outcome(error: &CallError) -> &'static str {
 }
 
 fn classify(error: wasmtime::Error, deadline: Duration, memory_limit: usize) -> CallError {
-    if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
-        return CallError::Timeout(deadline);
+    match Stopped::by(&error) {
+        Stopped::Deadline => CallError::Timeout(deadline),
+        Stopped::Memory => CallError::MemoryLimit(memory_limit),
+        // The plugin runs without fuel, so running out of it is just a trap.
+        Stopped::OutOfFuel | Stopped::Trap => CallError::Trap {
+            reason: trap_reason(&error),
+            detail: format!("{error:#}"),
+        },
     }
-    let text = format!("{error:#}");
-    if text.contains("forcing trap when growing memory") {
-        return CallError::MemoryLimit(memory_limit);
+}
+
+/// Why a wasm call failed, for the plugin runtime and the transform sandbox
+/// alike.
+pub(crate) enum Stopped {
+    /// The epoch deadline interrupted it.
+    Deadline,
+    /// It used up its fuel.
+    OutOfFuel,
+    /// A memory grow went past the store's limit.
+    Memory,
+    /// Any other trap or error; [`trap_reason`] says which.
+    Trap,
+}
+
+impl Stopped {
+    pub(crate) fn by(error: &wasmtime::Error) -> Stopped {
+        match error.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => return Stopped::Deadline,
+            Some(wasmtime::Trap::OutOfFuel) => return Stopped::OutOfFuel,
+            _ => {}
+        }
+        if format!("{error:#}").contains("forcing trap when growing memory") {
+            return Stopped::Memory;
+        }
+        Stopped::Trap
     }
-    // The root cause is the trap itself ("wasm `unreachable` instruction
-    // executed"); the outer layers carry the backtrace.
+}
+
+/// A failed call's one-line reason. The root cause is the trap itself ("wasm
+/// `unreachable` instruction executed"); the outer layers carry the backtrace.
+pub(crate) fn trap_reason(error: &wasmtime::Error) -> String {
     let reason = match error.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => trap.to_string(),
         None => error.root_cause().to_string(),
     };
-    CallError::Trap {
-        reason: reason.lines().next().unwrap_or("").to_string(),
-        detail: text,
-    }
+    reason.lines().next().unwrap_or("").to_string()
+}
+
+/// A store's limits: `memory_limit` bytes of linear memory, a grow past it
+/// trapping (so [`Stopped::Memory`] can tell it apart).
+pub(crate) fn memory_limits(memory_limit: usize) -> StoreLimits {
+    StoreLimitsBuilder::new()
+        .memory_size(memory_limit)
+        .trap_on_grow_failure(true)
+        .build()
+}
+
+/// At every epoch tick, wasm hands its thread back to the executor (so the
+/// host's own routes and other calls keep running beside a busy call) and
+/// stops once `deadline` has passed since `started`.
+pub(crate) fn yield_until_deadline<T>(store: &mut Store<T>, started: Instant, deadline: Duration) {
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if started.elapsed() >= deadline {
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        }
+    });
 }
 
 fn engine_config(options: &RuntimeOptions) -> wasmtime::Config {
