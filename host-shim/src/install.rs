@@ -112,14 +112,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("bin")).unwrap();
         std::fs::write(dir.path().join("bin/host-shim"), "").unwrap();
-        let text =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifest.json"))
-                .unwrap()
-                .replace(
-                    "target/wasm32-wasip2/release/switchboard_plugin.wasm",
-                    "plugin/switchboard_plugin.wasm",
-                );
-        std::fs::write(dir.path().join("manifest.json"), text).unwrap();
+        crate::manifest::tests::write_release_manifest(dir.path());
         dir
     }
 

@@ -85,7 +85,7 @@ impl Manifest {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn manifest(api: &str) -> Manifest {
@@ -117,6 +117,19 @@ mod tests {
         );
     }
 
+    /// Writes the repository's manifest into `dir` as a release unpacks it:
+    /// naming its component `plugin/switchboard_plugin.wasm`, relative to `dir`.
+    pub(crate) fn write_release_manifest(dir: &Path) {
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifest.json"))
+                .unwrap()
+                .replace(
+                    "target/wasm32-wasip2/release/switchboard_plugin.wasm",
+                    "plugin/switchboard_plugin.wasm",
+                );
+        std::fs::write(dir.join("manifest.json"), text).unwrap();
+    }
+
     #[test]
     fn the_repository_manifest_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifest.json");
@@ -130,14 +143,7 @@ mod tests {
     #[test]
     fn a_relative_component_resolves_against_the_manifests_folder() {
         let dir = tempfile::tempdir().unwrap();
-        let text =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifest.json"))
-                .unwrap()
-                .replace(
-                    "target/wasm32-wasip2/release/switchboard_plugin.wasm",
-                    "plugin/switchboard_plugin.wasm",
-                );
-        std::fs::write(dir.path().join("manifest.json"), text).unwrap();
+        write_release_manifest(dir.path());
         let m = Manifest::load(&dir.path().join("manifest.json")).unwrap();
         assert_eq!(
             m.component_path(),
