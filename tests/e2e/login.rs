@@ -38,6 +38,15 @@ async fn person(shim: &TestShim, username: &str, password: &str) -> String {
     reply.json()["id"].as_str().unwrap().to_string()
 }
 
+/// A shim whose accounts lock after `attempts` failed sign-ins in a row.
+async fn locking_after(attempts: u32) -> TestShim {
+    TestShim::builder()
+        .config(move |c| c.service_settings.maximum_login_attempts = attempts)
+        .start()
+        .await
+        .unwrap()
+}
+
 #[track_caller]
 fn assert_error(status: u16, body: &Value, want_status: u16, id: &str) {
     assert_eq!(
@@ -153,11 +162,7 @@ async fn forty_logins_at_once_leave_ping_answering() {
 /// the limit starts the count again; an admin setting the password unlocks.
 #[tokio::test]
 async fn failed_logins_lock_the_account_until_an_admin_sets_its_password() {
-    let shim = TestShim::builder()
-        .config(|c| c.service_settings.maximum_login_attempts = 3)
-        .start()
-        .await
-        .unwrap();
+    let shim = locking_after(3).await;
     let id = person(&shim, "bob", "first-password").await;
     let store = &shim.shim.app.store;
 
@@ -267,11 +272,7 @@ async fn failed_logins_lock_the_account_until_an_admin_sets_its_password() {
 /// The OAuth sign-in page counts against the same lockout.
 #[tokio::test]
 async fn the_oauth_sign_in_page_honours_the_lockout() {
-    let shim = TestShim::builder()
-        .config(|c| c.service_settings.maximum_login_attempts = 2)
-        .start()
-        .await
-        .unwrap();
+    let shim = locking_after(2).await;
     let id = person(&shim, "dora", "dora-password").await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
