@@ -52,6 +52,18 @@ async fn post_through(api: &Api, hook_id: &str, text: &str) {
     assert_eq!(reply.status, 200, "{}", reply.text);
 }
 
+/// The incoming webhook the 0.1.0 fixture was made with; it must still be there.
+async fn release_hook(api: &Api) -> Value {
+    let hooks = api.get("/api/v4/hooks/incoming").await.json();
+    hooks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["display_name"] == "Release hook")
+        .unwrap_or_else(|| panic!("the hook is gone: {hooks}"))
+        .clone()
+}
+
 async fn messages(api: &Api, channel_id: &str) -> Vec<String> {
     api.channel_posts(channel_id)
         .await
@@ -146,14 +158,7 @@ async fn the_data_of_release_0_1_0_opens_and_serves_what_it_holds() {
     let api = process.api(&data);
     let (team_id, channel_id) = town_square(&api).await;
 
-    let hooks = api.get("/api/v4/hooks/incoming").await.json();
-    let hook = hooks
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["display_name"] == "Release hook")
-        .unwrap_or_else(|| panic!("the hook is gone: {hooks}"))
-        .clone();
+    let hook = release_hook(&api).await;
     let outgoing = api.get("/api/v4/hooks/outgoing").await.json();
     assert!(
         outgoing
@@ -303,6 +308,14 @@ fn unpack(tarball: &Path, into: &Path, extra: &[&str]) {
     assert!(status.success());
 }
 
+/// Starts an unpacked release's `bin/host-shim` with no flags from `cwd`,
+/// logging to `host-shim.log` in `log_dir`.
+async fn start_unpacked(install: &Path, cwd: &Path, port: u16, log_dir: &Path) -> Process {
+    let mut command = Command::new(install.join("bin/host-shim"));
+    command.current_dir(cwd);
+    Process::spawn(command, port, &log_dir.join("host-shim.log")).await
+}
+
 #[tokio::test]
 async fn the_release_tarball_unpacks_and_starts_from_another_directory_with_no_flags() {
     let Some(tarball) = tarball() else { return };
@@ -355,9 +368,7 @@ async fn the_release_tarball_unpacks_and_starts_from_another_directory_with_no_f
     );
     assert!(!text.contains("missing"), "{text}");
 
-    let mut command = Command::new(install.join("bin/host-shim"));
-    command.current_dir(elsewhere.path());
-    let process = Process::spawn(command, port, &root.path().join("host-shim.log")).await;
+    let process = start_unpacked(&install, elsewhere.path(), port, root.path()).await;
     let data = install.join("data");
     let api = process.api(&data);
     let (_, channel_id) = town_square(&api).await;
@@ -404,19 +415,10 @@ async fn a_release_unpacked_over_a_0_1_0_install_keeps_its_config_and_data() {
         read_json(&fixture().join("config.json"))["SqlSettings"]["AtRestEncryptKey"]
     );
 
-    let mut command = Command::new(install.join("bin/host-shim"));
-    command.current_dir(elsewhere.path());
-    let process = Process::spawn(command, port, &root.path().join("host-shim.log")).await;
+    let process = start_unpacked(&install, elsewhere.path(), port, root.path()).await;
     let api = process.api(&data);
     let (_, channel_id) = town_square(&api).await;
-    let hooks = api.get("/api/v4/hooks/incoming").await.json();
-    let hook = hooks
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["display_name"] == "Release hook")
-        .unwrap_or_else(|| panic!("the hook is gone: {hooks}"))
-        .clone();
+    let hook = release_hook(&api).await;
     post_through(&api, hook["id"].as_str().unwrap(), "after unpacking over").await;
     let found = messages(&api, &channel_id).await;
     assert!(
