@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 use switchboard_host_shim::store::Post;
-use switchboard_tests::{Api, Reply, TestShim};
+use switchboard_tests::{Api, Reply, TestShim, send_to_hook};
 
 /// A fixture from `plugin/src/sources/fixtures/`: headers, raw body, the expected text.
 struct Fixture {
@@ -52,17 +52,7 @@ async fn deliver(
     for (k, v) in extra {
         request = request.header(*k, *v);
     }
-    let response = request.send().await.unwrap();
-    let ignored = response
-        .headers()
-        .get("x-switchboard-ignored")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let reply = Reply {
-        status: response.status(),
-        content_type: String::new(),
-        text: response.text().await.unwrap(),
-    };
-    (reply, ignored)
+    send_to_hook(request).await
 }
 
 async fn shim() -> TestShim {

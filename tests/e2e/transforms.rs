@@ -6,7 +6,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 use switchboard_host_shim::store::Post;
-use switchboard_tests::{Api, Reply, TestShim};
+use switchboard_tests::{Api, Reply, TestShim, send_to_hook};
 
 async fn shim() -> TestShim {
     TestShim::builder()
@@ -40,17 +40,7 @@ async fn send(
     for (k, v) in headers {
         request = request.header(*k, *v);
     }
-    let response = request.send().await.unwrap();
-    let ignored = response
-        .headers()
-        .get("x-switchboard-ignored")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let reply = Reply {
-        status: response.status(),
-        content_type: String::new(),
-        text: response.text().await.unwrap(),
-    };
-    (reply, ignored)
+    send_to_hook(request).await
 }
 
 const JSON: (&str, &str) = ("content-type", "application/json");

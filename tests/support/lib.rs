@@ -28,6 +28,23 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Reads `response` whole.
+    pub async fn read(response: reqwest::Response) -> Reply {
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let text = response.text().await.expect("response body");
+        Reply {
+            status,
+            content_type,
+            text,
+        }
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
@@ -48,6 +65,17 @@ impl Reply {
         assert!(body.get("message").is_some() && body.get("detailed_error").is_some());
         body
     }
+}
+
+/// Sends a request to an incoming webhook: the answer, and the fields it
+/// ignored (`X-Switchboard-Ignored`) if it names any.
+pub async fn send_to_hook(request: reqwest::RequestBuilder) -> (Reply, Option<String>) {
+    let response = request.send().await.expect("request to the shim");
+    let ignored = response
+        .headers()
+        .get("x-switchboard-ignored")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (Reply::read(response).await, ignored)
 }
 
 /// Talks to one shim as one user.
@@ -114,20 +142,7 @@ impl Api {
         if let Some(ct) = content_type {
             request = request.header("content-type", ct);
         }
-        let response = request.send().await.expect("request to the shim");
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let text = response.text().await.expect("response body");
-        Reply {
-            status,
-            content_type,
-            text,
-        }
+        Reply::read(request.send().await.expect("request to the shim")).await
     }
 
     pub async fn get(&self, path: &str) -> Reply {
