@@ -75,6 +75,27 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no element {css}: {e}"))
     }
 
+    /// Clicks the element `css` once it is there.
+    pub async fn click(&self, css: &str) {
+        self.wait_for(css).await.click().await.unwrap();
+    }
+
+    /// Picks the option `value` of the select `css` once it is there.
+    pub async fn select(&self, css: &str, value: &str) {
+        self.wait_for(css)
+            .await
+            .select_by_value(value)
+            .await
+            .unwrap();
+    }
+
+    /// Replaces the text of the input `css` with `text`.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let input = self.wait_for(css).await;
+        input.clear().await.unwrap();
+        input.send_keys(text).await.unwrap();
+    }
+
     /// Waits (up to 15 s) until `script` (a function body) returns true.
     pub async fn wait_until(&self, what: &str, script: &str, args: Vec<Value>) {
         let deadline = Instant::now() + Duration::from_secs(15);

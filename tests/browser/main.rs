@@ -49,6 +49,14 @@ async fn sign_in(browser: &Browser, shim: &TestShim, token: &str) {
         .await;
 }
 
+/// Opens the console at `section` (`#incoming`, …) and waits until it is ready.
+async fn open_console(browser: &Browser, shim: &TestShim, section: &str) {
+    browser
+        .goto(&shim.url(&format!("/plugins/switchboard/console{section}")))
+        .await;
+    browser.wait_for("body[data-ready]").await;
+}
+
 /// Waits until the channel view's websocket is open.
 async fn live(browser: &Browser) {
     browser
@@ -89,24 +97,16 @@ async fn webhook_made_on_its_page_posts_live_and_echo_runs_from_the_box() {
     sign_in(&browser, &shim, &shim.admin_token).await;
 
     // Create an incoming webhook on the console page.
-    browser
-        .goto(&shim.url("/plugins/switchboard/console#incoming"))
-        .await;
-    browser.wait_for("body[data-ready]").await;
-    browser.wait_for("#add").await.click().await.unwrap();
+    open_console(&browser, &shim, "#incoming").await;
+    browser.click("#add").await;
     browser
         .wait_for("#f_display_name")
         .await
         .send_keys("CI builds")
         .await
         .unwrap();
-    browser
-        .wait_for("#f_channel_id")
-        .await
-        .select_by_value(&shim.town_square.id)
-        .await
-        .unwrap();
-    browser.wait_for("#save").await.click().await.unwrap();
+    browser.select("#f_channel_id", &shim.town_square.id).await;
+    browser.click("#save").await;
     let url = browser
         .wait_for(".card .hook-url")
         .await
@@ -115,11 +115,11 @@ async fn webhook_made_on_its_page_posts_live_and_echo_runs_from_the_box() {
         .unwrap();
     assert!(url.starts_with(&shim.url("/hooks/")), "{url}");
     // Edit it, and send its test message from the page.
-    browser.wait_for(".card .edit").await.click().await.unwrap();
+    browser.click(".card .edit").await;
     let title = browser.wait_for("#f_display_name").await;
     title.clear().await.unwrap();
     title.send_keys("CI builds (nightly)").await.unwrap();
-    browser.wait_for("#save").await.click().await.unwrap();
+    browser.click("#save").await;
     browser
         .wait_until(
             "the card shows the new title",
@@ -127,12 +127,7 @@ async fn webhook_made_on_its_page_posts_live_and_echo_runs_from_the_box() {
             vec![],
         )
         .await;
-    browser
-        .wait_for(".card .send-test")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click(".card .send-test").await;
     browser
         .wait_until(
             "the test message was sent",
@@ -225,12 +220,7 @@ async fn webhook_made_on_its_page_posts_live_and_echo_runs_from_the_box() {
         .unwrap()
         .id
         .clone();
-    browser
-        .wait_for(&format!("#post_{root} .reply-link"))
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click(&format!("#post_{root} .reply-link")).await;
     browser
         .wait_for("#thread:not([hidden]) #thread-posts .post")
         .await;
@@ -272,11 +262,8 @@ async fn webhook_made_on_its_page_posts_live_and_echo_runs_from_the_box() {
     );
     browser.screenshot("dialog").await;
     browser
-        .wait_for("dialog[open] .buttons button[type=button]")
-        .await
-        .click()
-        .await
-        .unwrap();
+        .click("dialog[open] .buttons button[type=button]")
+        .await;
     browser
         .wait_until(
             "the dialog closes",
@@ -286,19 +273,11 @@ async fn webhook_made_on_its_page_posts_live_and_echo_runs_from_the_box() {
         .await;
 
     // Delete the webhook on its page: it no longer takes posts.
-    browser
-        .goto(&shim.url("/plugins/switchboard/console#incoming"))
-        .await;
-    browser.wait_for("body[data-ready]").await;
+    open_console(&browser, &shim, "#incoming").await;
     browser
         .eval("window.confirm = () => true; return true")
         .await;
-    browser
-        .wait_for(".card .delete")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click(".card .delete").await;
     browser.wait_for("#list .empty").await;
     let gone = reqwest::Client::new()
         .post(&url)
@@ -346,16 +325,8 @@ async fn failed_outgoing_delivery_shows_in_its_log_and_redelivers() {
 
     let browser = Browser::start().await;
     sign_in(&browser, &shim, &shim.admin_token).await;
-    browser
-        .goto(&shim.url("/plugins/switchboard/console#outgoing"))
-        .await;
-    browser.wait_for("body[data-ready]").await;
-    browser
-        .wait_for(".show-deliveries")
-        .await
-        .click()
-        .await
-        .unwrap();
+    open_console(&browser, &shim, "#outgoing").await;
+    browser.click(".show-deliveries").await;
     // The delivery may still be settling; refresh the log until it failed.
     browser
         .wait_until(
@@ -367,11 +338,8 @@ async fn failed_outgoing_delivery_shows_in_its_log_and_redelivers() {
         )
         .await;
     browser
-        .wait_for("tr.delivery[data-state=failed] .redeliver")
-        .await
-        .click()
-        .await
-        .unwrap();
+        .click("tr.delivery[data-state=failed] .redeliver")
+        .await;
     browser
         .wait_until(
             "the redelivery delivered",
@@ -403,11 +371,8 @@ async fn slash_command_made_on_its_page_shows_its_secret_and_runs_in_try_it() {
     .await;
     let browser = Browser::start().await;
     sign_in(&browser, &shim, &shim.admin_token).await;
-    browser
-        .goto(&shim.url("/plugins/switchboard/console#commands"))
-        .await;
-    browser.wait_for("body[data-ready]").await;
-    browser.wait_for("#add").await.click().await.unwrap();
+    open_console(&browser, &shim, "#commands").await;
+    browser.click("#add").await;
     for (field, value) in [
         ("#f_display_name", "Deploy"),
         ("#f_trigger", "deploy"),
@@ -421,13 +386,8 @@ async fn slash_command_made_on_its_page_shows_its_secret_and_runs_in_try_it() {
             .await
             .unwrap();
     }
-    browser
-        .wait_for("#f_auto_complete")
-        .await
-        .click()
-        .await
-        .unwrap();
-    browser.wait_for("#save").await.click().await.unwrap();
+    browser.click("#f_auto_complete").await;
+    browser.click("#save").await;
     let secret = browser
         .wait_for(".card .signing-secret")
         .await
@@ -439,17 +399,9 @@ async fn slash_command_made_on_its_page_shows_its_secret_and_runs_in_try_it() {
     let input = browser.wait_for(".card .try-input").await;
     input.send_keys("main").await.unwrap();
     browser
-        .wait_for(".card .try-channel")
-        .await
-        .select_by_value(&shim.town_square.id)
-        .await
-        .unwrap();
-    browser
-        .wait_for(".card .try-run")
-        .await
-        .click()
-        .await
-        .unwrap();
+        .select(".card .try-channel", &shim.town_square.id)
+        .await;
+    browser.click(".card .try-run").await;
     browser
         .wait_until(
             "the answer is shown",
@@ -503,7 +455,7 @@ async fn slash_command_made_on_its_page_shows_its_secret_and_runs_in_try_it() {
 
 /// Fills the console's editor and saves it.
 async fn fill_and_save(browser: &Browser, fields: &[(&str, &str)]) {
-    browser.wait_for("#add").await.click().await.unwrap();
+    browser.click("#add").await;
     for (field, value) in fields {
         browser
             .wait_for(field)
@@ -512,7 +464,7 @@ async fn fill_and_save(browser: &Browser, fields: &[(&str, &str)]) {
             .await
             .unwrap();
     }
-    browser.wait_for("#save").await.click().await.unwrap();
+    browser.click("#save").await;
 }
 
 #[tokio::test]
@@ -530,10 +482,7 @@ async fn bot_and_oauth_app_made_on_their_pages_and_others_see_only_their_own() {
     // An ordinary member sees none of the admin's integrations.
     let (_, token) = shim.create_user("dave").unwrap();
     sign_in(&browser, &shim, &token).await;
-    browser
-        .goto(&shim.url("/plugins/switchboard/console#incoming"))
-        .await;
-    browser.wait_for("body[data-ready]").await;
+    open_console(&browser, &shim, "#incoming").await;
     browser.wait_for("#list .empty").await;
     assert_eq!(
         browser
@@ -554,17 +503,14 @@ async fn bot_and_oauth_app_made_on_their_pages_and_others_see_only_their_own() {
 
     // Signing out in the channel view ends the session.
     browser.goto(&shim.url("/")).await;
-    browser.wait_for("#sign-out").await.click().await.unwrap();
+    browser.click("#sign-out").await;
     browser.wait_for("#token").await;
     assert_eq!(browser.client.current_url().await.unwrap().path(), "/login");
     browser.goto(&shim.url("/")).await;
     browser.wait_for("#token").await;
     sign_in(&browser, &shim, &shim.admin_token).await;
 
-    browser
-        .goto(&shim.url("/plugins/switchboard/console#bots"))
-        .await;
-    browser.wait_for("body[data-ready]").await;
+    open_console(&browser, &shim, "#bots").await;
     fill_and_save(
         &browser,
         &[("#f_username", "deploy-bot"), ("#f_display_name", "Deploy")],
@@ -727,12 +673,7 @@ async fn a_button_click_reaches_its_integration_and_its_dialog_submits_from_the_
         .unwrap();
     assert_eq!(sent.status(), 200);
     post_with(&browser, "Release 1.2 is ready").await;
-    browser
-        .wait_for("#posts .action-button")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("#posts .action-button").await;
 
     // The integration got the click with its context, and its answer shows
     // live: the post edited in place, the note for the clicker.
@@ -760,12 +701,7 @@ async fn a_button_click_reaches_its_integration_and_its_dialog_submits_from_the_
     assert_eq!(opened.status, 200, "{}", opened.text);
     let reason = browser.wait_for("dialog[open] #dialog_reason").await;
     reason.send_keys("tests are green").await.unwrap();
-    browser
-        .wait_for("dialog[open] button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("dialog[open] button[type=submit]").await;
     let submitted = integration.wait_for(2).await.remove(1);
     assert_eq!(submitted.path, "/submit");
     let submission: Value = serde_json::from_slice(&submitted.body).unwrap();
@@ -790,10 +726,7 @@ async fn outgoing_oauth_connection_made_on_its_page_never_shows_its_secret() {
     let admin = Api::admin(&shim);
     let browser = Browser::start().await;
     sign_in(&browser, &shim, &shim.admin_token).await;
-    browser
-        .goto(&shim.url("/plugins/switchboard/console#oauthout"))
-        .await;
-    browser.wait_for("body[data-ready]").await;
+    open_console(&browser, &shim, "#oauthout").await;
     browser.wait_for("#list .empty").await;
     fill_and_save(
         &browser,
@@ -842,11 +775,11 @@ async fn outgoing_oauth_connection_made_on_its_page_never_shows_its_secret() {
     assert_eq!(stored(), "s3cret-value");
 
     // Edited with the secret left empty: the stored secret is kept.
-    browser.wait_for(".card .edit").await.click().await.unwrap();
+    browser.click(".card .edit").await;
     let name = browser.wait_for("#f_name").await;
     name.clear().await.unwrap();
     name.send_keys("Billing API (prod)").await.unwrap();
-    browser.wait_for("#save").await.click().await.unwrap();
+    browser.click("#save").await;
     browser
         .wait_until(
             "the renamed card",
@@ -892,11 +825,8 @@ async fn incoming_webhook_with_a_source_is_set_up_on_its_page() {
     let admin = Api::admin(&shim);
     let browser = Browser::start().await;
     sign_in(&browser, &shim, &shim.admin_token).await;
-    browser
-        .goto(&shim.url("/plugins/switchboard/console#incoming"))
-        .await;
-    browser.wait_for("body[data-ready]").await;
-    browser.wait_for("#add").await.click().await.unwrap();
+    open_console(&browser, &shim, "#incoming").await;
+    browser.click("#add").await;
 
     // The source select lists what the API lists, the default first; the source part of
     // the form shows only once a source is picked.
@@ -921,18 +851,8 @@ async fn incoming_webhook_with_a_source_is_set_up_on_its_page() {
         .send_keys("Repo events")
         .await
         .unwrap();
-    browser
-        .wait_for("#f_channel_id")
-        .await
-        .select_by_value(&shim.town_square.id)
-        .await
-        .unwrap();
-    browser
-        .wait_for("#f_source")
-        .await
-        .select_by_value("github")
-        .await
-        .unwrap();
+    browser.select("#f_channel_id", &shim.town_square.id).await;
+    browser.select("#f_source", "github").await;
     browser.wait_for("#source-settings:not([hidden])").await;
     let help = browser.wait_for("#source-help").await.text().await.unwrap();
     assert!(
@@ -974,7 +894,7 @@ async fn incoming_webhook_with_a_source_is_set_up_on_its_page() {
         .send_keys("pull_request.*, push !star")
         .await
         .unwrap();
-    browser.wait_for("#save").await.click().await.unwrap();
+    browser.click("#save").await;
 
     // The card shows the URL to paste, with the source; the secret is nowhere on the
     // page, but the API says it is set.
@@ -1070,7 +990,7 @@ async fn incoming_webhook_with_a_source_is_set_up_on_its_page() {
 
     // Editing it shows the URL (with a copy button) and that a secret is set, never the
     // secret; clearing it and turning threads off reach the hook.
-    browser.wait_for(".card .edit").await.click().await.unwrap();
+    browser.click(".card .edit").await;
     let shown = browser.wait_for("#source-url").await.text().await.unwrap();
     assert_eq!(shown, url);
     assert_eq!(
@@ -1098,12 +1018,7 @@ async fn incoming_webhook_with_a_source_is_set_up_on_its_page() {
         .eval("document.getElementById('f_source').scrollIntoView({block: 'start'}); window.scrollBy(0, -70); return true")
         .await;
     browser.screenshot("incoming-webhook-source").await;
-    browser
-        .wait_for("#copy-source-url")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("#copy-source-url").await;
     browser
         .wait_until(
             "the URL was copied",
@@ -1111,19 +1026,9 @@ async fn incoming_webhook_with_a_source_is_set_up_on_its_page() {
             vec![json!(url)],
         )
         .await;
-    browser
-        .wait_for("#f_source_secret_clear")
-        .await
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait_for("#f_source_threads")
-        .await
-        .click()
-        .await
-        .unwrap();
-    browser.wait_for("#save").await.click().await.unwrap();
+    browser.click("#f_source_secret_clear").await;
+    browser.click("#f_source_threads").await;
+    browser.click("#save").await;
     browser
         .wait_until(
             "the card says no secret is set",
@@ -1140,15 +1045,10 @@ async fn incoming_webhook_with_a_source_is_set_up_on_its_page() {
     assert_eq!(hook["source"], "github");
 
     // Back to Slack-compatible: the hook drops its source; its URL is the plain one.
-    browser.wait_for(".card .edit").await.click().await.unwrap();
-    browser
-        .wait_for("#f_source")
-        .await
-        .select_by_value("")
-        .await
-        .unwrap();
+    browser.click(".card .edit").await;
+    browser.select("#f_source", "").await;
     browser.wait_for("#source-settings[hidden]").await;
-    browser.wait_for("#save").await.click().await.unwrap();
+    browser.click("#save").await;
     browser
         .wait_until(
             "the card's URL is the plain one",
@@ -1174,13 +1074,6 @@ async fn send_to_hook(shim: &TestShim, hook_id: &str, body: &Value) -> reqwest::
         .send()
         .await
         .unwrap()
-}
-
-/// Replaces the text of the input `css` with `text`.
-async fn type_into(browser: &Browser, css: &str, text: &str) {
-    let input = browser.wait_for(css).await;
-    input.clear().await.unwrap();
-    input.send_keys(text).await.unwrap();
 }
 
 #[tokio::test]
@@ -1214,11 +1107,8 @@ async fn transform_written_on_a_captured_sample_previews_then_posts() {
 
     let browser = Browser::start().await;
     sign_in(&browser, &shim, &shim.admin_token).await;
-    browser
-        .goto(&shim.url("/plugins/switchboard/console#incoming"))
-        .await;
-    browser.wait_for("body[data-ready]").await;
-    browser.wait_for(".card .edit").await.click().await.unwrap();
+    open_console(&browser, &shim, "#incoming").await;
+    browser.click(".card .edit").await;
     assert_eq!(
         browser
             .eval("return document.getElementById('f_capture_only').checked")
@@ -1245,12 +1135,7 @@ async fn transform_written_on_a_captured_sample_previews_then_posts() {
             .await,
         json!([newest, older])
     );
-    browser
-        .wait_for("#sample-pick")
-        .await
-        .select_by_value(&older)
-        .await
-        .unwrap();
+    browser.select("#sample-pick", &older).await;
     let shown = browser
         .wait_for("#sample-request")
         .await
@@ -1263,33 +1148,23 @@ async fn transform_written_on_a_captured_sample_previews_then_posts() {
     );
 
     // A template: its preview is the post as the channel shows it, Markdown and all.
+    browser.select("#f_transform_kind", "template").await;
+    browser.type_into("#f_tpl_when", "body.state ==").await;
     browser
-        .wait_for("#f_transform_kind")
-        .await
-        .select_by_value("template")
-        .await
-        .unwrap();
-    type_into(&browser, "#f_tpl_when", "body.state ==").await;
-    type_into(
-        &browser,
-        "#f_tpl_text",
-        ":red_circle: **{{ body.check }}** is {{ body.state | upper }}. {{ body.note }}",
-    )
-    .await;
-    type_into(&browser, "#f_tpl_thread_key", "{{ body.check }}").await;
-    type_into(
-        &browser,
-        "#f_tpl_attachments",
+        .type_into(
+            "#f_tpl_text",
+            ":red_circle: **{{ body.check }}** is {{ body.state | upper }}. {{ body.note }}",
+        )
+        .await;
+    browser
+        .type_into("#f_tpl_thread_key", "{{ body.check }}")
+        .await;
+    browser.type_into("#f_tpl_attachments",
         r##"[{"color": "#d00000", "fields": [{"title": "Region", "value": "{{ body.region }}", "short": true}]}]"##,
     )
     .await;
     // The `when` does not compile: the preview says where, and Save keeps nothing.
-    browser
-        .wait_for("#preview-run")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("#preview-run").await;
     browser
         .wait_until(
             "the preview names the line and column",
@@ -1297,7 +1172,7 @@ async fn transform_written_on_a_captured_sample_previews_then_posts() {
             vec![],
         )
         .await;
-    browser.wait_for("#save").await.click().await.unwrap();
+    browser.click("#save").await;
     browser
         .wait_until(
             "the save is refused with the line and column",
@@ -1311,13 +1186,8 @@ async fn transform_written_on_a_captured_sample_previews_then_posts() {
         .json();
     assert!(stored["transform"].is_null(), "{stored}");
 
-    type_into(&browser, "#f_tpl_when", "body.state != 'ok'").await;
-    browser
-        .wait_for("#preview-run")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.type_into("#f_tpl_when", "body.state != 'ok'").await;
+    browser.click("#preview-run").await;
     browser
         .wait_until(
             "the preview shows the post",
@@ -1343,19 +1213,9 @@ async fn transform_written_on_a_captured_sample_previews_then_posts() {
         json!("rgb(208, 0, 0)")
     );
     // The newest sample is a check that is fine: dropped, said as such.
-    browser
-        .wait_for("#sample-pick")
-        .await
-        .select_by_value(&newest)
-        .await
-        .unwrap();
+    browser.select("#sample-pick", &newest).await;
     browser.wait_for("#preview .preview-dropped").await;
-    browser
-        .wait_for("#sample-pick")
-        .await
-        .select_by_value(&older)
-        .await
-        .unwrap();
+    browser.select("#sample-pick", &older).await;
     browser.wait_for("#preview .post").await;
     browser
         .eval("document.getElementById('transform-settings').scrollIntoView({block: 'start'}); window.scrollBy(0, -40); return true")
@@ -1375,13 +1235,8 @@ async fn transform_written_on_a_captured_sample_previews_then_posts() {
     assert!(shim.posts().is_empty(), "a preview posts nothing");
 
     // Save with capture off: the next request posts, and the channel view shows it.
-    browser
-        .wait_for("#f_capture_only")
-        .await
-        .click()
-        .await
-        .unwrap();
-    browser.wait_for("#save").await.click().await.unwrap();
+    browser.click("#f_capture_only").await;
+    browser.click("#save").await;
     browser
         .wait_until(
             "the card shows the template",
@@ -1433,10 +1288,7 @@ async fn transform_components_are_listed_uploaded_and_deleted_by_admins_only() {
     let (_, token) = shim.create_user("dave").unwrap();
     let browser = Browser::start().await;
     sign_in(&browser, &shim, &token).await;
-    browser
-        .goto(&shim.url("/plugins/switchboard/console#transforms"))
-        .await;
-    browser.wait_for("body[data-ready]").await;
+    open_console(&browser, &shim, "#transforms").await;
     assert_eq!(
         browser
             .eval("return document.getElementById('transforms-link').hidden")
@@ -1454,26 +1306,18 @@ async fn transform_components_are_listed_uploaded_and_deleted_by_admins_only() {
 
     let browser = Browser::start().await;
     sign_in(&browser, &shim, &shim.admin_token).await;
-    browser
-        .goto(&shim.url("/plugins/switchboard/console#incoming"))
-        .await;
-    browser.wait_for("body[data-ready]").await;
-    browser
-        .wait_for("#transforms-link:not([hidden])")
-        .await
-        .click()
-        .await
-        .unwrap();
+    open_console(&browser, &shim, "#incoming").await;
+    browser.click("#transforms-link:not([hidden])").await;
     browser.wait_for("#list .empty").await;
-    browser.wait_for("#add").await.click().await.unwrap();
-    type_into(&browser, "#f_name", "hostile").await;
+    browser.click("#add").await;
+    browser.type_into("#f_name", "hostile").await;
     browser
         .wait_for("#f_component")
         .await
         .send_keys(wasm.to_str().unwrap())
         .await
         .unwrap();
-    browser.wait_for("#save").await.click().await.unwrap();
+    browser.click("#save").await;
     browser.wait_for(".card .sha256").await;
     let listed = admin.get("/api/v4/transforms").await.json();
     let uploaded = &listed[0];
@@ -1489,24 +1333,16 @@ async fn transform_components_are_listed_uploaded_and_deleted_by_admins_only() {
     admin
         .create_incoming_hook(&shim.town_square.id, json!({"display_name": "Device"}))
         .await;
-    browser
-        .goto(&shim.url("/plugins/switchboard/console#incoming"))
-        .await;
-    browser.wait_for("body[data-ready]").await;
-    browser.wait_for(".card .edit").await.click().await.unwrap();
-    browser
-        .wait_for("#f_transform_kind")
-        .await
-        .select_by_value("component")
-        .await
-        .unwrap();
+    open_console(&browser, &shim, "#incoming").await;
+    browser.click(".card .edit").await;
+    browser.select("#f_transform_kind", "component").await;
     assert_eq!(
         browser
             .eval("return document.getElementById('f_transform_component').value")
             .await,
         uploaded["id"]
     );
-    browser.wait_for("#save").await.click().await.unwrap();
+    browser.click("#save").await;
     browser
         .wait_until(
             "the card names the component",
@@ -1521,19 +1357,11 @@ async fn transform_components_are_listed_uploaded_and_deleted_by_admins_only() {
     assert_eq!(hooks[0]["transform"]["component"], uploaded["id"]);
 
     // Deleted from its card.
-    browser
-        .goto(&shim.url("/plugins/switchboard/console#transforms"))
-        .await;
-    browser.wait_for("body[data-ready]").await;
+    open_console(&browser, &shim, "#transforms").await;
     browser
         .eval("window.confirm = () => true; return true")
         .await;
-    browser
-        .wait_for(".card .delete")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click(".card .delete").await;
     browser.wait_for("#list .empty").await;
     assert_eq!(admin.get("/api/v4/transforms").await.json(), json!([]));
 
