@@ -1036,10 +1036,7 @@ async fn incoming_webhook_with_a_source_is_set_up_on_its_page() {
             vec![],
         )
         .await;
-    let hook = admin
-        .get(&format!("/api/v4/hooks/incoming/{id}"))
-        .await
-        .json();
+    let hook = admin.incoming_hook(&id).await;
     assert_eq!(hook["source_secret_set"], false);
     assert_eq!(hook["source_threads"], false);
     assert_eq!(hook["source"], "github");
@@ -1056,10 +1053,7 @@ async fn incoming_webhook_with_a_source_is_set_up_on_its_page() {
             vec![json!(shim.url(&format!("/hooks/{id}")))],
         )
         .await;
-    let hook = admin
-        .get(&format!("/api/v4/hooks/incoming/{id}"))
-        .await
-        .json();
+    let hook = admin.incoming_hook(&id).await;
     assert_eq!(hook["source"], "");
 
     browser.stop().await;
@@ -1180,10 +1174,7 @@ async fn transform_written_on_a_captured_sample_previews_then_posts() {
             vec![],
         )
         .await;
-    let stored = admin
-        .get(&format!("/api/v4/hooks/incoming/{id}"))
-        .await
-        .json();
+    let stored = admin.incoming_hook(&id).await;
     assert!(stored["transform"].is_null(), "{stored}");
 
     browser.type_into("#f_tpl_when", "body.state != 'ok'").await;
@@ -1244,10 +1235,7 @@ async fn transform_written_on_a_captured_sample_previews_then_posts() {
             vec![],
         )
         .await;
-    let stored = admin
-        .get(&format!("/api/v4/hooks/incoming/{id}"))
-        .await
-        .json();
+    let stored = admin.incoming_hook(&id).await;
     assert_ne!(stored["capture_only"], true, "{stored}");
     assert_eq!(
         stored["transform"]["template"]["when"],

@@ -262,10 +262,7 @@ async fn a_source_secret_checks_the_senders_signature() {
     assert_eq!(created["source_secret_set"], true);
     assert!(!created.to_string().contains(secret));
     assert!(created.get("source_secret_sealed").is_none(), "{created}");
-    let fetched = Api::admin(&shim)
-        .get(&format!("/api/v4/hooks/incoming/{id}"))
-        .await
-        .json();
+    let fetched = Api::admin(&shim).incoming_hook(&id).await;
     assert_eq!(fetched["source_secret_set"], true);
     assert!(
         fetched.get("source_secret").is_none() && fetched.get("source_secret_sealed").is_none()

@@ -146,19 +146,13 @@ async fn a_template_that_does_not_compile_is_refused_at_save() {
         .assert_error(400, "model.incoming_hook.transform.app_error");
 
     let id = hook(&shim, json!({})).await;
-    let mut stored = api
-        .get(&format!("/api/v4/hooks/incoming/{id}"))
-        .await
-        .json();
+    let mut stored = api.incoming_hook(&id).await;
     stored["transform"] = json!({"template": {"text": "{{ body.x "}});
     api.put_json(&format!("/api/v4/hooks/incoming/{id}"), &stored)
         .await
         .assert_error(400, "model.incoming_hook.transform.app_error");
     // A plain hook reads as Mattermost's: no transform members.
-    let plain = api
-        .get(&format!("/api/v4/hooks/incoming/{id}"))
-        .await
-        .json();
+    let plain = api.incoming_hook(&id).await;
     assert!(plain.get("transform").is_none() && plain.get("capture_only").is_none());
 }
 

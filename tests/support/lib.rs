@@ -194,6 +194,13 @@ impl Api {
         reply.json()
     }
 
+    /// An incoming webhook's JSON, as `GET /api/v4/hooks/incoming/{id}` answers it.
+    pub async fn incoming_hook(&self, id: &str) -> Value {
+        let reply = self.get(&format!("/api/v4/hooks/incoming/{id}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.json()
+    }
+
     /// A channel's posts, newest first, as the REST API returns them.
     pub async fn channel_posts(&self, channel_id: &str) -> Vec<Value> {
         let reply = self
