@@ -320,22 +320,17 @@ async fn dynamic_client_registration_has_a_budget_per_address() {
         .unwrap();
     let client = reqwest::Client::new();
     let body = json!({"redirect_uris": ["https://app.example.com/cb"]});
-    for _ in 0..3 {
-        let response = client
+    let register = || {
+        client
             .post(shim.url("/api/v4/oauth/apps/register"))
             .json(&body)
             .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201);
+    };
+    for _ in 0..3 {
+        assert_eq!(register().await.unwrap().status(), 201);
     }
     let apps = shim.shim.app.store.oauth_apps(None, 0, 100).unwrap().len();
-    let response = client
-        .post(shim.url("/api/v4/oauth/apps/register"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = register().await.unwrap();
     assert_eq!(response.status(), 429);
     let wait: u64 = response.headers()["retry-after"]
         .to_str()
