@@ -17,8 +17,10 @@ target:
 
 component: target
 	$(CARGO) build -p switchboard-plugin --target $(TARGET) --release
-	# The tests' transform components (wit/transform/): target/$(TARGET)/release/switchboard_transform_hostile.wasm
-	$(CARGO) build -p switchboard-transform-hostile --target $(TARGET) --release
+	# The transform components (wit/transform/): the tests' hostile one and the example
+	# (examples/transforms/): target/$(TARGET)/release/switchboard_transform_hostile.wasm
+	# and uptime_kuma_transform.wasm, in the one target/ the workspace shares.
+	$(CARGO) build -p switchboard-transform-hostile -p uptime-kuma-transform --target $(TARGET) --release
 
 # What users run and what `make bench` measures is built in the optimised
 # `perf` profile (Cargo.toml); tests and CI keep the one dev profile and never
@@ -84,7 +86,7 @@ lint: target
 	# The browser tests are `test = false` (they need Chromium), so --all-targets skips them.
 	$(CARGO) clippy -p switchboard-tests --test browser -- -D warnings
 	$(CARGO) clippy -p switchboard-plugin --target $(TARGET) -- -D warnings
-	$(CARGO) clippy -p switchboard-transform-hostile --target $(TARGET) -- -D warnings
+	$(CARGO) clippy -p switchboard-transform-hostile -p uptime-kuma-transform --target $(TARGET) -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

@@ -6,6 +6,7 @@ use crate::app::{Clock, Event, LogLine, OutboundCall};
 use crate::config::Config;
 use crate::manifest::Manifest;
 use crate::runtime::{Runtime, RuntimeOptions};
+use crate::store::transforms::TransformInfo;
 use crate::store::{Channel, Post, Team, User, new_id, now_millis};
 use crate::{OpenOptions, Shim};
 use std::collections::HashMap;
@@ -25,8 +26,29 @@ pub fn default_component() -> PathBuf {
         .unwrap_or_else(|| workspace().join("target/wasm32-wasip2/release/switchboard_plugin.wasm"))
 }
 
+/// The repository's `manifest.json`, unless `SWITCHBOARD_MANIFEST` names another.
+pub fn default_manifest() -> PathBuf {
+    std::env::var_os("SWITCHBOARD_MANIFEST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("manifest.json"))
+}
+
+/// This repository, where the defaults live. A crate outside it that depends
+/// on the shim names its own component and manifest on the builder instead.
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Where compiled code is kept between test processes: this repository's
+/// `target/` for its own component, else beside the component named.
+fn cache_dir(component: &Path) -> PathBuf {
+    if component == default_component() {
+        return workspace().join("target/switchboard-cache");
+    }
+    component
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("switchboard-cache")
 }
 
 /// One compiled runtime per component per test process: compiling is the slow
@@ -36,12 +58,14 @@ fn workspace() -> PathBuf {
 /// their own, so their slots are not shared with other tests.
 fn shared_runtime(
     component: &Path,
+    manifest: &Manifest,
     settings: &crate::config::SwitchboardSettings,
 ) -> anyhow::Result<Arc<Runtime>> {
-    type Key = (PathBuf, u32, u32, u32, u32);
+    type Key = (PathBuf, Vec<String>, u32, u32, u32, u32);
     static RUNTIMES: OnceLock<Mutex<HashMap<Key, Arc<Runtime>>>> = OnceLock::new();
     let key = (
         component.to_path_buf(),
+        manifest.permissions.clone(),
         settings.plugin_pool_size,
         settings.plugin_queue_size,
         settings.plugin_queue_timeout_milliseconds,
@@ -60,11 +84,10 @@ fn shared_runtime(
             component.display()
         );
     }
-    let manifest = Manifest::load(&workspace().join("manifest.json"))?;
     let runtime = Arc::new(Runtime::load(
         component,
-        manifest.permissions,
-        RuntimeOptions::from_settings(settings, Some(workspace().join("target/switchboard-cache"))),
+        manifest.permissions.clone(),
+        RuntimeOptions::from_settings(settings, Some(cache_dir(component))),
     )?);
     runtimes.insert(key, runtime.clone());
     Ok(runtime)
@@ -74,6 +97,7 @@ fn shared_runtime(
 pub struct TestShimBuilder {
     config: Config,
     component: PathBuf,
+    manifest: PathBuf,
     clock: Clock,
 }
 
@@ -84,8 +108,17 @@ impl TestShimBuilder {
         self
     }
 
+    /// The plugin component to run (default: [`default_component`]).
     pub fn component(mut self, path: impl Into<PathBuf>) -> Self {
         self.component = path.into();
+        self
+    }
+
+    /// The `manifest.json` to start with: its API version is checked and its
+    /// permissions granted (default: [`default_manifest`]). The component is
+    /// the builder's, whatever the manifest's `component` says.
+    pub fn manifest(mut self, path: impl Into<PathBuf>) -> Self {
+        self.manifest = path.into();
         self
     }
 
@@ -103,8 +136,8 @@ impl TestShimBuilder {
         let mut config = self.config;
         config.service_settings.site_url = format!("http://{addr}");
         config.service_settings.listen_address = addr.to_string();
-        let runtime = shared_runtime(&self.component, &config.switchboard_settings)?;
-        let manifest = Manifest::load(&workspace().join("manifest.json"))?;
+        let manifest = Manifest::load(&self.manifest)?;
+        let runtime = shared_runtime(&self.component, &manifest, &config.switchboard_settings)?;
         let (shim, bootstrap) = crate::open(OpenOptions {
             data_dir: dir.path().to_path_buf(),
             config,
@@ -163,6 +196,7 @@ impl TestShim {
         TestShimBuilder {
             config,
             component: default_component(),
+            manifest: default_manifest(),
             clock: Clock::system(),
         }
     }
@@ -198,6 +232,43 @@ impl TestShim {
         store.add_channel_member(&self.town_square.id, &user.id)?;
         let token = store.create_token(&user.id, "pat", "test")?;
         Ok((user, token))
+    }
+
+    /// Stores the transform component at `path` under `name`, as
+    /// `POST /api/v4/transforms` by the admin would (checked and compiled
+    /// first, so a file that is not a transform is an error); its id, for a
+    /// hook's `"transform": {"component": id}`.
+    pub async fn load_transform(
+        &self,
+        name: &str,
+        path: impl AsRef<Path>,
+    ) -> anyhow::Result<String> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("reading the transform {}: {e}", path.display()))?;
+        let (app, name, creator) = (
+            self.shim.app.clone(),
+            name.to_string(),
+            self.admin.id.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let compiled = app
+                .transforms
+                .compile(&bytes)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let info = TransformInfo {
+                id: new_id(),
+                name,
+                size: bytes.len() as i64,
+                sha256: crate::transforms::sha256_hex(&bytes),
+                create_at: app.clock.now_millis(),
+                creator_id: creator,
+            };
+            app.store.insert_transform(&info, bytes)?;
+            app.transforms.remember(&info.id, compiled);
+            Ok(info.id)
+        })
+        .await?
     }
 
     /// Every stored post, oldest first.

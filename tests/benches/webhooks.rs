@@ -956,8 +956,136 @@ async fn sources(rows: &mut Vec<Row>) {
     shim.stop().await.unwrap();
 }
 
+/// Transforms (issue 25), per request through the component with its SQLite
+/// write, in one run: an Uptime Kuma notification shaped by a template hook
+/// and by the example component (examples/transforms, a fresh sandboxed
+/// instance each call), beside the Slack-format alert to a plain hook; and
+/// the component call alone (`Transforms::run`, no plugin, no post).
+async fn transforms(rows: &mut Vec<Row>) {
+    let shim = TestShim::builder()
+        .config(|c| c.service_settings.enable_post_username_override = true)
+        .start()
+        .await
+        .expect("run `make component` first");
+    let (app, runtime) = (shim.shim.app.clone(), shim.shim.runtime.clone());
+    let api = Api::admin(&shim);
+    let example = workspace().join("target/wasm32-wasip2/release/uptime_kuma_transform.wasm");
+    let component_id = shim
+        .load_transform("uptime kuma", &example)
+        .await
+        .expect("run `make component` first (it builds the example transform)");
+    let template = serde_json::json!({
+        "when": "body.heartbeat.status in [0, 1]",
+        "username": "Uptime Kuma",
+        "attachments": [{
+            "fallback": "{{ body.msg }}",
+            "color": "{{ '#d24b4e' if body.heartbeat.status == 0 else '#3db887' }}",
+            "title": "{{ body.monitor.name }} is {{ 'down' if body.heartbeat.status == 0 else 'up' }}",
+            "title_link": "{{ body.monitor.url }}",
+            "fields": [
+                {"title": "Error", "value": "{{ body.heartbeat.msg }}", "short": false},
+                {"title": "When", "value": "{{ body.heartbeat.localDateTime }} ({{ body.heartbeat.timezone }})", "short": true}
+            ]
+        }]
+    });
+    let mut hooks = Vec::new();
+    for transform in [
+        serde_json::json!({"template": template}),
+        serde_json::json!({"component": component_id}),
+        serde_json::Value::Null,
+    ] {
+        let extra = match transform {
+            serde_json::Value::Null => serde_json::json!({}),
+            t => serde_json::json!({ "transform": t }),
+        };
+        let hook = api.create_incoming_hook(&shim.town_square.id, extra).await;
+        hooks.push(hook["id"].as_str().unwrap().to_string());
+    }
+    let down = include_str!("../../examples/transforms/samples/down.json");
+    let call = switchboard_host_shim::transforms::Request {
+        method: "POST".into(),
+        path: format!("/hooks/{}", hooks[1]),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: down.as_bytes().to_vec(),
+        ..Default::default()
+    };
+    // What the component makes of it, posted as it is: the same post without a transform.
+    let shaped = app
+        .transforms
+        .run(&app, &component_id, call.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    // Measured first, so a later row cannot owe its cost to the database having grown.
+    let requests = [
+        plugin_request("POST", &format!("/hooks/{}", hooks[2]), &shaped, None),
+        plugin_request("POST", &format!("/hooks/{}", hooks[2]), &payload(), None),
+        plugin_request("POST", &format!("/hooks/{}", hooks[0]), down, None),
+        plugin_request("POST", &format!("/hooks/{}", hooks[1]), down, None),
+    ];
+    let mut means = Vec::new();
+    for request in &requests {
+        let before = shim.posts().len();
+        let times = sample(1_000, || {
+            let (runtime, app, request) = (runtime.clone(), app.clone(), wasm_request(request));
+            async move {
+                let response = runtime.handle_http(app, request).await.unwrap();
+                assert_eq!(response.status, 200);
+            }
+        })
+        .await;
+        // Every call posted (the warm-up's too): nothing was dropped or refused.
+        assert_eq!(shim.posts().len() - before, 1_000 + 1_000 / 10 + 10);
+        means.push(mean(&times));
+    }
+    let alone = sample(1_000, || {
+        let (app, call, id) = (app.clone(), call.clone(), component_id.clone());
+        async move {
+            assert!(app.transforms.run(&app, &id, call).await.unwrap().is_some());
+        }
+    })
+    .await;
+    let [same_post, alert, template_hook, component_hook] =
+        [means[0], means[1], means[2], means[3]];
+    let plain = same_post.as_secs_f64();
+    rows.push(Row {
+        target: "T1",
+        measure: "template hook (Uptime Kuma down) / plain hook, the same post, wasm".into(),
+        figure: format!("{} / {}", us(template_hook), us(same_post)),
+        goal: "reported".into(),
+        ratio: format!("{:.2} ×", template_hook.as_secs_f64() / plain),
+        met: None,
+    });
+    rows.push(Row {
+        target: "T1",
+        measure: "  (reference: the Slack alert to the plain hook)".into(),
+        figure: us(alert),
+        goal: String::new(),
+        ratio: format!("{:.2} ×", alert.as_secs_f64() / plain),
+        met: None,
+    });
+    rows.push(Row {
+        target: "T2",
+        measure: "component hook (examples/transforms, fresh instance) / plain hook".into(),
+        figure: format!("{} / {}", us(component_hook), us(same_post)),
+        goal: "reported".into(),
+        ratio: format!("{:.2} ×", component_hook.as_secs_f64() / plain),
+        met: None,
+    });
+    rows.push(Row {
+        target: "T3",
+        measure: "the component call alone (fresh sandboxed instance), mean".into(),
+        figure: us(mean(&alone)),
+        goal: "reported".into(),
+        ratio: format!("{:.2} × plain hook", mean(&alone).as_secs_f64() / plain),
+        met: None,
+    });
+    shim.stop().await.unwrap();
+}
+
 /// Whether the group `name` runs: all of them, or those `SWITCHBOARD_BENCH` names
-/// (comma-separated: calls, processes, native, instances, scale, fanout, sources).
+/// (comma-separated: calls, processes, native, instances, scale, fanout, sources,
+/// transforms).
 fn wanted(name: &str) -> bool {
     match std::env::var("SWITCHBOARD_BENCH") {
         Ok(only) if !only.trim().is_empty() => only.split(',').any(|g| g.trim() == name),
@@ -989,6 +1117,9 @@ async fn main() {
     }
     if wanted("sources") {
         sources(&mut rows).await;
+    }
+    if wanted("transforms") {
+        transforms(&mut rows).await;
     }
     rows.sort_by_key(|r| r.target);
 
