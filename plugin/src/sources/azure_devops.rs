@@ -3,7 +3,7 @@
 //! the secret is checked against the `Authorization` header the subscription sends (basic
 //! credentials, or a bearer token set as an HTTP header).
 
-use super::text::{capped, code, first_line, link, or, plain, url_part, with_body};
+use super::text::{capped, code, commit_line, first_line, link, or, plain, url_part, with_body};
 use super::{Inbound, Message, Source, authorization_matches, str_at};
 use serde_json::Value;
 
@@ -212,16 +212,11 @@ fn push(resource: &Value) -> Option<String> {
         .iter()
         .map(|c| {
             let sha: String = str_at(c, "/commitId").chars().take(10).collect();
-            let url = str_at(c, "/url");
-            let sha = if url.is_empty() {
-                code(&sha)
-            } else {
-                format!("[`{sha}`]({})", url_part(url))
-            };
-            format!(
-                "- {sha} {} — {}",
-                plain(first_line(str_at(c, "/comment"))),
-                plain(str_at(c, "/author/name"))
+            commit_line(
+                &sha,
+                str_at(c, "/url"),
+                str_at(c, "/comment"),
+                str_at(c, "/author/name"),
             )
         })
         .collect();

@@ -2,7 +2,7 @@
 //! (`repo:push`, `pullrequest:fulfilled`, `issue:comment_created`); with a secret, Bitbucket
 //! signs the raw body as `X-Hub-Signature: sha256=<hex HMAC-SHA256>`.
 
-use super::text::{capped, code, first_line, link, or, plain, url_part, with_body};
+use super::text::{capped, code, commit_line, first_line, link, or, plain, with_body};
 use super::{Inbound, Message, Source, hmac_hex_matches, str_at, threaded};
 use serde_json::Value;
 
@@ -195,16 +195,11 @@ fn push(change: &Value, who: &str, repo: &str) -> String {
                     .next()
                     .unwrap_or_default(),
             );
-            let url = str_at(c, "/links/html/href");
-            let sha = if url.is_empty() {
-                code(&sha)
-            } else {
-                format!("[`{sha}`]({})", url_part(url))
-            };
-            format!(
-                "- {sha} {} — {}",
-                plain(first_line(str_at(c, "/message"))),
-                plain(author)
+            commit_line(
+                &sha,
+                str_at(c, "/links/html/href"),
+                str_at(c, "/message"),
+                author,
             )
         })
         .collect();

@@ -4,7 +4,7 @@
 //! (Forgejo: `X-Forgejo-Signature`, the same value).
 
 use super::github::{event_named_by, item};
-use super::text::{capped, code, first_line, link, or, plain, url_part, with_body};
+use super::text::{capped, code, commit_line, link, or, plain, url_part, with_body};
 use super::{Inbound, Message, Source, hmac_hex_matches, standalone, str_at, threaded};
 use serde_json::Value;
 
@@ -185,12 +185,7 @@ fn push(json: &Value, who: &str, repo: &str, repo_url: &str) -> String {
         .map(|c| {
             let sha: String = str_at(c, "/id").chars().take(10).collect();
             let author = or(str_at(c, "/author/username"), str_at(c, "/author/name"));
-            format!(
-                "- [`{sha}`]({}) {} — {}",
-                url_part(str_at(c, "/url")),
-                plain(first_line(str_at(c, "/message"))),
-                plain(author)
-            )
+            commit_line(&sha, str_at(c, "/url"), str_at(c, "/message"), author)
         })
         .collect();
     for line in capped(lines, total, COMMITS_LISTED) {

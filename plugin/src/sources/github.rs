@@ -2,7 +2,7 @@
 //! body's `action` (a closed pull request that was merged is `pull_request.merged`); the
 //! secret signs the raw body as `X-Hub-Signature-256: sha256=<hex HMAC-SHA256>`.
 
-use super::text::{capped, code, first_line, link, or, plain, with_body};
+use super::text::{capped, code, commit_line, link, or, plain, with_body};
 use super::{Inbound, Message, Source, hmac_hex_matches, standalone, str_at};
 use serde_json::Value;
 
@@ -311,12 +311,7 @@ fn push(json: &Value, who: &str, repo: &str, repo_url: &str) -> String {
         .map(|c| {
             let sha: String = str_at(c, "/id").chars().take(7).collect();
             let author = or(str_at(c, "/author/username"), str_at(c, "/author/name"));
-            format!(
-                "- [`{sha}`]({}) {} — {}",
-                super::text::url_part(str_at(c, "/url")),
-                plain(first_line(str_at(c, "/message"))),
-                plain(author)
-            )
+            commit_line(&sha, str_at(c, "/url"), str_at(c, "/message"), author)
         })
         .collect();
     let mut text = head;

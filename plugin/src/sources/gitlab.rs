@@ -3,7 +3,7 @@
 //! `pipeline.failed`); every request carries `X-Gitlab-Event`. The secret is GitLab's
 //! secret token, sent as it is in `X-Gitlab-Token`.
 
-use super::text::{capped, code, first_line, link, or, plain, with_body};
+use super::text::{capped, code, commit_line, link, or, plain, with_body};
 use super::{Inbound, Message, Source, same_secret, standalone, str_at, threaded};
 use serde_json::Value;
 
@@ -248,11 +248,11 @@ fn push(json: &Value, event: &str, project: &str, project_url: &str) -> String {
         .iter()
         .map(|c| {
             let sha: String = str_at(c, "/id").chars().take(8).collect();
-            format!(
-                "- [`{sha}`]({}) {} — {}",
-                super::text::url_part(str_at(c, "/url")),
-                plain(first_line(str_at(c, "/message"))),
-                plain(str_at(c, "/author/name"))
+            commit_line(
+                &sha,
+                str_at(c, "/url"),
+                str_at(c, "/message"),
+                str_at(c, "/author/name"),
             )
         })
         .collect();

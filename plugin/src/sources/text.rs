@@ -78,6 +78,17 @@ pub fn link(label: &str, url: &str) -> String {
     }
 }
 
+/// One line of a push's commit list: the short id (a link when the sender gives the commit's
+/// URL), the message's first line and the author.
+pub fn commit_line(sha: &str, url: &str, message: &str, author: &str) -> String {
+    let sha = if url.is_empty() {
+        code(sha)
+    } else {
+        format!("[{}]({})", code(sha), url_part(url))
+    };
+    format!("- {sha} {} — {}", plain(first_line(message)), plain(author))
+}
+
 /// A URL as the target of a Markdown link: spaces and parentheses encoded.
 pub fn url_part(url: &str) -> String {
     url.replace(' ', "%20")
