@@ -44,7 +44,7 @@ impl App {
         let (post, channel) = self.new_post(post)?;
         self.store.insert_post(&post)?;
         self.publish_posted(&post, &channel, set_online);
-        self.count_webhook_post(&post);
+        self.count_webhook_post(from_webhook(&post));
         Ok(post)
     }
 
@@ -56,7 +56,7 @@ impl App {
         let (post, channel) = self.new_post(post)?;
         self.store.insert_post_owing_hook(&post)?;
         self.publish_posted(&post, &channel, set_online);
-        self.count_webhook_post(&post);
+        self.count_webhook_post(from_webhook(&post));
         self.notify_posted(post.clone());
         Ok(post)
     }
@@ -65,18 +65,19 @@ impl App {
     /// the same checks and events, and the insert awaited on the store's
     /// writer without holding a thread.
     pub async fn create_post_async(&self, post: Post) -> Result<Post, StoreError> {
-        let set_online = post.props_json()["from_webhook"] != "true";
+        // One read of the props serves both the event and the counter.
+        let webhook = from_webhook(&post);
         let (post, channel) = self.new_post(post)?;
         self.store.insert_post_async(&post).await?;
-        self.publish_posted(&post, &channel, set_online);
-        self.count_webhook_post(&post);
+        self.publish_posted(&post, &channel, !webhook);
+        self.count_webhook_post(webhook);
         Ok(post)
     }
 
     /// Counts a stored post in `switchboard_webhook_posts_total` when a
     /// webhook made it (its `from_webhook` prop is `"true"`).
-    fn count_webhook_post(&self, post: &Post) {
-        if post.props.contains("from_webhook") && post.props_json()["from_webhook"] == "true" {
+    fn count_webhook_post(&self, webhook: bool) {
+        if webhook {
             self.telemetry.webhook_post();
         }
     }
@@ -253,6 +254,12 @@ fn props_object(text: &str) -> Result<serde_json::Map<String, Value>, StoreError
         Ok(Value::Null) => Ok(serde_json::Map::new()),
         _ => Err(StoreError::Invalid("props are not a JSON object".into())),
     }
+}
+
+/// Whether a post was made by an incoming webhook (`props.from_webhook`); props without the
+/// key are not parsed.
+fn from_webhook(post: &Post) -> bool {
+    post.props.contains("from_webhook") && post.props_json()["from_webhook"] == "true"
 }
 
 #[cfg(test)]
