@@ -28,16 +28,48 @@ pub struct Config {
 /// What `GET /api/v4/config` shows instead of a secret, as Mattermost does.
 pub const FAKE_SETTING: &str = "********************************";
 
-/// Mattermost's `SqlSettings`; the shim's database is a file in the data
-/// directory, so only the at-rest key is read.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Mattermost's `SqlSettings`: which database holds everything
+/// (`DriverName`, `DataSource`) and the key secrets are sealed with.
+/// All three are read at start only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "PascalCase")]
 pub struct SqlSettings {
+    /// `sqlite3` (the default: one file, `switchboard.db`, in the data
+    /// directory) or `postgres` (a server every node of a cluster shares).
+    pub driver_name: String,
+    /// For `postgres`: a libpq connection string, as a URL
+    /// (`postgres://user:pass@host:port/db?sslmode=disable`) or as
+    /// `key=value` pairs. Unused for `sqlite3`. A secret: the API shows it
+    /// masked.
+    pub data_source: String,
     /// The key secrets are encrypted with in the database (the plugin's kv
     /// values). Generated on first start; kept out of the database so a copy
     /// of `switchboard.db` alone reveals no secret. Changing it makes the
     /// stored secrets unreadable, so it is read at start only.
     pub at_rest_encrypt_key: String,
+}
+
+/// The default database: the embedded SQLite file.
+pub const DRIVER_SQLITE: &str = "sqlite3";
+/// A PostgreSQL server named by `SqlSettings.DataSource`.
+pub const DRIVER_POSTGRES: &str = "postgres";
+
+impl Default for SqlSettings {
+    fn default() -> Self {
+        SqlSettings {
+            driver_name: DRIVER_SQLITE.into(),
+            data_source: String::new(),
+            at_rest_encrypt_key: String::new(),
+        }
+    }
+}
+
+impl SqlSettings {
+    /// Whether this names a PostgreSQL database (anything else but an empty
+    /// or `sqlite3` driver is refused at start).
+    pub fn is_postgres(&self) -> bool {
+        self.driver_name == DRIVER_POSTGRES
+    }
 }
 
 /// Mattermost's `MetricsSettings`: Prometheus metrics at `/metrics` on a
