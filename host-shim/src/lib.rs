@@ -48,10 +48,7 @@ pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Boot
     // A configuration that lives only in memory (tests) gets a key for this
     // run; `Config::load_or_create` has already saved one for a file.
     options.config.ensure_at_rest_key();
-    let mut store = store::Store::open_with_key(
-        &options.data_dir.join("switchboard.db"),
-        &options.config.sql_settings.at_rest_encrypt_key,
-    )?;
+    let mut store = store::Store::open_configured(&options.config.sql_settings, &options.data_dir)?;
     store.set_clock(options.clock.clone());
     let first_start = app::bootstrap::with_environment(
         &options.config.switchboard_settings.first_start,

@@ -196,16 +196,30 @@ pub fn refuse_newer(path: &std::path::Path, release: &str) -> anyhow::Result<()>
     } else {
         None
     };
-    let newer_release = recorded
-        .as_deref()
-        .is_some_and(|theirs| !release_at_most(theirs, release));
+    refuse_if_newer(
+        &path.display().to_string(),
+        schema,
+        recorded.as_deref(),
+        release,
+    )
+}
+
+/// The refusal [`refuse_newer`] makes, for a database at schema `schema`
+/// whose last release was `recorded` (SQLite's file or PostgreSQL's
+/// database, named by `place`).
+pub fn refuse_if_newer(
+    place: &str,
+    schema: i64,
+    recorded: Option<&str>,
+    release: &str,
+) -> anyhow::Result<()> {
+    let newer_release = recorded.is_some_and(|theirs| !release_at_most(theirs, release));
     if schema > latest_version() || newer_release {
-        let theirs = recorded.as_deref().unwrap_or("a newer release");
+        let theirs = recorded.unwrap_or("a newer release");
         anyhow::bail!(
-            "{} was written by Switchboard {theirs} (database schema {schema}); this is \
+            "{place} was written by Switchboard {theirs} (database schema {schema}); this is \
              Switchboard {release} (database schema {}), which does not open it: run \
              {theirs} or newer, or restore the backup taken before the upgrade",
-            path.display(),
             latest_version()
         );
     }
@@ -230,11 +244,11 @@ fn release_at_most(a: &str, b: &str) -> bool {
 }
 
 /// Records `release` as the last to open the database (after [`migrate`]).
-pub fn record_release(conn: &Connection, release: &str) -> rusqlite::Result<()> {
-    conn.execute(
+pub fn record_release(db: &super::sql::Db, release: &str) -> super::Result<()> {
+    db.execute(
         "INSERT INTO systems (name, value) VALUES ('LastRelease', ?1)
          ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        [release],
+        crate::args![release],
     )?;
     Ok(())
 }
@@ -365,7 +379,7 @@ mod tests {
         let mut conn = Connection::open(path).unwrap();
         migrate(&mut conn).unwrap();
         if let Some(release) = release {
-            record_release(&conn, release).unwrap();
+            record_release(&crate::store::sql::Db::Sqlite(&conn), release).unwrap();
         }
         conn.execute(
             "INSERT OR IGNORE INTO schema_migrations VALUES (?1, 0)",
