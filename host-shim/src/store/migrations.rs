@@ -147,6 +147,17 @@ const MIGRATIONS: &[&str] = &[
         id TEXT PRIMARY KEY, name TEXT NOT NULL, size INTEGER NOT NULL,
         sha256 TEXT NOT NULL, create_at INTEGER NOT NULL, creator_id TEXT NOT NULL,
         component BLOB NOT NULL);",
+    // the cluster bus (issue 23): events a change's transaction writes for the
+    // other nodes, and Mattermost's database config (`Configurations`), at
+    // most one row active. Both stay empty on SQLite; they are here so both
+    // backends' histories keep the same version numbers.
+    "CREATE TABLE cluster_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, payload TEXT NOT NULL,
+        node TEXT NOT NULL, create_at INTEGER NOT NULL);
+     CREATE INDEX cluster_events_by_create_at ON cluster_events (create_at);
+     CREATE TABLE configurations (
+        id TEXT PRIMARY KEY, value TEXT NOT NULL, create_at INTEGER NOT NULL, active INTEGER);
+     CREATE UNIQUE INDEX configurations_one_active ON configurations (active) WHERE active = 1;",
 ];
 
 /// The release this binary is (the workspace's version).
