@@ -6,7 +6,7 @@ TARGET     := wasm32-wasip2
 COMPONENT  := target/$(TARGET)/release/switchboard_plugin.wasm
 DATA       ?= data
 
-.PHONY: all component target run test unit e2e lint fmt bench clean clients browser chromium dist
+.PHONY: all component target run test unit e2e lint fmt bench clean clients browser chromium dist postgres
 
 all: component
 	$(CARGO) build -p switchboard-host-shim
@@ -57,10 +57,20 @@ dist: component
 
 # One dev profile for everything: the native plugin tests, the shim's unit
 # tests and the end-to-end tests share one build of the dependencies.
-test: component
+# The tests run under one throwaway PostgreSQL server (tests/postgres/with-postgres),
+# stopped and removed when they end.
+test: component postgres
 	# The process tests (tests/e2e/processes.rs) spawn the real binary.
 	$(CARGO) build -p switchboard-host-shim --bin host-shim
-	$(CARGO) test --workspace --no-fail-fast
+	tests/postgres/with-postgres $(CARGO) test --workspace --no-fail-fast
+
+# The tests' PostgreSQL server comes from Debian's packages; `postgres`
+# installs them when no initdb is found (sudo only when not root).
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
+	fi
 
 # Published clients (slack_sdk, slack_bolt, mattermostdriver, @mattermost/client)
 # at pinned versions, installed under target/clients, against the real

@@ -1,6 +1,11 @@
 //! The shim as a library for tests: start a real server with the real
 //! component on a free loopback port, drive it over HTTP, and look at what
 //! happened (posts, events, plugin logs) without going through the API.
+//! [`postgres`] gives tests a real, throwaway PostgreSQL.
+
+pub mod postgres;
+
+pub use postgres::{TestDatabase, TestPostgres};
 
 use crate::app::{Clock, Event, LogLine, OutboundCall};
 use crate::config::Config;
