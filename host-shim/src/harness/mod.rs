@@ -1,7 +1,16 @@
 //! The shim as a library for tests: start a real server with the real
 //! component on a free loopback port, drive it over HTTP, and look at what
 //! happened (posts, events, plugin logs) without going through the API.
-//! [`postgres`] gives tests a real, throwaway PostgreSQL.
+//!
+//! A shim runs on SQLite (a file in its data directory) unless told otherwise:
+//! [`TestShimBuilder::postgres`] names a PostgreSQL database,
+//! [`TestShimBuilder::fresh_postgres`] makes one on the run's [`TestPostgres`]
+//! (a real, throwaway server: [`postgres`]), and `SWITCHBOARD_DB=postgres`
+//! ([`BACKEND_ENV`]) makes every shim that does not choose start on a fresh
+//! database of its own. [`TestShimBuilder::node_of`] starts another node of a
+//! running shim's installation (same database and at-rest key, own data
+//! directory and port), so one test can run several nodes on one database;
+//! [`TestShimBuilder::sqlite`] keeps a test of the SQLite file on SQLite.
 
 pub mod postgres;
 
@@ -98,12 +107,40 @@ fn shared_runtime(
     Ok(runtime)
 }
 
+/// Selects the backend of the tests that do not choose one:
+/// `SWITCHBOARD_DB=postgres` gives each [`TestShim`] a fresh database on the
+/// run's [`TestPostgres`]; unset, empty or `sqlite3`, the SQLite file in its
+/// data directory. `make test` runs the end-to-end suite once each way.
+pub const BACKEND_ENV: &str = "SWITCHBOARD_DB";
+
+/// Which database a [`TestShimBuilder`] starts on.
+enum Backend {
+    /// [`BACKEND_ENV`] decides.
+    Default,
+    /// The SQLite file in the data directory, whatever the environment says.
+    Sqlite,
+    /// A PostgreSQL database the test names.
+    Postgres(String),
+    /// A fresh database on the run's [`TestPostgres`].
+    FreshPostgres,
+    /// Another node of a running shim: its database (kept while any node
+    /// of it runs) and its installation.
+    NodeOf {
+        database: Option<Arc<TestDatabase>>,
+        sql: crate::config::SqlSettings,
+        admin_token: String,
+        admin_username: String,
+        team_name: String,
+    },
+}
+
 /// How to start a [`TestShim`].
 pub struct TestShimBuilder {
     config: Config,
     component: PathBuf,
     manifest: PathBuf,
     clock: Clock,
+    backend: Backend,
 }
 
 impl TestShimBuilder {
@@ -134,6 +171,57 @@ impl TestShimBuilder {
         self
     }
 
+    /// Runs on the PostgreSQL database `data_source` names
+    /// (`SqlSettings.DriverName` `postgres`, `SqlSettings.DataSource`), which
+    /// the test owns: it must be empty for a first start.
+    pub fn postgres(mut self, data_source: impl Into<String>) -> Self {
+        self.backend = Backend::Postgres(data_source.into());
+        self
+    }
+
+    /// Runs on a fresh database of the run's [`TestPostgres`], whatever
+    /// [`BACKEND_ENV`] says (tests of what only PostgreSQL does: several
+    /// nodes). The database is dropped when the last node on it is.
+    pub fn fresh_postgres(mut self) -> Self {
+        self.backend = Backend::FreshPostgres;
+        self
+    }
+
+    /// Runs on SQLite whatever [`BACKEND_ENV`] says: for a test of the
+    /// SQLite file itself (what is on disk, upgrades of a data directory).
+    pub fn sqlite(mut self) -> Self {
+        self.backend = Backend::Sqlite;
+        self
+    }
+
+    /// Starts another node of the installation `first` serves: the same
+    /// database (`SqlSettings.DriverName` and `DataSource`) and the same
+    /// `SqlSettings.AtRestEncryptKey`, its own data directory (cache, logs)
+    /// and port. It does not bootstrap: it finds the team, channels and
+    /// admin `first` made, and its `admin_token`, `admin`, `team` and
+    /// `town_square` are `first`'s. Several nodes need PostgreSQL: on
+    /// SQLite this is an error. The rest of the configuration is this
+    /// builder's, as for any shim.
+    ///
+    /// ```no_run
+    /// # async fn f() -> anyhow::Result<()> {
+    /// use switchboard_host_shim::harness::TestShim;
+    /// let a = TestShim::builder().fresh_postgres().start().await?;
+    /// let b = TestShim::builder().node_of(&a).start().await?;
+    /// let c = TestShim::builder().node_of(&a).start().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn node_of(mut self, first: &TestShim) -> Self {
+        self.backend = Backend::NodeOf {
+            database: first.database.clone(),
+            sql: first.shim.app.config().sql_settings.clone(),
+            admin_token: first.admin_token.clone(),
+            admin_username: first.admin.username.clone(),
+            team_name: first.team.name.clone(),
+        };
+        self
+    }
+
     pub async fn start(self) -> anyhow::Result<TestShim> {
         let dir = tempfile::tempdir()?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -141,6 +229,9 @@ impl TestShimBuilder {
         let mut config = self.config;
         config.service_settings.site_url = format!("http://{addr}");
         config.service_settings.listen_address = addr.to_string();
+        let env = std::env::var(BACKEND_ENV).unwrap_or_default();
+        let (database, node_of) =
+            choose_backend(self.backend, &env, &mut config.sql_settings).await?;
         let manifest = Manifest::load(&self.manifest)?;
         let runtime = shared_runtime(&self.component, &manifest, &config.switchboard_settings)?;
         let (shim, bootstrap) = crate::open(OpenOptions {
@@ -152,11 +243,21 @@ impl TestShimBuilder {
             clock: self.clock,
         })
         .await?;
-        let bootstrap = bootstrap
-            .ok_or_else(|| anyhow::anyhow!("a fresh data directory was not bootstrapped"))?;
-        let team = shim.app.store.team_by_name(&bootstrap.team_name)?;
+        let (admin_token, admin_username, team_name) = match (bootstrap, node_of) {
+            (Some(bootstrap), None) => (
+                bootstrap.admin_token,
+                bootstrap.admin_username,
+                bootstrap.team_name,
+            ),
+            (None, Some(first)) => first,
+            (None, None) => anyhow::bail!("a fresh database was not bootstrapped"),
+            (Some(_), Some(_)) => {
+                anyhow::bail!("a node of a running installation bootstrapped another one")
+            }
+        };
+        let team = shim.app.store.team_by_name(&team_name)?;
         let town_square = shim.app.store.channel_by_name(&team.id, "town-square")?;
-        let admin = shim.app.store.user_by_username(&bootstrap.admin_username)?;
+        let admin = shim.app.store.user_by_username(&admin_username)?;
 
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(crate::serve(listener, shim.clone(), async {
@@ -164,7 +265,7 @@ impl TestShimBuilder {
         }));
         Ok(TestShim {
             url: format!("http://{addr}"),
-            admin_token: bootstrap.admin_token,
+            admin_token,
             admin,
             team,
             town_square,
@@ -172,7 +273,77 @@ impl TestShimBuilder {
             stop: Some(stop),
             server: Some(server),
             _dir: dir,
+            database,
         })
+    }
+}
+
+/// The admin's token and username and the team's name of the installation
+/// a node joins.
+type Installation = (String, String, String);
+
+/// Sets `sql` for `backend` (`env`: [`BACKEND_ENV`]'s value); the test
+/// database to keep while the shim runs (when the harness made it) and, for
+/// another node, the installation it joins.
+async fn choose_backend(
+    backend: Backend,
+    env: &str,
+    sql: &mut crate::config::SqlSettings,
+) -> anyhow::Result<(Option<Arc<TestDatabase>>, Option<Installation>)> {
+    let backend = match backend {
+        Backend::Default => match env {
+            // A test that set the driver in its configuration keeps it.
+            _ if sql.is_postgres() => return Ok((None, None)),
+            "" | crate::config::DRIVER_SQLITE | "sqlite" => Backend::Sqlite,
+            crate::config::DRIVER_POSTGRES => Backend::FreshPostgres,
+            other => anyhow::bail!(
+                "{BACKEND_ENV}={other:?}: expected {:?} or {:?}",
+                crate::config::DRIVER_SQLITE,
+                crate::config::DRIVER_POSTGRES
+            ),
+        },
+        other => other,
+    };
+    match backend {
+        Backend::Default => unreachable!("resolved above"),
+        Backend::Sqlite => {
+            sql.driver_name = crate::config::DRIVER_SQLITE.into();
+            sql.data_source.clear();
+            Ok((None, None))
+        }
+        Backend::Postgres(data_source) => {
+            sql.driver_name = crate::config::DRIVER_POSTGRES.into();
+            sql.data_source = data_source;
+            Ok((None, None))
+        }
+        Backend::FreshPostgres => {
+            // initdb on first use takes seconds: not on a runtime thread.
+            let database = tokio::task::spawn_blocking(|| {
+                TestPostgres::shared().and_then(TestPostgres::create_database)
+            })
+            .await??;
+            sql.driver_name = crate::config::DRIVER_POSTGRES.into();
+            sql.data_source = database.data_source.clone();
+            Ok((Some(database), None))
+        }
+        Backend::NodeOf {
+            database,
+            sql: first,
+            admin_token,
+            admin_username,
+            team_name,
+        } => {
+            if !first.is_postgres() {
+                anyhow::bail!(
+                    "several nodes share one PostgreSQL database: start the first with \
+                     .fresh_postgres() or .postgres(..), or with {BACKEND_ENV}=postgres"
+                );
+            }
+            sql.driver_name = first.driver_name;
+            sql.data_source = first.data_source;
+            sql.at_rest_encrypt_key = first.at_rest_encrypt_key;
+            Ok((database, Some((admin_token, admin_username, team_name))))
+        }
     }
 }
 
@@ -189,6 +360,9 @@ pub struct TestShim {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
+    /// The test database the harness made for it, shared by its other nodes
+    /// and dropped with the last of them.
+    database: Option<Arc<TestDatabase>>,
 }
 
 impl TestShim {
@@ -203,6 +377,7 @@ impl TestShim {
             component: default_component(),
             manifest: default_manifest(),
             clock: Clock::system(),
+            backend: Backend::Default,
         }
     }
 
@@ -210,9 +385,15 @@ impl TestShim {
         TestShim::builder().start().await
     }
 
-    /// The temporary data directory (database, cache, admin token).
+    /// The temporary data directory (cache, admin token, and the database
+    /// on SQLite).
     pub fn data_dir(&self) -> &Path {
         self._dir.path()
+    }
+
+    /// Whether it runs on PostgreSQL (`SqlSettings.DriverName`).
+    pub fn is_postgres(&self) -> bool {
+        self.shim.app.config().sql_settings.is_postgres()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -328,5 +509,108 @@ impl Drop for TestShim {
         if let Some(server) = self.server.take() {
             server.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DRIVER_POSTGRES, DRIVER_SQLITE, SqlSettings};
+
+    async fn choose(backend: Backend, env: &str, sql: &mut SqlSettings) -> Option<String> {
+        let (database, node_of) = choose_backend(backend, env, sql).await.unwrap();
+        assert!(node_of.is_none());
+        database.map(|d| d.data_source.clone())
+    }
+
+    #[tokio::test]
+    async fn the_environment_picks_the_backend_of_tests_that_do_not() {
+        let mut sql = SqlSettings::default();
+        assert_eq!(choose(Backend::Default, "", &mut sql).await, None);
+        assert_eq!(sql.driver_name, DRIVER_SQLITE);
+        assert_eq!(choose(Backend::Default, "sqlite3", &mut sql).await, None);
+        assert_eq!(sql.driver_name, DRIVER_SQLITE);
+
+        let made = choose(Backend::Default, "postgres", &mut sql).await;
+        assert_eq!(sql.driver_name, DRIVER_POSTGRES);
+        assert_eq!(made.as_deref(), Some(sql.data_source.as_str()));
+        assert!(
+            sql.data_source.starts_with("postgres://"),
+            "{}",
+            sql.data_source
+        );
+        // Each shim its own database.
+        let mut other = SqlSettings::default();
+        choose(Backend::Default, "postgres", &mut other).await;
+        assert_ne!(other.data_source, sql.data_source);
+
+        let err = choose_backend(Backend::Default, "mysql", &mut SqlSettings::default())
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("SWITCHBOARD_DB=\"mysql\""),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_test_that_chooses_keeps_its_choice() {
+        let mut sql = SqlSettings::default();
+        assert_eq!(choose(Backend::Sqlite, "postgres", &mut sql).await, None);
+        assert_eq!(sql.driver_name, DRIVER_SQLITE);
+
+        let named = "postgres://someone@127.0.0.1:1/theirs?sslmode=disable";
+        choose(Backend::Postgres(named.into()), "", &mut sql).await;
+        assert_eq!(
+            (sql.driver_name.as_str(), sql.data_source.as_str()),
+            (DRIVER_POSTGRES, named)
+        );
+        // Set in the test's configuration: kept too.
+        assert_eq!(choose(Backend::Default, "postgres", &mut sql).await, None);
+        assert_eq!(sql.data_source, named);
+
+        let mut fresh = SqlSettings::default();
+        assert!(
+            choose(Backend::FreshPostgres, "", &mut fresh)
+                .await
+                .is_some()
+        );
+        assert_eq!(fresh.driver_name, DRIVER_POSTGRES);
+    }
+
+    #[tokio::test]
+    async fn another_node_shares_the_database_and_the_key() {
+        let first = SqlSettings {
+            driver_name: DRIVER_POSTGRES.into(),
+            data_source: "postgres://postgres@127.0.0.1:1/one?sslmode=disable".into(),
+            at_rest_encrypt_key: "the-key".into(),
+        };
+        let node = |sql: SqlSettings| Backend::NodeOf {
+            database: None,
+            sql,
+            admin_token: "token".into(),
+            admin_username: "admin".into(),
+            team_name: "team".into(),
+        };
+        let mut sql = SqlSettings {
+            at_rest_encrypt_key: "its-own".into(),
+            ..SqlSettings::default()
+        };
+        let (_, joins) = choose_backend(node(first.clone()), "", &mut sql)
+            .await
+            .unwrap();
+        assert_eq!(sql, first);
+        assert_eq!(joins, Some(("token".into(), "admin".into(), "team".into())));
+
+        let err = choose_backend(
+            node(SqlSettings::default()),
+            "",
+            &mut SqlSettings::default(),
+        )
+        .await
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("PostgreSQL"), "{err}");
     }
 }
