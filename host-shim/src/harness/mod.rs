@@ -396,6 +396,27 @@ impl TestShim {
         self.shim.app.config().sql_settings.is_postgres()
     }
 
+    /// Every byte the database keeps on disk, for tests that look for what
+    /// must not be stored in the clear: SQLite's file and its journal, or
+    /// on PostgreSQL the files of this shim's database after a checkpoint
+    /// has written what was only in the server's memory (the server must
+    /// run on this machine, as the test server does, and the test may read
+    /// its files: it runs as root or as the server's user).
+    pub fn database_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        if !self.is_postgres() {
+            for name in ["switchboard.db", "switchboard.db-wal"] {
+                match std::fs::read(self.data_dir().join(name)) {
+                    Ok(b) => bytes.extend(b),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            return Ok(bytes);
+        }
+        postgres::database_bytes(&self.shim.app.config().sql_settings.data_source)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.url, path)
     }

@@ -153,6 +153,27 @@ pub fn psql(url: &str, sql: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
+/// Every byte of the files of the database `url` names, after a checkpoint
+/// has written to them what was only in the server's memory. The server
+/// runs on this machine and this process may read its files (it is root or
+/// the server's user); `url`'s user is a superuser (`CHECKPOINT`).
+pub fn database_bytes(url: &str) -> anyhow::Result<Vec<u8>> {
+    psql(url, "CHECKPOINT")?;
+    let dir = psql(
+        url,
+        "SELECT current_setting('data_directory') || '/base/' || oid \
+         FROM pg_database WHERE datname = current_database()",
+    )?;
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(|e| anyhow::anyhow!("reading {dir}: {e}"))? {
+        let path = entry?.path();
+        if path.is_file() {
+            bytes.extend(std::fs::read(&path)?);
+        }
+    }
+    Ok(bytes)
+}
+
 /// Debian's PostgreSQL binaries (the newest version installed), or
 /// `SWITCHBOARD_PG_BIN`.
 pub fn bin_dir() -> anyhow::Result<PathBuf> {
@@ -239,6 +260,26 @@ mod tests {
         assert_eq!(server.psql(&exists).unwrap(), "1");
         drop(first);
         assert_eq!(server.psql(&exists).unwrap(), "0");
+    }
+
+    #[test]
+    fn a_database_s_bytes_hold_what_was_just_written_and_no_other_database_s() {
+        let server = TestPostgres::shared().unwrap();
+        let (one, other) = (
+            server.create_database().unwrap(),
+            server.create_database().unwrap(),
+        );
+        let written = format!("needle-{}", crate::store::new_id());
+        let has = |bytes: Vec<u8>| {
+            bytes
+                .windows(written.len())
+                .any(|w| w == written.as_bytes())
+        };
+        assert!(!has(database_bytes(&one.data_source).unwrap()));
+        let sql = format!("CREATE TABLE t (v text); INSERT INTO t VALUES ('{written}')");
+        psql(&one.data_source, &sql).unwrap();
+        assert!(has(database_bytes(&one.data_source).unwrap()));
+        assert!(!has(database_bytes(&other.data_source).unwrap()));
     }
 
     #[test]
