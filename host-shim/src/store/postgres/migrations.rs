@@ -57,7 +57,7 @@ pub const MIGRATIONS: &[&str] = &[
         description TEXT NOT NULL DEFAULT '', create_at BIGINT NOT NULL,
         rowid BIGINT GENERATED ALWAYS AS IDENTITY);
      CREATE TABLE kv (
-        key TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL,
+        key TEXT COLLATE \"C\" PRIMARY KEY, value BYTEA NOT NULL,
         rowid BIGINT GENERATED ALWAYS AS IDENTITY);",
     // 2: bots, the bot half of a bot account (the user row is the other half).
     "CREATE TABLE bots (
