@@ -24,6 +24,8 @@ pub mod postgres;
 mod reactions;
 pub mod secrets;
 pub mod sql;
+#[cfg(test)]
+mod suite;
 pub mod transforms;
 mod writer;
 
