@@ -8,8 +8,6 @@ pub mod oauth;
 pub mod policy;
 pub mod sign;
 
-pub use policy::DeliverySettings;
-
 use crate::app::{App, OutboundCall};
 use crate::egress::{EgressError, OutboundRequest, OutboundResponse};
 use crate::runtime::Runtime;
