@@ -11,6 +11,7 @@ pub mod install;
 pub mod logs;
 pub mod manifest;
 pub mod post_hooks;
+pub mod queue;
 pub mod runtime;
 pub mod server;
 pub mod store;
@@ -93,7 +94,8 @@ pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Boot
         Err(err) => anyhow::bail!("activating the plugin failed: {err}"),
     }
     // Deliveries left pending by an earlier run resume here.
-    tokio::spawn(deliveries::run(Arc::downgrade(&app), runtime.clone()));
+    let engine = Arc::new(deliveries::Engine::new(runtime.clone()));
+    tokio::spawn(deliveries::run(Arc::downgrade(&app), engine.clone()));
     tokio::spawn(flush_metrics(Arc::downgrade(&app)));
     tokio::spawn(sweeper::run(Arc::downgrade(&app)));
     // So do post hooks still owed (the outbox), before any new post's.
@@ -104,7 +106,14 @@ pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Boot
             queue,
         ));
     }
-    Ok((Shim { app, runtime }, bootstrap))
+    Ok((
+        Shim {
+            app,
+            runtime,
+            engine,
+        },
+        bootstrap,
+    ))
 }
 
 /// How often changed per-integration counters are written: what a crash can
@@ -219,6 +228,7 @@ pub async fn serve(
         limits.write_timeout.as_secs(),
     );
     let app = shim.app.clone();
+    let engine = shim.engine.clone();
     let events = app.events.clone();
     let stopping = events.stopping();
     let shutdown = async move {
@@ -252,7 +262,7 @@ pub async fn serve(
         ),
     }
     drop(drained);
-    deliveries::stop(&app).await;
+    deliveries::stop(&app, &engine).await;
     if let Err(err) = app.flush_metrics().await {
         tracing::warn!("stopping: writing the integrations' counters failed: {err}");
     }

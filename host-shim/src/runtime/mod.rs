@@ -481,7 +481,7 @@ impl Runtime {
     pub async fn delivery_result(
         &self,
         app: Arc<App>,
-        report: crate::deliveries::Report,
+        report: crate::queue::Report,
     ) -> Result<(), CallError> {
         use bindings::exports::switchboard::plugin::delivery_results::{Attempt, DeliveryResult};
         let result = DeliveryResult {

@@ -22,6 +22,7 @@ pub use connections::{ConnectionLimits, serve as serve_connections};
 pub use error::ApiError;
 
 use crate::app::App;
+use crate::deliveries::Engine;
 use crate::runtime::Runtime;
 use axum::Router;
 use axum::extract::{Request, State};
@@ -35,6 +36,9 @@ use std::sync::Arc;
 pub struct Shim {
     pub app: Arc<App>,
     pub runtime: Arc<Runtime>,
+    /// The delivery engine: what sends (`deliveries::send_now`) and what
+    /// holds the outgoing OAuth connections' tokens.
+    pub engine: Arc<Engine>,
 }
 
 /// The whole HTTP surface.

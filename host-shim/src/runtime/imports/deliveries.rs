@@ -1,9 +1,9 @@
 //! `deliveries`: the plugin hands over jobs; the host stores them before it
-//! sends anything (`crate::deliveries` does the rest) and redelivers on request,
+//! sends anything (`crate::queue`; the engine, `crate::deliveries`, does the rest) and redelivers on request,
 //! signed as stored or with the signing the plugin passes now.
 
 use super::egress::{request_from_wit, signing_from_wit};
-use crate::deliveries::{self, EnqueueError, NewJob};
+use crate::queue::{EnqueueError, NewJob};
 use crate::runtime::CallState;
 use crate::runtime::bindings::switchboard::plugin::deliveries::{Host, Job};
 use crate::runtime::bindings::switchboard::plugin::egress::Signing;
@@ -48,7 +48,8 @@ impl Host for CallState {
             });
         }
         let write = self.blocking(move |app| {
-            Ok(deliveries::enqueue(app, new).map_err(|e| match e {
+            let settings = &app.config().delivery_settings;
+            Ok(app.deliveries.enqueue(&app.store, settings, new).map_err(|e| match e {
                 EnqueueError::Full { active, limit } => Error::Unavailable(format!(
                     "the delivery queue is full ({active} deliveries not done; DeliverySettings.MaxQueued is {limit})"
                 )),
@@ -75,8 +76,11 @@ impl Host for CallState {
                 "the new delivery id is not a 26-character id".into(),
             ));
         }
-        let write =
-            self.blocking(move |app| deliveries::redeliver(app, &group, &id, &new_id, None));
+        let write = self.blocking(move |app| {
+            let settings = &app.config().delivery_settings;
+            app.deliveries
+                .redeliver(&app.store, settings, &group, &id, &new_id, None)
+        });
         Ok(write.await?)
     }
 
@@ -96,8 +100,11 @@ impl Host for CallState {
             ));
         }
         let signing = signing_from_wit(signing);
-        let write = self
-            .blocking(move |app| deliveries::redeliver(app, &group, &id, &new_id, Some(signing)));
+        let write = self.blocking(move |app| {
+            let settings = &app.config().delivery_settings;
+            app.deliveries
+                .redeliver(&app.store, settings, &group, &id, &new_id, Some(signing))
+        });
         Ok(write.await?)
     }
 }
