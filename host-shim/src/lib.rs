@@ -308,7 +308,7 @@ async fn serve_metrics(shim: &Shim) -> anyhow::Result<Option<MetricsListener>> {
     if !settings.enable {
         return Ok(None);
     }
-    let address = telemetry::bind_address(&settings.listen_address);
+    let address = server::metrics::bind_address(&settings.listen_address);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
         .map_err(|e| anyhow::anyhow!("metrics: listening on {address}: {e}"))?;
@@ -319,7 +319,7 @@ async fn serve_metrics(shim: &Shim) -> anyhow::Result<Option<MetricsListener>> {
         let shutdown = async {
             let _ = stopped.await;
         };
-        if let Err(e) = telemetry::serve(listener, app, shutdown).await {
+        if let Err(e) = server::metrics::serve(listener, app, shutdown).await {
             tracing::error!("metrics: the listener failed: {e}");
         }
     });

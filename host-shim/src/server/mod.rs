@@ -6,6 +6,7 @@ mod bots;
 mod channels;
 mod connections;
 mod error;
+pub mod metrics;
 mod oauth;
 mod plugin;
 mod posts;
