@@ -18,6 +18,7 @@ pub mod store;
 pub mod sweeper;
 pub mod telemetry;
 pub mod transforms;
+pub mod wasm;
 
 pub use server::Shim;
 
