@@ -1,6 +1,6 @@
 //! The delivery queue: what a caller needs to put outbound work on it (jobs
-//! in host types, stored all or none before anything is sent, redelivery) and
-//! what a job comes to (`Report`). The engine (`crate::deliveries`) works it;
+//! in host types, checked, then stored all or none before anything is sent;
+//! redelivery) and what a job comes to (`Report`). The engine (`crate::deliveries`) works it;
 //! the queue knows neither the engine nor the plugin runtime.
 
 use crate::config::DeliverySettings;
@@ -8,7 +8,7 @@ use crate::egress::{EgressError, OutboundRequest, OutboundResponse};
 use crate::store::deliveries::{
     AttemptRow, Enqueued, JobRow, PENDING, StoredRequest, StoredSigning,
 };
-use crate::store::{Store, StoreError, now_millis};
+use crate::store::{Store, StoreError, now_millis, valid_id};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -19,10 +19,19 @@ pub struct Queue {
     wake: Arc<Notify>,
 }
 
+/// Longest job list one `enqueue` may hand over, and longest continuation.
+const MAX_JOBS: usize = 1_000;
+const MAX_CONTINUATION: usize = 64 << 10;
+
 /// Why `enqueue` refused.
 #[derive(Debug)]
 pub enum EnqueueError {
-    Full { active: u64, limit: u64 },
+    /// The list, or a job in it, is not one the queue takes; nothing is stored.
+    Invalid(String),
+    Full {
+        active: u64,
+        limit: u64,
+    },
     Store(StoreError),
 }
 
@@ -45,6 +54,23 @@ pub struct Report {
     pub attempts: Vec<AttemptRow>,
     pub outcome: Result<OutboundResponse, EgressError>,
     pub settled: bool,
+}
+
+/// What the queue refuses before storing anything: more than `MAX_JOBS`
+/// jobs, an id that is not a 26-character id, a continuation over 64 KiB.
+fn check(jobs: &[NewJob]) -> Result<(), String> {
+    if jobs.len() > MAX_JOBS {
+        return Err(format!("at most {MAX_JOBS} jobs per call"));
+    }
+    for job in jobs {
+        if !valid_id(&job.id) {
+            return Err(format!("delivery id {:?} is not a 26-character id", job.id));
+        }
+        if job.continuation.len() > MAX_CONTINUATION {
+            return Err("continuation longer than 64 KiB".into());
+        }
+    }
+    Ok(())
 }
 
 /// A request as it is stored: its body apart, its timeout in milliseconds.
@@ -70,14 +96,15 @@ impl Queue {
         self.wake.clone()
     }
 
-    /// Stores jobs (all or none) before anything is sent, then wakes the
-    /// engine. Blocking: call it off the async threads.
+    /// Checks jobs and stores them (all or none) before anything is sent,
+    /// then wakes the engine. Blocking: call it off the async threads.
     pub fn enqueue(
         &self,
         store: &Store,
         settings: &DeliverySettings,
         jobs: Vec<NewJob>,
     ) -> Result<(), EnqueueError> {
+        check(&jobs).map_err(EnqueueError::Invalid)?;
         let now = now_millis();
         let rows = jobs
             .into_iter()
@@ -127,9 +154,9 @@ impl Queue {
         }
     }
 
-    /// Copies a done job as a new one and wakes the engine; signed with
-    /// `signing` when given (the hook's secrets now), else as the original.
-    /// Blocking.
+    /// Copies a done job as a new one, `new_id`, and wakes the engine; signed
+    /// with `signing` when given (the hook's secrets now), else as the
+    /// original. Blocking.
     pub fn redeliver(
         &self,
         store: &Store,
@@ -139,10 +166,49 @@ impl Queue {
         new_id: &str,
         signing: Option<Vec<StoredSigning>>,
     ) -> Result<(), StoreError> {
+        if !valid_id(new_id) {
+            return Err(StoreError::Invalid(
+                "the new delivery id is not a 26-character id".into(),
+            ));
+        }
         let max_age =
             i64::try_from(settings.max_age_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
         store.redeliver_delivery(group, id, new_id, now_millis(), max_age, signing)?;
         self.wake();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: &str, continuation: usize) -> NewJob {
+        NewJob {
+            id: id.into(),
+            group: "g".into(),
+            request: OutboundRequest::default(),
+            signing: Vec::new(),
+            continuation: vec![0; continuation],
+            max_attempts: 0,
+            max_age_seconds: 0,
+        }
+    }
+
+    #[test]
+    fn the_queue_refuses_bad_ids_long_continuations_and_long_lists() {
+        let id = crate::store::new_id();
+        assert_eq!(check(&[job(&id, MAX_CONTINUATION)]), Ok(()));
+        assert_eq!(
+            check(&[job(&id, 0), job("short", 0)]),
+            Err("delivery id \"short\" is not a 26-character id".into())
+        );
+        assert_eq!(
+            check(&[job(&id, MAX_CONTINUATION + 1)]),
+            Err("continuation longer than 64 KiB".into())
+        );
+        let many: Vec<NewJob> = (0..=MAX_JOBS).map(|_| job(&id, 0)).collect();
+        assert_eq!(check(&many), Err("at most 1000 jobs per call".into()));
+        assert_eq!(check(&many[..MAX_JOBS]), Ok(()));
     }
 }

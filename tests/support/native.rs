@@ -398,6 +398,7 @@ impl Host for NativeHost {
                 EnqueueError::Full { active, limit } => HostError::Unavailable(format!(
                     "the delivery queue is full ({active} of {limit})"
                 )),
+                EnqueueError::Invalid(why) => HostError::Invalid(why),
                 EnqueueError::Store(e) => error(e),
             })
     }
