@@ -121,7 +121,7 @@ impl Store {
 
     /// Bots in creation order, then by username, as Mattermost lists them.
     pub fn bots(&self, query: &BotQuery) -> Result<Vec<Bot>> {
-        let mut sql = format!("{SELECT} WHERE (?1 IS NULL OR b.owner_id = ?1)");
+        let mut sql = format!("{SELECT} WHERE (CAST(?1 AS TEXT) IS NULL OR b.owner_id = ?1)");
         if !query.include_deleted {
             sql.push_str(" AND b.delete_at = 0");
         }

@@ -353,7 +353,7 @@ impl Store {
             let changed = c.execute(
                 "UPDATE deliveries SET attempts = ?3, outcome = ?4, outcome_body = ?5, state = ?6,
                      next_at = ?7, lease_until = ?8,
-                     lease_owner = CASE WHEN ?8 = 0 THEN '' ELSE lease_owner END
+                     lease_owner = CASE WHEN CAST(?8 AS BIGINT) = 0 THEN '' ELSE lease_owner END
                  WHERE id = ?1 AND lease_owner = ?2 AND state = 'pending'",
                 args![
                     id,
@@ -429,9 +429,9 @@ impl Store {
     /// parked ones.
     pub fn delivery_gauges(&self) -> Result<DeliveryGauges> {
         Ok(self.conn()?.one(
-            "SELECT COALESCE(SUM(state = 'pending'), 0),
-                    COALESCE(SUM(state = 'pending' AND attempts != '[]'), 0),
-                    COALESCE(SUM(parked_error != ''), 0)
+            "SELECT COUNT(*) FILTER (WHERE state = 'pending'),
+                    COUNT(*) FILTER (WHERE state = 'pending' AND attempts != '[]'),
+                    COUNT(*) FILTER (WHERE parked_error != '')
              FROM deliveries",
             args![],
             |r| {

@@ -218,7 +218,7 @@ impl Store {
     ) -> Result<Vec<OAuthApp>> {
         let conn = self.conn()?;
         let apps = conn.rows(
-            "SELECT * FROM oauth_apps WHERE (?1 IS NULL OR creator_id = ?1)
+            "SELECT * FROM oauth_apps WHERE (CAST(?1 AS TEXT) IS NULL OR creator_id = ?1)
              ORDER BY create_at, id LIMIT ?2 OFFSET ?3",
             args![
                 creator_id,

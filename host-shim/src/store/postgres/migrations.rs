@@ -68,7 +68,7 @@ pub const MIGRATIONS: &[&str] = &[
     // 3: the OAuth 2.0 provider's apps, codes, tokens (hashed) and consents.
     "CREATE TABLE oauth_apps (
         id TEXT PRIMARY KEY, creator_id TEXT NOT NULL, create_at BIGINT NOT NULL,
-        update_at BIGINT NOT NULL, client_secret TEXT NOT NULL, name TEXT NOT NULL,
+        update_at BIGINT NOT NULL, client_secret BYTEA NOT NULL, name TEXT NOT NULL,
         description TEXT NOT NULL, icon_url TEXT NOT NULL, callback_urls TEXT NOT NULL,
         homepage TEXT NOT NULL, is_trusted BIGINT NOT NULL, mattermost_app_id TEXT NOT NULL);
      CREATE TABLE oauth_codes (

@@ -224,7 +224,7 @@ impl Session {
     pub fn execute(&self, sql: &str, args: &[Value]) -> Result<usize> {
         let params = params(args);
         self.run(async {
-            let statement = self.client.prepare_cached(sql).await?;
+            let statement = self.prepare(sql, args).await?;
             self.client.execute(&statement, &params).await
         })
         .map(|n| n as usize)
@@ -233,9 +233,29 @@ impl Session {
     pub fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<tokio_postgres::Row>> {
         let params = params(args);
         self.run(async {
-            let statement = self.client.prepare_cached(sql).await?;
+            let statement = self.prepare(sql, args).await?;
             self.client.query(&statement, &params).await
         })
+    }
+
+    /// The statement for `sql`, from the connection's cache. The server
+    /// infers each parameter's type from where it is used; where it cannot
+    /// (a parameter only tested for NULL, or passed to a function of several
+    /// types), the statement is prepared again with the types of the values
+    /// given, and remembered as one that needs them.
+    async fn prepare(
+        &self,
+        sql: &str,
+        args: &[Value],
+    ) -> std::result::Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        if !needs_types(sql) {
+            match self.client.prepare_cached(sql).await {
+                Err(e) if is_untyped(&e) => remember_needs_types(sql),
+                prepared => return prepared,
+            }
+        }
+        let types: Vec<Type> = args.iter().map(declared_type).collect();
+        self.client.prepare_typed_cached(sql, &types).await
     }
 
     pub fn batch(&self, sql: &str) -> Result<()> {
@@ -252,6 +272,45 @@ impl Session {
     }
 }
 
+/// Statements the server could not type from their text alone.
+static NEEDS_TYPES: std::sync::LazyLock<std::sync::RwLock<std::collections::HashSet<String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn needs_types(sql: &str) -> bool {
+    NEEDS_TYPES
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(sql)
+}
+
+fn remember_needs_types(sql: &str) {
+    NEEDS_TYPES
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(sql.to_string());
+}
+
+/// Whether preparing failed for a parameter whose type the server could
+/// not determine.
+fn is_untyped(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|db| {
+        // Undetermined, indeterminate or inconsistently deduced types, or
+        // a function that cannot be chosen without them.
+        matches!(db.code().code(), "42P08" | "42P18" | "42725" | "42804")
+    })
+}
+
+/// The type a value is sent as when the statement does not say: NULL as
+/// text, which is what an optional filter compares with.
+fn declared_type(value: &Value) -> Type {
+    match value {
+        Value::Int(_) => Type::INT8,
+        Value::Real(_) => Type::FLOAT8,
+        Value::Blob(_) => Type::BYTEA,
+        Value::Text(_) | Value::Null => Type::TEXT,
+    }
+}
+
 fn params(args: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
     args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
 }
@@ -261,7 +320,16 @@ fn params(args: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
 /// shutting down and a deadlock are "unavailable, try again".
 fn error(e: tokio_postgres::Error) -> StoreError {
     let Some(db) = e.as_db_error() else {
-        return StoreError::Unavailable(format!("PostgreSQL: {e}"));
+        // No answer from the server: the connection is gone (or never was),
+        // unless the driver refused a value before sending it.
+        let lost = e.is_closed()
+            || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>())
+            || !e.to_string().starts_with("error serializing");
+        return if lost {
+            StoreError::Unavailable(format!("PostgreSQL: {e}"))
+        } else {
+            StoreError::Db(format!("PostgreSQL: {e}"))
+        };
     };
     let code = db.code().code();
     if code.starts_with("23") {
