@@ -3,6 +3,7 @@
 //! [`harness`] lets plugin developers drive the real component in tests.
 
 pub mod app;
+pub mod cluster;
 pub mod config;
 pub mod deliveries;
 pub mod egress;
