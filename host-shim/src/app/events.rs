@@ -59,6 +59,46 @@ impl Event {
     }
 }
 
+impl Event {
+    /// The event as the cluster bus carries it to the other nodes.
+    pub fn to_wire(&self) -> String {
+        json!({
+            "event": self.event,
+            "data": self.data,
+            "user_id": self.user_id,
+            "channel_id": self.channel_id,
+            "team_id": self.team_id,
+            "mentions": self.mentions,
+        })
+        .to_string()
+    }
+
+    /// An event another node sent (see [`Event::to_wire`]).
+    pub fn from_wire(wire: &str) -> Option<Event> {
+        let v: Value = serde_json::from_str(wire).ok()?;
+        let text = |key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
+        Some(Event {
+            event: text("event")?,
+            data: v.get("data").cloned().unwrap_or(Value::Null),
+            user_id: text("user_id"),
+            channel_id: text("channel_id").unwrap_or_default(),
+            team_id: text("team_id").unwrap_or_default(),
+            mentions: v
+                .get("mentions")
+                .and_then(Value::as_array)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|u| u.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// Hands each event this node emits to the other nodes (the cluster bus).
+pub type Forward = Box<dyn Fn(&Event) + Send + Sync>;
+
 /// What a `posted` event says about its post beyond the post itself
 /// (Mattermost's `SendNotifications`).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -102,6 +142,9 @@ pub struct Events {
     going_away: tokio::sync::watch::Sender<bool>,
     /// Websocket connections open now, so a stop can wait for their close.
     sockets: tokio::sync::watch::Sender<usize>,
+    /// Set when the node is in a cluster: every emitted event also goes to
+    /// the other nodes' sockets.
+    forward: std::sync::OnceLock<Forward>,
 }
 
 impl Default for Events {
@@ -115,6 +158,7 @@ impl Default for Events {
             slow_closed: AtomicU64::new(0),
             going_away: tokio::sync::watch::channel(false).0,
             sockets: tokio::sync::watch::channel(0).0,
+            forward: std::sync::OnceLock::new(),
         }
     }
 }
@@ -129,9 +173,29 @@ fn push<T>(queue: &Mutex<VecDeque<T>>, item: T) {
 
 impl Events {
     fn emit(&self, event: Event) {
+        if let Some(forward) = self.forward.get() {
+            forward(&event);
+        }
+        self.deliver(event);
+    }
+
+    /// To this node's sockets and log, whichever node it came from.
+    fn deliver(&self, event: Event) {
         push(&self.kept, event.clone());
         // No subscriber is fine: nobody is listening.
         let _ = self.live.send(event);
+    }
+
+    /// An event another node emitted, for this node's sockets: in the
+    /// cluster's order, each connection numbering it with its own `seq`.
+    pub fn deliver_remote(&self, event: Event) {
+        self.deliver(event);
+    }
+
+    /// From now on every event emitted here is also handed to `forward`
+    /// (set once, when the node joins its cluster).
+    pub fn forward_to(&self, forward: Forward) {
+        let _ = self.forward.set(forward);
     }
 
     /// `post` is the post as clients see it (see `App::post_for_client`).

@@ -165,4 +165,6 @@ impl Bus {
 }
 
 #[cfg(test)]
+pub(crate) mod test_server;
+#[cfg(test)]
 mod tests;

@@ -500,7 +500,7 @@ async fn session(
 ) -> Result<(), tokio_postgres::Error> {
     let mut config = shared.config.clone();
     // Named, so an operator (or a test) can tell it from the publisher.
-    config.application_name(&format!("switchboard bus listener {}", shared.node));
+    config.application_name(format!("switchboard bus listener {}", shared.node));
     let (client, mut connection) = connect(&config).await?;
     let (notified, mut notifications) = mpsc::unbounded_channel::<i64>();
     // Drives the connection and hands notifications over; ends (dropping

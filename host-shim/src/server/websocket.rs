@@ -55,8 +55,8 @@ struct Connection {
     visible: VisibilityCache,
 }
 
-/// Permission answers of one connection, valid while the store's
-/// membership epoch stays the same.
+/// Permission answers of one connection, valid while the membership
+/// epoch (this node's and the cluster's) stays the same.
 #[derive(Default)]
 struct VisibilityCache {
     epoch: u64,
@@ -65,7 +65,8 @@ struct VisibilityCache {
 
 impl VisibilityCache {
     fn get(&mut self, shim: &Shim, key: &str, ask: impl FnOnce() -> bool) -> bool {
-        let epoch = shim.app.store.membership_epoch();
+        // The cluster's epoch: another node's membership change counts too.
+        let epoch = shim.app.membership_epoch();
         if epoch != self.epoch {
             self.answers.clear();
             self.epoch = epoch;

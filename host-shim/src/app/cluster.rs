@@ -1,0 +1,311 @@
+//! This node in its cluster: what it publishes on the bus (its events, its
+//! membership changes, its configuration) and how it acts on what the
+//! others publish. With a local bus none of it does anything.
+
+use super::{App, Event};
+use crate::cluster::{Bus, Message, kind};
+use crate::config::Config;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// What `App` keeps about its cluster.
+pub(super) struct Node {
+    pub(super) bus: Bus,
+    /// Membership changes other nodes announced: added to the store's own
+    /// epoch, so permission answers cached here go stale with theirs too.
+    remote_membership: std::sync::atomic::AtomicU64,
+    /// The store's epoch when a change was last announced.
+    announced_membership: std::sync::atomic::AtomicU64,
+    /// The `configurations` row this node runs (cluster only).
+    config_version: std::sync::Mutex<Option<String>>,
+    /// Wakes the configuration follower (`crate::follow_config`).
+    pub(super) config_changed: Arc<tokio::sync::Notify>,
+}
+
+impl Node {
+    pub(super) fn new(bus: Bus, config_version: Option<String>) -> Node {
+        Node {
+            bus,
+            remote_membership: Default::default(),
+            announced_membership: Default::default(),
+            config_version: std::sync::Mutex::new(config_version),
+            config_changed: Arc::default(),
+        }
+    }
+}
+
+impl App {
+    /// This node's end of the cluster bus.
+    pub fn bus(&self) -> &Bus {
+        &self.node.bus
+    }
+
+    /// Changes whenever memberships (or anything else permission answers
+    /// read besides users' roles) may have changed, on this node or another.
+    pub fn membership_epoch(&self) -> u64 {
+        self.store
+            .membership_epoch()
+            .wrapping_add(self.node.remote_membership.load(Ordering::Acquire))
+    }
+
+    /// Tells the other nodes when this node's store changed memberships
+    /// since it last said so. Called before each event it publishes (so a
+    /// post in a channel someone just joined is never judged by a stale
+    /// answer elsewhere) and often by a task (`crate::announce_memberships`).
+    pub fn announce_membership(&self) {
+        if !self.node.bus.is_shared() {
+            return;
+        }
+        let now = self.store.membership_epoch();
+        if self.node.announced_membership.swap(now, Ordering::AcqRel) != now {
+            self.node.bus.publish(kind::MEMBERSHIP, String::new());
+        }
+    }
+
+    /// Tells the other nodes a transform is gone, so none runs its
+    /// compiled code again; forgets it here.
+    pub fn transform_deleted(&self, id: &str) {
+        self.transforms.forget(id);
+        self.node
+            .bus
+            .publish(kind::TRANSFORM_DELETED, id.to_string());
+    }
+
+    /// Wakes the configuration follower when another node changed it.
+    pub fn config_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.node.config_changed.clone()
+    }
+
+    /// Starts acting on what the other nodes publish and forwarding this
+    /// node's events to them. Once, right after the App is made.
+    pub fn join_cluster(self: &Arc<Self>) {
+        if !self.node.bus.is_shared() {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        self.events.forward_to(Box::new(move |event: &Event| {
+            if let Some(app) = weak.upgrade() {
+                app.announce_membership();
+                app.node.bus.publish(kind::EVENT, event.to_wire());
+            }
+        }));
+        let weak = Arc::downgrade(self);
+        self.node.bus.subscribe(move |message: &Message| {
+            if let Some(app) = weak.upgrade() {
+                app.hear(message);
+            }
+        });
+    }
+
+    /// Acts on one message from another node (on the bus's thread: quick).
+    fn hear(&self, message: &Message) {
+        match message.kind.as_str() {
+            kind::EVENT => match Event::from_wire(&message.payload) {
+                Some(event) => self.events.deliver_remote(event),
+                None => tracing::warn!("cluster: an unreadable event from node {}", message.node),
+            },
+            kind::MEMBERSHIP => {
+                self.node.remote_membership.fetch_add(1, Ordering::AcqRel);
+            }
+            kind::CONFIG => self.node.config_changed.notify_one(),
+            kind::TRANSFORM_DELETED => self.transforms.forget(&message.payload),
+            other => tracing::debug!("cluster: ignoring a `{other}` message"),
+        }
+    }
+
+    /// In a cluster, writes `config` as the active configuration and tells
+    /// the other nodes; `None` when this node is alone (the caller saves
+    /// its file). Returns the config as this node runs it.
+    pub(super) fn share_config(&self, config: &Config) -> anyhow::Result<Option<Config>> {
+        let Some(db) = self.node.bus.database() else {
+            return Ok(None);
+        };
+        // The node's own database settings, whatever the patch said.
+        let config =
+            Config::from_shared_document(config.shared_document(), &self.config().sql_settings)
+                .map_err(anyhow::Error::msg)?;
+        let mut version = self
+            .node
+            .config_version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let id = db.save_config(config.shared_document().to_string())?;
+        self.node.bus.publish(kind::CONFIG, id.clone());
+        *version = Some(id);
+        Ok(Some(config))
+    }
+
+    /// Reads the cluster's active configuration and runs it when it is not
+    /// the one this node runs; says whether it changed.
+    pub async fn reload_shared_config(&self) -> anyhow::Result<bool> {
+        let Some(db) = self.node.bus.database() else {
+            return Ok(false);
+        };
+        let Some((id, value)) = db.active_config().await? else {
+            return Ok(false);
+        };
+        let mut version = self
+            .node
+            .config_version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if version.as_deref() == Some(id.as_str()) {
+            return Ok(false);
+        }
+        let doc: serde_json::Value = serde_json::from_str(&value)?;
+        let config = Config::from_shared_document(doc, &self.config().sql_settings)
+            .map_err(anyhow::Error::msg)?;
+        self.apply_config(config)?;
+        *version = Some(id);
+        tracing::info!("cluster: applied the configuration another node saved");
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::Clock;
+    use crate::cluster::test_server::TestServer;
+    use crate::config::DRIVER_POSTGRES;
+    use crate::store::{Store, User, new_id};
+    use std::time::{Duration, Instant};
+
+    /// A node: its own store (until the store opens PostgreSQL, each node
+    /// here has a SQLite file of its own) on the cluster's bus.
+    fn node(dir: &std::path::Path, data_source: &str, name: &str) -> Arc<App> {
+        let store = Store::open(&dir.join(format!("{name}.db"))).unwrap();
+        let mut config = Config::default();
+        config.sql_settings.driver_name = DRIVER_POSTGRES.into();
+        config.sql_settings.data_source = data_source.into();
+        config.sql_settings.at_rest_encrypt_key = format!("key-of-{name}");
+        let bus = Bus::postgres(data_source).unwrap();
+        let (version, _) = bus
+            .database()
+            .unwrap()
+            .adopt_config(config.shared_document().to_string())
+            .unwrap();
+        let app = Arc::new(
+            App::new(store, config, None, Clock::system())
+                .unwrap()
+                .with_bus(bus, Some(version)),
+        );
+        app.join_cluster();
+        app
+    }
+
+    async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what} did not happen");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_reach_the_other_nodes_in_order_and_only_once() {
+        let server = TestServer::start();
+        let db = server.database().await;
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (node(dir.path(), &db, "a"), node(dir.path(), &db, "b"));
+        let mut live = b.events.subscribe();
+        for i in 0..20 {
+            a.events
+                .to_user("someone", "open_dialog", serde_json::json!({ "n": i }));
+        }
+        b.events
+            .to_user("someone", "open_dialog", serde_json::json!({ "n": "b" }));
+        eventually("a's events on b", || b.events.recent().len() == 21).await;
+        let on_b: Vec<_> = b
+            .events
+            .recent()
+            .iter()
+            .filter(|e| e.data["n"].is_number())
+            .map(|e| e.data["n"].as_i64().unwrap())
+            .collect();
+        assert_eq!(on_b, (0..20).collect::<Vec<_>>());
+        // b's sockets get them as a's did: same event, same recipient.
+        let first = live.recv().await.unwrap();
+        assert_eq!(first.event, "open_dialog");
+        assert_eq!(first.user_id.as_deref(), Some("someone"));
+        // a hears b's events and never its own back: b's second one is
+        // ordered after all of a's, so once it is there, any echo would be.
+        eventually("b's event on a", || a.events.recent().len() == 21).await;
+        assert!(a.bus().flush(Duration::from_secs(5)));
+        b.events
+            .to_user("someone", "open_dialog", serde_json::json!({ "n": "b2" }));
+        eventually("b's second event on a", || a.events.recent().len() >= 22).await;
+        assert_eq!(a.events.recent().len(), 22);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_membership_change_on_one_node_makes_the_others_answers_stale() {
+        let server = TestServer::start();
+        let db = server.database().await;
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (node(dir.path(), &db, "a"), node(dir.path(), &db, "b"));
+        let before = b.membership_epoch();
+        let team = a.store.create_team("t1", "T1").unwrap();
+        let user = User {
+            id: new_id(),
+            username: "u1".into(),
+            ..User::default()
+        };
+        a.store.create_user(&user, "!").unwrap();
+        a.store
+            .add_team_member(&team.id, &user.id, "team_user")
+            .unwrap();
+        // Announced with the next event a publishes.
+        a.events
+            .to_user(&user.id, "open_dialog", serde_json::json!({}));
+        eventually("the event on b", || !b.events.recent().is_empty()).await;
+        assert_ne!(
+            b.membership_epoch(),
+            before,
+            "b's epoch moved before the event arrived"
+        );
+        // Without an event, it is announced all the same.
+        let seen = b.membership_epoch();
+        a.store
+            .add_team_member(&team.id, &user.id, "team_user team_admin")
+            .unwrap();
+        a.announce_membership();
+        eventually("the change on b", || b.membership_epoch() != seen).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_config_change_on_one_node_is_run_by_the_others() {
+        let server = TestServer::start();
+        let db = server.database().await;
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (node(dir.path(), &db, "a"), node(dir.path(), &db, "b"));
+        let patched = a
+            .config()
+            .patched(&serde_json::json!({
+                "ServiceSettings": {"EnablePostUsernameOverride": true},
+                "SqlSettings": {"DataSource": "postgres://elsewhere/x"}
+            }))
+            .unwrap();
+        a.set_config(patched).unwrap();
+        assert!(a.config().service_settings.enable_post_username_override);
+        assert_eq!(
+            a.config().sql_settings.data_source,
+            db,
+            "a patch never moves a node's database"
+        );
+        // b was told on the bus; reading the active row runs it.
+        let changed = b.config_changed();
+        tokio::time::timeout(Duration::from_secs(20), changed.notified())
+            .await
+            .expect("b heard of the change");
+        assert!(b.reload_shared_config().await.unwrap());
+        assert!(b.config().service_settings.enable_post_username_override);
+        assert_eq!(b.config().sql_settings.at_rest_encrypt_key, "key-of-b");
+        assert_eq!(b.config().sql_settings.data_source, db);
+        assert!(!b.reload_shared_config().await.unwrap(), "once");
+        assert!(
+            !a.reload_shared_config().await.unwrap(),
+            "a runs it already"
+        );
+    }
+}
