@@ -127,7 +127,7 @@ pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Boot
     tokio::spawn(sweeper::run(Arc::downgrade(&app)));
     if app.bus().is_shared() {
         tokio::spawn(follow_config(Arc::downgrade(&app), runtime.clone()));
-        tokio::spawn(announce_memberships(Arc::downgrade(&app)));
+        tokio::spawn(cluster_upkeep(Arc::downgrade(&app)));
     }
     // So do post hooks still owed (the outbox), before any new post's.
     if let Some(queue) = app.take_posted_queue() {
@@ -191,15 +191,25 @@ async fn follow_config(app: std::sync::Weak<App>, runtime: Arc<Runtime>) {
 /// announced (those no event of its own announced first).
 const MEMBERSHIP_ANNOUNCE: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Announces this node's membership changes to the others (see
-/// `App::announce_membership`). Ends when the App is dropped.
-async fn announce_memberships(app: std::sync::Weak<App>) {
+/// How often a node of a cluster says who is online on it (a third of
+/// `app::events::REMOTE_PRESENCE_TTL`).
+const PRESENCE_ANNOUNCE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Announces this node's membership changes (see `App::announce_membership`)
+/// and who is online here (`App::announce_presence`) to the other nodes.
+/// Ends when the App is dropped.
+async fn cluster_upkeep(app: std::sync::Weak<App>) {
     let mut tick = tokio::time::interval(MEMBERSHIP_ANNOUNCE);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut presence_said: Option<std::time::Instant> = None;
     loop {
         tick.tick().await;
         let Some(app) = app.upgrade() else { break };
         app.announce_membership();
+        if presence_said.is_none_or(|at| at.elapsed() >= PRESENCE_ANNOUNCE) {
+            app.announce_presence();
+            presence_said = Some(std::time::Instant::now());
+        }
     }
 }
 

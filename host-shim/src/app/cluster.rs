@@ -89,6 +89,12 @@ impl App {
                 app.node.bus.publish(kind::EVENT, event.to_wire());
             }
         }));
+        let bus = self.node.bus.clone();
+        self.events
+            .presence_to(Box::new(move |user: &str, online: bool| {
+                let payload = serde_json::json!({ "user": user, "online": online });
+                bus.publish(kind::PRESENCE, payload.to_string());
+            }));
         let weak = Arc::downgrade(self);
         self.node.bus.subscribe(move |message: &Message| {
             if let Some(app) = weak.upgrade() {
@@ -109,7 +115,35 @@ impl App {
             }
             kind::CONFIG => self.node.config_changed.notify_one(),
             kind::TRANSFORM_DELETED => self.transforms.forget(&message.payload),
+            kind::PRESENCE => self.hear_presence(message),
             other => tracing::debug!("cluster: ignoring a `{other}` message"),
+        }
+    }
+
+    fn hear_presence(&self, message: &Message) {
+        let Ok(said) = serde_json::from_str::<serde_json::Value>(&message.payload) else {
+            return;
+        };
+        if let Some(users) = said["users"].as_array() {
+            let users = users
+                .iter()
+                .filter_map(|u| u.as_str().map(str::to_string))
+                .collect();
+            self.events
+                .remote_snapshot(&message.node, users, std::time::Instant::now());
+        } else if let (Some(user), Some(online)) = (said["user"].as_str(), said["online"].as_bool())
+        {
+            self.events.remote_presence(&message.node, user, online);
+        }
+    }
+
+    /// Tells the other nodes everyone online here (a heartbeat: see
+    /// `events::REMOTE_PRESENCE_TTL`).
+    pub fn announce_presence(&self) {
+        if self.node.bus.is_shared() {
+            let users = self.events.online_here();
+            let payload = serde_json::json!({ "users": users });
+            self.node.bus.publish(kind::PRESENCE, payload.to_string());
         }
     }
 
@@ -271,6 +305,24 @@ mod tests {
             .unwrap();
         a.announce_membership();
         eventually("the change on b", || b.membership_epoch() != seen).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_user_online_on_one_node_is_online_on_the_others() {
+        let server = TestServer::start();
+        let db = server.database().await;
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (node(dir.path(), &db, "a"), node(dir.path(), &db, "b"));
+        let socket = a.events.online("u1");
+        eventually("u1 online on b", || b.events.is_online("u1")).await;
+        drop(socket);
+        eventually("u1 offline on b", || !b.events.is_online("u1")).await;
+        // The heartbeat says who is online, for a node that came later.
+        let _socket = a.events.online("u2");
+        let c = node(dir.path(), &db, "c");
+        assert!(!c.events.is_online("u2"));
+        a.announce_presence();
+        eventually("u2 online on c", || c.events.is_online("u2")).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

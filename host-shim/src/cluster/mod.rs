@@ -25,6 +25,10 @@ pub mod kind {
     pub const MEMBERSHIP: &str = "membership";
     /// A transform was deleted (the payload is its id): forget its code.
     pub const TRANSFORM_DELETED: &str = "transform_deleted";
+    /// Who is online on the publishing node (for `@here`): one user coming
+    /// or going (`{"user", "online"}`), or everyone at once (`{"users"}`),
+    /// which the node says every 20 s as a heartbeat.
+    pub const PRESENCE: &str = "presence";
 }
 
 /// One message from another node.
