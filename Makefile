@@ -6,7 +6,7 @@ TARGET     := wasm32-wasip2
 COMPONENT  := target/$(TARGET)/release/switchboard_plugin.wasm
 DATA       ?= data
 
-.PHONY: all component target run test unit e2e lint fmt bench clean clients browser chromium dist
+.PHONY: all component target run test unit e2e lint fmt bench clean clients browser chromium dist postgres e2e-postgres
 
 all: component
 	$(CARGO) build -p switchboard-host-shim
@@ -57,10 +57,33 @@ dist: component
 
 # One dev profile for everything: the native plugin tests, the shim's unit
 # tests and the end-to-end tests share one build of the dependencies.
-test: component
+# Everything runs under one throwaway PostgreSQL server
+# (tests/postgres/with-postgres), stopped and removed when the runs end: the
+# whole workspace once (the store's suite runs on both backends by itself),
+# then the end-to-end suite again with every shim on PostgreSQL
+# (SWITCHBOARD_DB=postgres). Both runs go on when a test fails and the
+# target fails if either did; `--workspace` in the second keeps the feature
+# set, so it reuses the first run's binary.
+E2E_POSTGRES := SWITCHBOARD_DB=postgres $(CARGO) test --workspace --test e2e --no-fail-fast
+
+test: component postgres
 	# The process tests (tests/e2e/processes.rs) spawn the real binary.
 	$(CARGO) build -p switchboard-host-shim --bin host-shim
-	$(CARGO) test --workspace --no-fail-fast
+	tests/postgres/with-postgres sh -c '$(CARGO) test --workspace --no-fail-fast; all=$$?; \
+		$(E2E_POSTGRES); e2e=$$?; [ $$all = 0 ] && [ $$e2e = 0 ]'
+
+# The end-to-end suite on PostgreSQL alone (`make test` runs it too).
+e2e-postgres: component postgres
+	$(CARGO) build -p switchboard-host-shim --bin host-shim
+	tests/postgres/with-postgres $(E2E_POSTGRES)
+
+# The tests' PostgreSQL server comes from Debian's packages; `postgres`
+# installs them when no initdb is found (sudo only when not root).
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
+	fi
 
 # Published clients (slack_sdk, slack_bolt, mattermostdriver, @mattermost/client)
 # at pinned versions, installed under target/clients, against the real

@@ -49,10 +49,7 @@ pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Boot
     // A configuration that lives only in memory (tests) gets a key for this
     // run; `Config::load_or_create` has already saved one for a file.
     options.config.ensure_at_rest_key();
-    let mut store = store::Store::open_with_key(
-        &options.data_dir.join("switchboard.db"),
-        &options.config.sql_settings.at_rest_encrypt_key,
-    )?;
+    let mut store = store::Store::open_configured(&options.config.sql_settings, &options.data_dir)?;
     store.set_clock(options.clock.clone());
     // With PostgreSQL the node joins its cluster's bus before anything else
     // another node could be doing at the same time.
@@ -187,29 +184,19 @@ async fn follow_config(app: std::sync::Weak<App>, runtime: Arc<Runtime>) {
     }
 }
 
-/// How often a node of a cluster looks for membership changes it has not
-/// announced (those no event of its own announced first).
-const MEMBERSHIP_ANNOUNCE: std::time::Duration = std::time::Duration::from_millis(100);
-
 /// How often a node of a cluster says who is online on it (a third of
 /// `app::events::REMOTE_PRESENCE_TTL`).
 const PRESENCE_ANNOUNCE: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// Announces this node's membership changes (see `App::announce_membership`)
-/// and who is online here (`App::announce_presence`) to the other nodes.
-/// Ends when the App is dropped.
+/// Tells the other nodes who is online here (`App::announce_presence`), at
+/// once and every `PRESENCE_ANNOUNCE`. Ends when the App is dropped.
 async fn cluster_upkeep(app: std::sync::Weak<App>) {
-    let mut tick = tokio::time::interval(MEMBERSHIP_ANNOUNCE);
+    let mut tick = tokio::time::interval(PRESENCE_ANNOUNCE);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut presence_said: Option<std::time::Instant> = None;
     loop {
         tick.tick().await;
         let Some(app) = app.upgrade() else { break };
-        app.announce_membership();
-        if presence_said.is_none_or(|at| at.elapsed() >= PRESENCE_ANNOUNCE) {
-            app.announce_presence();
-            presence_said = Some(std::time::Instant::now());
-        }
+        app.announce_presence();
     }
 }
 

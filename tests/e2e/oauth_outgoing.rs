@@ -326,17 +326,6 @@ async fn say(api: &Api, channel_id: &str, message: &str) {
     assert_eq!(reply.status, 201, "{}", reply.text);
 }
 
-/// Every byte of the database files, to look for what must not be there.
-fn database_bytes(shim: &TestShim) -> Vec<u8> {
-    let mut raw = Vec::new();
-    for file in ["switchboard.db", "switchboard.db-wal"] {
-        if let Ok(bytes) = std::fs::read(shim.data_dir().join(file)) {
-            raw.extend(bytes);
-        }
-    }
-    raw
-}
-
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -375,7 +364,7 @@ async fn an_outgoing_webhook_carries_the_token_and_no_stored_delivery_holds_it()
 
     // The token was added on the wire only: neither the stored job nor
     // anything else in the database has it, nor the secrets in the clear.
-    let raw = database_bytes(&shim);
+    let raw = shim.database_bytes().unwrap();
     assert!(contains(&raw, "/hook"), "the delivery is stored");
     assert!(!contains(&raw, "tok-1"));
     assert!(!contains(&raw, SECRET));

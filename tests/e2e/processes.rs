@@ -1,8 +1,11 @@
 //! Deliveries across real `host-shim` processes on one data directory: a
 //! SIGKILL with deliveries pending loses none, nor one before a post's hook
-//! ran, and two processes sharing the SQLite file never send the same
+//! ran, and two processes sharing the database never send the same
 //! attempt twice. Needs the binary
 //! (`cargo build -p switchboard-host-shim`; `make test` builds it).
+//! On a PostgreSQL run (`SWITCHBOARD_DB=postgres`) the processes on one data
+//! directory share a database of the run's test server instead of the
+//! SQLite file in it.
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -75,6 +78,10 @@ impl Process {
             // it cannot open what the others sealed (the plugin's hooks).
             "SqlSettings": {"AtRestEncryptKey": "one-key-for-every-process-of-this-test"},
         });
+        if let Some(data_source) = postgres_for(data).await {
+            config["SqlSettings"]["DriverName"] = json!("postgres");
+            config["SqlSettings"]["DataSource"] = json!(data_source);
+        }
         for (section, values) in more.as_object().into_iter().flatten() {
             let into = config[section.as_str()].as_object_mut();
             match (into, values.as_object()) {
@@ -178,6 +185,31 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// On a PostgreSQL run, the data source of the processes on `data`: one
+/// database per data directory, as SQLite's file is, made on first use and
+/// kept until the run's server stops.
+pub(crate) async fn postgres_for(data: &Path) -> Option<String> {
+    use switchboard_host_shim::harness::{TestDatabase, TestPostgres};
+    type Databases = Mutex<HashMap<PathBuf, Arc<TestDatabase>>>;
+    static DATABASES: std::sync::OnceLock<Databases> = std::sync::OnceLock::new();
+    if !switchboard_tests::on_postgres() {
+        return None;
+    }
+    let data = data.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut databases = DATABASES.get_or_init(Default::default).lock().unwrap();
+        if let Some(database) = databases.get(&data) {
+            return Some(database.data_source.clone());
+        }
+        let database = TestPostgres::shared().unwrap().create_database().unwrap();
+        let data_source = database.data_source.clone();
+        databases.insert(data, database);
+        Some(data_source)
+    })
+    .await
+    .unwrap()
 }
 
 pub(crate) async fn town_square(api: &Api) -> (String, String) {

@@ -10,6 +10,22 @@ pub mod backend;
 pub mod load;
 pub mod native;
 
+/// Whether this run puts its shims on PostgreSQL (`SWITCHBOARD_DB=postgres`:
+/// the end-to-end suite's second run in `make test`).
+pub fn on_postgres() -> bool {
+    std::env::var(switchboard_host_shim::harness::BACKEND_ENV).is_ok_and(|v| v == "postgres")
+}
+
+/// For a test of what only SQLite has (its file, a data directory of an
+/// earlier release): on a PostgreSQL run it says on stderr that it skips
+/// `what` and returns true, and the test returns; otherwise false.
+pub fn sqlite_only(what: &str) -> bool {
+    if on_postgres() {
+        eprintln!("skipped on PostgreSQL (SQLite only): {what}");
+    }
+    on_postgres()
+}
+
 /// A port nothing listens on at the moment, on 127.0.0.1, for a server a
 /// test starts by its own means (a process, chromedriver).
 pub fn free_port() -> u16 {

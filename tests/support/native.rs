@@ -21,7 +21,7 @@ fn error(e: StoreError) -> HostError {
         StoreError::NotFound(m) => HostError::NotFound(m),
         StoreError::Conflict(m) => HostError::Conflict(m),
         StoreError::Invalid(m) => HostError::Invalid(m),
-        StoreError::Db(m) => HostError::Unavailable(m),
+        StoreError::Db(m) | StoreError::Unavailable(m) => HostError::Unavailable(m),
     }
 }
 

@@ -6,16 +6,10 @@ use super::{App, Event};
 use crate::cluster::{Bus, Message, kind};
 use crate::config::Config;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 /// What `App` keeps about its cluster.
 pub(super) struct Node {
     pub(super) bus: Bus,
-    /// Membership changes other nodes announced: added to the store's own
-    /// epoch, so permission answers cached here go stale with theirs too.
-    remote_membership: std::sync::atomic::AtomicU64,
-    /// The store's epoch when a change was last announced.
-    announced_membership: std::sync::atomic::AtomicU64,
     /// The `configurations` row this node runs (cluster only).
     config_version: std::sync::Mutex<Option<String>>,
     /// Wakes the configuration follower (`crate::follow_config`).
@@ -26,8 +20,6 @@ impl Node {
     pub(super) fn new(bus: Bus, config_version: Option<String>) -> Node {
         Node {
             bus,
-            remote_membership: Default::default(),
-            announced_membership: Default::default(),
             config_version: std::sync::Mutex::new(config_version),
             config_changed: Arc::default(),
         }
@@ -38,28 +30,6 @@ impl App {
     /// This node's end of the cluster bus.
     pub fn bus(&self) -> &Bus {
         &self.node.bus
-    }
-
-    /// Changes whenever memberships (or anything else permission answers
-    /// read besides users' roles) may have changed, on this node or another.
-    pub fn membership_epoch(&self) -> u64 {
-        self.store
-            .membership_epoch()
-            .wrapping_add(self.node.remote_membership.load(Ordering::Acquire))
-    }
-
-    /// Tells the other nodes when this node's store changed memberships
-    /// since it last said so. Called before each event it publishes (so a
-    /// post in a channel someone just joined is never judged by a stale
-    /// answer elsewhere) and often by a task (`crate::announce_memberships`).
-    pub fn announce_membership(&self) {
-        if !self.node.bus.is_shared() {
-            return;
-        }
-        let now = self.store.membership_epoch();
-        if self.node.announced_membership.swap(now, Ordering::AcqRel) != now {
-            self.node.bus.publish(kind::MEMBERSHIP, String::new());
-        }
     }
 
     /// Tells the other nodes a transform is gone, so none runs its
@@ -82,12 +52,15 @@ impl App {
         if !self.node.bus.is_shared() {
             return;
         }
-        let weak = Arc::downgrade(self);
+        // Published as the change is made, so it is ahead of any event this
+        // node sends after it: a post in a channel someone just joined is
+        // never judged elsewhere by a permission answer cached before.
+        let bus = self.node.bus.clone();
+        self.store
+            .on_membership_change(move || bus.publish(kind::MEMBERSHIP, String::new()));
+        let bus = self.node.bus.clone();
         self.events.forward_to(Box::new(move |event: &Event| {
-            if let Some(app) = weak.upgrade() {
-                app.announce_membership();
-                app.node.bus.publish(kind::EVENT, event.to_wire());
-            }
+            bus.publish(kind::EVENT, event.to_wire());
         }));
         let bus = self.node.bus.clone();
         self.events
@@ -110,9 +83,7 @@ impl App {
                 Some(event) => self.events.deliver_remote(event),
                 None => tracing::warn!("cluster: an unreadable event from node {}", message.node),
             },
-            kind::MEMBERSHIP => {
-                self.node.remote_membership.fetch_add(1, Ordering::AcqRel);
-            }
+            kind::MEMBERSHIP => self.store.membership_changed_elsewhere(),
             kind::CONFIG => self.node.config_changed.notify_one(),
             kind::TRANSFORM_DELETED => self.transforms.forget(&message.payload),
             kind::PRESENCE => self.hear_presence(message),
@@ -200,19 +171,19 @@ impl App {
 mod tests {
     use super::*;
     use crate::app::Clock;
-    use crate::cluster::test_server::TestServer;
+    use crate::cluster::test_server::TestDb;
     use crate::config::DRIVER_POSTGRES;
     use crate::store::{Store, User, new_id};
     use std::time::{Duration, Instant};
 
-    /// A node: its own store (until the store opens PostgreSQL, each node
-    /// here has a SQLite file of its own) on the cluster's bus.
-    fn node(dir: &std::path::Path, data_source: &str, name: &str) -> Arc<App> {
-        let store = Store::open(&dir.join(format!("{name}.db"))).unwrap();
+    /// A node on the cluster's database: its store and its bus.
+    fn node(data_source: &str, name: &str) -> Arc<App> {
+        let key = "the-cluster-key";
+        let store = Store::open_postgres(data_source, key).unwrap();
         let mut config = Config::default();
         config.sql_settings.driver_name = DRIVER_POSTGRES.into();
-        config.sql_settings.data_source = data_source.into();
-        config.sql_settings.at_rest_encrypt_key = format!("key-of-{name}");
+        config.sql_settings.data_source = format!("{data_source}&application_name={name}");
+        config.sql_settings.at_rest_encrypt_key = key.into();
         let bus = Bus::postgres(data_source).unwrap();
         let (version, _) = bus
             .database()
@@ -238,10 +209,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn events_reach_the_other_nodes_in_order_and_only_once() {
-        let server = TestServer::start();
-        let db = server.database().await;
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (node(dir.path(), &db, "a"), node(dir.path(), &db, "b"));
+        let test_db = TestDb::new();
+        let db = test_db.url().to_string();
+        let (a, b) = (node(&db, "a"), node(&db, "b"));
         let mut live = b.events.subscribe();
         for i in 0..20 {
             a.events
@@ -274,11 +244,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_membership_change_on_one_node_makes_the_others_answers_stale() {
-        let server = TestServer::start();
-        let db = server.database().await;
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (node(dir.path(), &db, "a"), node(dir.path(), &db, "b"));
-        let before = b.membership_epoch();
+        let test_db = TestDb::new();
+        let db = test_db.url().to_string();
+        let (a, b) = (node(&db, "a"), node(&db, "b"));
+        let before = b.store.membership_epoch();
         let team = a.store.create_team("t1", "T1").unwrap();
         let user = User {
             id: new_id(),
@@ -289,37 +258,40 @@ mod tests {
         a.store
             .add_team_member(&team.id, &user.id, "team_user")
             .unwrap();
-        // Announced with the next event a publishes.
+        // Told as it is made, so ahead of the next event a sends.
         a.events
             .to_user(&user.id, "open_dialog", serde_json::json!({}));
         eventually("the event on b", || !b.events.recent().is_empty()).await;
-        assert_ne!(
-            b.membership_epoch(),
-            before,
-            "b's epoch moved before the event arrived"
-        );
-        // Without an event, it is announced all the same.
-        let seen = b.membership_epoch();
+        let seen = b.store.membership_epoch();
+        assert_ne!(seen, before, "b's epoch moved before the event arrived");
+        // Without an event after it too; and b does not send it back.
         a.store
             .add_team_member(&team.id, &user.id, "team_user team_admin")
             .unwrap();
-        a.announce_membership();
-        eventually("the change on b", || b.membership_epoch() != seen).await;
+        eventually("the change on b", || b.store.membership_epoch() != seen).await;
+        // b published anything it would send back before this marker.
+        let on_a = a.store.membership_epoch();
+        b.events
+            .to_user("x", "open_dialog", serde_json::json!({ "marker": true }));
+        eventually("b's marker on a", || {
+            a.events.recent().iter().any(|e| e.data["marker"] == true)
+        })
+        .await;
+        assert_eq!(a.store.membership_epoch(), on_a, "no echo");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_user_online_on_one_node_is_online_on_the_others() {
-        let server = TestServer::start();
-        let db = server.database().await;
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (node(dir.path(), &db, "a"), node(dir.path(), &db, "b"));
+        let test_db = TestDb::new();
+        let db = test_db.url().to_string();
+        let (a, b) = (node(&db, "a"), node(&db, "b"));
         let socket = a.events.online("u1");
         eventually("u1 online on b", || b.events.is_online("u1")).await;
         drop(socket);
         eventually("u1 offline on b", || !b.events.is_online("u1")).await;
         // The heartbeat says who is online, for a node that came later.
         let _socket = a.events.online("u2");
-        let c = node(dir.path(), &db, "c");
+        let c = node(&db, "c");
         assert!(!c.events.is_online("u2"));
         a.announce_presence();
         eventually("u2 online on c", || c.events.is_online("u2")).await;
@@ -327,10 +299,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_config_change_on_one_node_is_run_by_the_others() {
-        let server = TestServer::start();
-        let db = server.database().await;
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (node(dir.path(), &db, "a"), node(dir.path(), &db, "b"));
+        let test_db = TestDb::new();
+        let db = test_db.url().to_string();
+        let (a, b) = (node(&db, "a"), node(&db, "b"));
         let patched = a
             .config()
             .patched(&serde_json::json!({
@@ -342,7 +313,7 @@ mod tests {
         assert!(a.config().service_settings.enable_post_username_override);
         assert_eq!(
             a.config().sql_settings.data_source,
-            db,
+            format!("{db}&application_name=a"),
             "a patch never moves a node's database"
         );
         // b was told on the bus; reading the active row runs it.
@@ -352,8 +323,11 @@ mod tests {
             .expect("b heard of the change");
         assert!(b.reload_shared_config().await.unwrap());
         assert!(b.config().service_settings.enable_post_username_override);
-        assert_eq!(b.config().sql_settings.at_rest_encrypt_key, "key-of-b");
-        assert_eq!(b.config().sql_settings.data_source, db);
+        assert_eq!(
+            b.config().sql_settings.data_source,
+            format!("{db}&application_name=b"),
+            "each node keeps its own database settings"
+        );
         assert!(!b.reload_shared_config().await.unwrap(), "once");
         assert!(
             !a.reload_shared_config().await.unwrap(),

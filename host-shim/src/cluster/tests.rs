@@ -1,6 +1,6 @@
 //! The bus against a real PostgreSQL: a throwaway server per test.
 
-use super::test_server::TestServer;
+use super::test_server::TestDb;
 use super::*;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -42,8 +42,8 @@ fn numbered(prefix: &str, n: usize) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_buses_on_one_database_hear_each_other_in_order_and_not_themselves() {
-    let server = TestServer::start();
-    let db = server.database().await;
+    let test_db = TestDb::new();
+    let db = test_db.url().to_string();
     let a = Bus::postgres(&db).unwrap();
     let b = Bus::postgres(&db).unwrap();
     assert!(a.is_shared());
@@ -76,16 +76,8 @@ async fn two_buses_on_one_database_hear_each_other_in_order_and_not_themselves()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listener_whose_connection_is_killed_catches_up_on_what_it_missed() {
-    let server = TestServer::start();
-    let db = server.database().await;
-    let database = db
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_string();
+    let test_db = TestDb::new();
+    let db = test_db.url().to_string();
     let a = Bus::postgres(&db).unwrap();
     // Slow to come back, so what `a` publishes meanwhile lands while `b`
     // has no connection to be notified on.
@@ -104,7 +96,7 @@ async fn a_listener_whose_connection_is_killed_catches_up_on_what_it_missed() {
     a.publish(kind::EVENT, "before".into());
     assert_eq!(heard.wait_for(1).await, ["before"]);
 
-    let admin = server.client(&database).await;
+    let admin = test_db.client().await;
     let listener = format!("switchboard bus listener {}", b.node_id());
     let killed = admin
         .query(
@@ -147,16 +139,8 @@ async fn a_listener_whose_connection_is_killed_catches_up_on_what_it_missed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_node_seeds_the_configuration_and_a_save_leaves_one_active_row() {
-    let server = TestServer::start();
-    let db = server.database().await;
-    let database = db
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_string();
+    let test_db = TestDb::new();
+    let db = test_db.url().to_string();
     let a = Bus::postgres(&db).unwrap();
     let b = Bus::postgres(&db).unwrap();
     let (pa, pb) = (a.database().unwrap(), b.database().unwrap());
@@ -174,7 +158,7 @@ async fn the_first_node_seeds_the_configuration_and_a_save_leaves_one_active_row
         pa.active_config().await.unwrap(),
         Some((second, "patched on b".to_string()))
     );
-    let admin = server.client(&database).await;
+    let admin = test_db.client().await;
     let active: i64 = admin
         .query_one("SELECT COUNT(*) FROM configurations WHERE active = 1", &[])
         .await
@@ -185,16 +169,8 @@ async fn the_first_node_seeds_the_configuration_and_a_save_leaves_one_active_row
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_start_lock_is_held_by_one_node_at_a_time() {
-    let server = TestServer::start();
-    let db = server.database().await;
-    let database = db
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_string();
+    let test_db = TestDb::new();
+    let db = test_db.url().to_string();
     let a = Bus::postgres(&db).unwrap();
     let b = Bus::postgres(&db).unwrap();
     let held = a.database().unwrap().first_start_lock().unwrap();
@@ -204,7 +180,7 @@ async fn the_first_start_lock_is_held_by_one_node_at_a_time() {
         b
     });
     // b waits in the database for the lock a holds.
-    let admin = server.client(&database).await;
+    let admin = test_db.client().await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let row = admin

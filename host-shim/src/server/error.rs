@@ -5,6 +5,9 @@ use crate::store::StoreError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+/// Seconds a client is asked to wait when the database is unavailable.
+pub const RETRY_AFTER_UNAVAILABLE: u64 = 5;
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: u16,
@@ -97,8 +100,21 @@ impl ApiError {
             StoreError::Conflict(_) => 400,
             StoreError::Invalid(_) => 400,
             StoreError::Db(_) => 500,
+            StoreError::Unavailable(_) => return ApiError::unavailable(&err),
         };
         ApiError::new(status, id, err.to_string()).detail(err.to_string())
+    }
+
+    /// 503: the database cannot be reached right now; retry shortly.
+    pub fn unavailable(err: &StoreError) -> ApiError {
+        let mut e = ApiError::new(
+            503,
+            "app.store.unavailable.app_error",
+            "The database is unavailable; try again shortly.",
+        )
+        .detail(err.to_string());
+        e.retry_after = Some(RETRY_AFTER_UNAVAILABLE);
+        e
     }
 
     /// The envelope; `detailed_error` only in developer mode.

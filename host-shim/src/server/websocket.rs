@@ -65,8 +65,8 @@ struct VisibilityCache {
 
 impl VisibilityCache {
     fn get(&mut self, shim: &Shim, key: &str, ask: impl FnOnce() -> bool) -> bool {
-        // The cluster's epoch: another node's membership change counts too.
-        let epoch = shim.app.membership_epoch();
+        // In a cluster, another node's membership change moves it too.
+        let epoch = shim.app.store.membership_epoch();
         if epoch != self.epoch {
             self.answers.clear();
             self.epoch = epoch;

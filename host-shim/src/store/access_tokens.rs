@@ -2,8 +2,9 @@
 //! read by id, disabled, enabled and revoked. Only a token's digest is
 //! stored, so nothing read here can give the token back.
 
+use super::sql::Row;
 use super::{Result, Store, StoreError};
-use rusqlite::{OptionalExtension, Row, params};
+use crate::args;
 use serde_json::{Value, json};
 
 /// A personal access token without its secret (Mattermost's sanitized
@@ -18,7 +19,7 @@ pub struct AccessToken {
 }
 
 impl AccessToken {
-    fn from_row(r: &Row) -> rusqlite::Result<AccessToken> {
+    fn from_row(r: &Row) -> Result<AccessToken> {
         Ok(AccessToken {
             id: r.get("id")?,
             user_id: r.get("user_id")?,
@@ -42,13 +43,10 @@ impl Store {
     fn access_token_rows(
         &self,
         sql: &str,
-        params: impl rusqlite::Params,
+        params: &[super::sql::Value],
     ) -> Result<Vec<AccessToken>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(sql)?;
-        let rows = stmt
-            .query_map(params, AccessToken::from_row)?
-            .collect::<rusqlite::Result<_>>()?;
+        let conn = self.conn()?;
+        let rows = conn.rows(sql, params, AccessToken::from_row)?;
         Ok(rows)
     }
 
@@ -62,7 +60,7 @@ impl Store {
         self.access_token_rows(
             "SELECT id, user_id, description, is_active FROM tokens
              WHERE user_id = ?1 AND kind = 'pat' ORDER BY create_at, rowid LIMIT ?2 OFFSET ?3",
-            params![user_id, clamp(limit), clamp(offset)],
+            args![user_id, clamp(limit), clamp(offset)],
         )
     }
 
@@ -71,7 +69,7 @@ impl Store {
         self.access_token_rows(
             "SELECT id, user_id, description, is_active FROM tokens
              WHERE kind = 'pat' ORDER BY create_at, rowid LIMIT ?1 OFFSET ?2",
-            params![clamp(limit), clamp(offset)],
+            args![clamp(limit), clamp(offset)],
         )
     }
 
@@ -91,19 +89,19 @@ impl Store {
              WHERE t.kind = 'pat' AND (t.id LIKE ?1 ESCAPE '\\' OR t.user_id LIKE ?1 ESCAPE '\\'
                                        OR u.username LIKE ?1 ESCAPE '\\')
              ORDER BY t.create_at, t.rowid LIMIT ?2",
-            params![format!("{escaped}%"), SEARCH_LIMIT],
+            args![format!("{escaped}%"), SEARCH_LIMIT],
         )
     }
 
     /// A personal access token by its id.
     pub fn access_token(&self, id: &str) -> Result<AccessToken> {
-        self.conn()
-            .prepare_cached(
+        self.conn()?
+            .row(
                 "SELECT id, user_id, description, is_active FROM tokens
                  WHERE id = ?1 AND kind = 'pat'",
+                args![id],
+                AccessToken::from_row,
             )?
-            .query_row([id], AccessToken::from_row)
-            .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("access token {id}")))
     }
 
@@ -113,7 +111,7 @@ impl Store {
         self.writer.write(move |c| {
             let n = c.execute(
                 "UPDATE tokens SET is_active = ?2 WHERE id = ?1 AND kind = 'pat'",
-                params![id, active],
+                args![id, active],
             )?;
             if n == 0 {
                 return Err(StoreError::NotFound(format!("access token {id}")));
@@ -127,7 +125,10 @@ impl Store {
     pub fn delete_access_token(&self, id: &str) -> Result<()> {
         let id = id.to_string();
         self.writer.write(move |c| {
-            let n = c.execute("DELETE FROM tokens WHERE id = ?1 AND kind = 'pat'", [&id])?;
+            let n = c.execute(
+                "DELETE FROM tokens WHERE id = ?1 AND kind = 'pat'",
+                args![&id],
+            )?;
             if n == 0 {
                 return Err(StoreError::NotFound(format!("access token {id}")));
             }

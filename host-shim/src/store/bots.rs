@@ -1,8 +1,9 @@
 //! Bot accounts: a user row marked `is_bot` plus a `bots` row with the same id
 //! that holds the owner and description. Both halves change in one write.
 
+use super::sql::Row;
 use super::{Result, Store, StoreError};
-use rusqlite::{OptionalExtension, Row, params};
+use crate::args;
 use serde_json::{Map, Value, json};
 
 /// A bot as Mattermost's API shows it: the bot row joined with its user.
@@ -23,7 +24,7 @@ pub struct Bot {
 }
 
 impl Bot {
-    fn from_row(r: &Row) -> rusqlite::Result<Bot> {
+    fn from_row(r: &Row) -> Result<Bot> {
         Ok(Bot {
             user_id: r.get("user_id")?,
             username: r.get("username")?,
@@ -90,7 +91,7 @@ impl Store {
                 "INSERT INTO users (id, username, email, password_hash, first_name, roles, is_bot,
                                     create_at, update_at, delete_at)
                  VALUES (?1, ?2, ?3, '', ?4, 'system_user', 1, ?5, ?5, 0)",
-                params![
+                args![
                     bot.user_id,
                     bot.username,
                     bot.email(),
@@ -101,7 +102,7 @@ impl Store {
             c.execute(
                 "INSERT INTO bots (user_id, description, owner_id, create_at, update_at, delete_at)
                  VALUES (?1, ?2, ?3, ?4, ?4, 0)",
-                params![bot.user_id, bot.description, bot.owner_id, bot.create_at],
+                args![bot.user_id, bot.description, bot.owner_id, bot.create_at],
             )?;
             Ok(())
         })
@@ -109,13 +110,12 @@ impl Store {
 
     /// One bot, disabled ones included; the caller decides whether to show it.
     pub fn bot(&self, user_id: &str) -> Result<Bot> {
-        self.conn()
-            .query_row(
+        self.conn()?
+            .row(
                 &format!("{SELECT} WHERE b.user_id = ?1"),
-                [user_id],
+                args![user_id],
                 Bot::from_row,
-            )
-            .optional()?
+            )?
             .ok_or_else(|| StoreError::NotFound(format!("bot {user_id}")))
     }
 
@@ -131,12 +131,10 @@ impl Store {
             );
         }
         sql.push_str(" ORDER BY b.create_at, u.username LIMIT ?2 OFFSET ?3");
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&sql)?;
+        let conn = self.conn()?;
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
         let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![query.owner_id, limit, offset], Bot::from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        conn.rows(&sql, args![query.owner_id, limit, offset], Bot::from_row)
     }
 
     /// Writes a changed bot: username, display name, description and owner,
@@ -146,12 +144,10 @@ impl Store {
         self.writer.write(move |c| {
             c.execute(
                 "UPDATE users SET username = ?2, email = ?3, first_name = ?4, update_at = ?5 WHERE id = ?1",
-                params![bot.user_id, bot.username, bot.email(), bot.display_name, bot.update_at],
-            )?;
+                args![bot.user_id, bot.username, bot.email(), bot.display_name, bot.update_at])?;
             let changed = c.execute(
                 "UPDATE bots SET description = ?2, owner_id = ?3, update_at = ?4 WHERE user_id = ?1",
-                params![bot.user_id, bot.description, bot.owner_id, bot.update_at],
-            )?;
+                args![bot.user_id, bot.description, bot.owner_id, bot.update_at])?;
             if changed == 0 {
                 return Err(StoreError::NotFound(format!("bot {}", bot.user_id)));
             }
@@ -166,11 +162,11 @@ impl Store {
         self.writer.write(move |c| {
             c.execute(
                 "UPDATE users SET delete_at = ?2, update_at = ?3 WHERE id = ?1",
-                params![id, delete_at, now],
+                args![id, delete_at, now],
             )?;
             c.execute(
                 "UPDATE bots SET delete_at = ?2, update_at = ?3 WHERE user_id = ?1",
-                params![id, delete_at, now],
+                args![id, delete_at, now],
             )?;
             Ok(())
         })
@@ -189,11 +185,10 @@ impl Store {
             roles.to_string(),
         );
         self.writer.write(move |c| {
-            c.execute("DELETE FROM bots WHERE user_id = ?1", [&id])?;
+            c.execute("DELETE FROM bots WHERE user_id = ?1", args![&id])?;
             c.execute(
                 "UPDATE users SET is_bot = 0, password_hash = ?2, roles = ?3, update_at = ?4 WHERE id = ?1",
-                params![id, hash, roles, super::now_millis()],
-            )?;
+                args![id, hash, roles, super::now_millis()])?;
             Ok(())
         })
     }
@@ -205,16 +200,16 @@ impl Store {
         self.writer.write(move |c| {
             c.execute(
                 "UPDATE users SET is_bot = 1, password_hash = '', update_at = ?2 WHERE id = ?1",
-                params![id, now],
+                args![id, now],
             )?;
             c.execute(
                 "INSERT INTO bots (user_id, owner_id, create_at, update_at, delete_at)
                  VALUES (?1, ?1, ?2, ?2, 0)",
-                params![id, now],
+                args![id, now],
             )?;
             c.execute(
                 "DELETE FROM tokens WHERE user_id = ?1 AND kind = 'session'",
-                [&id],
+                args![&id],
             )?;
             Ok(())
         })
@@ -222,14 +217,11 @@ impl Store {
 
     /// The bot's description, for the `bot_description` of its user object.
     pub fn bot_description(&self, user_id: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT description FROM bots WHERE user_id = ?1",
-                [user_id],
-                |r| r.get(0),
-            )
-            .optional()?)
+        Ok(self.conn()?.row(
+            "SELECT description FROM bots WHERE user_id = ?1",
+            args![user_id],
+            |r| r.get(0),
+        )?)
     }
 }
 
@@ -242,12 +234,12 @@ impl Store {
             let changed = c.execute(
                 "UPDATE users SET delete_at = ?2, update_at = ?3
                  WHERE id = ?1 AND (delete_at = 0) != (?2 = 0)",
-                params![id, delete_at, now],
+                args![id, delete_at, now],
             )?;
             if delete_at != 0 {
                 c.execute(
                     "DELETE FROM tokens WHERE user_id = ?1 AND kind = 'session'",
-                    [&id],
+                    args![&id],
                 )?;
             }
             Ok(changed > 0)
@@ -258,12 +250,12 @@ impl Store {
 impl Store {
     /// Active system admins, oldest first.
     pub fn system_admins(&self) -> Result<Vec<super::User>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let conn = self.conn()?;
+        conn.rows(
             "SELECT * FROM users WHERE delete_at = 0 AND is_bot = 0
                AND (' ' || roles || ' ') LIKE '% system_admin %' ORDER BY create_at, id",
-        )?;
-        let rows = stmt.query_map([], super::User::from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            args![],
+            super::User::from_row,
+        )
     }
 }

@@ -3,7 +3,7 @@
 //! moderation.
 
 use super::{Channel, Post, Result, Store, StoreError, User, now_millis};
-use rusqlite::{OptionalExtension, params};
+use crate::args;
 
 /// The most changed posts one `since` answer holds (Mattermost's 1,000).
 pub const POSTS_SINCE_LIMIT: i64 = 1000;
@@ -11,14 +11,13 @@ pub const POSTS_SINCE_LIMIT: i64 = 1000;
 impl Store {
     /// The active users who are members of a channel.
     pub fn channel_members(&self, channel_id: &str) -> Result<Vec<User>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let conn = self.conn()?;
+        let rows = conn.rows(
             "SELECT u.* FROM users u JOIN channel_members m ON m.user_id = u.id
              WHERE m.channel_id = ?1 AND u.delete_at = 0 ORDER BY u.username",
+            args![channel_id],
+            User::from_row,
         )?;
-        let rows = stmt
-            .query_map([channel_id], User::from_row)?
-            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
@@ -30,31 +29,26 @@ impl Store {
         user_id: &str,
         include_deleted: bool,
     ) -> Result<Vec<Channel>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let conn = self.conn()?;
+        let rows = conn.rows(
             "SELECT c.* FROM channels c JOIN channel_members m ON m.channel_id = c.id
              WHERE m.user_id = ?1 AND (c.team_id = ?2 OR c.team_id = '')
                AND (?3 OR c.delete_at = 0)
              ORDER BY c.display_name, c.name",
+            args![user_id, team_id, include_deleted],
+            Channel::from_row,
         )?;
-        let rows = stmt
-            .query_map(
-                params![user_id, team_id, include_deleted],
-                Channel::from_row,
-            )?
-            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
     /// By exact name in a team, archived ones too.
     pub fn channel_by_name_including_archived(&self, team_id: &str, name: &str) -> Result<Channel> {
-        self.conn()
-            .query_row(
+        self.conn()?
+            .row(
                 "SELECT * FROM channels WHERE team_id = ?1 AND name = ?2",
-                [team_id, name],
+                args![team_id, name],
                 Channel::from_row,
-            )
-            .optional()?
+            )?
             .ok_or_else(|| StoreError::NotFound(format!("channel {name}")))
     }
 
@@ -67,7 +61,7 @@ impl Store {
             let delete_at = if archived { now } else { 0 };
             let n = c.execute(
                 "UPDATE channels SET delete_at = ?2, update_at = ?3 WHERE id = ?1",
-                params![id, delete_at, now],
+                args![id, delete_at, now],
             )?;
             if n == 0 {
                 return Err(StoreError::NotFound(format!("channel {id}")));
@@ -83,30 +77,25 @@ impl Store {
     /// `delete_at`), newest first and at most [`POSTS_SINCE_LIMIT`], as
     /// Mattermost's `GetPostsSince`.
     pub fn channel_posts_since(&self, channel_id: &str, since: i64) -> Result<Vec<Post>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
+        let conn = self.conn()?;
+        let rows = conn.rows(
             "SELECT * FROM posts WHERE channel_id = ?1 AND update_at > ?2
              ORDER BY create_at DESC, rowid DESC LIMIT ?3",
+            args![channel_id, since, POSTS_SINCE_LIMIT],
+            Post::from_row,
         )?;
-        let rows = stmt
-            .query_map(
-                params![channel_id, since, POSTS_SINCE_LIMIT],
-                Post::from_row,
-            )?
-            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
     /// A root post and all its replies, oldest first.
     pub fn thread_posts(&self, root_id: &str) -> Result<Vec<Post>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let conn = self.conn()?;
+        let rows = conn.rows(
             "SELECT * FROM posts WHERE (id = ?1 OR root_id = ?1) AND delete_at = 0
              ORDER BY create_at, rowid",
+            args![root_id],
+            Post::from_row,
         )?;
-        let rows = stmt
-            .query_map([root_id], Post::from_row)?
-            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
@@ -118,15 +107,12 @@ impl Store {
         role: &str,
         permission: &str,
     ) -> Result<Option<bool>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT allowed FROM channel_moderations
+        Ok(self.conn()?.row(
+            "SELECT allowed FROM channel_moderations
                  WHERE channel_id = ?1 AND role = ?2 AND permission = ?3",
-                [channel_id, role, permission],
-                |r| r.get(0),
-            )
-            .optional()?)
+            args![channel_id, role, permission],
+            |r| r.get(0),
+        )?)
     }
 
     /// Sets (or, with `None`, clears) a channel's override of a moderated
@@ -149,12 +135,10 @@ impl Store {
                     "INSERT INTO channel_moderations (channel_id, role, permission, allowed)
                      VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (channel_id, role, permission) DO UPDATE SET allowed = excluded.allowed",
-                    params![channel_id, role, permission, allowed],
-                )?,
+                    args![channel_id, role, permission, allowed])?,
                 None => c.execute(
                     "DELETE FROM channel_moderations WHERE channel_id = ?1 AND role = ?2 AND permission = ?3",
-                    params![channel_id, role, permission],
-                )?,
+                    args![channel_id, role, permission])?,
             };
             Ok(())
         })?;
@@ -170,7 +154,7 @@ impl Store {
             let n = c.execute(
                 "UPDATE posts SET delete_at = ?2, update_at = ?2
                  WHERE (id = ?1 OR root_id = ?1) AND delete_at = 0",
-                params![id, now],
+                args![id, now],
             )?;
             if n == 0 {
                 return Err(StoreError::NotFound(format!("post {id}")));

@@ -3,8 +3,9 @@
 //! at once, and kept after they settle so they can be redelivered.
 
 use super::secrets::Cipher;
+use super::sql::Row;
 use super::{Result, Store, StoreError};
-use rusqlite::{OptionalExtension, Row, params};
+use crate::args;
 use serde::{Deserialize, Serialize};
 
 /// The request as stored; the body is its own column.
@@ -121,7 +122,7 @@ fn json_err(e: serde_json::Error) -> StoreError {
     StoreError::Db(format!("a stored delivery is malformed: {e}"))
 }
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
+fn from_row(r: &Row<'_>) -> Result<RawRow> {
     Ok(RawRow {
         id: r.get(0)?,
         group: r.get(1)?,
@@ -196,13 +197,13 @@ impl RawRow {
 
 /// Stores `job` with its secrets already sealed (sealing needs the store's
 /// key, which the writer thread's closures do not carry).
-fn insert(c: &rusqlite::Connection, job: &JobRow, secrets: &str) -> Result<()> {
+fn insert(c: &super::sql::Db, job: &JobRow, secrets: &str) -> Result<()> {
     let request = serde_json::to_string(&job.request).map_err(json_err)?;
     c.execute(
         "INSERT INTO deliveries (id, grp, request, body, secrets, continuation, max_attempts,
              deadline, state, next_at, redelivery_of, create_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        params![
+        args![
             job.id,
             job.group,
             request,
@@ -245,18 +246,18 @@ impl Store {
             .map(|job| self.seal_signing(job))
             .collect::<Result<Vec<_>>>()?;
         self.writer.write(move |c| {
-            let active: u64 = c.query_row(
+            let active: u64 = c.one(
                 "SELECT COUNT(*) FROM deliveries WHERE state != 'done'",
-                [],
+                args![],
                 |r| r.get(0),
             )?;
             if active + jobs.len() as u64 > limit {
                 return Ok(Enqueued::Full { active, limit });
             }
             for (job, secrets) in jobs.iter().zip(&sealed) {
-                let known: bool = c.query_row(
+                let known: bool = c.one(
                     "SELECT EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)",
-                    params![job.id],
+                    args![job.id],
                     |r| r.get(0),
                 )?;
                 // A replayed enqueue (derived ids) adds nothing.
@@ -281,17 +282,27 @@ impl Store {
     ) -> Result<Vec<JobRow>> {
         let owner = owner.to_string();
         let raw = self.writer.write(move |c| {
-            let mut statement = c.prepare(&format!(
-                "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2
+            // On PostgreSQL several nodes claim at once: rows another node is
+            // claiming right now are skipped, not waited for, and the due
+            // conditions are checked again on the row as it is when locked,
+            // so no job is leased to two nodes.
+            let skip_locked = match c.backend() {
+                super::sql::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+                super::sql::Backend::Sqlite => "",
+            };
+            let rows = c.rows(
+                &format!(
+                    "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2
                  WHERE id IN (SELECT id FROM deliveries
                               WHERE state IN ('pending', 'settled') AND next_at <= ?3
                                 AND lease_until < ?3
-                              ORDER BY next_at LIMIT ?4)
+                              ORDER BY next_at LIMIT ?4 {skip_locked})
+                   AND state IN ('pending', 'settled') AND next_at <= ?3 AND lease_until < ?3
                  RETURNING {COLUMNS}"
-            ))?;
-            let rows = statement
-                .query_map(params![owner, lease_until, now, limit], from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                ),
+                args![owner, lease_until, now, limit],
+                from_row,
+            )?;
             Ok(rows)
         })?;
         raw.into_iter()
@@ -314,7 +325,7 @@ impl Store {
             let changed = c.execute(
                 "UPDATE deliveries SET lease_until = ?4
                  WHERE id = ?1 AND lease_owner = ?2 AND lease_until >= ?3 AND state = 'pending'",
-                params![id, owner, now, lease_until],
+                args![id, owner, now, lease_until],
             )?;
             Ok(changed == 1)
         })
@@ -344,7 +355,7 @@ impl Store {
                      next_at = ?7, lease_until = ?8,
                      lease_owner = CASE WHEN ?8 = 0 THEN '' ELSE lease_owner END
                  WHERE id = ?1 AND lease_owner = ?2 AND state = 'pending'",
-                params![
+                args![
                     id,
                     owner,
                     attempts,
@@ -366,7 +377,7 @@ impl Store {
             let changed = c.execute(
                 "UPDATE deliveries SET state = 'done', lease_owner = '', lease_until = 0
                  WHERE id = ?1 AND lease_owner = ?2 AND state = 'settled'",
-                params![id, owner],
+                args![id, owner],
             )?;
             Ok(changed == 1)
         })
@@ -378,14 +389,13 @@ impl Store {
     pub fn count_callback_failure(&self, id: &str, owner: &str) -> Result<Option<u32>> {
         let (id, owner) = (id.to_string(), owner.to_string());
         self.writer.write(move |c| {
-            Ok(c.query_row(
+            Ok(c.row(
                 "UPDATE deliveries SET callback_failures = callback_failures + 1
                  WHERE id = ?1 AND lease_owner = ?2 AND state = 'settled'
                  RETURNING callback_failures",
-                params![id, owner],
+                args![id, owner],
                 |r| r.get(0),
-            )
-            .optional()?)
+            )?)
         })
     }
 
@@ -399,7 +409,7 @@ impl Store {
                 "UPDATE deliveries SET state = 'done', lease_owner = '', lease_until = 0,
                      parked_error = ?3
                  WHERE id = ?1 AND lease_owner = ?2 AND state = 'settled'",
-                params![id, owner, error],
+                args![id, owner, error],
             )?;
             Ok(changed == 1)
         })
@@ -407,9 +417,9 @@ impl Store {
 
     /// Settled jobs whose result the plugin kept failing on, still kept.
     pub fn parked_deliveries(&self) -> Result<u64> {
-        Ok(self.conn().query_row(
+        Ok(self.conn()?.one(
             "SELECT COUNT(*) FROM deliveries WHERE parked_error != ''",
-            [],
+            args![],
             |r| r.get(0),
         )?)
     }
@@ -418,12 +428,12 @@ impl Store {
     /// or retry), those among them with a failed attempt behind them, and
     /// parked ones.
     pub fn delivery_gauges(&self) -> Result<DeliveryGauges> {
-        Ok(self.conn().query_row(
+        Ok(self.conn()?.one(
             "SELECT COALESCE(SUM(state = 'pending'), 0),
                     COALESCE(SUM(state = 'pending' AND attempts != '[]'), 0),
                     COALESCE(SUM(parked_error != ''), 0)
              FROM deliveries",
-            [],
+            args![],
             |r| {
                 Ok(DeliveryGauges {
                     pending: r.get(0)?,
@@ -441,7 +451,7 @@ impl Store {
             c.execute(
                 "UPDATE deliveries SET lease_owner = '', lease_until = 0, next_at = ?3
                  WHERE id = ?1 AND lease_owner = ?2",
-                params![id, owner, next_at],
+                args![id, owner, next_at],
             )?;
             Ok(())
         })
@@ -456,7 +466,7 @@ impl Store {
             Ok(c.execute(
                 "UPDATE deliveries SET lease_owner = '', lease_until = 0
                  WHERE lease_owner <> '' AND substr(lease_owner, 1, length(?1) + 1) = ?1 || ':'",
-                params![process],
+                args![process],
             )?)
         })
     }
@@ -508,7 +518,7 @@ impl Store {
             let changed = c.execute(
                 "UPDATE deliveries SET state = 'settled', lease_owner = '', lease_until = 0,
                      next_at = 0 WHERE id = ?1 AND state = 'done'",
-                params![id],
+                args![id],
             )?;
             if changed == 1 {
                 Ok(())
@@ -520,27 +530,24 @@ impl Store {
 
     pub fn delivery(&self, id: &str) -> Result<JobRow> {
         let raw = self
-            .conn()
-            .query_row(
+            .conn()?
+            .row(
                 &format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?1"),
-                params![id],
+                args![id],
                 from_row,
-            )
-            .optional()?
+            )?
             .ok_or_else(|| StoreError::NotFound(format!("delivery {id}")))?;
         raw.decode(self.cipher.as_deref())
     }
 
     /// Every job of a group, oldest first.
     pub fn deliveries_of(&self, group: &str) -> Result<Vec<JobRow>> {
-        let conn = self.conn();
-        let mut statement = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM deliveries WHERE grp = ?1 ORDER BY create_at, id"
-        ))?;
-        let raw = statement
-            .query_map(params![group], from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        drop(statement);
+        let conn = self.conn()?;
+        let raw = conn.rows(
+            &format!("SELECT {COLUMNS} FROM deliveries WHERE grp = ?1 ORDER BY create_at, id"),
+            args![group],
+            from_row,
+        )?;
         drop(conn);
         raw.into_iter()
             .map(|r| r.decode(self.cipher.as_deref()))
@@ -549,12 +556,11 @@ impl Store {
 
     /// When the next job falls due (or its lease runs out), if any is unsettled.
     pub fn next_delivery_due(&self) -> Result<Option<i64>> {
-        Ok(self.conn().query_row(
-            "SELECT MIN(MAX(next_at, lease_until)) FROM deliveries
+        Ok(self.conn()?.one(
+            "SELECT MIN(CASE WHEN next_at > lease_until THEN next_at ELSE lease_until END) FROM deliveries
              WHERE state IN ('pending', 'settled')",
-            [],
-            |r| r.get(0),
-        )?)
+            args![],
+            |r| r.get(0))?)
     }
 
     /// Drops a group's jobs that have not settled (in flight too: their
@@ -564,7 +570,7 @@ impl Store {
         self.writer.write(move |c| {
             Ok(c.execute(
                 "DELETE FROM deliveries WHERE grp = ?1 AND state = 'pending'",
-                params![group],
+                args![group],
             )? as u32)
         })
     }
@@ -575,16 +581,16 @@ impl Store {
         self.writer.write(move |c| {
             Ok(c.execute(
                 "DELETE FROM deliveries WHERE state = 'done' AND create_at < ?1",
-                params![before],
+                args![before],
             )?)
         })
     }
 
     /// Jobs not yet done.
     pub fn active_deliveries(&self) -> Result<u64> {
-        Ok(self.conn().query_row(
+        Ok(self.conn()?.one(
             "SELECT COUNT(*) FROM deliveries WHERE state != 'done'",
-            [],
+            args![],
             |r| r.get(0),
         )?)
     }
@@ -717,7 +723,8 @@ mod tests {
         assert_eq!(store.active_deliveries().unwrap(), 1);
         let raw: String = store
             .conn()
-            .query_row("SELECT secrets FROM deliveries", [], |r| r.get(0))
+            .unwrap()
+            .one("SELECT secrets FROM deliveries", args![], |r| r.get(0))
             .unwrap();
         assert!(raw.starts_with("sealed:"), "written through seal(): {raw}");
         let secret = &job("j1").signing;

@@ -3,7 +3,7 @@
 //! leaves a data directory that the next start simply sets up again.
 
 use super::{Result, Store, User, new_id, now_millis, secrets};
-use rusqlite::params;
+use crate::args;
 
 /// What first start creates; ids are the rows' as committed.
 #[derive(Debug, Clone)]
@@ -39,42 +39,36 @@ impl Store {
         let team_id = self.writer.write(move |c| {
             let now = now_millis();
             c.execute(
-                "INSERT OR IGNORE INTO teams (id, name, display_name, create_at, delete_at) VALUES (?1, ?2, ?3, ?4, 0)",
-                params![team_id, team_name, team_display_name, now],
-            )?;
+                "INSERT INTO teams (id, name, display_name, create_at, delete_at) VALUES (?1, ?2, ?3, ?4, 0) ON CONFLICT DO NOTHING",
+                args![team_id, team_name, team_display_name, now])?;
             let team_id: String =
-                c.query_row("SELECT id FROM teams WHERE name = ?1", [&team_name], |r| r.get(0))?;
+                c.one("SELECT id FROM teams WHERE name = ?1", args![&team_name], |r| r.get(0))?;
             c.execute(
                 "INSERT INTO users (id, username, email, password_hash, nickname, first_name, last_name,
                                     roles, is_bot, create_at, update_at, delete_at)
                  VALUES (?1, ?2, ?3, ?4, '', '', '', ?5, 0, ?6, ?6, 0)",
-                params![admin.id, admin.username, admin.email, hash, admin.roles, admin.create_at],
-            )?;
+                args![admin.id, admin.username, admin.email, hash, admin.roles, admin.create_at])?;
             c.execute(
-                "INSERT OR REPLACE INTO team_members (team_id, user_id, roles) VALUES (?1, ?2, 'team_user team_admin')",
-                params![team_id, admin.id],
-            )?;
+                "INSERT INTO team_members (team_id, user_id, roles) VALUES (?1, ?2, 'team_user team_admin')
+                 ON CONFLICT (team_id, user_id) DO UPDATE SET roles = excluded.roles",
+                args![team_id, admin.id])?;
             for (id, name, display) in &channels {
                 c.execute(
-                    "INSERT OR IGNORE INTO channels (id, team_id, name, display_name, type, header, purpose,
+                    "INSERT INTO channels (id, team_id, name, display_name, type, header, purpose,
                                                      creator_id, create_at, update_at, delete_at)
-                     VALUES (?1, ?2, ?3, ?4, 'O', '', '', ?5, ?6, ?6, 0)",
-                    params![id, team_id, name, display, admin.id, now],
-                )?;
-                let channel_id: String = c.query_row(
+                     VALUES (?1, ?2, ?3, ?4, 'O', '', '', ?5, ?6, ?6, 0) ON CONFLICT DO NOTHING",
+                    args![id, team_id, name, display, admin.id, now])?;
+                let channel_id: String = c.one(
                     "SELECT id FROM channels WHERE team_id = ?1 AND name = ?2",
-                    [&team_id, name],
-                    |r| r.get(0),
-                )?;
+                    args![&team_id, name],
+                    |r| r.get(0))?;
                 c.execute(
-                    "INSERT OR IGNORE INTO channel_members (channel_id, user_id, roles) VALUES (?1, ?2, 'channel_user')",
-                    [&channel_id, &admin.id],
-                )?;
+                    "INSERT INTO channel_members (channel_id, user_id, roles) VALUES (?1, ?2, 'channel_user') ON CONFLICT DO NOTHING",
+                    args![&channel_id, &admin.id])?;
             }
             c.execute(
                 "INSERT INTO tokens (token, user_id, kind, description, create_at, id) VALUES (?1, ?2, 'pat', 'created on first start', ?3, ?4)",
-                params![digest, admin.id, now, super::new_id()],
-            )?;
+                args![digest, admin.id, now, super::new_id()])?;
             Ok(team_id)
         })?;
         Ok(FirstStart {

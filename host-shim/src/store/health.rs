@@ -2,6 +2,7 @@
 //! reports it: a read and a write, each a real statement.
 
 use super::{CommitStats, Result, Store, StoreError};
+use crate::args;
 use std::time::Duration;
 
 /// How long the health check waits for its write: a writer that cannot
@@ -21,15 +22,15 @@ impl Store {
     /// shows the file can be read, the write that the writer can take the
     /// lock, write and sync within [`HEALTH_WRITE_TIMEOUT`].
     pub async fn health_check(&self) -> Result<()> {
-        let version: i64 = self.conn().query_row(
+        let version: i64 = self.conn()?.one(
             "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-            [],
+            args![],
             |r| r.get(0),
         )?;
         let write = self.writer.write_async(move |c| {
             c.execute(
                 "UPDATE schema_migrations SET applied_at = applied_at WHERE version = ?1",
-                [version],
+                args![version],
             )?;
             Ok(())
         });

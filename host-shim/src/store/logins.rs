@@ -2,8 +2,8 @@
 //! `App::check_password` reads, checks and counts one account's attempts
 //! one at a time, so guesses sent at once cannot slip past the limit.
 
-use super::{CachedRow, Result, Store, StoreError, now_millis};
-use rusqlite::{OptionalExtension, params};
+use super::{Result, Store, StoreError, now_millis};
+use crate::args;
 
 impl Store {
     /// Counts one more failed sign-in in a row for `user_id`.
@@ -13,7 +13,7 @@ impl Store {
             .write_async(move |c| {
                 c.execute(
                     "UPDATE users SET failed_attempts = failed_attempts + 1 WHERE id = ?1",
-                    [user_id],
+                    args![user_id],
                 )?;
                 Ok(())
             })
@@ -27,7 +27,7 @@ impl Store {
             .write_async(move |c| {
                 c.execute(
                     "UPDATE users SET failed_attempts = 0 WHERE id = ?1 AND failed_attempts != 0",
-                    [user_id],
+                    args![user_id],
                 )?;
                 Ok(())
             })
@@ -36,25 +36,23 @@ impl Store {
 
     /// The failures in a row counted for `user_id`.
     pub fn login_attempts(&self, user_id: &str) -> Result<u32> {
-        self.conn()
-            .cached_row(
+        self.conn()?
+            .row(
                 "SELECT failed_attempts FROM users WHERE id = ?1",
-                [user_id],
+                args![user_id],
                 |r| r.get(0),
-            )
-            .optional()?
+            )?
             .ok_or_else(|| StoreError::NotFound(format!("user {user_id}")))
     }
 
     /// The stored password hash of `user_id`.
     pub fn password_hash(&self, user_id: &str) -> Result<String> {
-        self.conn()
-            .cached_row(
+        self.conn()?
+            .row(
                 "SELECT password_hash FROM users WHERE id = ?1",
-                [user_id],
+                args![user_id],
                 |r| r.get(0),
-            )
-            .optional()?
+            )?
             .ok_or_else(|| StoreError::NotFound(format!("user {user_id}")))
     }
 
@@ -67,7 +65,7 @@ impl Store {
                 let changed = c.execute(
                     "UPDATE users SET password_hash = ?2, failed_attempts = 0, update_at = ?3
                      WHERE id = ?1",
-                    params![user_id, hash, now_millis()],
+                    args![user_id, hash, now_millis()],
                 )?;
                 if changed == 0 {
                     return Err(StoreError::NotFound(format!("user {user_id}")));

@@ -3,17 +3,16 @@
 
 use super::{Result, Store};
 use crate::app::metrics::{Changes, StoredSeries};
-use rusqlite::params;
+use crate::args;
 
 impl Store {
     /// Every stored series, read once on start.
     pub fn metric_series(&self) -> Result<Vec<StoredSeries>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let conn = self.conn()?;
+        let rows = conn.rows(
             "SELECT key, requests, failures, posts, last_at, histogram FROM metric_series",
-        )?;
-        let rows = stmt
-            .query_map([], |r| {
+            args![],
+            |r| {
                 Ok(StoredSeries {
                     key: r.get(0)?,
                     requests: r.get::<_, i64>(1)?.max(0) as u64,
@@ -22,8 +21,8 @@ impl Store {
                     last_at: r.get(4)?,
                     histogram: r.get(5)?,
                 })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+            },
+        )?;
         Ok(rows)
     }
 
@@ -33,16 +32,15 @@ impl Store {
         let removed = changes.removed.clone();
         self.writer
             .write_async(move |c| {
-                let mut upsert = c.prepare_cached(
+                for s in &changed {
+                    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                    c.execute(
                     "INSERT INTO metric_series (key, requests, failures, posts, last_at, histogram)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (key) DO UPDATE SET requests = excluded.requests,
                        failures = excluded.failures, posts = excluded.posts,
                        last_at = excluded.last_at, histogram = excluded.histogram",
-                )?;
-                for s in &changed {
-                    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-                    upsert.execute(params![
+                    args![
                         s.key,
                         count(s.requests),
                         count(s.failures),
@@ -51,9 +49,8 @@ impl Store {
                         s.histogram
                     ])?;
                 }
-                let mut delete = c.prepare_cached("DELETE FROM metric_series WHERE key = ?1")?;
                 for key in &removed {
-                    delete.execute([key])?;
+                    c.execute("DELETE FROM metric_series WHERE key = ?1", args![key])?;
                 }
                 Ok(())
             })

@@ -147,6 +147,17 @@ const MIGRATIONS: &[&str] = &[
         id TEXT PRIMARY KEY, name TEXT NOT NULL, size INTEGER NOT NULL,
         sha256 TEXT NOT NULL, create_at INTEGER NOT NULL, creator_id TEXT NOT NULL,
         component BLOB NOT NULL);",
+    // the cluster bus (issue 23): events a change's transaction writes for the
+    // other nodes, and Mattermost's database config (`Configurations`), at
+    // most one row active. Both stay empty on SQLite; they are here so both
+    // backends' histories keep the same version numbers.
+    "CREATE TABLE cluster_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, payload TEXT NOT NULL,
+        node TEXT NOT NULL, create_at INTEGER NOT NULL);
+     CREATE INDEX cluster_events_by_create_at ON cluster_events (create_at);
+     CREATE TABLE configurations (
+        id TEXT PRIMARY KEY, value TEXT NOT NULL, create_at INTEGER NOT NULL, active INTEGER);
+     CREATE UNIQUE INDEX configurations_one_active ON configurations (active) WHERE active = 1;",
 ];
 
 /// The release this binary is (the workspace's version).
@@ -196,16 +207,30 @@ pub fn refuse_newer(path: &std::path::Path, release: &str) -> anyhow::Result<()>
     } else {
         None
     };
-    let newer_release = recorded
-        .as_deref()
-        .is_some_and(|theirs| !release_at_most(theirs, release));
+    refuse_if_newer(
+        &path.display().to_string(),
+        schema,
+        recorded.as_deref(),
+        release,
+    )
+}
+
+/// The refusal [`refuse_newer`] makes, for a database at schema `schema`
+/// whose last release was `recorded` (SQLite's file or PostgreSQL's
+/// database, named by `place`).
+pub fn refuse_if_newer(
+    place: &str,
+    schema: i64,
+    recorded: Option<&str>,
+    release: &str,
+) -> anyhow::Result<()> {
+    let newer_release = recorded.is_some_and(|theirs| !release_at_most(theirs, release));
     if schema > latest_version() || newer_release {
-        let theirs = recorded.as_deref().unwrap_or("a newer release");
+        let theirs = recorded.unwrap_or("a newer release");
         anyhow::bail!(
-            "{} was written by Switchboard {theirs} (database schema {schema}); this is \
+            "{place} was written by Switchboard {theirs} (database schema {schema}); this is \
              Switchboard {release} (database schema {}), which does not open it: run \
              {theirs} or newer, or restore the backup taken before the upgrade",
-            path.display(),
             latest_version()
         );
     }
@@ -230,11 +255,11 @@ fn release_at_most(a: &str, b: &str) -> bool {
 }
 
 /// Records `release` as the last to open the database (after [`migrate`]).
-pub fn record_release(conn: &Connection, release: &str) -> rusqlite::Result<()> {
-    conn.execute(
+pub fn record_release(db: &super::sql::Db, release: &str) -> super::Result<()> {
+    db.execute(
         "INSERT INTO systems (name, value) VALUES ('LastRelease', ?1)
          ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        [release],
+        crate::args![release],
     )?;
     Ok(())
 }
@@ -365,7 +390,7 @@ mod tests {
         let mut conn = Connection::open(path).unwrap();
         migrate(&mut conn).unwrap();
         if let Some(release) = release {
-            record_release(&conn, release).unwrap();
+            record_release(&crate::store::sql::Db::Sqlite(&conn), release).unwrap();
         }
         conn.execute(
             "INSERT OR IGNORE INTO schema_migrations VALUES (?1, 0)",

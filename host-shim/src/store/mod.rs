@@ -1,5 +1,11 @@
-//! The shim's durable state in one SQLite file: teams, users, channels,
-//! memberships, posts, tokens and the plugin's kv. A write that returns is committed.
+//! The shim's durable state: teams, users, channels, memberships, posts,
+//! tokens and the plugin's kv, in one SQLite file (the default) or in a
+//! PostgreSQL database several nodes share. A write that returns is
+//! committed.
+//!
+//! The queries are written once ([`sql`]); [`sqlite`-specific opening and
+//! migrations stay in `migrations.rs`, PostgreSQL's in [`postgres`]. The
+//! code above the store does not know which backend it talks to.
 
 mod access_tokens;
 mod bots;
@@ -14,8 +20,12 @@ mod model;
 mod oauth;
 mod outbox;
 mod outgoing_oauth;
+pub mod postgres;
 mod reactions;
 pub mod secrets;
+pub mod sql;
+#[cfg(test)]
+mod suite;
 pub mod transforms;
 mod writer;
 
@@ -29,9 +39,11 @@ pub use reactions::Reaction;
 pub use secrets::token_digest;
 pub use writer::CommitStats;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::args;
+use rusqlite::Connection;
+use sql::{Db, Row, Value};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 #[derive(Debug)]
 pub enum StoreError {
@@ -39,6 +51,10 @@ pub enum StoreError {
     Conflict(String),
     Invalid(String),
     Db(String),
+    /// The database cannot be reached or asked the caller to try again
+    /// (a lost connection, a server shutting down, a deadlock): 503 with
+    /// `Retry-After`, never a 500.
+    Unavailable(String),
 }
 
 impl std::fmt::Display for StoreError {
@@ -48,6 +64,7 @@ impl std::fmt::Display for StoreError {
             StoreError::Conflict(s) => write!(f, "conflict: {s}"),
             StoreError::Invalid(s) => write!(f, "invalid: {s}"),
             StoreError::Db(s) => write!(f, "database error: {s}"),
+            StoreError::Unavailable(s) => write!(f, "database unavailable: {s}"),
         }
     }
 }
@@ -78,15 +95,73 @@ pub struct TokenOwner {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Reads share one connection (WAL lets them run beside the writer); writes
-/// go to the group-commit writer, so concurrent writes share one sync.
+type MembershipListener = Box<dyn Fn() + Send + Sync>;
+
+/// PostgreSQL connections per node: the writer threads' and the reads'.
+const POSTGRES_POOL: usize = 24;
+/// PostgreSQL writer threads per node (one transaction each at a time).
+const POSTGRES_WRITERS: usize = 8;
+
+/// Where reads run: SQLite's one read connection (WAL lets it run beside
+/// the writer), or PostgreSQL's pool.
+enum Reads {
+    Sqlite(Mutex<Connection>),
+    Postgres(Arc<postgres::Postgres>),
+}
+
+/// A connection to read on, held for one store call.
+pub(crate) enum Conn<'a> {
+    Sqlite(MutexGuard<'a, Connection>),
+    Postgres(postgres::Session),
+}
+
+impl Conn<'_> {
+    pub(crate) fn db(&self) -> Db<'_> {
+        match self {
+            Conn::Sqlite(c) => Db::Sqlite(c),
+            Conn::Postgres(s) => Db::Postgres(s),
+        }
+    }
+
+    pub(crate) fn row<T>(
+        &self,
+        sql: &str,
+        args: &[Value],
+        f: impl FnOnce(&Row<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        self.db().row(sql, args, f)
+    }
+
+    pub(crate) fn one<T>(
+        &self,
+        sql: &str,
+        args: &[Value],
+        f: impl FnOnce(&Row<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.db().one(sql, args, f)
+    }
+
+    pub(crate) fn rows<T>(
+        &self,
+        sql: &str,
+        args: &[Value],
+        f: impl FnMut(&Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.db().rows(sql, args, f)
+    }
+}
+
+/// Reads run on a connection of their own; writes go to the writer (group
+/// commit on SQLite, short transactions on PostgreSQL).
 pub struct Store {
-    conn: Mutex<Connection>,
+    reads: Reads,
     writer: writer::Writer,
     /// Bumped after every write that can change who may read what
     /// (memberships, archiving, moderation): caches of permission answers
     /// compare it to know they are stale.
     membership: std::sync::atomic::AtomicU64,
+    /// Told of each membership change (see [`Store::on_membership_change`]).
+    membership_listener: std::sync::OnceLock<MembershipListener>,
     /// Seals kv values at rest; `None` (tests only) stores them as given.
     cipher: Option<std::sync::Arc<secrets::Cipher>>,
     /// Decides which kv keys have expired: the server's clock (a test's
@@ -167,7 +242,7 @@ impl Store {
         // Before anything writes to it: data of a newer release stays as it is.
         migrations::refuse_newer(path, migrations::RELEASE)?;
         private_files(path)?;
-        let connect = || -> rusqlite::Result<Connection> {
+        let connect = || -> Result<Connection> {
             let conn = Connection::open(path)?;
             // WAL lets readers run beside the writer; FULL sync makes
             // "committed" mean on disk, which is what a 200 promises.
@@ -175,26 +250,105 @@ impl Store {
             conn.pragma_update(None, "synchronous", "FULL")?;
             conn.pragma_update(None, "foreign_keys", "ON")?;
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
-            // Room for every statement of the hot paths (see `CachedRow`).
+            // Room for every statement of the hot paths.
             conn.set_prepared_statement_cache_capacity(64);
             Ok(conn)
         };
         let mut write = connect()?;
         migrations::migrate(&mut write)?;
-        migrations::record_release(&write, migrations::RELEASE)?;
+        migrations::record_release(&Db::Sqlite(&write), migrations::RELEASE)?;
         secrets::seal_legacy_values(&mut write, cipher.as_ref())?;
         let read = connect()?;
         // SQLite gives -wal and -shm the database file's mode; check anyway.
         private_files(path)?;
         let commits = writer::CommitStats::default();
-        Ok(Store {
-            conn: Mutex::new(read),
-            writer: writer::Writer::start(write, commits.clone())?,
+        let writer = writer::Writer::start(write, commits.clone())?;
+        Ok(Store::with(
+            Reads::Sqlite(Mutex::new(read)),
+            writer,
+            commits,
+            cipher,
+        ))
+    }
+
+    /// Opens the PostgreSQL database `data_source` names (a libpq URL or
+    /// `key=value` string), bringing its schema up to date under an
+    /// advisory lock (one node of a cluster migrates, the others wait), with
+    /// kv values sealed under `at_rest_key` as on SQLite.
+    pub fn open_postgres(data_source: &str, at_rest_key: &str) -> anyhow::Result<Store> {
+        let pg = Arc::new(postgres::Postgres::connect(data_source, POSTGRES_POOL)?);
+        pg.migrate(migrations::RELEASE)?;
+        let commits = writer::CommitStats::default();
+        let writer = writer::Writer::start_postgres(pg.clone(), POSTGRES_WRITERS, commits.clone())?;
+        let store = Store::with(
+            Reads::Postgres(pg),
+            writer,
+            commits,
+            Some(secrets::Cipher::new(at_rest_key)),
+        );
+        store.record_release(migrations::RELEASE)?;
+        Ok(store)
+    }
+
+    /// Opens the database `settings` name: the SQLite file in `data_dir`,
+    /// or PostgreSQL.
+    pub fn open_configured(
+        settings: &crate::config::SqlSettings,
+        data_dir: &Path,
+    ) -> anyhow::Result<Store> {
+        match settings.driver_name.as_str() {
+            "" | crate::config::DRIVER_SQLITE => Store::open_with_key(
+                &data_dir.join("switchboard.db"),
+                &settings.at_rest_encrypt_key,
+            ),
+            crate::config::DRIVER_POSTGRES => {
+                Store::open_postgres(&settings.data_source, &settings.at_rest_encrypt_key)
+            }
+            other => anyhow::bail!(
+                "SqlSettings.DriverName {other:?} is not supported: use \"sqlite3\" or \"postgres\""
+            ),
+        }
+    }
+
+    fn with(
+        reads: Reads,
+        writer: writer::Writer,
+        commits: writer::CommitStats,
+        cipher: Option<secrets::Cipher>,
+    ) -> Store {
+        Store {
+            reads,
+            writer,
             commits,
             membership: std::sync::atomic::AtomicU64::new(0),
-            cipher: cipher.map(std::sync::Arc::new),
+            membership_listener: std::sync::OnceLock::new(),
+            cipher: cipher.map(Arc::new),
             clock: crate::app::Clock::system(),
-        })
+        }
+    }
+
+    /// Which database this store talks to.
+    pub fn backend(&self) -> sql::Backend {
+        match self.reads {
+            Reads::Sqlite(_) => sql::Backend::Sqlite,
+            Reads::Postgres(_) => sql::Backend::Postgres,
+        }
+    }
+
+    /// The PostgreSQL backend, for what needs the driver itself (the
+    /// cluster's notifications and locks); `None` on SQLite.
+    pub fn postgres(&self) -> Option<Arc<postgres::Postgres>> {
+        match &self.reads {
+            Reads::Postgres(pg) => Some(pg.clone()),
+            Reads::Sqlite(_) => None,
+        }
+    }
+
+    /// Records `release` as the last to open the database.
+    fn record_release(&self, release: &str) -> Result<()> {
+        let release = release.to_string();
+        self.writer
+            .write(move |c| migrations::record_release(c, &release))
     }
 
     /// Reads kv expiry by `clock` (the server's) instead of the system's.
@@ -205,7 +359,8 @@ impl Store {
     /// Returns once every write queued before it is committed (a stop's
     /// last step: nothing handed to the writer is left behind).
     pub async fn flush_writes(&self) -> Result<()> {
-        self.writer.write_async(|_| Ok(())).await
+        self.writer.flush().await;
+        Ok(())
     }
 
     /// Changes whenever memberships (or anything else permissions read
@@ -217,18 +372,38 @@ impl Store {
     fn membership_changed(&self) {
         self.membership
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        if let Some(listener) = self.membership_listener.get() {
+            listener();
+        }
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite half-written (each
-        // statement is atomic), so a poisoned lock is safe to keep using.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// Runs `listener` after every membership change made through this
+    /// store (a cluster node tells the others, see `cluster`). Set once.
+    pub fn on_membership_change(&self, listener: impl Fn() + Send + Sync + 'static) {
+        let _ = self.membership_listener.set(Box::new(listener));
+    }
+
+    /// Another node changed memberships: caches keyed on
+    /// [`Store::membership_epoch`] here are stale too.
+    pub fn membership_changed_elsewhere(&self) {
+        self.membership
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    fn conn(&self) -> Result<Conn<'_>> {
+        match &self.reads {
+            // A panic while holding the lock cannot leave SQLite half-written
+            // (each statement is atomic), so a poisoned lock is safe to keep
+            // using.
+            Reads::Sqlite(c) => Ok(Conn::Sqlite(c.lock().unwrap_or_else(|p| p.into_inner()))),
+            Reads::Postgres(pg) => Ok(Conn::Postgres(pg.session()?)),
+        }
     }
 
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self.conn().cached_row(
+        Ok(self.conn()?.one(
             "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-            [],
+            args![],
             |r| r.get(0),
         )?)
     }
@@ -247,50 +422,50 @@ impl Store {
         self.writer.write(move |c| {
             c.execute(
                 "INSERT INTO teams (id, name, display_name, create_at, delete_at) VALUES (?1, ?2, ?3, ?4, 0)",
-                params![row.id, row.name, row.display_name, row.create_at],
-            )?;
+                args![row.id, row.name, row.display_name, row.create_at])?;
             Ok(())
         })?;
         Ok(team)
     }
 
     pub fn team(&self, id: &str) -> Result<Team> {
-        self.conn()
-            .cached_row("SELECT * FROM teams WHERE id = ?1", [id], Team::from_row)
-            .optional()?
+        self.conn()?
+            .row(
+                "SELECT * FROM teams WHERE id = ?1",
+                args![id],
+                Team::from_row,
+            )?
             .ok_or_else(|| StoreError::NotFound(format!("team {id}")))
     }
 
     pub fn team_by_name(&self, name: &str) -> Result<Team> {
-        self.conn()
-            .cached_row(
+        self.conn()?
+            .row(
                 "SELECT * FROM teams WHERE name = ?1",
-                [name],
+                args![name],
                 Team::from_row,
-            )
-            .optional()?
+            )?
             .ok_or_else(|| StoreError::NotFound(format!("team {name}")))
     }
 
     pub fn teams(&self) -> Result<Vec<Team>> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare_cached("SELECT * FROM teams WHERE delete_at = 0 ORDER BY name")?;
-        let rows = stmt
-            .query_map([], Team::from_row)?
-            .collect::<rusqlite::Result<_>>()?;
+        let conn = self.conn()?;
+        let rows = conn.rows(
+            "SELECT * FROM teams WHERE delete_at = 0 ORDER BY name",
+            args![],
+            Team::from_row,
+        )?;
         Ok(rows)
     }
 
     pub fn teams_for_user(&self, user_id: &str) -> Result<Vec<Team>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
+        let conn = self.conn()?;
+        let rows = conn.rows(
             "SELECT t.* FROM teams t JOIN team_members m ON m.team_id = t.id
              WHERE m.user_id = ?1 AND t.delete_at = 0 ORDER BY t.name",
+            args![user_id],
+            Team::from_row,
         )?;
-        let rows = stmt
-            .query_map([user_id], Team::from_row)?
-            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
@@ -301,7 +476,7 @@ impl Store {
             c.execute(
                 "INSERT INTO team_members (team_id, user_id, roles) VALUES (?1, ?2, ?3)
                  ON CONFLICT (team_id, user_id) DO UPDATE SET roles = excluded.roles",
-                params![team_id, user_id, roles],
+                args![team_id, user_id, roles],
             )?;
             Ok(())
         })?;
@@ -310,14 +485,17 @@ impl Store {
     }
 
     pub fn team_member(&self, team_id: &str, user_id: &str) -> Result<Option<TeamMember>> {
-        Ok(self
-            .conn()
-            .cached_row(
-                "SELECT team_id, user_id, roles FROM team_members WHERE team_id = ?1 AND user_id = ?2",
-                [team_id, user_id],
-                |r| Ok(TeamMember { team_id: r.get(0)?, user_id: r.get(1)?, roles: r.get(2)? }),
-            )
-            .optional()?)
+        Ok(self.conn()?.row(
+            "SELECT team_id, user_id, roles FROM team_members WHERE team_id = ?1 AND user_id = ?2",
+            args![team_id, user_id],
+            |r| {
+                Ok(TeamMember {
+                    team_id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    roles: r.get(2)?,
+                })
+            },
+        )?)
     }
 
     // ---- users ----
@@ -329,43 +507,42 @@ impl Store {
                 "INSERT INTO users (id, username, email, password_hash, nickname, first_name, last_name,
                                     roles, is_bot, create_at, update_at, delete_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, 0)",
-                params![
+                args![
                     user.id, user.username, user.email, hash, user.nickname, user.first_name,
                     user.last_name, user.roles, user.is_bot, user.create_at
-                ],
-            )?;
+                ])?;
             Ok(())
         })
     }
 
     pub fn user(&self, id: &str) -> Result<User> {
-        self.conn()
-            .cached_row("SELECT * FROM users WHERE id = ?1", [id], User::from_row)
-            .optional()?
+        self.conn()?
+            .row(
+                "SELECT * FROM users WHERE id = ?1",
+                args![id],
+                User::from_row,
+            )?
             .ok_or_else(|| StoreError::NotFound(format!("user {id}")))
     }
 
     pub fn user_by_username(&self, username: &str) -> Result<User> {
-        self.conn()
-            .cached_row(
+        self.conn()?
+            .row(
                 "SELECT * FROM users WHERE username = ?1",
-                [username.to_lowercase()],
+                args![username.to_lowercase()],
                 User::from_row,
-            )
-            .optional()?
+            )?
             .ok_or_else(|| StoreError::NotFound(format!("user {username}")))
     }
 
     /// The user and password hash for a login id (username or email).
     pub fn user_for_login(&self, login_id: &str) -> Result<(User, String)> {
-        let conn = self.conn();
-        let id: Option<(String, String)> = conn
-            .cached_row(
-                "SELECT id, password_hash FROM users WHERE username = ?1 OR email = ?1",
-                [login_id.to_lowercase()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+        let conn = self.conn()?;
+        let id: Option<(String, String)> = conn.row(
+            "SELECT id, password_hash FROM users WHERE username = ?1 OR email = ?1",
+            args![login_id.to_lowercase()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         drop(conn);
         let (id, hash) = id.ok_or_else(|| StoreError::NotFound(format!("user {login_id}")))?;
         Ok((self.user(&id)?, hash))
@@ -373,8 +550,8 @@ impl Store {
 
     pub fn user_count(&self) -> Result<i64> {
         Ok(self
-            .conn()
-            .cached_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
+            .conn()?
+            .one("SELECT COUNT(*) FROM users", args![], |r| r.get(0))?)
     }
 
     // ---- tokens ----
@@ -404,8 +581,7 @@ impl Store {
         self.writer.write(move |c| {
             c.execute(
                 "INSERT INTO tokens (token, user_id, kind, description, create_at, id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![row.0, row.1, row.2, row.3, now_millis(), row.4],
-            )?;
+                args![row.0, row.1, row.2, row.3, now_millis(), row.4])?;
             Ok(())
         })?;
         Ok((id, token))
@@ -414,27 +590,24 @@ impl Store {
     /// The user a bearer token belongs to, if it is known and the user
     /// active, with the token's kind and whether the user is a bot.
     pub fn user_for_token(&self, token: &str) -> Result<Option<TokenOwner>> {
-        Ok(self
-            .conn()
-            .cached_row(
-                "SELECT t.user_id, t.kind, u.is_bot FROM tokens t JOIN users u ON u.id = t.user_id
+        Ok(self.conn()?.row(
+            "SELECT t.user_id, t.kind, u.is_bot FROM tokens t JOIN users u ON u.id = t.user_id
                  WHERE t.token = ?1 AND t.is_active = 1 AND u.delete_at = 0",
-                [secrets::token_digest(token)],
-                |r| {
-                    Ok(TokenOwner {
-                        user_id: r.get(0)?,
-                        kind: r.get(1)?,
-                        is_bot: r.get(2)?,
-                    })
-                },
-            )
-            .optional()?)
+            args![secrets::token_digest(token)],
+            |r| {
+                Ok(TokenOwner {
+                    user_id: r.get(0)?,
+                    kind: r.get(1)?,
+                    is_bot: r.get(2)?,
+                })
+            },
+        )?)
     }
 
     pub fn delete_token(&self, token: &str) -> Result<()> {
         let token = secrets::token_digest(token);
         self.writer.write(move |c| {
-            c.execute("DELETE FROM tokens WHERE token = ?1", [token])?;
+            c.execute("DELETE FROM tokens WHERE token = ?1", args![token])?;
             Ok(())
         })
     }
@@ -448,48 +621,41 @@ impl Store {
                 "INSERT INTO channels (id, team_id, name, display_name, type, header, purpose, creator_id,
                                        create_at, update_at, delete_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 0)",
-                params![
+                args![
                     channel.id, channel.team_id, channel.name, channel.display_name,
                     channel.channel_type.code(), channel.header, channel.purpose, channel.creator_id,
                     channel.create_at
-                ],
-            )?;
+                ])?;
             Ok(())
         })
     }
 
     pub fn channel(&self, id: &str) -> Result<Channel> {
-        self.conn()
-            .cached_row(
+        self.conn()?
+            .row(
                 "SELECT * FROM channels WHERE id = ?1",
-                [id],
+                args![id],
                 Channel::from_row,
-            )
-            .optional()?
+            )?
             .ok_or_else(|| StoreError::NotFound(format!("channel {id}")))
     }
 
     /// By exact name in a team; `team_id` empty means team-less channels.
     /// Archived channels are not returned.
     pub fn channel_by_name(&self, team_id: &str, name: &str) -> Result<Channel> {
-        self.conn()
-            .cached_row(
+        self.conn()?
+            .row(
                 "SELECT * FROM channels WHERE team_id = ?1 AND name = ?2 AND delete_at = 0",
-                [team_id, name],
+                args![team_id, name],
                 Channel::from_row,
-            )
-            .optional()?
+            )?
             .ok_or_else(|| StoreError::NotFound(format!("channel {name}")))
     }
 
     pub fn public_channels(&self, team_id: &str) -> Result<Vec<Channel>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT * FROM channels WHERE team_id = ?1 AND type = 'O' AND delete_at = 0 ORDER BY name",
-        )?;
-        let rows = stmt
-            .query_map([team_id], Channel::from_row)?
-            .collect::<rusqlite::Result<_>>()?;
+        let conn = self.conn()?;
+        let rows = conn.rows(
+            "SELECT * FROM channels WHERE team_id = ?1 AND type = 'O' AND delete_at = 0 ORDER BY name",args![team_id], Channel::from_row)?;
         Ok(rows)
     }
 
@@ -498,8 +664,7 @@ impl Store {
         self.writer.write(move |c| {
             c.execute(
                 "UPDATE channels SET display_name = ?2, header = ?3, purpose = ?4, update_at = ?5 WHERE id = ?1",
-                params![channel.id, channel.display_name, channel.header, channel.purpose, now_millis()],
-            )?;
+                args![channel.id, channel.display_name, channel.header, channel.purpose, now_millis()])?;
             Ok(())
         })
     }
@@ -508,9 +673,8 @@ impl Store {
         let (channel_id, user_id) = (channel_id.to_string(), user_id.to_string());
         self.writer.write(move |c| {
             c.execute(
-                "INSERT OR IGNORE INTO channel_members (channel_id, user_id, roles) VALUES (?1, ?2, 'channel_user')",
-                [channel_id, user_id],
-            )?;
+                "INSERT INTO channel_members (channel_id, user_id, roles) VALUES (?1, ?2, 'channel_user') ON CONFLICT DO NOTHING",
+                args![channel_id, user_id])?;
             Ok(())
         })?;
         self.membership_changed();
@@ -522,7 +686,7 @@ impl Store {
         self.writer.write(move |c| {
             c.execute(
                 "DELETE FROM channel_members WHERE channel_id = ?1 AND user_id = ?2",
-                [channel_id, user_id],
+                args![channel_id, user_id],
             )?;
             Ok(())
         })?;
@@ -532,13 +696,12 @@ impl Store {
 
     pub fn is_channel_member(&self, channel_id: &str, user_id: &str) -> Result<bool> {
         Ok(self
-            .conn()
-            .cached_row(
+            .conn()?
+            .row(
                 "SELECT 1 FROM channel_members WHERE channel_id = ?1 AND user_id = ?2",
-                [channel_id, user_id],
+                args![channel_id, user_id],
                 |_| Ok(()),
-            )
-            .optional()?
+            )?
             .is_some())
     }
 
@@ -558,17 +721,15 @@ impl Store {
         // concurrent creation of the same pair leaves one channel.
         self.writer.write(move |c| {
             let inserted = c.execute(
-                "INSERT OR IGNORE INTO channels (id, team_id, name, display_name, type, header, purpose,
+                "INSERT INTO channels (id, team_id, name, display_name, type, header, purpose,
                                                  creator_id, create_at, update_at, delete_at)
-                 VALUES (?1, '', ?2, '', 'D', '', '', ?3, ?4, ?4, 0)",
-                params![id, row_name, creator, now_millis()],
-            )?;
+                 VALUES (?1, '', ?2, '', 'D', '', '', ?3, ?4, ?4, 0) ON CONFLICT DO NOTHING",
+                args![id, row_name, creator, now_millis()])?;
             if inserted == 1 {
                 for user in &members {
                     c.execute(
-                        "INSERT OR IGNORE INTO channel_members (channel_id, user_id, roles) VALUES (?1, ?2, 'channel_user')",
-                        [&id, user],
-                    )?;
+                        "INSERT INTO channel_members (channel_id, user_id, roles) VALUES (?1, ?2, 'channel_user') ON CONFLICT DO NOTHING",
+                        args![&id, user])?;
                 }
             }
             Ok(())
@@ -610,11 +771,10 @@ impl Store {
                 "UPDATE posts SET update_at = ?2, edit_at = ?3, message = ?4, type = ?5, props = ?6,
                                   metadata = ?7, is_pinned = ?8
                  WHERE id = ?1 AND delete_at = 0",
-                params![
+                args![
                     post.id, post.update_at, post.edit_at, post.message, post.post_type, post.props,
                     post.metadata, post.is_pinned
-                ],
-            )?;
+                ])?;
             if n == 0 {
                 return Err(StoreError::NotFound(format!("post {}", post.id)));
             }
@@ -623,13 +783,12 @@ impl Store {
     }
 
     pub fn post(&self, id: &str) -> Result<Post> {
-        self.conn()
-            .cached_row(
+        self.conn()?
+            .row(
                 "SELECT * FROM posts WHERE id = ?1 AND delete_at = 0",
-                [id],
+                args![id],
                 Post::from_row,
-            )
-            .optional()?
+            )?
             .ok_or_else(|| StoreError::NotFound(format!("post {id}")))
     }
 
@@ -640,27 +799,24 @@ impl Store {
         page: usize,
         per_page: usize,
     ) -> Result<Vec<Post>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
+        let conn = self.conn()?;
+        let rows = conn.rows(
             "SELECT * FROM posts WHERE channel_id = ?1 AND delete_at = 0
              ORDER BY create_at DESC, rowid DESC LIMIT ?2 OFFSET ?3",
+            args![channel_id, per_page as i64, (page * per_page) as i64],
+            Post::from_row,
         )?;
-        let rows = stmt
-            .query_map(
-                params![channel_id, per_page as i64, (page * per_page) as i64],
-                Post::from_row,
-            )?
-            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
     /// Every post, oldest first (for tests and the harness).
     pub fn all_posts(&self) -> Result<Vec<Post>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT * FROM posts ORDER BY create_at, rowid")?;
-        let rows = stmt
-            .query_map([], Post::from_row)?
-            .collect::<rusqlite::Result<_>>()?;
+        let conn = self.conn()?;
+        let rows = conn.rows(
+            "SELECT * FROM posts ORDER BY create_at, rowid",
+            args![],
+            Post::from_row,
+        )?;
         Ok(rows)
     }
 
@@ -668,10 +824,9 @@ impl Store {
 
     /// The value under `key`; `None` when absent or expired.
     pub fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let stored: Option<Vec<u8>> = self
-            .conn()
-            .cached_row(KV_GET, params![key, self.clock.now_millis()], |r| r.get(0))
-            .optional()?;
+        let stored: Option<Vec<u8>> =
+            self.conn()?
+                .row(KV_GET, args![key, self.clock.now_millis()], |r| r.get(0))?;
         stored.map(|v| self.open_value(key, v)).transpose()
     }
 
@@ -709,8 +864,7 @@ impl Store {
         let (key, value) = (key.to_string(), self.seal_value(key, value));
         let expire_at = self.expire_at(ttl_seconds);
         self.writer.write(move |c| {
-            c.prepare_cached(KV_UPSERT)?
-                .execute(params![key, value, expire_at])?;
+            c.execute(KV_UPSERT, args![key, value, expire_at])?;
             Ok(())
         })
     }
@@ -735,9 +889,8 @@ impl Store {
             })
             .collect();
         self.writer.write(move |c| {
-            let mut insert = c.prepare_cached(KV_UPSERT)?;
             for (key, value) in &sealed {
-                insert.execute(params![key, value, expire_at])?;
+                c.execute(KV_UPSERT, args![key, value, expire_at])?;
             }
             Ok(())
         })
@@ -746,30 +899,25 @@ impl Store {
     pub fn kv_delete(&self, key: &str) -> Result<()> {
         let key = key.to_string();
         self.writer.write(move |c| {
-            c.execute("DELETE FROM kv WHERE key = ?1", [key])?;
+            c.execute("DELETE FROM kv WHERE key = ?1", args![key])?;
             Ok(())
         })
     }
 
     pub fn kv_list(&self, prefix: &str, offset: u32, limit: u32) -> Result<Vec<String>> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         // A range of the primary key, bounded on both sides, so a listing
         // reads only the prefix's own keys however many others are stored
         // (LIKE would also treat `%` and `_` in a prefix as wildcards).
-        let mut stmt = conn.prepare_cached(KV_LIST)?;
-        let rows = stmt
-            .query_map(
-                params![
-                    prefix,
-                    prefix_successor(prefix),
-                    limit,
-                    offset,
-                    self.clock.now_millis()
-                ],
-                |r| r.get(0),
-            )?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
+        let now = self.clock.now_millis();
+        match prefix_successor(prefix) {
+            Some(end) => conn.rows(KV_LIST, args![prefix, end, limit, offset, now], |r| {
+                r.get(0)
+            }),
+            None => conn.rows(KV_LIST_TO_END, args![prefix, limit, offset, now], |r| {
+                r.get(0)
+            }),
+        }
     }
 
     /// Writes `new` (a key that never expires) or deletes, for `None`, if
@@ -800,13 +948,20 @@ impl Store {
         let cipher = self.cipher.clone();
         let now = self.clock.now_millis();
         let expire_at = self.expire_at(ttl_seconds);
-        // Read and write in one job: the writer runs jobs one at a time, so
-        // nothing can slip in between. Sealed values differ at every write,
-        // so the comparison is on the plaintext.
+        // Read and write in one transaction. Sealed values differ at every
+        // write, so the comparison is on the plaintext. On SQLite the writer
+        // runs jobs one at a time, so nothing slips in between. On
+        // PostgreSQL other writers (and nodes) run at once: the live row is
+        // read locked, so a concurrent swap of it waits and then sees this
+        // one's result; and "absent" is claimed by an insert that only
+        // replaces an expired row, so of two racing creators one wins.
         self.writer.write(move |c| {
-            let stored: Option<Vec<u8>> = c
-                .cached_row(KV_GET, params![key, now], |r| r.get(0))
-                .optional()?;
+            let lock = match c.backend() {
+                sql::Backend::Postgres => " FOR UPDATE",
+                sql::Backend::Sqlite => "",
+            };
+            let stored: Option<Vec<u8>> =
+                c.row(&format!("{KV_GET}{lock}"), args![key, now], |r| r.get(0))?;
             let current = match (stored, &cipher) {
                 (Some(v), Some(cipher)) => Some(cipher.open(&key, v)?),
                 (v, _) => v,
@@ -814,13 +969,16 @@ impl Store {
             if current != expected {
                 return Ok(false);
             }
-            match new {
-                Some(value) => c
-                    .prepare_cached(KV_UPSERT)?
-                    .execute(params![key, value, expire_at])?,
-                None => c.execute("DELETE FROM kv WHERE key = ?1", [key])?,
-            };
-            Ok(true)
+            Ok(match (expected, new) {
+                (None, Some(value)) => {
+                    c.execute(KV_CREATE, args![key, value, expire_at, now])? == 1
+                }
+                (_, Some(value)) => c.execute(KV_UPSERT, args![key, value, expire_at])? == 1,
+                (_, None) => {
+                    c.execute("DELETE FROM kv WHERE key = ?1", args![key])?;
+                    true
+                }
+            })
         })
     }
 
@@ -829,7 +987,7 @@ impl Store {
     /// batch. Returns how many it deleted.
     pub async fn kv_sweep_batch(&self, now: i64, limit: u32) -> Result<usize> {
         self.writer
-            .write_async(move |c| Ok(c.prepare_cached(KV_SWEEP)?.execute(params![now, limit])?))
+            .write_async(move |c| Ok(c.execute(KV_SWEEP, args![now, limit])?))
             .await
     }
 }
@@ -845,31 +1003,46 @@ const KV_GET: &str = "SELECT value FROM kv WHERE key = ?1 AND (expire_at = 0 OR 
 const KV_UPSERT: &str = "INSERT INTO kv (key, value, expire_at) VALUES (?1, ?2, ?3)
      ON CONFLICT (key) DO UPDATE SET value = excluded.value, expire_at = excluded.expire_at";
 
+/// Writes ?1 = ?2, expiring at ?3, only where the key is absent or expired
+/// at ?4: changes one row, or none when a live value is there.
+const KV_CREATE: &str = "INSERT INTO kv (key, value, expire_at) VALUES (?1, ?2, ?3)
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value, expire_at = excluded.expire_at
+     WHERE kv.expire_at > 0 AND kv.expire_at <= ?4";
+
 /// A page of the live keys under a prefix: ?1 the prefix, ?2 its successor,
 /// ?5 now (ms).
-const KV_LIST: &str = "SELECT key FROM kv WHERE key >= ?1 AND key < CAST(?2 AS TEXT)
+const KV_LIST: &str = "SELECT key FROM kv WHERE key >= ?1 AND key < ?2
                        AND (expire_at = 0 OR expire_at > ?5)
                        ORDER BY key LIMIT ?3 OFFSET ?4";
 
-/// The least byte string above every string that starts with `prefix`: its
-/// last byte plus one (UTF-8 never has 0xFF, so this never carries), or
-/// 0xFF, above all text, for the empty prefix. SQLite compares text bytewise.
-fn prefix_successor(prefix: &str) -> Vec<u8> {
-    let mut bound = prefix.as_bytes().to_vec();
-    match bound.last_mut() {
-        Some(last) => *last += 1,
-        None => bound.push(0xff),
+/// [`KV_LIST`] for a prefix with no successor (the empty one): ?1 the
+/// prefix, ?2 limit, ?3 offset, ?4 now (ms).
+const KV_LIST_TO_END: &str = "SELECT key FROM kv WHERE key >= ?1
+                       AND (expire_at = 0 OR expire_at > ?4)
+                       ORDER BY key LIMIT ?2 OFFSET ?3";
+
+/// The least text above every text that starts with `prefix`: the prefix
+/// with its last character replaced by the next one (characters at the top
+/// of Unicode dropped first), or `None` (no bound) when there is none, as
+/// for the empty prefix. Both backends compare keys by code point: SQLite's
+/// text bytewise, PostgreSQL's `kv.key` with the "C" collation.
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
     }
-    bound
+    None
 }
 
-fn insert_post_row(c: &Connection, post: &Post) -> Result<()> {
-    c.prepare_cached(
+fn insert_post_row(c: &Db, post: &Post) -> Result<()> {
+    c.execute(
         "INSERT INTO posts (id, create_at, update_at, edit_at, delete_at, user_id, channel_id, root_id,
                             message, type, props, metadata, is_pinned)
-         VALUES (?1, ?2, ?3, 0, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
+         VALUES (?1, ?2, ?3, 0, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",args![
         post.id,
         post.create_at,
         post.update_at,
@@ -883,25 +1056,6 @@ fn insert_post_row(c: &Connection, post: &Post) -> Result<()> {
         post.is_pinned
     ])?;
     Ok(())
-}
-
-/// Single-row reads through the connection's statement cache: the hot
-/// lookups (a hook, its channel, its owner) are parsed once, not per call.
-trait CachedRow {
-    fn cached_row<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
-    where
-        P: rusqlite::Params,
-        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>;
-}
-
-impl CachedRow for Connection {
-    fn cached_row<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
-    where
-        P: rusqlite::Params,
-        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    {
-        self.prepare_cached(sql)?.query_row(params, f)
-    }
 }
 
 #[cfg(test)]
@@ -942,9 +1096,10 @@ mod tests {
         // past its prefix (outgoing hooks beside 100,000 incoming ones).
         let plan: String = store
             .conn()
-            .query_row(
+            .unwrap()
+            .one(
                 &format!("EXPLAIN QUERY PLAN {KV_LIST}"),
-                params!["a", prefix_successor("a"), 10, 0, 0],
+                args!["a", prefix_successor("a"), 10, 0, 0],
                 |r| r.get(3),
             )
             .unwrap();
@@ -1048,13 +1203,14 @@ mod tests {
 
         // A sweep batch reads only the expiring keys' index, never the table.
         let plan: Vec<String> = {
-            let conn = store.conn();
-            let mut stmt = conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {KV_SWEEP}"))
-                .unwrap();
-            stmt.query_map(params![0, 10], |r| r.get(3))
+            store
+                .conn()
                 .unwrap()
-                .collect::<rusqlite::Result<_>>()
+                .rows(
+                    &format!("EXPLAIN QUERY PLAN {KV_SWEEP}"),
+                    args![0, 10],
+                    |r| r.get(3),
+                )
                 .unwrap()
         };
         assert!(
@@ -1088,8 +1244,7 @@ mod tests {
         let raw = Connection::open(&path).unwrap();
         raw.execute(
             "INSERT INTO tokens (token, user_id, kind, description, create_at) VALUES ('plaintexttoken', ?1, 'pat', '', 0)",
-            [&user.id],
-        )
+            [&user.id])
         .unwrap();
         drop(raw);
 
@@ -1106,17 +1261,14 @@ mod tests {
             Some(user.id.clone())
         );
         let (value, tokens): (Vec<u8>, Vec<String>) = {
-            let conn = store.conn();
+            let conn = store.conn().unwrap();
             let value = conn
-                .query_row("SELECT value FROM kv WHERE key = 'hook/1'", [], |r| {
+                .one("SELECT value FROM kv WHERE key = 'hook/1'", args![], |r| {
                     r.get(0)
                 })
                 .unwrap();
-            let mut stmt = conn.prepare("SELECT token FROM tokens").unwrap();
-            let tokens = stmt
-                .query_map([], |r| r.get(0))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
+            let tokens = conn
+                .rows("SELECT token FROM tokens", args![], |r| r.get(0))
                 .unwrap();
             (value, tokens)
         };

@@ -1,6 +1,7 @@
 //! Rows of the shim's tables and their Mattermost v4 JSON shapes.
 
-use rusqlite::Row;
+use super::Result;
+use super::sql::Row;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -22,7 +23,7 @@ impl Team {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
     }
 
-    pub(super) fn from_row(r: &Row) -> rusqlite::Result<Team> {
+    pub(super) fn from_row(r: &Row) -> Result<Team> {
         Ok(Team {
             id: r.get("id")?,
             name: r.get("name")?,
@@ -76,7 +77,7 @@ impl User {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
     }
 
-    pub(super) fn from_row(r: &Row) -> rusqlite::Result<User> {
+    pub(super) fn from_row(r: &Row) -> Result<User> {
         Ok(User {
             id: r.get("id")?,
             username: r.get("username")?,
@@ -152,7 +153,7 @@ pub struct Channel {
 }
 
 impl Channel {
-    pub(super) fn from_row(r: &Row) -> rusqlite::Result<Channel> {
+    pub(super) fn from_row(r: &Row) -> Result<Channel> {
         let code: String = r.get("type")?;
         Ok(Channel {
             id: r.get("id")?,
@@ -200,7 +201,7 @@ pub struct Post {
 }
 
 impl Post {
-    pub(super) fn from_row(r: &Row) -> rusqlite::Result<Post> {
+    pub(super) fn from_row(r: &Row) -> Result<Post> {
         Ok(Post {
             id: r.get("id")?,
             create_at: r.get("create_at")?,

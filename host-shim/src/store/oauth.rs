@@ -4,8 +4,9 @@
 //! secrets, which the API shows again, are sealed like kv values.
 
 use super::secrets::token_digest as secret_hash;
+use super::sql::Row;
 use super::{Result, Store, StoreError};
-use rusqlite::{OptionalExtension, Row, params};
+use crate::args;
 use serde_json::{Value, json};
 
 /// Live OAuth tokens one user may hold over all apps (Mattermost's session
@@ -33,7 +34,7 @@ pub struct OAuthApp {
 }
 
 impl OAuthApp {
-    fn from_row(r: &Row) -> rusqlite::Result<OAuthApp> {
+    fn from_row(r: &Row) -> Result<OAuthApp> {
         let urls: String = r.get("callback_urls")?;
         Ok(OAuthApp {
             id: r.get("id")?,
@@ -109,7 +110,7 @@ pub struct AccessGrant {
 }
 
 impl AccessGrant {
-    fn from_row(r: &Row) -> rusqlite::Result<AccessGrant> {
+    fn from_row(r: &Row) -> Result<AccessGrant> {
         Ok(AccessGrant {
             token_hash: r.get("token_hash")?,
             refresh_hash: r.get("refresh_hash")?,
@@ -124,9 +125,10 @@ impl AccessGrant {
 }
 
 /// An app as read, with its secret still sealed.
-fn sealed_app(r: &Row) -> rusqlite::Result<(OAuthApp, Vec<u8>)> {
-    let sealed = match r.get_ref("client_secret")? {
-        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => t.to_vec(),
+fn sealed_app(r: &Row) -> Result<(OAuthApp, Vec<u8>)> {
+    let sealed = match r.get("client_secret")? {
+        super::sql::Value::Text(t) => t.into_bytes(),
+        super::sql::Value::Blob(b) => b,
         _ => Vec::new(),
     };
     Ok((OAuthApp::from_row(r)?, sealed))
@@ -165,7 +167,7 @@ impl Store {
             };
             let n = c.execute(
                 sql,
-                params![
+                args![
                     app.id,
                     app.creator_id,
                     app.create_at,
@@ -190,9 +192,12 @@ impl Store {
 
     pub fn oauth_app(&self, id: &str) -> Result<OAuthApp> {
         let found = self
-            .conn()
-            .query_row("SELECT * FROM oauth_apps WHERE id = ?1", [id], sealed_app)
-            .optional()?
+            .conn()?
+            .row(
+                "SELECT * FROM oauth_apps WHERE id = ?1",
+                args![id],
+                sealed_app,
+            )?
             .ok_or_else(|| StoreError::NotFound(format!("oauth app {id}")))?;
         self.open_app(found)
     }
@@ -211,35 +216,30 @@ impl Store {
         offset: u64,
         limit: u64,
     ) -> Result<Vec<OAuthApp>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let conn = self.conn()?;
+        let apps = conn.rows(
             "SELECT * FROM oauth_apps WHERE (?1 IS NULL OR creator_id = ?1)
              ORDER BY create_at, id LIMIT ?2 OFFSET ?3",
-        )?;
-        let rows = stmt.query_map(
-            params![
+            args![
                 creator_id,
                 i64::try_from(limit).unwrap_or(i64::MAX),
                 i64::try_from(offset).unwrap_or(i64::MAX)
             ],
             sealed_app,
         )?;
-        let apps: Vec<_> = rows.collect::<rusqlite::Result<_>>()?;
-        drop(stmt);
         drop(conn);
         apps.into_iter().map(|a| self.open_app(a)).collect()
     }
 
     /// Apps the user has consented to.
     pub fn authorized_oauth_apps(&self, user_id: &str) -> Result<Vec<OAuthApp>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let conn = self.conn()?;
+        let apps = conn.rows(
             "SELECT a.* FROM oauth_apps a JOIN oauth_consents c ON c.client_id = a.id
              WHERE c.user_id = ?1 ORDER BY a.create_at, a.id",
+            args![user_id],
+            sealed_app,
         )?;
-        let rows = stmt.query_map([user_id], sealed_app)?;
-        let apps: Vec<_> = rows.collect::<rusqlite::Result<_>>()?;
-        drop(stmt);
         drop(conn);
         apps.into_iter().map(|a| self.open_app(a)).collect()
     }
@@ -248,23 +248,25 @@ impl Store {
     pub fn delete_oauth_app(&self, id: &str) -> Result<()> {
         let id = id.to_string();
         self.writer.write(move |c| {
-            c.execute("DELETE FROM oauth_access WHERE client_id = ?1", [&id])?;
-            c.execute("DELETE FROM oauth_codes WHERE client_id = ?1", [&id])?;
-            c.execute("DELETE FROM oauth_consents WHERE client_id = ?1", [&id])?;
-            c.execute("DELETE FROM oauth_apps WHERE id = ?1", [&id])?;
+            c.execute("DELETE FROM oauth_access WHERE client_id = ?1", args![&id])?;
+            c.execute("DELETE FROM oauth_codes WHERE client_id = ?1", args![&id])?;
+            c.execute(
+                "DELETE FROM oauth_consents WHERE client_id = ?1",
+                args![&id],
+            )?;
+            c.execute("DELETE FROM oauth_apps WHERE id = ?1", args![&id])?;
             Ok(())
         })
     }
 
     pub fn has_oauth_consent(&self, user_id: &str, client_id: &str) -> Result<bool> {
         Ok(self
-            .conn()
-            .query_row(
+            .conn()?
+            .row(
                 "SELECT 1 FROM oauth_consents WHERE user_id = ?1 AND client_id = ?2",
-                [user_id, client_id],
+                args![user_id, client_id],
                 |_| Ok(()),
-            )
-            .optional()?
+            )?
             .is_some())
     }
 
@@ -276,7 +278,7 @@ impl Store {
                 "INSERT INTO oauth_codes (code_hash, client_id, user_id, redirect_uri, state, scope,
                      code_challenge, code_challenge_method, resource, create_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
+                args![
                     hash,
                     g.client_id,
                     g.user_id,
@@ -287,38 +289,34 @@ impl Store {
                     g.code_challenge_method,
                     g.resource,
                     g.create_at
-                ],
-            )?;
+                ])?;
             c.execute(
                 "INSERT INTO oauth_consents (user_id, client_id, scope) VALUES (?1, ?2, ?3)
                  ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope",
-                params![g.user_id, g.client_id, g.scope],
+                args![g.user_id, g.client_id, g.scope],
             )?;
             Ok(())
         })
     }
 
     pub fn oauth_code(&self, code: &str) -> Result<Option<AuthCode>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT * FROM oauth_codes WHERE code_hash = ?1",
-                [secret_hash(code)],
-                |r| {
-                    Ok(AuthCode {
-                        client_id: r.get("client_id")?,
-                        user_id: r.get("user_id")?,
-                        redirect_uri: r.get("redirect_uri")?,
-                        state: r.get("state")?,
-                        scope: r.get("scope")?,
-                        code_challenge: r.get("code_challenge")?,
-                        code_challenge_method: r.get("code_challenge_method")?,
-                        resource: r.get("resource")?,
-                        create_at: r.get("create_at")?,
-                    })
-                },
-            )
-            .optional()?)
+        Ok(self.conn()?.row(
+            "SELECT * FROM oauth_codes WHERE code_hash = ?1",
+            args![secret_hash(code)],
+            |r| {
+                Ok(AuthCode {
+                    client_id: r.get("client_id")?,
+                    user_id: r.get("user_id")?,
+                    redirect_uri: r.get("redirect_uri")?,
+                    state: r.get("state")?,
+                    scope: r.get("scope")?,
+                    code_challenge: r.get("code_challenge")?,
+                    code_challenge_method: r.get("code_challenge_method")?,
+                    resource: r.get("resource")?,
+                    create_at: r.get("create_at")?,
+                })
+            },
+        )?)
     }
 
     /// Deletes a code; returns whether it was still there, so two exchanges
@@ -326,44 +324,35 @@ impl Store {
     pub fn take_oauth_code(&self, code: &str) -> Result<bool> {
         let hash = secret_hash(code);
         self.writer.write(move |c| {
-            Ok(c.execute("DELETE FROM oauth_codes WHERE code_hash = ?1", [hash])? > 0)
+            Ok(c.execute("DELETE FROM oauth_codes WHERE code_hash = ?1", args![hash])? > 0)
         })
     }
 
     /// The user's newest grant for an app.
     pub fn oauth_grant_for(&self, user_id: &str, client_id: &str) -> Result<Option<AccessGrant>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT * FROM oauth_access WHERE user_id = ?1 AND client_id = ?2
+        Ok(self.conn()?.row(
+            "SELECT * FROM oauth_access WHERE user_id = ?1 AND client_id = ?2
                  ORDER BY expires_at DESC LIMIT 1",
-                [user_id, client_id],
-                AccessGrant::from_row,
-            )
-            .optional()?)
+            args![user_id, client_id],
+            AccessGrant::from_row,
+        )?)
     }
 
     pub fn oauth_grant_by_refresh(&self, refresh_token: &str) -> Result<Option<AccessGrant>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT * FROM oauth_access WHERE refresh_hash = ?1 AND refresh_hash != ''",
-                [secret_hash(refresh_token)],
-                AccessGrant::from_row,
-            )
-            .optional()?)
+        Ok(self.conn()?.row(
+            "SELECT * FROM oauth_access WHERE refresh_hash = ?1 AND refresh_hash != ''",
+            args![secret_hash(refresh_token)],
+            AccessGrant::from_row,
+        )?)
     }
 
     /// The grant behind a live access token.
     pub fn oauth_grant_by_token(&self, token: &str, now: i64) -> Result<Option<AccessGrant>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT * FROM oauth_access WHERE token_hash = ?1 AND expires_at > ?2",
-                params![secret_hash(token), now],
-                AccessGrant::from_row,
-            )
-            .optional()?)
+        Ok(self.conn()?.row(
+            "SELECT * FROM oauth_access WHERE token_hash = ?1 AND expires_at > ?2",
+            args![secret_hash(token), now],
+            AccessGrant::from_row,
+        )?)
     }
 
     /// Stores a grant, replacing `replaces` (a token hash) in the same write:
@@ -373,13 +362,13 @@ impl Store {
         let (g, old) = (grant.clone(), replaces.map(str::to_string));
         self.writer.write(move |c| {
             if let Some(old) = old {
-                c.execute("DELETE FROM oauth_access WHERE token_hash = ?1", [old])?;
+                c.execute("DELETE FROM oauth_access WHERE token_hash = ?1", args![old])?;
             }
             c.execute(
                 "INSERT INTO oauth_access (token_hash, refresh_hash, client_id, user_id, redirect_uri,
                      expires_at, scope, audience)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
+                args![
                     g.token_hash,
                     g.refresh_hash,
                     g.client_id,
@@ -388,14 +377,12 @@ impl Store {
                     g.expires_at,
                     g.scope,
                     g.audience
-                ],
-            )?;
+                ])?;
             c.execute(
                 "DELETE FROM oauth_access WHERE rowid IN (
                      SELECT rowid FROM oauth_access WHERE user_id = ?1
                      ORDER BY rowid DESC LIMIT -1 OFFSET ?2)",
-                params![g.user_id, MAX_GRANTS_PER_USER],
-            )?;
+                args![g.user_id, MAX_GRANTS_PER_USER])?;
             Ok(())
         })
     }
@@ -408,7 +395,7 @@ impl Store {
             for table in ["oauth_access", "oauth_codes", "oauth_consents"] {
                 c.execute(
                     &format!("DELETE FROM {table} WHERE user_id = ?1 AND client_id = ?2"),
-                    [&user, &client],
+                    args![&user, &client],
                 )?;
             }
             Ok(())

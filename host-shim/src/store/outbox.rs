@@ -3,7 +3,7 @@
 //! deleted once the hook returned, so a crash in between loses nothing.
 
 use super::{Post, Result, Store, insert_post_row, now_millis};
-use rusqlite::params;
+use crate::args;
 
 impl Store {
     /// Stores a new post and what its post hook owes, in one transaction.
@@ -27,30 +27,27 @@ impl Store {
     pub fn post_hook_done(&self, post_id: &str) -> Result<()> {
         let id = post_id.to_string();
         self.writer.write(move |c| {
-            c.execute(
-                "DELETE FROM post_hook_outbox WHERE post_id = ?1",
-                params![id],
-            )?;
+            c.execute("DELETE FROM post_hook_outbox WHERE post_id = ?1", args![id])?;
             Ok(())
         })
     }
 
     /// Posts still owed their post hook, oldest first.
     pub fn owed_post_hooks(&self) -> Result<Vec<String>> {
-        let conn = self.conn();
-        let mut statement =
-            conn.prepare("SELECT post_id FROM post_hook_outbox ORDER BY create_at, post_id")?;
-        let ids = statement
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
+        let conn = self.conn()?;
+        let ids = conn.rows(
+            "SELECT post_id FROM post_hook_outbox ORDER BY create_at, post_id",
+            args![],
+            |r| r.get(0),
+        )?;
         Ok(ids)
     }
 }
 
-fn owe(c: &rusqlite::Connection, post_id: &str, now: i64) -> Result<()> {
+fn owe(c: &super::sql::Db, post_id: &str, now: i64) -> Result<()> {
     c.execute(
-        "INSERT OR IGNORE INTO post_hook_outbox (post_id, create_at) VALUES (?1, ?2)",
-        params![post_id, now],
+        "INSERT INTO post_hook_outbox (post_id, create_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        args![post_id, now],
     )?;
     Ok(())
 }

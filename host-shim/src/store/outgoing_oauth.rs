@@ -2,8 +2,9 @@
 //! credentials the host uses to fetch tokens for integrations' requests. The
 //! client secret and password are sealed together with the at-rest key.
 
+use super::sql::Row;
 use super::{Result, Store, StoreError};
-use rusqlite::{OptionalExtension, Row, params};
+use crate::args;
 use serde::{Deserialize, Serialize};
 
 /// A connection as Mattermost models it; `audiences` are URLs (an entry
@@ -64,7 +65,7 @@ fn secrets_name(id: &str) -> String {
 }
 
 /// A row with its secrets still sealed.
-fn sealed_row(r: &Row) -> rusqlite::Result<(OutgoingOAuthConnection, Vec<u8>)> {
+fn sealed_row(r: &Row) -> Result<(OutgoingOAuthConnection, Vec<u8>)> {
     let audiences: String = r.get("audiences")?;
     let connection = OutgoingOAuthConnection {
         id: r.get("id")?,
@@ -119,7 +120,7 @@ impl Store {
             };
             let n = db.execute(
                 sql,
-                params![
+                args![
                     c.id,
                     c.creator_id,
                     c.create_at,
@@ -161,13 +162,12 @@ impl Store {
 
     pub fn outgoing_oauth_connection(&self, id: &str) -> Result<OutgoingOAuthConnection> {
         let found = self
-            .conn()
-            .query_row(
+            .conn()?
+            .row(
                 "SELECT * FROM outgoing_oauth_connections WHERE id = ?1",
-                [id],
+                args![id],
                 sealed_row,
-            )
-            .optional()?
+            )?
             .ok_or_else(|| StoreError::NotFound(format!("outgoing OAuth connection {id}")))?;
         self.open_connection(found)
     }
@@ -179,14 +179,12 @@ impl Store {
         from_id: &str,
         limit: u32,
     ) -> Result<Vec<OutgoingOAuthConnection>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let conn = self.conn()?;
+        let rows: Vec<_> = conn.rows(
             "SELECT * FROM outgoing_oauth_connections WHERE id > ?1 ORDER BY id LIMIT ?2",
+            args![from_id, limit],
+            sealed_row,
         )?;
-        let rows: Vec<_> = stmt
-            .query_map(params![from_id, limit], sealed_row)?
-            .collect::<rusqlite::Result<_>>()?;
-        drop(stmt);
         drop(conn);
         rows.into_iter().map(|r| self.open_connection(r)).collect()
     }
@@ -196,7 +194,7 @@ impl Store {
         self.writer.write(move |db| {
             db.execute(
                 "DELETE FROM outgoing_oauth_connections WHERE id = ?1",
-                [&id],
+                args![&id],
             )?;
             Ok(())
         })

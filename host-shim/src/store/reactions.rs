@@ -2,8 +2,10 @@
 //! `update_at`, in the same transaction, so clients catching up with
 //! `?since=` see the post again (as Mattermost's store does).
 
+use super::sql::Db;
+use super::sql::Row;
 use super::{Result, Store};
-use rusqlite::{Connection, Row, params};
+use crate::args;
 use serde_json::{Value, json};
 
 /// One user's emoji on one post.
@@ -17,7 +19,7 @@ pub struct Reaction {
 }
 
 impl Reaction {
-    fn from_row(r: &Row) -> rusqlite::Result<Reaction> {
+    fn from_row(r: &Row) -> Result<Reaction> {
         Ok(Reaction {
             user_id: r.get("user_id")?,
             post_id: r.get("post_id")?,
@@ -39,10 +41,10 @@ impl Reaction {
 }
 
 /// Moves a post's `update_at` forward to `now` (at least one past its own).
-fn touch_post(c: &Connection, post_id: &str, now: i64) -> rusqlite::Result<usize> {
+fn touch_post(c: &Db, post_id: &str, now: i64) -> Result<usize> {
     c.execute(
         "UPDATE posts SET update_at = MAX(update_at + 1, ?2) WHERE id = ?1",
-        params![post_id, now],
+        args![post_id, now],
     )
 }
 
@@ -53,14 +55,20 @@ impl Store {
         let r = reaction.clone();
         self.writer.write(move |c| {
             c.execute(
-                "INSERT OR IGNORE INTO reactions (post_id, user_id, emoji_name, channel_id, create_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![r.post_id, r.user_id, r.emoji_name, r.channel_id, r.create_at],
+                "INSERT INTO reactions (post_id, user_id, emoji_name, channel_id, create_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                args![
+                    r.post_id,
+                    r.user_id,
+                    r.emoji_name,
+                    r.channel_id,
+                    r.create_at
+                ],
             )?;
             touch_post(c, &r.post_id, r.create_at)?;
-            Ok(c.query_row(
+            Ok(c.one(
                 "SELECT * FROM reactions WHERE post_id = ?1 AND user_id = ?2 AND emoji_name = ?3",
-                params![r.post_id, r.user_id, r.emoji_name],
+                args![r.post_id, r.user_id, r.emoji_name],
                 Reaction::from_row,
             )?)
         })
@@ -82,7 +90,7 @@ impl Store {
         self.writer.write(move |c| {
             let n = c.execute(
                 "DELETE FROM reactions WHERE post_id = ?1 AND user_id = ?2 AND emoji_name = ?3",
-                params![post_id, user_id, emoji_name],
+                args![post_id, user_id, emoji_name],
             )?;
             touch_post(c, &post_id, now)?;
             Ok(n > 0)
@@ -91,24 +99,24 @@ impl Store {
 
     /// A post's reactions, oldest first.
     pub fn reactions_for_post(&self, post_id: &str) -> Result<Vec<Reaction>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
+        let conn = self.conn()?;
+        let rows = conn.rows(
             "SELECT * FROM reactions WHERE post_id = ?1 ORDER BY create_at, rowid",
+            args![post_id],
+            Reaction::from_row,
         )?;
-        let rows = stmt
-            .query_map([post_id], Reaction::from_row)?
-            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
     /// How many different emoji a post has been reacted with, and whether
     /// `emoji_name` is one of them.
     pub fn reaction_emoji_count(&self, post_id: &str, emoji_name: &str) -> Result<(u32, bool)> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT COUNT(DISTINCT emoji_name), COALESCE(MAX(emoji_name = ?2), 0)
+        self.conn()?.one(
+            "SELECT COUNT(DISTINCT emoji_name),
+                    COALESCE(MAX(CASE WHEN emoji_name = ?2 THEN 1 ELSE 0 END), 0)
              FROM reactions WHERE post_id = ?1",
-        )?;
-        Ok(stmt.query_row(params![post_id, emoji_name], |r| Ok((r.get(0)?, r.get(1)?)))?)
+            args![post_id, emoji_name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 }

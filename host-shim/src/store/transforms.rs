@@ -2,8 +2,9 @@
 //! name, size and SHA-256, kept in the database so every node of a cluster
 //! reads the same ones. Listing never reads the bytes.
 
+use super::sql::Row;
 use super::{Result, Store, StoreError};
-use rusqlite::{OptionalExtension, Row, params};
+use crate::args;
 use serde_json::{Value, json};
 
 /// A stored transform, without its bytes.
@@ -21,7 +22,7 @@ pub struct TransformInfo {
 const COLUMNS: &str = "id, name, size, sha256, create_at, creator_id";
 
 impl TransformInfo {
-    fn from_row(r: &Row) -> rusqlite::Result<TransformInfo> {
+    fn from_row(r: &Row) -> Result<TransformInfo> {
         Ok(TransformInfo {
             id: r.get("id")?,
             name: r.get("name")?,
@@ -49,7 +50,7 @@ impl Store {
             c.execute(
                 "INSERT INTO transforms (id, name, size, sha256, create_at, creator_id, component)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
+                args![
                     info.id,
                     info.name,
                     info.size,
@@ -65,44 +66,42 @@ impl Store {
 
     /// Every transform, oldest first.
     pub fn transforms(&self) -> Result<Vec<TransformInfo>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM transforms ORDER BY create_at, id"
-        ))?;
-        let rows = stmt
-            .query_map([], TransformInfo::from_row)?
-            .collect::<rusqlite::Result<_>>()?;
+        let conn = self.conn()?;
+        let rows = conn.rows(
+            &format!("SELECT {COLUMNS} FROM transforms ORDER BY create_at, id"),
+            args![],
+            TransformInfo::from_row,
+        )?;
         Ok(rows)
     }
 
     /// One transform, without its bytes.
     pub fn transform(&self, id: &str) -> Result<TransformInfo> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM transforms WHERE id = ?1"))?;
-        stmt.query_row([id], TransformInfo::from_row)
-            .optional()?
+        self.conn()?
+            .row(
+                &format!("SELECT {COLUMNS} FROM transforms WHERE id = ?1"),
+                args![id],
+                TransformInfo::from_row,
+            )?
             .ok_or_else(|| StoreError::NotFound(format!("transform {id}")))
     }
 
     /// One transform with its component's bytes.
     pub fn transform_component(&self, id: &str) -> Result<(TransformInfo, Vec<u8>)> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS}, component FROM transforms WHERE id = ?1"
-        ))?;
-        stmt.query_row([id], |r| {
-            Ok((TransformInfo::from_row(r)?, r.get("component")?))
-        })
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(format!("transform {id}")))
+        self.conn()?
+            .row(
+                &format!("SELECT {COLUMNS}, component FROM transforms WHERE id = ?1"),
+                args![id],
+                |r| Ok((TransformInfo::from_row(r)?, r.get("component")?)),
+            )?
+            .ok_or_else(|| StoreError::NotFound(format!("transform {id}")))
     }
 
     /// Deletes a transform; whether there was one.
     pub fn delete_transform(&self, id: &str) -> Result<bool> {
         let id = id.to_string();
         self.writer
-            .write(move |c| Ok(c.execute("DELETE FROM transforms WHERE id = ?1", [id])? > 0))
+            .write(move |c| Ok(c.execute("DELETE FROM transforms WHERE id = ?1", args![id])? > 0))
     }
 }
 

@@ -1,9 +1,20 @@
-//! Group commit: every write goes to one writer thread, which runs all the
-//! writes waiting at that moment in one transaction and syncs once. Each
-//! caller returns only after its write is committed.
+//! Writes: each caller returns only after its write is committed.
+//!
+//! SQLite: group commit. Every write goes to one writer thread, which runs
+//! all the writes waiting at that moment in one transaction and syncs once.
+//!
+//! PostgreSQL: a few writer threads, each running one write per transaction
+//! on a pooled connection. The server groups concurrent commits into one
+//! WAL flush itself, and short transactions keep row locks short, so writes
+//! from several nodes do not wait on each other's batches (nor deadlock on
+//! them).
 
 use super::StoreError;
+use super::postgres::Postgres;
+use super::sql::Db;
 use rusqlite::Connection;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -36,23 +47,65 @@ const MAX_BATCH: usize = 256;
 type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// Runs one write on the writer's connection; says whether it succeeded and
 /// how to answer its caller once the batch's commit is known.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+type Job = Box<dyn FnOnce(&Db) -> (bool, Reply) + Send>;
 
 pub struct Writer {
     jobs: Option<Sender<Job>>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
+    /// Writes queued or running, for [`Writer::flush`].
+    pending: Arc<AtomicUsize>,
 }
 
 impl Writer {
+    /// The SQLite writer: one thread, group commit on `conn`.
     pub fn start(conn: Connection, stats: CommitStats) -> std::io::Result<Writer> {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let done = pending.clone();
         let thread = std::thread::Builder::new()
             .name("switchboard-store-writer".into())
-            .spawn(move || run(conn, queue, stats))?;
+            .spawn(move || run(conn, queue, stats, done))?;
         Ok(Writer {
             jobs: Some(jobs),
-            thread: Some(thread),
+            threads: vec![thread],
+            pending,
         })
+    }
+
+    /// The PostgreSQL writer: `threads` threads, one transaction per write.
+    pub fn start_postgres(
+        postgres: Arc<Postgres>,
+        threads: usize,
+        stats: CommitStats,
+    ) -> std::io::Result<Writer> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        let pending = Arc::new(AtomicUsize::new(0));
+        let threads = (0..threads.max(1))
+            .map(|i| {
+                let (postgres, queue, stats, done) = (
+                    postgres.clone(),
+                    queue.clone(),
+                    stats.clone(),
+                    pending.clone(),
+                );
+                std::thread::Builder::new()
+                    .name(format!("switchboard-store-writer-{i}"))
+                    .spawn(move || run_postgres(&postgres, &queue, &stats, &done))
+            })
+            .collect::<std::io::Result<_>>()?;
+        Ok(Writer {
+            jobs: Some(jobs),
+            threads,
+            pending,
+        })
+    }
+
+    /// Returns once every write queued before it is committed (or failed).
+    pub async fn flush(&self) {
+        while self.pending.load(Ordering::Acquire) > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
     }
 
     /// Runs `f` in the writer's current transaction, atomically (a savepoint
@@ -61,7 +114,7 @@ impl Writer {
     pub fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
     {
         let (answer, answered) = sync_channel::<Result<T, StoreError>>(1);
         self.submit(f, move |outcome| {
@@ -79,7 +132,7 @@ impl Writer {
     ) -> impl Future<Output = Result<T, StoreError>> + Send + use<T, F>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
     {
         let (answer, answered) = tokio::sync::oneshot::channel::<Result<T, StoreError>>();
         let submitted = self.submit(f, move |outcome| {
@@ -100,34 +153,44 @@ impl Writer {
     ) -> Result<(), StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
     {
-        let job: Job = Box::new(move |conn| {
-            let result = f(conn);
+        let done = self.pending.clone();
+        let job: Job = Box::new(move |db| {
+            let result = f(db);
             let ok = result.is_ok();
-            let reply: Reply = Box::new(move |commit| answer(commit.and(result)));
+            let reply: Reply = Box::new(move |commit| {
+                answer(commit.and(result));
+                done.fetch_sub(1, Ordering::AcqRel);
+            });
             (ok, reply)
         });
         let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
-        jobs.send(job).map_err(|_| stopped())
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        jobs.send(job).map_err(|_| {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            stopped()
+        })
     }
 }
 
+/// A write dropped unrun (its transaction could not begin, the writer
+/// stopped): the caller may try again.
 fn stopped() -> StoreError {
-    StoreError::Db("the write was not committed (see the server log)".into())
+    StoreError::Unavailable("the write was not committed (see the server log)".into())
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
         // Closing the queue ends the thread after the writes already queued.
         self.jobs.take();
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
 }
 
-fn run(conn: Connection, queue: Receiver<Job>, stats: CommitStats) {
+fn run(conn: Connection, queue: Receiver<Job>, stats: CommitStats, pending: Arc<AtomicUsize>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -138,7 +201,10 @@ fn run(conn: Connection, queue: Receiver<Job>, stats: CommitStats) {
         }
         let size = batch.len();
         let started = Instant::now();
+        let before = batch.len();
         let replies = commit_batch(&conn, batch, &stats);
+        // Jobs dropped unrun (no transaction) are no longer pending.
+        pending.fetch_sub(before - replies.len(), Ordering::AcqRel);
         stats.duration.observe(started.elapsed().as_secs_f64());
         stats.batch_size.observe(size as f64);
         for (reply, outcome) in replies {
@@ -162,7 +228,7 @@ fn commit_batch(
     let mut replies = Vec::with_capacity(batch.len());
     for job in batch {
         let savepoint = conn.execute_batch("SAVEPOINT job");
-        let (ok, reply) = job(conn);
+        let (ok, reply) = job(&Db::Sqlite(conn));
         let end = if ok {
             "RELEASE job"
         } else {
@@ -191,6 +257,51 @@ fn commit_batch(
         .collect()
 }
 
+/// One PostgreSQL writer thread: takes the next write, runs it in a
+/// transaction of its own and answers once the commit is known.
+fn run_postgres(
+    postgres: &Postgres,
+    queue: &std::sync::Mutex<Receiver<Job>>,
+    stats: &CommitStats,
+    pending: &AtomicUsize,
+) {
+    loop {
+        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+        let Ok(job) = next else { return };
+        let started = Instant::now();
+        let session = match postgres.session() {
+            Ok(session) => session,
+            Err(e) => {
+                stats.failures.inc();
+                tracing::error!("store: cannot begin a transaction: {e}");
+                drop(job);
+                pending.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
+        };
+        if let Err(e) = session.batch("BEGIN") {
+            stats.failures.inc();
+            tracing::error!("store: cannot begin a transaction: {e}");
+            drop(job);
+            pending.fetch_sub(1, Ordering::AcqRel);
+            continue;
+        }
+        let (ok, reply) = job(&Db::Postgres(&session));
+        let end = if ok { "COMMIT" } else { "ROLLBACK" };
+        let outcome = session.batch(end);
+        if let Err(e) = &outcome {
+            stats.failures.inc();
+            let _ = session.batch("ROLLBACK");
+            tracing::error!("store commit failed: {e}");
+        }
+        stats.duration.observe(started.elapsed().as_secs_f64());
+        stats.batch_size.observe(1.0);
+        // A failed write answers with its own error; a failed commit with
+        // the commit's.
+        reply(if ok { outcome } else { Ok(()) });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,7 +313,7 @@ mod tests {
     ) -> (Job, std::sync::mpsc::Receiver<Result<(), StoreError>>) {
         let (answer, answered) = sync_channel(1);
         let job: Job = Box::new(move |conn| {
-            let mut result = conn.execute_batch(sql).map_err(StoreError::from);
+            let mut result = conn.batch(sql);
             if fail_after && result.is_ok() {
                 result = Err(StoreError::Invalid("fails after writing".into()));
             }
@@ -255,7 +366,7 @@ mod tests {
         let writes: Vec<_> = (0..20)
             .map(|i| {
                 writer.write_async(move |c| {
-                    c.execute("INSERT INTO t VALUES (?1)", [format!("v{i}")])?;
+                    c.execute("INSERT INTO t VALUES (?1)", crate::args![format!("v{i}")])?;
                     Ok(i)
                 })
             })
@@ -267,7 +378,7 @@ mod tests {
                 .all(|(i, r)| matches!(r, Ok(n) if *n == i))
         );
         let duplicate = writer
-            .write_async(|c| Ok(c.execute("INSERT INTO t VALUES ('v0')", [])?))
+            .write_async(|c| Ok(c.execute("INSERT INTO t VALUES ('v0')", crate::args![])?))
             .await;
         assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
         // Committed: another connection sees every row, and only those.

@@ -27,7 +27,7 @@ impl From<StoreError> for Error {
             StoreError::NotFound(m) => Error::NotFound(m),
             StoreError::Conflict(m) => Error::Conflict(m),
             StoreError::Invalid(m) => Error::Invalid(m),
-            StoreError::Db(m) => Error::Unavailable(m),
+            StoreError::Db(m) | StoreError::Unavailable(m) => Error::Unavailable(m),
         }
     }
 }
