@@ -381,6 +381,37 @@ impl Config {
         doc
     }
 
+    /// The document the nodes of a cluster share (in the database's
+    /// `configurations`): everything but `SqlSettings`, which says where the
+    /// database is and holds the at-rest key, and is each node's own, and
+    /// the first start's password, which is never kept.
+    pub fn shared_document(&self) -> serde_json::Value {
+        let mut doc = self.document();
+        if let Some(map) = doc.as_object_mut() {
+            map.remove("SqlSettings");
+        }
+        if let Some(password) = doc.pointer_mut("/SwitchboardSettings/FirstStart/AdminPassword") {
+            *password = "".into();
+        }
+        doc
+    }
+
+    /// A shared document (see [`Config::shared_document`]) with this node's
+    /// own `SqlSettings` put in.
+    pub fn from_shared_document(
+        mut shared: serde_json::Value,
+        local: &SqlSettings,
+    ) -> Result<Config, String> {
+        let sql = serde_json::to_value(local).map_err(|e| e.to_string())?;
+        match shared.as_object_mut() {
+            Some(map) => {
+                map.insert("SqlSettings".into(), sql);
+            }
+            None => return Err("the shared configuration is not a JSON object".into()),
+        }
+        Config::from_document(shared)
+    }
+
     /// Writes the document, readable by the owner only (it holds the at-rest key).
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         if let Some(dir) = path.parent() {
@@ -471,6 +502,40 @@ mod tests {
             FAKE_SETTING
         );
         assert!(!shown.to_string().contains("chosen-password"));
+    }
+
+    /// What a cluster keeps in its database holds no node's database
+    /// settings, key or first-start password; each node puts its own back.
+    #[test]
+    fn the_shared_document_leaves_each_node_its_own_sql_settings() {
+        let mut c = Config::default()
+            .patched(&serde_json::json!({"TeamSettings": {"SiteName": "Ours"}}))
+            .unwrap();
+        c.sql_settings.driver_name = DRIVER_POSTGRES.into();
+        c.sql_settings.data_source = "postgres://u:secret-pw@db/sb".into();
+        c.sql_settings.at_rest_encrypt_key = "the-at-rest-key".into();
+        c.switchboard_settings.first_start.admin_password = "chosen-password".into();
+        let shared = c.shared_document();
+        let text = shared.to_string();
+        for secret in ["secret-pw", "the-at-rest-key", "chosen-password"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(shared.get("SqlSettings").is_none());
+        assert_eq!(shared["TeamSettings"]["SiteName"], "Ours");
+
+        let other = SqlSettings {
+            driver_name: DRIVER_POSTGRES.into(),
+            data_source: "postgres://other@db/sb".into(),
+            at_rest_encrypt_key: "other-key".into(),
+        };
+        let adopted = Config::from_shared_document(shared, &other).unwrap();
+        assert_eq!(adopted.sql_settings, other);
+        assert_eq!(adopted.document()["TeamSettings"]["SiteName"], "Ours");
+        assert_eq!(
+            adopted.document()["SqlSettings"]["DataSource"],
+            "postgres://other@db/sb"
+        );
+        assert!(Config::from_shared_document(serde_json::json!([1]), &other).is_err());
     }
 
     #[test]

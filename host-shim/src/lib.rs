@@ -3,6 +3,7 @@
 //! [`harness`] lets plugin developers drive the real component in tests.
 
 pub mod app;
+pub mod cluster;
 pub mod config;
 pub mod deliveries;
 pub mod egress;
@@ -52,18 +53,46 @@ pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Boot
     options.config.ensure_at_rest_key();
     let mut store = store::Store::open_configured(&options.config.sql_settings, &options.data_dir)?;
     store.set_clock(options.clock.clone());
+    // With PostgreSQL the node joins its cluster's bus before anything else
+    // another node could be doing at the same time.
+    let bus = if options.config.sql_settings.is_postgres() {
+        cluster::Bus::postgres(&options.config.sql_settings.data_source)?
+    } else {
+        cluster::Bus::local()
+    };
     let first_start = app::bootstrap::with_environment(
         &options.config.switchboard_settings.first_start,
         |name| std::env::var(name).ok(),
     );
-    let bootstrap = app::bootstrap(&store, Some(&options.data_dir), &first_start)?;
+    let bootstrap = {
+        // One node at a time: the first makes the installation, the others
+        // find it made.
+        let _lock = bus.database().map(|db| db.first_start_lock()).transpose()?;
+        let made = app::bootstrap(&store, Some(&options.data_dir), &first_start)?;
+        if bus.is_shared() && made.is_none() && !options.data_dir.join("admin-token").exists() {
+            tracing::info!("first start: adopted the installation made by another node");
+        }
+        made
+    };
     forget_first_start_password(&mut options.config, options.config_path.as_deref())?;
-    let app = Arc::new(App::new(
-        store,
-        options.config,
-        options.config_path,
-        options.clock,
-    )?);
+    let config_version = match bus.database() {
+        Some(db) => {
+            // The cluster's configuration; the first node's file seeds it.
+            let (id, value) = db.adopt_config(options.config.shared_document().to_string())?;
+            let shared = serde_json::from_str(&value)
+                .map_err(|e| anyhow::anyhow!("the configuration in the database: {e}"))?;
+            options.config =
+                config::Config::from_shared_document(shared, &options.config.sql_settings)
+                    .map_err(|e| anyhow::anyhow!("the configuration in the database: {e}"))?;
+            Some(id)
+        }
+        None => None,
+    };
+    let app = Arc::new(
+        App::new(store, options.config, options.config_path, options.clock)?
+            .with_bus(bus, config_version),
+    );
+    app.join_cluster();
     // Transform components' compiled code is kept beside the plugin's.
     app.transforms.use_cache_dir(options.data_dir.join("cache"));
     let runtime = match options.runtime {
@@ -96,6 +125,10 @@ pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Boot
     tokio::spawn(deliveries::run(Arc::downgrade(&app), engine.clone()));
     tokio::spawn(flush_metrics(Arc::downgrade(&app)));
     tokio::spawn(sweeper::run(Arc::downgrade(&app)));
+    if app.bus().is_shared() {
+        tokio::spawn(follow_config(Arc::downgrade(&app), runtime.clone()));
+        tokio::spawn(cluster_upkeep(Arc::downgrade(&app)));
+    }
     // So do post hooks still owed (the outbox), before any new post's.
     if let Some(queue) = app.take_posted_queue() {
         tokio::spawn(post_hooks::dispatch(
@@ -129,6 +162,51 @@ async fn flush_metrics(app: std::sync::Weak<App>) {
         if let Err(err) = app.flush_metrics().await {
             tracing::warn!("writing the integrations' counters failed: {err}");
         }
+    }
+}
+
+/// How often a node of a cluster reads the active configuration without
+/// being told it changed: the safety net under the bus's `config` message.
+const CONFIG_POLL: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Runs the configuration another node saved: on the bus's word, or found
+/// by reading every `CONFIG_POLL`; the plugin is told, as after a patch.
+/// Ends when the App is dropped.
+async fn follow_config(app: std::sync::Weak<App>, runtime: Arc<Runtime>) {
+    let Some(changed) = app.upgrade().map(|app| app.config_changed()) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            () = changed.notified() => {},
+            () = tokio::time::sleep(CONFIG_POLL) => {},
+        }
+        let Some(app) = app.upgrade() else { break };
+        match app.reload_shared_config().await {
+            Ok(true) => {
+                if let Err(err) = runtime.configuration_changed(app).await {
+                    tracing::warn!("plugin configuration_changed failed: {err}");
+                }
+            }
+            Ok(false) => {}
+            Err(err) => tracing::warn!("cluster: reading the configuration failed: {err}"),
+        }
+    }
+}
+
+/// How often a node of a cluster says who is online on it (a third of
+/// `app::events::REMOTE_PRESENCE_TTL`).
+const PRESENCE_ANNOUNCE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Tells the other nodes who is online here (`App::announce_presence`), at
+/// once and every `PRESENCE_ANNOUNCE`. Ends when the App is dropped.
+async fn cluster_upkeep(app: std::sync::Weak<App>) {
+    let mut tick = tokio::time::interval(PRESENCE_ANNOUNCE);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(app) = app.upgrade() else { break };
+        app.announce_presence();
     }
 }
 
@@ -261,6 +339,9 @@ pub async fn serve(
     }
     drop(drained);
     deliveries::stop(&app, &engine).await;
+    // What this node published is written before it goes.
+    let bus = app.bus().clone();
+    let _ = tokio::task::spawn_blocking(move || bus.flush(std::time::Duration::from_secs(5))).await;
     if let Err(err) = app.flush_metrics().await {
         tracing::warn!("stopping: writing the integrations' counters failed: {err}");
     }

@@ -59,6 +59,61 @@ impl Event {
     }
 }
 
+impl Event {
+    /// The event as the cluster bus carries it to the other nodes.
+    pub fn to_wire(&self) -> String {
+        json!({
+            "event": self.event,
+            "data": self.data,
+            "user_id": self.user_id,
+            "channel_id": self.channel_id,
+            "team_id": self.team_id,
+            "mentions": self.mentions,
+        })
+        .to_string()
+    }
+
+    /// An event another node sent (see [`Event::to_wire`]).
+    pub fn from_wire(wire: &str) -> Option<Event> {
+        let v: Value = serde_json::from_str(wire).ok()?;
+        let text = |key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
+        Some(Event {
+            event: text("event")?,
+            data: v.get("data").cloned().unwrap_or(Value::Null),
+            user_id: text("user_id"),
+            channel_id: text("channel_id").unwrap_or_default(),
+            team_id: text("team_id").unwrap_or_default(),
+            mentions: v
+                .get("mentions")
+                .and_then(Value::as_array)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|u| u.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// Hands each event this node emits to the other nodes (the cluster bus).
+pub type Forward = Box<dyn Fn(&Event) + Send + Sync>;
+
+/// Tells the other nodes that a user came online here (`true`: their first
+/// connection to this node) or went offline here (their last one closed).
+pub type Presence = Box<dyn Fn(&str, bool) + Send + Sync>;
+
+/// How long what another node said about who is online there holds without
+/// a new snapshot: three of its snapshots (`crate::cluster_upkeep`), so a
+/// node that died stops counting its users online within a minute.
+pub const REMOTE_PRESENCE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Who is online on another node, as it last said.
+struct RemotePresence {
+    heard: std::time::Instant,
+    users: std::collections::HashSet<String>,
+}
+
 /// What a `posted` event says about its post beyond the post itself
 /// (Mattermost's `SendNotifications`).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -96,12 +151,19 @@ pub struct Events {
     outbound: Mutex<VecDeque<OutboundCall>>,
     /// Authenticated websocket connections per user: "online" for `@here`.
     online: Mutex<HashMap<String, usize>>,
+    /// Users online on the other nodes of a cluster, per node.
+    remote_online: Mutex<HashMap<String, RemotePresence>>,
+    /// Set when the node is in a cluster (see [`Presence`]).
+    presence: std::sync::OnceLock<Presence>,
     /// Websocket connections closed because they fell behind `live`.
     slow_closed: AtomicU64,
     /// Set once the server stops: websockets close with 1001 (going away).
     going_away: tokio::sync::watch::Sender<bool>,
     /// Websocket connections open now, so a stop can wait for their close.
     sockets: tokio::sync::watch::Sender<usize>,
+    /// Set when the node is in a cluster: every emitted event also goes to
+    /// the other nodes' sockets.
+    forward: std::sync::OnceLock<Forward>,
 }
 
 impl Default for Events {
@@ -112,9 +174,12 @@ impl Default for Events {
             logs: Mutex::new(VecDeque::new()),
             outbound: Mutex::new(VecDeque::new()),
             online: Mutex::new(HashMap::new()),
+            remote_online: Mutex::new(HashMap::new()),
+            presence: std::sync::OnceLock::new(),
             slow_closed: AtomicU64::new(0),
             going_away: tokio::sync::watch::channel(false).0,
             sockets: tokio::sync::watch::channel(0).0,
+            forward: std::sync::OnceLock::new(),
         }
     }
 }
@@ -129,9 +194,29 @@ fn push<T>(queue: &Mutex<VecDeque<T>>, item: T) {
 
 impl Events {
     fn emit(&self, event: Event) {
+        if let Some(forward) = self.forward.get() {
+            forward(&event);
+        }
+        self.deliver(event);
+    }
+
+    /// To this node's sockets and log, whichever node it came from.
+    fn deliver(&self, event: Event) {
         push(&self.kept, event.clone());
         // No subscriber is fine: nobody is listening.
         let _ = self.live.send(event);
+    }
+
+    /// An event another node emitted, for this node's sockets: in the
+    /// cluster's order, each connection numbering it with its own `seq`.
+    pub fn deliver_remote(&self, event: Event) {
+        self.deliver(event);
+    }
+
+    /// From now on every event emitted here is also handed to `forward`
+    /// (set once, when the node joins its cluster).
+    pub fn forward_to(&self, forward: Forward) {
+        let _ = self.forward.set(forward);
     }
 
     /// `post` is the post as clients see it (see `App::post_for_client`).
@@ -227,12 +312,15 @@ impl Events {
 
     /// Counts one more live connection of `user`; the guard counts it out.
     pub fn online(self: &std::sync::Arc<Self>, user: &str) -> OnlineGuard {
-        *self
-            .online
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(user.to_string())
-            .or_default() += 1;
+        let first = {
+            let mut online = self.online.lock().unwrap_or_else(|p| p.into_inner());
+            let count = online.entry(user.to_string()).or_default();
+            *count += 1;
+            *count == 1
+        };
+        if first && let Some(presence) = self.presence.get() {
+            presence(user, true);
+        }
         OnlineGuard {
             events: self.clone(),
             user: user.to_string(),
@@ -263,13 +351,67 @@ impl Events {
         let _ = self.sockets.subscribe().wait_for(|n| *n == 0).await;
     }
 
-    /// Whether `user` has a live websocket connection.
+    /// Whether `user` has a live websocket connection, to this node or (in
+    /// a cluster) to another that was heard from lately.
     pub fn is_online(&self, user: &str) -> bool {
-        self.online
+        let here = self
+            .online
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(user)
-            .is_some_and(|n| *n > 0)
+            .is_some_and(|n| *n > 0);
+        here || self
+            .remote_online
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .any(|node| node.heard.elapsed() < REMOTE_PRESENCE_TTL && node.users.contains(user))
+    }
+
+    /// The users with a live connection to this node.
+    pub fn online_here(&self) -> Vec<String> {
+        self.online
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// From now on a user's first connection here and their last one's
+    /// close are handed to `presence` (set once, when the node joins).
+    pub fn presence_to(&self, presence: Presence) {
+        let _ = self.presence.set(presence);
+    }
+
+    /// What another node said: `user` came online or went offline there.
+    pub fn remote_presence(&self, node: &str, user: &str, online: bool) {
+        let mut remote = self.remote_online.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = remote
+            .entry(node.to_string())
+            .or_insert_with(|| RemotePresence {
+                heard: std::time::Instant::now(),
+                users: Default::default(),
+            });
+        if online {
+            entry.users.insert(user.to_string());
+        } else {
+            entry.users.remove(user);
+        }
+    }
+
+    /// Everyone online on another node, as it says every so often; heard at
+    /// `heard`. Replaces what that node said before.
+    pub fn remote_snapshot(&self, node: &str, users: Vec<String>, heard: std::time::Instant) {
+        let mut remote = self.remote_online.lock().unwrap_or_else(|p| p.into_inner());
+        remote.retain(|_, n| n.heard.elapsed() < REMOTE_PRESENCE_TTL);
+        remote.insert(
+            node.to_string(),
+            RemotePresence {
+                heard,
+                users: users.into_iter().collect(),
+            },
+        );
     }
 
     /// Counts a websocket connection closed for falling more than
@@ -363,12 +505,65 @@ pub struct OnlineGuard {
 
 impl Drop for OnlineGuard {
     fn drop(&mut self) {
-        let mut online = self.events.online.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = online.get_mut(&self.user) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                online.remove(&self.user);
+        let last = {
+            let mut online = self.events.online.lock().unwrap_or_else(|p| p.into_inner());
+            match online.get_mut(&self.user) {
+                Some(n) => {
+                    *n = n.saturating_sub(1);
+                    let last = *n == 0;
+                    if last {
+                        online.remove(&self.user);
+                    }
+                    last
+                }
+                None => false,
             }
+        };
+        if last && let Some(presence) = self.events.presence.get() {
+            presence(&self.user, false);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// Another node's users count as online while it was heard from
+    /// lately; a node silent past the TTL (it died) counts no more.
+    #[test]
+    fn users_online_on_another_node_count_while_it_is_heard_from() {
+        let events = std::sync::Arc::new(Events::default());
+        assert!(!events.is_online("u1"));
+        events.remote_snapshot("n1", vec!["u1".into()], Instant::now());
+        assert!(events.is_online("u1"));
+        events.remote_presence("n1", "u2", true);
+        events.remote_presence("n1", "u1", false);
+        assert!(!events.is_online("u1"));
+        assert!(events.is_online("u2"));
+        let long_ago = Instant::now() - REMOTE_PRESENCE_TTL - Duration::from_secs(1);
+        events.remote_snapshot("n1", vec!["u2".into()], long_ago);
+        assert!(
+            !events.is_online("u2"),
+            "a silent node's users are not online"
+        );
+        // This node's own connections, and what it tells the others.
+        let told = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let sink = told.clone();
+        events.presence_to(Box::new(move |user, online| {
+            sink.lock().unwrap().push((user.to_string(), online));
+        }));
+        let first = events.online("u3");
+        let second = events.online("u3");
+        assert!(events.is_online("u3"));
+        assert_eq!(events.online_here(), ["u3"]);
+        drop(first);
+        drop(second);
+        assert!(!events.is_online("u3"));
+        assert_eq!(
+            *told.lock().unwrap(),
+            [("u3".to_string(), true), ("u3".to_string(), false)]
+        );
     }
 }

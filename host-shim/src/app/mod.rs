@@ -4,6 +4,7 @@
 pub mod bootstrap;
 mod bots;
 mod clock;
+mod cluster;
 mod events;
 pub mod mentions;
 pub mod metrics;
@@ -64,6 +65,8 @@ pub struct App {
     pub registrations: rate_limit::PerMinute,
     /// Uploaded transform components: compiled code and the sandbox's bounds.
     pub transforms: crate::transforms::Transforms,
+    /// This node's place in its cluster (`cluster`): a local bus when alone.
+    node: cluster::Node,
 }
 
 impl App {
@@ -97,7 +100,15 @@ impl App {
             login_turns: sign_in::LoginTurns::default(),
             registrations: rate_limit::PerMinute::default(),
             transforms,
+            node: cluster::Node::new(crate::cluster::Bus::local(), None),
         })
+    }
+
+    /// Puts this node in the cluster `bus` reaches, running the shared
+    /// configuration row `config_version` (see [`App::join_cluster`]).
+    pub fn with_bus(mut self, bus: crate::cluster::Bus, config_version: Option<String>) -> App {
+        self.node = cluster::Node::new(bus, config_version);
+        self
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -108,12 +119,26 @@ impl App {
     }
 
     /// Replaces the configuration: checked (egress settings) and saved first,
-    /// then applied, so a failed save changes nothing.
+    /// then applied, so a failed save changes nothing. In a cluster it is
+    /// saved in the database, as the active configuration every node runs
+    /// (the node's file keeps its own `SqlSettings`); alone, in its file.
     pub fn set_config(&self, config: Config) -> anyhow::Result<()> {
+        self.build_egress(&config)?;
+        let config = match self.share_config(&config)? {
+            Some(shared) => shared,
+            None => {
+                if let Some(path) = &self.config_path {
+                    config.save(path)?;
+                }
+                config
+            }
+        };
+        self.apply_config(config)
+    }
+
+    /// Runs `config` from now on, without saving it.
+    fn apply_config(&self, config: Config) -> anyhow::Result<()> {
         let egress = self.build_egress(&config)?;
-        if let Some(path) = &self.config_path {
-            config.save(path)?;
-        }
         *self.egress.write().unwrap_or_else(|p| p.into_inner()) = egress;
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
         Ok(())

@@ -195,6 +195,6 @@ async fn remove(
     if !deleted {
         return Err(not_found(&id));
     }
-    shim.app.transforms.forget(&id);
+    shim.app.transform_deleted(&id);
     Ok(json_response(StatusCode::OK, json!({"status": "OK"})))
 }

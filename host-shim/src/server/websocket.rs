@@ -55,8 +55,8 @@ struct Connection {
     visible: VisibilityCache,
 }
 
-/// Permission answers of one connection, valid while the store's
-/// membership epoch stays the same.
+/// Permission answers of one connection, valid while the membership
+/// epoch (this node's and the cluster's) stays the same.
 #[derive(Default)]
 struct VisibilityCache {
     epoch: u64,
@@ -65,6 +65,7 @@ struct VisibilityCache {
 
 impl VisibilityCache {
     fn get(&mut self, shim: &Shim, key: &str, ask: impl FnOnce() -> bool) -> bool {
+        // In a cluster, another node's membership change moves it too.
         let epoch = shim.app.store.membership_epoch();
         if epoch != self.epoch {
             self.answers.clear();
