@@ -6,6 +6,7 @@ mod bots;
 mod clients;
 mod commands;
 mod console;
+mod copy_database;
 mod deliveries;
 mod foundation;
 mod hardening;

@@ -274,7 +274,9 @@ mod tests {
         let (_dir, conn) = sqlite_schema();
         assert!(refuse_unknown_tables(&conn).is_ok());
         let mut names: Vec<String> = conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            )
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()
@@ -289,7 +291,8 @@ mod tests {
         listed.sort();
         assert_eq!(names, listed);
 
-        conn.execute_batch("CREATE TABLE later (x INTEGER)").unwrap();
+        conn.execute_batch("CREATE TABLE later (x INTEGER)")
+            .unwrap();
         let err = refuse_unknown_tables(&conn).unwrap_err().to_string();
         assert!(err.contains("later"), "{err}");
     }
