@@ -34,6 +34,11 @@ struct Args {
     /// first start generates) and exits.
     #[arg(long)]
     default_config: bool,
+    /// Copies the SQLite installation (`--data`, `--config`) into the empty
+    /// PostgreSQL database this data source names (a libpq URL or
+    /// `key=value` string), prints the rows copied per table, and exits.
+    #[arg(long, value_name = "DATA_SOURCE")]
+    copy_database_to: Option<String>,
 }
 
 #[tokio::main]
@@ -55,6 +60,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let config_path = install::config_path(install, args.data.as_deref(), args.config);
     let config = Config::load_or_create(&config_path)?;
+    if let Some(target) = args.copy_database_to {
+        return copy_database(install, args.data, &config, &target);
+    }
     switchboard_host_shim::logs::init(&config.log_settings)?;
     let data = install::data_dir(install, args.data, &config);
     let manifest = Manifest::load(&manifest_path)?;
@@ -108,4 +116,35 @@ async fn main() -> anyhow::Result<()> {
     // What was acknowledged is committed and the leases are given back; a
     // task still running (a delivery on the wire) is not waited for.
     std::process::exit(0)
+}
+
+/// `--copy-database-to`: the installation's SQLite file into PostgreSQL.
+fn copy_database(
+    install: Option<&std::path::Path>,
+    data: Option<PathBuf>,
+    config: &Config,
+    target: &str,
+) -> anyhow::Result<()> {
+    if config.sql_settings.is_postgres() {
+        anyhow::bail!(
+            "this installation's SqlSettings.DriverName is already `postgres`: \
+             --copy-database-to copies an SQLite installation"
+        );
+    }
+    let data = install::data_dir(install, data, config);
+    let sqlite = data.join("switchboard.db");
+    let copied = switchboard_host_shim::store::copy::copy_to_postgres(
+        &sqlite,
+        &config.sql_settings.at_rest_encrypt_key,
+        target,
+    )?;
+    println!("Copied {} into PostgreSQL:", sqlite.display());
+    for table in &copied {
+        println!("  {:<28} {:>9} rows", table.table, table.rows);
+    }
+    println!(
+        "Point every node at it (SqlSettings.DriverName \"postgres\", the same DataSource) \
+         with this installation's AtRestEncryptKey."
+    );
+    Ok(())
 }

@@ -7,6 +7,7 @@ mod clients;
 mod cluster_bus;
 mod commands;
 mod console;
+mod copy_database;
 mod deliveries;
 mod foundation;
 mod hardening;

@@ -15,24 +15,24 @@ use switchboard_tests::Api;
 
 const FIXTURE_RELEASE: &str = "0.1.0";
 
-fn fixture() -> PathBuf {
+pub(crate) fn fixture() -> PathBuf {
     workspace().join(format!("tests/fixtures/data-{FIXTURE_RELEASE}"))
 }
 
 /// Points a config document at a free loopback port; returns the port.
-fn on_free_port(config: &mut Value) -> u16 {
+pub(crate) fn on_free_port(config: &mut Value) -> u16 {
     let port = switchboard_tests::free_port();
     config["ServiceSettings"]["ListenAddress"] = json!(format!("127.0.0.1:{port}"));
     config["ServiceSettings"]["SiteURL"] = json!(format!("http://127.0.0.1:{port}"));
     port
 }
 
-fn read_json(path: &Path) -> Value {
+pub(crate) fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// Starts the binary on `data` with the config file in it.
-async fn start_on(data: &Path, port: u16) -> Process {
+pub(crate) async fn start_on(data: &Path, port: u16) -> Process {
     let mut command = Command::new(binary());
     command
         .arg("--data")
@@ -45,7 +45,7 @@ async fn start_on(data: &Path, port: u16) -> Process {
 }
 
 /// Posts `text` through an incoming webhook; the hook's answer must be 200.
-async fn post_through(api: &Api, hook_id: &str, text: &str) {
+pub(crate) async fn post_through(api: &Api, hook_id: &str, text: &str) {
     let reply = api
         .post_json(&format!("/hooks/{hook_id}"), &json!({"text": text}))
         .await;
@@ -53,7 +53,7 @@ async fn post_through(api: &Api, hook_id: &str, text: &str) {
 }
 
 /// The incoming webhook the 0.1.0 fixture was made with; it must still be there.
-async fn release_hook(api: &Api) -> Value {
+pub(crate) async fn release_hook(api: &Api) -> Value {
     let hooks = api.get("/api/v4/hooks/incoming").await.json();
     hooks
         .as_array()
@@ -64,7 +64,7 @@ async fn release_hook(api: &Api) -> Value {
         .clone()
 }
 
-async fn messages(api: &Api, channel_id: &str) -> Vec<String> {
+pub(crate) async fn messages(api: &Api, channel_id: &str) -> Vec<String> {
     api.channel_posts(channel_id)
         .await
         .iter()
@@ -73,7 +73,7 @@ async fn messages(api: &Api, channel_id: &str) -> Vec<String> {
 }
 
 /// Copies the fixture into a fresh data directory, on a free port.
-fn fixture_copy(into: &Path) -> u16 {
+pub(crate) fn fixture_copy(into: &Path) -> u16 {
     std::fs::create_dir_all(into).unwrap();
     for file in ["switchboard.db", "admin-token", "admin-password"] {
         std::fs::copy(fixture().join(file), into.join(file)).unwrap();

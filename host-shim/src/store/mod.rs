@@ -10,6 +10,7 @@
 mod access_tokens;
 mod bots;
 mod channels_more;
+pub mod copy;
 pub mod deliveries;
 mod first_start;
 mod health;
