@@ -4,6 +4,7 @@
 mod beyond;
 mod bots;
 mod clients;
+mod cluster;
 mod commands;
 mod console;
 mod deliveries;

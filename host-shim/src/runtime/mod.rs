@@ -7,6 +7,7 @@ mod admission;
 mod bindings;
 pub(crate) mod cache;
 mod imports;
+pub use imports::noting_store_outage;
 
 pub use bindings::exports::switchboard::plugin::commands::{
     CommandArgs, CommandCall, CommandOutcome,
