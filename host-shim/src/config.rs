@@ -2,6 +2,12 @@
 //! modelled; missing ones take defaults, and every other key is kept as read
 //! and written back, so a patch or a save never loses what the shim ignores.
 
+mod deliveries;
+mod logs;
+
+pub use deliveries::DeliverySettings;
+pub use logs::LogSettings;
+
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -15,11 +21,11 @@ pub struct Config {
     /// Prometheus metrics on a listener of their own.
     pub metrics_settings: MetricsSettings,
     /// Outbound delivery retries and limits (the shim's own section).
-    pub delivery_settings: crate::deliveries::DeliverySettings,
+    pub delivery_settings: DeliverySettings,
     /// Uploaded transform components' sandbox (the shim's own section).
     pub transform_settings: TransformSettings,
     /// Mattermost's console log settings (`crate::logs`). Read at start.
-    pub log_settings: crate::logs::LogSettings,
+    pub log_settings: LogSettings,
     /// The whole document as read or last patched, unmodelled keys included.
     #[serde(skip)]
     raw: serde_json::Value,

@@ -11,12 +11,14 @@ pub mod install;
 pub mod logs;
 pub mod manifest;
 pub mod post_hooks;
+pub mod queue;
 pub mod runtime;
 pub mod server;
 pub mod store;
 pub mod sweeper;
 pub mod telemetry;
 pub mod transforms;
+pub mod wasm;
 
 pub use server::Shim;
 
@@ -90,7 +92,8 @@ pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Boot
         Err(err) => anyhow::bail!("activating the plugin failed: {err}"),
     }
     // Deliveries left pending by an earlier run resume here.
-    tokio::spawn(deliveries::run(Arc::downgrade(&app), runtime.clone()));
+    let engine = Arc::new(deliveries::Engine::new(runtime.clone()));
+    tokio::spawn(deliveries::run(Arc::downgrade(&app), engine.clone()));
     tokio::spawn(flush_metrics(Arc::downgrade(&app)));
     tokio::spawn(sweeper::run(Arc::downgrade(&app)));
     // So do post hooks still owed (the outbox), before any new post's.
@@ -101,7 +104,14 @@ pub async fn open(mut options: OpenOptions) -> anyhow::Result<(Shim, Option<Boot
             queue,
         ));
     }
-    Ok((Shim { app, runtime }, bootstrap))
+    Ok((
+        Shim {
+            app,
+            runtime,
+            engine,
+        },
+        bootstrap,
+    ))
 }
 
 /// How often changed per-integration counters are written: what a crash can
@@ -216,6 +226,7 @@ pub async fn serve(
         limits.write_timeout.as_secs(),
     );
     let app = shim.app.clone();
+    let engine = shim.engine.clone();
     let events = app.events.clone();
     let stopping = events.stopping();
     let shutdown = async move {
@@ -249,7 +260,7 @@ pub async fn serve(
         ),
     }
     drop(drained);
-    deliveries::stop(&app).await;
+    deliveries::stop(&app, &engine).await;
     if let Err(err) = app.flush_metrics().await {
         tracing::warn!("stopping: writing the integrations' counters failed: {err}");
     }
@@ -295,7 +306,7 @@ async fn serve_metrics(shim: &Shim) -> anyhow::Result<Option<MetricsListener>> {
     if !settings.enable {
         return Ok(None);
     }
-    let address = telemetry::bind_address(&settings.listen_address);
+    let address = server::metrics::bind_address(&settings.listen_address);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
         .map_err(|e| anyhow::anyhow!("metrics: listening on {address}: {e}"))?;
@@ -306,7 +317,7 @@ async fn serve_metrics(shim: &Shim) -> anyhow::Result<Option<MetricsListener>> {
         let shutdown = async {
             let _ = stopped.await;
         };
-        if let Err(e) = telemetry::serve(listener, app, shutdown).await {
+        if let Err(e) = server::metrics::serve(listener, app, shutdown).await {
             tracing::error!("metrics: the listener failed: {e}");
         }
     });

@@ -4,7 +4,7 @@
 //! developers. Dependencies never log below INFO, whatever the level: their
 //! debug lines carry URLs and headers this crate does not control.
 
-use serde::{Deserialize, Serialize};
+use crate::config::LogSettings;
 use serde_json::{Map, Value};
 use std::fmt;
 use tracing::field::{Field, Visit};
@@ -12,46 +12,6 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
-
-/// Mattermost's `LogSettings`, the console part.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "PascalCase")]
-pub struct LogSettings {
-    /// `DEBUG`, `INFO` (the default, as Mattermost recommends), `WARN` or `ERROR`.
-    pub console_level: String,
-    /// One JSON object a line instead of text for people.
-    pub console_json: bool,
-}
-
-impl Default for LogSettings {
-    fn default() -> Self {
-        LogSettings {
-            console_level: "INFO".into(),
-            console_json: false,
-        }
-    }
-}
-
-impl LogSettings {
-    /// The `tracing` filter for `ConsoleLevel`: the level for this server's
-    /// own lines (the library, the binary, the plugin's and the egress
-    /// lines), INFO at most for its dependencies.
-    pub fn filter(&self) -> anyhow::Result<String> {
-        let level = match self.console_level.to_ascii_uppercase().as_str() {
-            "DEBUG" => "debug",
-            "INFO" => "info",
-            "WARN" => "warn",
-            "ERROR" => "error",
-            other => anyhow::bail!(
-                "LogSettings.ConsoleLevel is {other:?}; use DEBUG, INFO, WARN or ERROR"
-            ),
-        };
-        let others = if level == "debug" { "info" } else { level };
-        Ok(format!(
-            "{others},switchboard_host_shim={level},host_shim={level},plugin={level},egress={level},wasmtime=warn,cranelift=warn"
-        ))
-    }
-}
 
 /// Installs the console log for `settings`; `RUST_LOG`, when set, replaces
 /// the level filter (not the format).
@@ -183,28 +143,6 @@ mod tests {
         assert_eq!(timestamp(at), "2024-02-29 23:59:58.250 Z");
         let at = UNIX_EPOCH + Duration::from_secs(1_798_761_600);
         assert_eq!(timestamp(at), "2027-01-01 00:00:00.000 Z");
-    }
-
-    #[test]
-    fn console_levels_map_to_filters_and_others_are_refused() {
-        let with = |level: &str| LogSettings {
-            console_level: level.into(),
-            console_json: false,
-        };
-        let debug = with("debug").filter().unwrap();
-        assert!(
-            debug.starts_with("info,switchboard_host_shim=debug"),
-            "{debug}"
-        );
-        assert!(with("WARN").filter().unwrap().starts_with("warn,"));
-        assert!(with("ERROR").filter().unwrap().contains("plugin=error"));
-        assert!(
-            LogSettings::default()
-                .filter()
-                .unwrap()
-                .starts_with("info,")
-        );
-        assert!(with("TRACE").filter().is_err());
     }
 
     #[derive(Clone, Default)]

@@ -12,8 +12,8 @@
 
 use crate::app::App;
 use crate::config::TransformSettings;
-use crate::runtime::{self, Stopped};
 use crate::store::StoreError;
+use crate::wasm::{self, Stopped};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -130,7 +130,7 @@ pub struct Counters {
 struct Sandbox {
     engine: Engine,
     linker: Linker<SandboxState>,
-    _ticker: crate::runtime::Ticker,
+    _ticker: wasm::Ticker,
 }
 
 fn sandbox() -> &'static Sandbox {
@@ -147,7 +147,7 @@ fn sandbox() -> &'static Sandbox {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .expect("linking WASI into the transform sandbox");
         Sandbox {
-            _ticker: crate::runtime::Ticker::start(&engine),
+            _ticker: wasm::Ticker::start(&engine),
             engine,
             linker,
         }
@@ -192,22 +192,21 @@ pub fn check(bytes: &[u8]) -> Result<Compiled, CheckError> {
 }
 
 /// [`check`], with the compiled code read from (or written to) `cache_dir`
-/// as the plugin's is (`runtime::cache`), so a restart does not compile again.
+/// as the plugin's is (`wasm::cache`), so a restart does not compile again.
 fn check_cached(bytes: &[u8], cache_dir: Option<&Path>) -> Result<Compiled, CheckError> {
     let sandbox = sandbox();
     // Only what compiles as a component is written to the cache. When the
     // cached load fails, compiling without the cache tells a bad upload
     // (refused) from a cache that could not be written (logged, not fatal).
-    let (component, from_cache) =
-        match crate::runtime::cache::load(&sandbox.engine, bytes, cache_dir) {
-            Ok(loaded) => loaded,
-            Err(cached) => {
-                let component = Component::new(&sandbox.engine, bytes)
-                    .map_err(|e| CheckError::NotComponent(first_line(&e)))?;
-                tracing::warn!("the transform compile cache is unusable: {cached:#}");
-                (component, false)
-            }
-        };
+    let (component, from_cache) = match wasm::cache::load(&sandbox.engine, bytes, cache_dir) {
+        Ok(loaded) => loaded,
+        Err(cached) => {
+            let component = Component::new(&sandbox.engine, bytes)
+                .map_err(|e| CheckError::NotComponent(first_line(&e)))?;
+            tracing::warn!("the transform compile cache is unusable: {cached:#}");
+            (component, false)
+        }
+    };
     if component
         .component_type()
         .get_export(&sandbox.engine, "transform")
@@ -400,7 +399,7 @@ async fn run_sandboxed(
     // The epoch deadline stops wasm that spins; this one also covers time a
     // component spends blocked in WASI (a sleep).
     let remaining = deadline.saturating_sub(started.elapsed());
-    let answer = match tokio::time::timeout(remaining + crate::runtime::TICK * 5, call).await {
+    let answer = match tokio::time::timeout(remaining + wasm::TICK * 5, call).await {
         Err(_) => return Err(late()),
         Ok(Err(e)) => {
             return Err(Failure::Crashed(describe(
@@ -436,13 +435,13 @@ fn new_store(
     let state = SandboxState {
         wasi,
         table: ResourceTable::new(),
-        limits: runtime::memory_limits(memory_limit),
+        limits: wasm::memory_limits(memory_limit),
     };
     let mut store = Store::new(&sandbox().engine, state);
     store.limiter(|s| &mut s.limits);
     // Fuel is set once: a component out of it traps.
     let _ = store.set_fuel(settings.fuel);
-    runtime::yield_until_deadline(&mut store, started, deadline);
+    wasm::yield_until_deadline(&mut store, started, deadline);
     store
 }
 
@@ -476,7 +475,7 @@ fn describe(
             "memory: the transform exceeded its memory limit of {} MiB",
             memory_limit >> 20
         ),
-        Stopped::Trap => format!("trap: {}", runtime::trap_reason(error)),
+        Stopped::Trap => format!("trap: {}", wasm::trap_reason(error)),
     }
 }
 

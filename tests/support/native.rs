@@ -363,7 +363,7 @@ impl Host for NativeHost {
     }
 
     fn enqueue(&self, jobs: Vec<Job>) -> Result<(), HostError> {
-        use switchboard_host_shim::deliveries::{self, EnqueueError, NewJob};
+        use switchboard_host_shim::queue::{EnqueueError, NewJob};
         let jobs = jobs
             .into_iter()
             .map(|job| NewJob {
@@ -390,12 +390,17 @@ impl Host for NativeHost {
                 max_age_seconds: job.max_age_seconds,
             })
             .collect();
-        deliveries::enqueue(&self.app, jobs).map_err(|e| match e {
-            EnqueueError::Full { active, limit } => {
-                HostError::Unavailable(format!("the delivery queue is full ({active} of {limit})"))
-            }
-            EnqueueError::Store(e) => error(e),
-        })
+        let settings = &self.app.config().delivery_settings;
+        let queue = &self.app.deliveries;
+        queue
+            .enqueue(&self.app.store, settings, jobs)
+            .map_err(|e| match e {
+                EnqueueError::Full { active, limit } => HostError::Unavailable(format!(
+                    "the delivery queue is full ({active} of {limit})"
+                )),
+                EnqueueError::Invalid(why) => HostError::Invalid(why),
+                EnqueueError::Store(e) => error(e),
+            })
     }
     fn redeliver(
         &self,
@@ -405,7 +410,10 @@ impl Host for NativeHost {
         signing: Vec<Signing>,
     ) -> Result<(), HostError> {
         let signing = Some(stored_signing(signing));
-        switchboard_host_shim::deliveries::redeliver(&self.app, group, id, new_id, signing)
+        let settings = &self.app.config().delivery_settings;
+        self.app
+            .deliveries
+            .redeliver(&self.app.store, settings, group, id, new_id, signing)
             .map_err(error)
     }
     fn cancel_deliveries(&self, group: &str) -> Result<u32, HostError> {

@@ -49,8 +49,9 @@ pub struct App {
     /// the queue holds is also in the store's outbox, which outlives it.
     posted: tokio::sync::mpsc::UnboundedSender<Post>,
     posted_queue: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Post>>>,
-    /// The outbound delivery engine's shared state (`crate::deliveries`).
-    pub deliveries: crate::deliveries::Queue,
+    /// The outbound delivery queue's wake signal (`crate::queue`); the
+    /// engine that works it is `crate::deliveries`.
+    pub deliveries: crate::queue::Queue,
     /// The plugin's per-integration counters (the `metrics` import).
     pub metrics: metrics::Metrics,
     /// The server's Prometheus metrics (`MetricsSettings`).
@@ -90,7 +91,7 @@ impl App {
             config_path,
             egress: RwLock::new(egress),
             own_addresses: RwLock::new(Vec::new()),
-            deliveries: crate::deliveries::Queue::default(),
+            deliveries: crate::queue::Queue::default(),
             metrics,
             passwords: passwords::Passwords::default(),
             login_turns: sign_in::LoginTurns::default(),

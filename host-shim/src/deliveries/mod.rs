@@ -1,17 +1,16 @@
-//! The host's delivery engine: jobs the plugin enqueues are stored first,
-//! claimed with leases, sent (signed at send time) with retries, and reported
-//! to the plugin's `delivery-results.on-result` in a fresh instance — so no
-//! instance ever waits on a receiver. Slash commands use the same sending
-//! (`send_now`), once and awaited by the host.
+//! The host's delivery engine: jobs on the queue (`crate::queue`, stored
+//! before anything is sent) are claimed with leases, sent (signed at send
+//! time) with retries, and reported to the plugin's `delivery-results.on-result`
+//! in a fresh instance — so no instance ever waits on a receiver. Slash
+//! commands use the same sending (`send_now`), once and awaited by the host.
 
 pub mod oauth;
 pub mod policy;
 pub mod sign;
 
-pub use policy::DeliverySettings;
-
 use crate::app::{App, OutboundCall};
 use crate::egress::{EgressError, OutboundRequest, OutboundResponse};
+use crate::queue::{Report, stored_request};
 use crate::runtime::Runtime;
 use crate::store::deliveries::{
     AttemptRow, JobRow, PENDING, SETTLED, StoredOutcome, StoredRequest, StoredSigning,
@@ -21,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 
 /// The longest the engine sleeps without looking for due jobs (another
 /// process may have enqueued or released some).
@@ -32,9 +31,11 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// plugin failed on it.
 const CALLBACK_RETRY: Duration = Duration::from_secs(2);
 
-/// The engine's shared state, one per `App`.
-pub struct Queue {
-    wake: Arc<Notify>,
+/// The engine's own state, one per running shim (`Shim::engine`); what is
+/// queued is the store's, and its wake signal the `App`'s (`crate::queue`).
+pub struct Engine {
+    /// The plugin the engine reports results to.
+    runtime: Arc<Runtime>,
     /// This process's name on the leases it takes.
     owner: String,
     in_flight: AtomicUsize,
@@ -49,10 +50,10 @@ pub struct Queue {
     stopped: tokio::sync::Mutex<bool>,
 }
 
-impl Default for Queue {
-    fn default() -> Self {
-        Queue {
-            wake: Arc::new(Notify::new()),
+impl Engine {
+    pub fn new(runtime: Arc<Runtime>) -> Engine {
+        Engine {
+            runtime,
             owner: format!("{}-{}", std::process::id(), crate::store::new_id()),
             in_flight: AtomicUsize::new(0),
             destinations: Mutex::new(HashMap::new()),
@@ -60,13 +61,6 @@ impl Default for Queue {
             tokens: oauth::Tokens::default(),
             stopped: tokio::sync::Mutex::new(false),
         }
-    }
-}
-
-impl Queue {
-    /// Something changed (a job was enqueued or finished): look again.
-    pub fn wake(&self) {
-        self.wake.notify_one();
     }
 
     fn callback_slots(&self, limit: u32) -> Arc<Semaphore> {
@@ -93,107 +87,6 @@ impl Queue {
             .or_insert_with(|| Arc::new(Semaphore::new(limit.max(1) as usize)))
             .clone()
     }
-}
-
-/// Why `enqueue` refused.
-#[derive(Debug)]
-pub enum EnqueueError {
-    Full { active: u64, limit: u64 },
-    Store(StoreError),
-}
-
-/// A job as the plugin hands it over, in host types.
-pub struct NewJob {
-    pub id: String,
-    pub group: String,
-    pub request: OutboundRequest,
-    pub signing: Vec<StoredSigning>,
-    pub continuation: Vec<u8>,
-    pub max_attempts: u32,
-    pub max_age_seconds: u32,
-}
-
-fn stored_request(r: &OutboundRequest) -> StoredRequest {
-    StoredRequest {
-        method: r.method.clone(),
-        url: r.url.clone(),
-        headers: r.headers.clone(),
-        timeout_ms: r
-            .timeout
-            .map(|t| u32::try_from(t.as_millis()).unwrap_or(u32::MAX)),
-    }
-}
-
-/// Stores jobs (all or none) before anything is sent, then wakes the engine.
-/// Blocking: call it off the async threads.
-pub fn enqueue(app: &App, jobs: Vec<NewJob>) -> Result<(), EnqueueError> {
-    let settings = app.config().delivery_settings.clone();
-    let now = now_millis();
-    let rows = jobs
-        .into_iter()
-        .map(|job| {
-            let max_age_ms = if job.max_age_seconds == 0 {
-                settings.max_age_seconds.saturating_mul(1000)
-            } else {
-                u64::from(job.max_age_seconds) * 1000
-            };
-            JobRow {
-                id: job.id,
-                group: job.group,
-                request: stored_request(&job.request),
-                body: job.request.body,
-                signing: job.signing,
-                continuation: job.continuation,
-                max_attempts: if job.max_attempts == 0 {
-                    settings.default_attempts()
-                } else {
-                    job.max_attempts
-                },
-                deadline: now.saturating_add(i64::try_from(max_age_ms).unwrap_or(i64::MAX)),
-                state: PENDING.into(),
-                attempts: Vec::new(),
-                outcome: None,
-                next_at: now,
-                redelivery_of: String::new(),
-                create_at: now,
-                callback_failures: 0,
-            }
-        })
-        .collect();
-    match app
-        .store
-        .enqueue_deliveries(rows, settings.max_queued)
-        .map_err(EnqueueError::Store)?
-    {
-        crate::store::deliveries::Enqueued::Stored => {
-            app.deliveries.wake();
-            Ok(())
-        }
-        crate::store::deliveries::Enqueued::Full { active, limit } => {
-            tracing::error!(
-                "deliveries: the queue is full ({active} not done, DeliverySettings.MaxQueued {limit}); refusing new deliveries"
-            );
-            Err(EnqueueError::Full { active, limit })
-        }
-    }
-}
-
-/// Copies a done job as a new one and wakes the engine; signed with
-/// `signing` when given (the hook's secrets now), else as the original.
-/// Blocking.
-pub fn redeliver(
-    app: &App,
-    group: &str,
-    id: &str,
-    new_id: &str,
-    signing: Option<Vec<StoredSigning>>,
-) -> Result<(), StoreError> {
-    let settings = app.config().delivery_settings.clone();
-    let max_age = i64::try_from(settings.max_age_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
-    app.store
-        .redeliver_delivery(group, id, new_id, now_millis(), max_age, signing)?;
-    app.deliveries.wake();
-    Ok(())
 }
 
 /// The request as it goes on the wire for one attempt: the stored headers,
@@ -251,6 +144,7 @@ fn note(app: &App, method: &str, url: &str, result: &Result<OutboundResponse, Eg
 /// is held). Not retried.
 pub async fn send_now(
     app: &App,
+    engine: &Engine,
     request: OutboundRequest,
     signing: &[StoredSigning],
     delivery_id: &str,
@@ -261,9 +155,15 @@ pub async fn send_now(
         .config()
         .delivery_settings
         .max_concurrent_per_destination;
-    let slot = app.deliveries.destination(&stored.url, limit);
+    let slot = engine.destination(&stored.url, limit);
     let _permit = slot.acquire_owned().await;
-    let result = oauth::send(app, wire, oauth::OnTokenFailure::SendWithout).await;
+    let result = oauth::send(
+        app,
+        &engine.tokens,
+        wire,
+        oauth::OnTokenFailure::SendWithout,
+    )
+    .await;
     note(app, &stored.method, &stored.url, &result);
     result
 }
@@ -322,16 +222,6 @@ fn outcome_result(outcome: &(StoredOutcome, Vec<u8>)) -> Result<OutboundResponse
     }
 }
 
-/// What the plugin is told about a job.
-pub struct Report {
-    pub id: String,
-    pub group: String,
-    pub continuation: Vec<u8>,
-    pub attempts: Vec<AttemptRow>,
-    pub outcome: Result<OutboundResponse, EgressError>,
-    pub settled: bool,
-}
-
 /// How long a claimed job stays this process's.
 fn lease(app: &App) -> Duration {
     let config = app.config();
@@ -362,11 +252,11 @@ async fn blocking<T: Send + 'static>(
 /// Works due jobs until the App is gone: at start it picks up whatever a
 /// previous run left pending (and leases that ran out), so a crash loses
 /// nothing.
-pub async fn run(app: Weak<App>, runtime: Arc<Runtime>) {
+pub async fn run(app: Weak<App>, engine: Arc<Engine>) {
     let mut pruned: Option<std::time::Instant> = None;
     loop {
         let Some(strong) = app.upgrade() else { return };
-        let wake = strong.deliveries.wake.clone();
+        let wake = strong.deliveries.woken();
         if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
             pruned = Some(std::time::Instant::now());
             let days = i64::from(strong.config().delivery_settings.retention_days);
@@ -377,7 +267,7 @@ pub async fn run(app: Weak<App>, runtime: Arc<Runtime>) {
                 Err(e) => tracing::warn!("deliveries: pruning failed: {e}"),
             }
         }
-        let wait = claim_and_start(&strong, &runtime).await;
+        let wait = claim_and_start(&strong, &engine).await;
         drop(strong);
         tokio::select! {
             _ = wake.notified() => {}
@@ -391,10 +281,10 @@ pub async fn run(app: Weak<App>, runtime: Arc<Runtime>) {
 /// next start, or another process on the file, works them at once instead of
 /// after the lease. An attempt on the wire may so be sent again, with the
 /// same `webhook-id`: delivery is at least once, as after a crash.
-pub async fn stop(app: &Arc<App>) {
-    let mut stopped = app.deliveries.stopped.lock().await;
+pub async fn stop(app: &Arc<App>, engine: &Engine) {
+    let mut stopped = engine.stopped.lock().await;
     *stopped = true;
-    let process = app.deliveries.owner.clone();
+    let process = engine.owner.clone();
     match blocking(app, move |app| app.store.release_leases_of(&process)).await {
         Ok(0) => {}
         Ok(n) => tracing::info!("deliveries: gave back {n} leased deliveries for the next start"),
@@ -403,21 +293,20 @@ pub async fn stop(app: &Arc<App>) {
 }
 
 /// Claims what may start now and starts it; returns how long to sleep.
-async fn claim_and_start(app: &Arc<App>, runtime: &Arc<Runtime>) -> Duration {
+async fn claim_and_start(app: &Arc<App>, engine: &Arc<Engine>) -> Duration {
     let settings = app.config().delivery_settings.clone();
-    let queue = &app.deliveries;
-    let stopped = queue.stopped.lock().await;
+    let stopped = engine.stopped.lock().await;
     if *stopped {
         return POLL;
     }
     let free =
-        (settings.max_concurrent as usize).saturating_sub(queue.in_flight.load(Ordering::SeqCst));
+        (settings.max_concurrent as usize).saturating_sub(engine.in_flight.load(Ordering::SeqCst));
     if free > 0 {
         let now = now_millis();
         let until = now + millis(lease(app));
         // A token per claim, not per process: a task of this process holding
         // a stale claim must not pass for the one that claimed the job again.
-        let token = format!("{}:{}", queue.owner, crate::store::new_id());
+        let token = format!("{}:{}", engine.owner, crate::store::new_id());
         let claimer = token.clone();
         match blocking(app, move |app| {
             app.store
@@ -428,8 +317,8 @@ async fn claim_and_start(app: &Arc<App>, runtime: &Arc<Runtime>) -> Duration {
             Ok(jobs) => {
                 let claimed = jobs.len();
                 for job in jobs {
-                    queue.in_flight.fetch_add(1, Ordering::SeqCst);
-                    tokio::spawn(work(app.clone(), runtime.clone(), job, token.clone()));
+                    engine.in_flight.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(work(app.clone(), engine.clone(), job, token.clone()));
                 }
                 if claimed == free {
                     // There may be more due; look again once one finishes.
@@ -456,18 +345,18 @@ async fn claim_and_start(app: &Arc<App>, runtime: &Arc<Runtime>) -> Duration {
 }
 
 /// Counts a job out of the in-flight total however its task ends.
-struct InFlight(Arc<App>);
+struct InFlight(Arc<App>, Arc<Engine>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.deliveries.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.1.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.0.deliveries.wake();
     }
 }
 
 /// Works one claimed job; `token` names the claim in every write.
-async fn work(app: Arc<App>, runtime: Arc<Runtime>, job: JobRow, token: String) {
-    let _counted = InFlight(app.clone());
+async fn work(app: Arc<App>, engine: Arc<Engine>, job: JobRow, token: String) {
+    let _counted = InFlight(app.clone(), engine.clone());
     if job.state == SETTLED {
         // A callback owed from before (a crash, or the plugin failed on it).
         if let Some(outcome) = &job.outcome {
@@ -479,14 +368,12 @@ async fn work(app: Arc<App>, runtime: Arc<Runtime>, job: JobRow, token: String) 
                 outcome: outcome_result(outcome),
                 settled: true,
             };
-            settle(&app, &runtime, report, &token).await;
+            settle(&app, &engine, report, &token).await;
         }
         return;
     }
     let settings = app.config().delivery_settings.clone();
-    let slot = app
-        .deliveries
-        .destination(&job.request.url, settings.max_concurrent_per_destination);
+    let slot = engine.destination(&job.request.url, settings.max_concurrent_per_destination);
     let Ok(_permit) = slot.acquire_owned().await else {
         return;
     };
@@ -506,7 +393,7 @@ async fn work(app: Arc<App>, runtime: Arc<Runtime>, job: JobRow, token: String) 
     let number = job.attempts.len() as u32 + 1;
     let at = now_millis();
     let request = wire_request(&job.request, &job.body, &job.signing, &job.id, Some(number));
-    let result = oauth::send(&app, request, oauth::OnTokenFailure::Fail).await;
+    let result = oauth::send(&app, &engine.tokens, request, oauth::OnTokenFailure::Fail).await;
     drop(_permit);
     note(&app, &job.request.method, &job.request.url, &result);
 
@@ -591,11 +478,11 @@ async fn work(app: Arc<App>, runtime: Arc<Runtime>, job: JobRow, token: String) 
     };
     if again {
         // Only for the delivery log; the settled report is the one owed.
-        if let Err(e) = report_to_plugin(&app, &runtime, report).await {
+        if let Err(e) = report_to_plugin(&app, &engine, report).await {
             tracing::warn!("deliveries: reporting an attempt of {} failed: {e}", job.id);
         }
     } else {
-        settle(&app, &runtime, report, &token).await;
+        settle(&app, &engine, report, &token).await;
     }
 }
 
@@ -614,19 +501,19 @@ fn attempt_outcome(result: &Result<OutboundResponse, EgressError>) -> &'static s
 /// Calls `delivery-results.on-result`, at most `MaxConcurrentCallbacks` at once.
 async fn report_to_plugin(
     app: &Arc<App>,
-    runtime: &Arc<Runtime>,
+    engine: &Engine,
     report: Report,
 ) -> Result<(), crate::runtime::CallError> {
     let limit = app.config().delivery_settings.max_concurrent_callbacks;
-    let slots = app.deliveries.callback_slots(limit);
+    let slots = engine.callback_slots(limit);
     let _slot = slots.acquire_owned().await;
-    runtime.delivery_result(app.clone(), report).await
+    engine.runtime.delivery_result(app.clone(), report).await
 }
 
 /// Hands a settled job to the plugin; done once the call returns, tried
 /// again later when it fails (the plugin's handling is idempotent), parked
 /// after `MaxCallbackFailures` failures.
-async fn settle(app: &Arc<App>, runtime: &Arc<Runtime>, report: Report, token: &str) {
+async fn settle(app: &Arc<App>, engine: &Engine, report: Report, token: &str) {
     let id = report.id.clone();
     let owner = token.to_string();
     let (group, continuation, attempts) = (
@@ -634,7 +521,7 @@ async fn settle(app: &Arc<App>, runtime: &Arc<Runtime>, report: Report, token: &
         report.continuation.clone(),
         report.attempts.clone(),
     );
-    let failed = match report_to_plugin(app, runtime, report).await {
+    let failed = match report_to_plugin(app, engine, report).await {
         Ok(()) => {
             let result = blocking(app, move |app| app.store.finish_delivery(&id, &owner)).await;
             if let Err(e) = result {
@@ -677,7 +564,7 @@ async fn settle(app: &Arc<App>, runtime: &Arc<Runtime>, report: Report, token: &
             outcome: Err(EgressError::Other(error.clone())),
             settled: true,
         };
-        park(app, runtime, report, &owner, error).await;
+        park(app, engine, report, &owner, error).await;
         return;
     }
     let later = now_millis() + millis(CALLBACK_RETRY);
@@ -692,9 +579,9 @@ async fn settle(app: &Arc<App>, runtime: &Arc<Runtime>, report: Report, token: &
 /// failed on, that the delivery failed and why (its delivery log shows it),
 /// and the job is done with the reason kept and counted
 /// (`Store::parked_deliveries`). Redelivery still works on it.
-async fn park(app: &Arc<App>, runtime: &Arc<Runtime>, report: Report, owner: &str, error: String) {
+async fn park(app: &Arc<App>, engine: &Engine, report: Report, owner: &str, error: String) {
     let id = report.id.clone();
-    if let Err(e) = report_to_plugin(app, runtime, report).await {
+    if let Err(e) = report_to_plugin(app, engine, report).await {
         tracing::error!("deliveries: the plugin failed on the parked result of {id} too: {e}");
     }
     tracing::error!("deliveries: parked {id} as failed: {error}");

@@ -150,7 +150,7 @@ struct Slot {
     state: tokio::sync::Mutex<State>,
 }
 
-/// The token cache, one per `App` (in `deliveries::Queue`).
+/// The token cache, one per delivery engine (`deliveries::Engine`).
 #[derive(Default)]
 pub struct Tokens {
     slots: Mutex<HashMap<String, Arc<Slot>>>,
@@ -372,13 +372,13 @@ fn matching_connection(app: &App, url: &str) -> Option<OutgoingOAuthConnection> 
 /// and sends the request once more; the second answer is final.
 pub async fn send(
     app: &App,
+    tokens: &Tokens,
     request: OutboundRequest,
     on_failure: OnTokenFailure,
 ) -> Result<OutboundResponse, EgressError> {
     let Some(connection) = matching_connection(app, &request.url) else {
         return app.egress().send(request).await;
     };
-    let tokens = &app.deliveries.tokens;
     let header = match tokens.header(app, &connection, None).await {
         Ok(header) => header,
         Err(e) => {

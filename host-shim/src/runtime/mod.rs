@@ -5,7 +5,6 @@
 
 mod admission;
 mod bindings;
-pub(crate) mod cache;
 mod imports;
 pub use imports::noting_store_outage;
 
@@ -21,20 +20,15 @@ pub use bindings::exports::switchboard::plugin::interactive::{
 pub use bindings::types::{AppError, Header as PluginHeader};
 
 use crate::app::App;
+use crate::wasm::{Stopped, TICK, Ticker, cache, memory_limits, trap_reason, yield_until_deadline};
 use admission::Admission;
 use bindings::{Switchboard, SwitchboardPre};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{
-    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
-    StoreLimitsBuilder, UpdateDeadline,
-};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-
-/// How often the epoch advances; the deadline's granularity.
-pub(crate) const TICK: Duration = Duration::from_millis(10);
 
 /// Linear memory a freed pool slot keeps mapped and resets in place; a
 /// webhook call dirties well under this (docs/PERFORMANCE.md).
@@ -482,7 +476,7 @@ impl Runtime {
     pub async fn delivery_result(
         &self,
         app: Arc<App>,
-        report: crate::deliveries::Report,
+        report: crate::queue::Report,
     ) -> Result<(), CallError> {
         use bindings::exports::switchboard::plugin::delivery_results::{Attempt, DeliveryResult};
         let result = DeliveryResult {
@@ -565,69 +559,6 @@ fn classify(error: wasmtime::Error, deadline: Duration, memory_limit: usize) -> 
     }
 }
 
-/// Why a wasm call failed, for the plugin runtime and the transform sandbox
-/// alike.
-pub(crate) enum Stopped {
-    /// The epoch deadline interrupted it.
-    Deadline,
-    /// It used up its fuel.
-    OutOfFuel,
-    /// A memory grow went past the store's limit.
-    Memory,
-    /// Any other trap or error; [`trap_reason`] says which.
-    Trap,
-}
-
-impl Stopped {
-    pub(crate) fn by(error: &wasmtime::Error) -> Stopped {
-        match error.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::Interrupt) => return Stopped::Deadline,
-            Some(wasmtime::Trap::OutOfFuel) => return Stopped::OutOfFuel,
-            _ => {}
-        }
-        if format!("{error:#}").contains("forcing trap when growing memory") {
-            return Stopped::Memory;
-        }
-        Stopped::Trap
-    }
-}
-
-/// A failed call's one-line reason. The root cause is the trap itself ("wasm
-/// `unreachable` instruction executed"); the outer layers carry the backtrace.
-pub(crate) fn trap_reason(error: &wasmtime::Error) -> String {
-    let reason = match error.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => trap.to_string(),
-        None => error.root_cause().to_string(),
-    };
-    reason.lines().next().unwrap_or("").to_string()
-}
-
-/// A store's limits: `memory_limit` bytes of linear memory, a grow past it
-/// trapping (so [`Stopped::Memory`] can tell it apart).
-pub(crate) fn memory_limits(memory_limit: usize) -> StoreLimits {
-    StoreLimitsBuilder::new()
-        .memory_size(memory_limit)
-        .trap_on_grow_failure(true)
-        .build()
-}
-
-/// At every epoch tick, wasm hands its thread back to the executor (so the
-/// host's own routes and other calls keep running beside a busy call) and
-/// stops once `deadline` has passed since `started`.
-pub(crate) fn yield_until_deadline<T>(store: &mut Store<T>, started: Instant, deadline: Duration) {
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
-        if started.elapsed() >= deadline {
-            Ok(UpdateDeadline::Interrupt)
-        } else {
-            Ok(UpdateDeadline::YieldCustom(
-                1,
-                Box::pin(tokio::task::yield_now()),
-            ))
-        }
-    });
-}
-
 fn engine_config(options: &RuntimeOptions) -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
@@ -661,38 +592,6 @@ fn engine_config(options: &RuntimeOptions) -> wasmtime::Config {
     pool.max_unused_warm_slots(slots);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
-}
-
-/// Advances the engine's epoch every `TICK` until the runtime is dropped.
-pub(crate) struct Ticker {
-    stop: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Ticker {
-    pub(crate) fn start(engine: &Engine) -> Ticker {
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
-        let engine = engine.weak();
-        std::thread::Builder::new()
-            .name("switchboard-epoch".into())
-            .spawn(move || {
-                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                    std::thread::sleep(TICK);
-                    match engine.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
-                    }
-                }
-            })
-            .expect("spawning the epoch ticker thread");
-        Ticker { stop }
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
 }
 
 /// A command's call in the host's terms: the request and how to sign it.

@@ -38,7 +38,7 @@ async fn interact(State(shim): State<Shim>, request: Request) -> Response {
     };
     let (outbound, signing, continuation) = crate::runtime::interactive_call_parts(call);
     let answer = if shim.runtime.may_use_egress() {
-        crate::deliveries::send_now(&shim.app, outbound, &signing, &new_id()).await
+        crate::deliveries::send_now(&shim.app, &shim.engine, outbound, &signing, &new_id()).await
     } else {
         Err(crate::egress::EgressError::Refused(
             "the plugin's manifest does not request the `egress` permission".into(),

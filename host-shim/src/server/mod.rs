@@ -6,6 +6,7 @@ mod bots;
 mod channels;
 mod connections;
 mod error;
+pub mod metrics;
 mod oauth;
 mod plugin;
 mod posts;
@@ -22,6 +23,7 @@ pub use connections::{ConnectionLimits, serve as serve_connections};
 pub use error::ApiError;
 
 use crate::app::App;
+use crate::deliveries::Engine;
 use crate::runtime::Runtime;
 use axum::Router;
 use axum::extract::{Request, State};
@@ -35,6 +37,9 @@ use std::sync::Arc;
 pub struct Shim {
     pub app: Arc<App>,
     pub runtime: Arc<Runtime>,
+    /// The delivery engine: what sends (`deliveries::send_now`) and what
+    /// holds the outgoing OAuth connections' tokens.
+    pub engine: Arc<Engine>,
 }
 
 /// The whole HTTP surface.

@@ -203,7 +203,8 @@ async fn execute_command(State(shim): State<Shim>, request: Request) -> Response
         Ok(Ok(CommandOutcome::Call(call))) => {
             let (request, signing, continuation) = crate::runtime::command_call_parts(call);
             let reply = if shim.runtime.may_use_egress() {
-                crate::deliveries::send_now(&shim.app, request, &signing, &new_id()).await
+                crate::deliveries::send_now(&shim.app, &shim.engine, request, &signing, &new_id())
+                    .await
             } else {
                 Err(crate::egress::EgressError::Refused(
                     "the plugin's manifest does not request the `egress` permission".into(),

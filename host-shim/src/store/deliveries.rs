@@ -465,7 +465,7 @@ impl Store {
         self.writer.write(move |c| {
             Ok(c.execute(
                 "UPDATE deliveries SET lease_owner = '', lease_until = 0
-                 WHERE lease_owner <> '' AND substr(lease_owner, 1, length(?1) + 1) = ?1 || ':'",
+                 WHERE lease_owner <> '' AND substr(lease_owner, 1, length(CAST(?1 AS TEXT)) + 1) = CAST(?1 AS TEXT) || ':'",
                 args![process],
             )?)
         })

@@ -43,7 +43,8 @@ impl Reaction {
 /// Moves a post's `update_at` forward to `now` (at least one past its own).
 fn touch_post(c: &Db, post_id: &str, now: i64) -> Result<usize> {
     c.execute(
-        "UPDATE posts SET update_at = MAX(update_at + 1, ?2) WHERE id = ?1",
+        "UPDATE posts SET update_at = CASE WHEN update_at + 1 > ?2 THEN update_at + 1 ELSE ?2 END
+         WHERE id = ?1",
         args![post_id, now],
     )
 }

@@ -1,18 +1,14 @@
-//! `deliveries`: the plugin hands over jobs; the host stores them before it
-//! sends anything (`crate::deliveries` does the rest) and redelivers on request,
-//! signed as stored or with the signing the plugin passes now.
+//! `deliveries`: the plugin hands over jobs; the host checks and stores them
+//! before it sends anything (`crate::queue`; the engine, `crate::deliveries`,
+//! does the rest) and redelivers on request, signed as stored or with the
+//! signing the plugin passes now.
 
 use super::egress::{request_from_wit, signing_from_wit};
-use crate::deliveries::{self, EnqueueError, NewJob};
+use crate::queue::{EnqueueError, NewJob};
 use crate::runtime::CallState;
 use crate::runtime::bindings::switchboard::plugin::deliveries::{Host, Job};
 use crate::runtime::bindings::switchboard::plugin::egress::Signing;
 use crate::runtime::bindings::types::Error;
-use crate::store::valid_id;
-
-/// Longest job list one call may hand over, and longest continuation.
-const MAX_JOBS: usize = 1_000;
-const MAX_CONTINUATION: usize = 64 << 10;
 
 fn not_granted() -> Error {
     Error::Forbidden("the plugin's manifest does not request the `egress` permission".into())
@@ -23,21 +19,9 @@ impl Host for CallState {
         if !self.grants.egress {
             return Err(not_granted());
         }
-        if jobs.len() > MAX_JOBS {
-            return Err(Error::Invalid(format!("at most {MAX_JOBS} jobs per call")));
-        }
-        let mut new = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            if !valid_id(&job.id) {
-                return Err(Error::Invalid(format!(
-                    "delivery id {:?} is not a 26-character id",
-                    job.id
-                )));
-            }
-            if job.continuation.len() > MAX_CONTINUATION {
-                return Err(Error::Invalid("continuation longer than 64 KiB".into()));
-            }
-            new.push(NewJob {
+        let new = jobs
+            .into_iter()
+            .map(|job| NewJob {
                 id: job.id,
                 group: job.group,
                 request: request_from_wit(job.request),
@@ -45,13 +29,15 @@ impl Host for CallState {
                 continuation: job.continuation,
                 max_attempts: job.max_attempts,
                 max_age_seconds: job.max_age_seconds,
-            });
-        }
+            })
+            .collect();
         let write = self.blocking(move |app| {
-            Ok(deliveries::enqueue(app, new).map_err(|e| match e {
+            let settings = &app.config().delivery_settings;
+            Ok(app.deliveries.enqueue(&app.store, settings, new).map_err(|e| match e {
                 EnqueueError::Full { active, limit } => Error::Unavailable(format!(
                     "the delivery queue is full ({active} deliveries not done; DeliverySettings.MaxQueued is {limit})"
                 )),
+                EnqueueError::Invalid(why) => Error::Invalid(why),
                 EnqueueError::Store(e) => Error::from(e),
             }))
         });
@@ -70,13 +56,11 @@ impl Host for CallState {
         if !self.grants.egress {
             return Err(not_granted());
         }
-        if !valid_id(&new_id) {
-            return Err(Error::Invalid(
-                "the new delivery id is not a 26-character id".into(),
-            ));
-        }
-        let write =
-            self.blocking(move |app| deliveries::redeliver(app, &group, &id, &new_id, None));
+        let write = self.blocking(move |app| {
+            let settings = &app.config().delivery_settings;
+            app.deliveries
+                .redeliver(&app.store, settings, &group, &id, &new_id, None)
+        });
         Ok(write.await?)
     }
 
@@ -90,14 +74,12 @@ impl Host for CallState {
         if !self.grants.egress {
             return Err(not_granted());
         }
-        if !valid_id(&new_id) {
-            return Err(Error::Invalid(
-                "the new delivery id is not a 26-character id".into(),
-            ));
-        }
         let signing = signing_from_wit(signing);
-        let write = self
-            .blocking(move |app| deliveries::redeliver(app, &group, &id, &new_id, Some(signing)));
+        let write = self.blocking(move |app| {
+            let settings = &app.config().delivery_settings;
+            app.deliveries
+                .redeliver(&app.store, settings, &group, &id, &new_id, Some(signing))
+        });
         Ok(write.await?)
     }
 }

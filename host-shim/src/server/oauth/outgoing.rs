@@ -345,7 +345,7 @@ async fn update(
         .store
         .update_outgoing_oauth_connection(&connection)
         .map_err(|e| route_error(500, "update_connection.app_error", e.to_string()))?;
-    shim.app.deliveries.tokens.forget(&id);
+    shim.engine.tokens.forget(&id);
     Ok(json_response(StatusCode::OK, sanitized(&connection)))
 }
 
@@ -361,7 +361,7 @@ async fn remove(
         .store
         .delete_outgoing_oauth_connection(&id)
         .map_err(|e| route_error(500, "delete_connection.app_error", e.to_string()))?;
-    shim.app.deliveries.tokens.forget(&id);
+    shim.engine.tokens.forget(&id);
     Ok(json_response(StatusCode::OK, json!({"status": "OK"})))
 }
 
