@@ -277,7 +277,7 @@ async fn answers(cluster: &Cluster, channel_id: &str) -> HashMap<String, u64> {
 }
 
 #[tokio::test]
-#[ignore = "PostgreSQL refuses Store::record_attempt's UPDATE (42P08: ?8 is both lease_until, a BIGINT, and compared with the int 0); passes with that fixed in store/deliveries.rs"]
+#[ignore = "PostgreSQL refuses Store::record_delivery_attempt's UPDATE (42P08: ?8 is both lease_until, a BIGINT, and compared with the int 0); passes with that fixed in store/deliveries.rs"]
 async fn a_node_killed_with_deliveries_in_flight_loses_none_the_others_send_each_once() {
     if !cluster_run("a SIGKILL with deliveries pending") {
         return;
