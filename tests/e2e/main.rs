@@ -5,6 +5,7 @@ mod beyond;
 mod bots;
 mod clients;
 mod cluster_bus;
+mod cluster;
 mod commands;
 mod console;
 mod copy_database;

@@ -26,7 +26,7 @@ pub use sign_in::SignInError;
 
 use crate::config::Config;
 use crate::egress::{Egress, EgressConfig};
-use crate::store::{Post, Store};
+use crate::store::{Post, Store, StoreError};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -210,13 +210,24 @@ impl App {
     /// The active user a bearer token signs in. A person's personal access
     /// token works only while `EnableUserAccessTokens` is on; a bot's always.
     pub fn user_for_token(&self, token: &str) -> Option<String> {
-        let Some(owner) = self.store.user_for_token(token).ok().flatten() else {
-            return self.oauth_user(token);
+        self.session_for_token(token).ok().flatten()
+    }
+
+    /// [`App::user_for_token`] that tells an unreachable database apart
+    /// from an unknown token: a client told "session expired" while the
+    /// database is away would sign its user out.
+    pub fn session_for_token(&self, token: &str) -> Result<Option<String>, StoreError> {
+        let owner = match self.store.user_for_token(token) {
+            Err(e @ StoreError::Unavailable(_)) => return Err(e),
+            found => found.ok().flatten(),
+        };
+        let Some(owner) = owner else {
+            return Ok(self.oauth_user(token));
         };
         let allowed = owner.kind != "pat"
             || owner.is_bot
             || self.config().service_settings.enable_user_access_tokens;
-        allowed.then_some(owner.user_id)
+        Ok(allowed.then_some(owner.user_id))
     }
 
     /// The active user an OAuth access token was issued for, while it lives

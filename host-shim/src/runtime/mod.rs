@@ -6,6 +6,7 @@
 mod admission;
 mod bindings;
 mod imports;
+pub use imports::noting_store_outage;
 
 pub use bindings::exports::switchboard::plugin::commands::{
     CommandArgs, CommandCall, CommandOutcome,

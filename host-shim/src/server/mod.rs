@@ -208,8 +208,13 @@ impl Shim {
         headers: &HeaderMap,
         query: Option<&str>,
     ) -> Result<String, ApiError> {
-        self.session_user(headers, query)
-            .ok_or_else(ApiError::unauthorized)
+        let token = request_token(headers, query).ok_or_else(ApiError::unauthorized)?;
+        match self.app.session_for_token(&token) {
+            Ok(Some(user)) => Ok(user),
+            Ok(None) => Err(ApiError::unauthorized()),
+            // The database is away: a 503 to retry, not a signed-out client.
+            Err(e) => Err(ApiError::unavailable(&e)),
+        }
     }
 
     /// The request body cap: `MaximumPayloadSizeBytes` plus Mattermost's 512.

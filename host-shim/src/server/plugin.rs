@@ -4,7 +4,7 @@
 
 use super::{ApiError, Shim};
 use crate::runtime::{CallError, CommandArgs, CommandOutcome, PluginHeader, PluginRequest};
-use crate::store::new_id;
+use crate::store::{StoreError, new_id};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -91,9 +91,17 @@ async fn forward(State(shim): State<Shim>, request: Request) -> Response {
         Ok(request) => request,
         Err(response) => return response,
     };
-    match shim.runtime.handle_http(shim.app.clone(), request).await {
-        Ok(response) => plugin_response(response),
-        Err(err) => call_failed(err).into_response(),
+    let call = shim.runtime.handle_http(shim.app.clone(), request);
+    match crate::runtime::noting_store_outage(call).await {
+        // The plugin failed while the database was unreachable (what it
+        // could not read may even look like a bad request): a 503 to retry,
+        // as the shim's own routes answer, never a 500.
+        (Ok(response), true) if response.status >= 400 => {
+            let outage = StoreError::Unavailable("a store call of the plugin's failed".into());
+            ApiError::unavailable(&outage).into_response()
+        }
+        (Ok(response), _) => plugin_response(response),
+        (Err(err), _) => call_failed(err).into_response(),
     }
 }
 

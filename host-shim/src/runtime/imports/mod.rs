@@ -21,13 +21,38 @@ use crate::store::{self, StoreError};
 
 impl types::Host for CallState {}
 
+tokio::task_local! {
+    /// Set while a request's plugin call runs ([`noting_store_outage`]):
+    /// whether a store call of it found the database unreachable.
+    static STORE_OUTAGE: std::cell::Cell<bool>;
+}
+
+/// Runs `call` (a plugin call for a client's request) and says whether a
+/// store call made for it found the database unreachable. The WIT error
+/// `unavailable` covers that and a failed statement alike, and the plugin
+/// answers both as 500; the server makes the first a 503 with
+/// `Retry-After`, as its own routes answer a database that went away.
+pub async fn noting_store_outage<F: std::future::Future>(call: F) -> (F::Output, bool) {
+    STORE_OUTAGE
+        .scope(std::cell::Cell::new(false), async move {
+            let output = call.await;
+            (output, STORE_OUTAGE.with(std::cell::Cell::get))
+        })
+        .await
+}
+
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Error {
         match e {
             StoreError::NotFound(m) => Error::NotFound(m),
             StoreError::Conflict(m) => Error::Conflict(m),
             StoreError::Invalid(m) => Error::Invalid(m),
-            StoreError::Db(m) | StoreError::Unavailable(m) => Error::Unavailable(m),
+            StoreError::Db(m) => Error::Unavailable(m),
+            StoreError::Unavailable(m) => {
+                // Outside a request's call (background work) there is no one to tell.
+                let _ = STORE_OUTAGE.try_with(|outage| outage.set(true));
+                Error::Unavailable(m)
+            }
         }
     }
 }
