@@ -4,8 +4,8 @@
 mod beyond;
 mod bots;
 mod clients;
-mod cluster_bus;
 mod cluster;
+mod cluster_bus;
 mod commands;
 mod console;
 mod copy_database;

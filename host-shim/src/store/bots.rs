@@ -217,11 +217,11 @@ impl Store {
 
     /// The bot's description, for the `bot_description` of its user object.
     pub fn bot_description(&self, user_id: &str) -> Result<Option<String>> {
-        Ok(self.conn()?.row(
+        self.conn()?.row(
             "SELECT description FROM bots WHERE user_id = ?1",
             args![user_id],
             |r| r.get(0),
-        )?)
+        )
     }
 }
 

@@ -107,12 +107,12 @@ impl Store {
         role: &str,
         permission: &str,
     ) -> Result<Option<bool>> {
-        Ok(self.conn()?.row(
+        self.conn()?.row(
             "SELECT allowed FROM channel_moderations
                  WHERE channel_id = ?1 AND role = ?2 AND permission = ?3",
             args![channel_id, role, permission],
             |r| r.get(0),
-        )?)
+        )
     }
 
     /// Sets (or, with `None`, clears) a channel's override of a moderated

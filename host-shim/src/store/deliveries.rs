@@ -389,13 +389,13 @@ impl Store {
     pub fn count_callback_failure(&self, id: &str, owner: &str) -> Result<Option<u32>> {
         let (id, owner) = (id.to_string(), owner.to_string());
         self.writer.write(move |c| {
-            Ok(c.row(
+            c.row(
                 "UPDATE deliveries SET callback_failures = callback_failures + 1
                  WHERE id = ?1 AND lease_owner = ?2 AND state = 'settled'
                  RETURNING callback_failures",
                 args![id, owner],
                 |r| r.get(0),
-            )?)
+            )
         })
     }
 
@@ -417,18 +417,18 @@ impl Store {
 
     /// Settled jobs whose result the plugin kept failing on, still kept.
     pub fn parked_deliveries(&self) -> Result<u64> {
-        Ok(self.conn()?.one(
+        self.conn()?.one(
             "SELECT COUNT(*) FROM deliveries WHERE parked_error != ''",
             args![],
             |r| r.get(0),
-        )?)
+        )
     }
 
     /// What the deliveries' gauges show, in one read: jobs pending (to send
     /// or retry), those among them with a failed attempt behind them, and
     /// parked ones.
     pub fn delivery_gauges(&self) -> Result<DeliveryGauges> {
-        Ok(self.conn()?.one(
+        self.conn()?.one(
             "SELECT COUNT(*) FILTER (WHERE state = 'pending'),
                     COUNT(*) FILTER (WHERE state = 'pending' AND attempts != '[]'),
                     COUNT(*) FILTER (WHERE parked_error != '')
@@ -441,7 +441,7 @@ impl Store {
                     parked: r.get(2)?,
                 })
             },
-        )?)
+        )
     }
 
     /// Gives a job back, to be taken up again at `next_at`.
@@ -463,11 +463,11 @@ impl Store {
     pub fn release_leases_of(&self, process: &str) -> Result<usize> {
         let process = process.to_string();
         self.writer.write(move |c| {
-            Ok(c.execute(
+            c.execute(
                 "UPDATE deliveries SET lease_owner = '', lease_until = 0
                  WHERE lease_owner <> '' AND substr(lease_owner, 1, length(CAST(?1 AS TEXT)) + 1) = CAST(?1 AS TEXT) || ':'",
                 args![process],
-            )?)
+            )
         })
     }
 
@@ -556,11 +556,11 @@ impl Store {
 
     /// When the next job falls due (or its lease runs out), if any is unsettled.
     pub fn next_delivery_due(&self) -> Result<Option<i64>> {
-        Ok(self.conn()?.one(
+        self.conn()?.one(
             "SELECT MIN(CASE WHEN next_at > lease_until THEN next_at ELSE lease_until END) FROM deliveries
              WHERE state IN ('pending', 'settled')",
             args![],
-            |r| r.get(0))?)
+            |r| r.get(0))
     }
 
     /// Drops a group's jobs that have not settled (in flight too: their
@@ -579,20 +579,20 @@ impl Store {
     /// redelivered). Returns how many.
     pub fn prune_deliveries(&self, before: i64) -> Result<usize> {
         self.writer.write(move |c| {
-            Ok(c.execute(
+            c.execute(
                 "DELETE FROM deliveries WHERE state = 'done' AND create_at < ?1",
                 args![before],
-            )?)
+            )
         })
     }
 
     /// Jobs not yet done.
     pub fn active_deliveries(&self) -> Result<u64> {
-        Ok(self.conn()?.one(
+        self.conn()?.one(
             "SELECT COUNT(*) FROM deliveries WHERE state != 'done'",
             args![],
             |r| r.get(0),
-        )?)
+        )
     }
 }
 

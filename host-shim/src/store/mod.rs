@@ -113,7 +113,8 @@ enum Reads {
 /// A connection to read on, held for one store call.
 pub(crate) enum Conn<'a> {
     Sqlite(MutexGuard<'a, Connection>),
-    Postgres(postgres::Session),
+    /// Boxed: a pooled connection is much larger than a lock guard.
+    Postgres(Box<postgres::Session>),
 }
 
 impl Conn<'_> {
@@ -397,16 +398,16 @@ impl Store {
             // (each statement is atomic), so a poisoned lock is safe to keep
             // using.
             Reads::Sqlite(c) => Ok(Conn::Sqlite(c.lock().unwrap_or_else(|p| p.into_inner()))),
-            Reads::Postgres(pg) => Ok(Conn::Postgres(pg.session()?)),
+            Reads::Postgres(pg) => Ok(Conn::Postgres(Box::new(pg.session()?))),
         }
     }
 
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self.conn()?.one(
+        self.conn()?.one(
             "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
             args![],
             |r| r.get(0),
-        )?)
+        )
     }
 
     // ---- teams ----
@@ -486,7 +487,7 @@ impl Store {
     }
 
     pub fn team_member(&self, team_id: &str, user_id: &str) -> Result<Option<TeamMember>> {
-        Ok(self.conn()?.row(
+        self.conn()?.row(
             "SELECT team_id, user_id, roles FROM team_members WHERE team_id = ?1 AND user_id = ?2",
             args![team_id, user_id],
             |r| {
@@ -496,7 +497,7 @@ impl Store {
                     roles: r.get(2)?,
                 })
             },
-        )?)
+        )
     }
 
     // ---- users ----
@@ -550,9 +551,8 @@ impl Store {
     }
 
     pub fn user_count(&self) -> Result<i64> {
-        Ok(self
-            .conn()?
-            .one("SELECT COUNT(*) FROM users", args![], |r| r.get(0))?)
+        self.conn()?
+            .one("SELECT COUNT(*) FROM users", args![], |r| r.get(0))
     }
 
     // ---- tokens ----
@@ -591,7 +591,7 @@ impl Store {
     /// The user a bearer token belongs to, if it is known and the user
     /// active, with the token's kind and whether the user is a bot.
     pub fn user_for_token(&self, token: &str) -> Result<Option<TokenOwner>> {
-        Ok(self.conn()?.row(
+        self.conn()?.row(
             "SELECT t.user_id, t.kind, u.is_bot FROM tokens t JOIN users u ON u.id = t.user_id
                  WHERE t.token = ?1 AND t.is_active = 1 AND u.delete_at = 0",
             args![secrets::token_digest(token)],
@@ -602,7 +602,7 @@ impl Store {
                     is_bot: r.get(2)?,
                 })
             },
-        )?)
+        )
     }
 
     pub fn delete_token(&self, token: &str) -> Result<()> {
@@ -988,7 +988,7 @@ impl Store {
     /// batch. Returns how many it deleted.
     pub async fn kv_sweep_batch(&self, now: i64, limit: u32) -> Result<usize> {
         self.writer
-            .write_async(move |c| Ok(c.execute(KV_SWEEP, args![now, limit])?))
+            .write_async(move |c| c.execute(KV_SWEEP, args![now, limit]))
             .await
     }
 }

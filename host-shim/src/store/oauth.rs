@@ -300,7 +300,7 @@ impl Store {
     }
 
     pub fn oauth_code(&self, code: &str) -> Result<Option<AuthCode>> {
-        Ok(self.conn()?.row(
+        self.conn()?.row(
             "SELECT * FROM oauth_codes WHERE code_hash = ?1",
             args![secret_hash(code)],
             |r| {
@@ -316,7 +316,7 @@ impl Store {
                     create_at: r.get("create_at")?,
                 })
             },
-        )?)
+        )
     }
 
     /// Deletes a code; returns whether it was still there, so two exchanges
@@ -330,29 +330,29 @@ impl Store {
 
     /// The user's newest grant for an app.
     pub fn oauth_grant_for(&self, user_id: &str, client_id: &str) -> Result<Option<AccessGrant>> {
-        Ok(self.conn()?.row(
+        self.conn()?.row(
             "SELECT * FROM oauth_access WHERE user_id = ?1 AND client_id = ?2
                  ORDER BY expires_at DESC LIMIT 1",
             args![user_id, client_id],
             AccessGrant::from_row,
-        )?)
+        )
     }
 
     pub fn oauth_grant_by_refresh(&self, refresh_token: &str) -> Result<Option<AccessGrant>> {
-        Ok(self.conn()?.row(
+        self.conn()?.row(
             "SELECT * FROM oauth_access WHERE refresh_hash = ?1 AND refresh_hash != ''",
             args![secret_hash(refresh_token)],
             AccessGrant::from_row,
-        )?)
+        )
     }
 
     /// The grant behind a live access token.
     pub fn oauth_grant_by_token(&self, token: &str, now: i64) -> Result<Option<AccessGrant>> {
-        Ok(self.conn()?.row(
+        self.conn()?.row(
             "SELECT * FROM oauth_access WHERE token_hash = ?1 AND expires_at > ?2",
             args![secret_hash(token), now],
             AccessGrant::from_row,
-        )?)
+        )
     }
 
     /// Stores a grant, replacing `replaces` (a token hash) in the same write:

@@ -67,11 +67,11 @@ impl Store {
                 ],
             )?;
             touch_post(c, &r.post_id, r.create_at)?;
-            Ok(c.one(
+            c.one(
                 "SELECT * FROM reactions WHERE post_id = ?1 AND user_id = ?2 AND emoji_name = ?3",
                 args![r.post_id, r.user_id, r.emoji_name],
                 Reaction::from_row,
-            )?)
+            )
         })
     }
 

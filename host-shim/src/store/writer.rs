@@ -378,7 +378,7 @@ mod tests {
                 .all(|(i, r)| matches!(r, Ok(n) if *n == i))
         );
         let duplicate = writer
-            .write_async(|c| Ok(c.execute("INSERT INTO t VALUES ('v0')", crate::args![])?))
+            .write_async(|c| c.execute("INSERT INTO t VALUES ('v0')", crate::args![]))
             .await;
         assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
         // Committed: another connection sees every row, and only those.
