@@ -108,7 +108,10 @@ pub(super) fn teams_users_and_memberships_round_trip(db: &TestDb) {
             .roles,
         "team_user team_admin"
     );
-    assert_eq!(store.teams_for_user(&alice.id).unwrap(), [team]);
+    assert_eq!(
+        store.teams_for_user(&alice.id).unwrap(),
+        std::slice::from_ref(&team)
+    );
     let town = channel(&team.id, "town-square", &alice.id);
     store.create_channel(&town).unwrap();
     store.add_channel_member(&town.id, &alice.id).unwrap();
