@@ -233,7 +233,7 @@ impl Store {
         self.writer.write(move |c| {
             let changed = c.execute(
                 "UPDATE users SET delete_at = ?2, update_at = ?3
-                 WHERE id = ?1 AND (delete_at = 0) != (?2 = 0)",
+                 WHERE id = ?1 AND (delete_at = 0) != (CAST(?2 AS BIGINT) = 0)",
                 args![id, delete_at, now],
             )?;
             if delete_at != 0 {
