@@ -94,12 +94,18 @@ pub(super) fn teams_users_and_memberships_round_trip(db: &TestDb) {
         store.create_user(&user("alice"), "hash"),
         Err(StoreError::Conflict(_))
     ));
-    store.add_team_member(&team.id, &alice.id, "team_user").unwrap();
+    store
+        .add_team_member(&team.id, &alice.id, "team_user")
+        .unwrap();
     store
         .add_team_member(&team.id, &alice.id, "team_user team_admin")
         .unwrap();
     assert_eq!(
-        store.team_member(&team.id, &alice.id).unwrap().unwrap().roles,
+        store
+            .team_member(&team.id, &alice.id)
+            .unwrap()
+            .unwrap()
+            .roles,
         "team_user team_admin"
     );
     assert_eq!(store.teams_for_user(&alice.id).unwrap(), [team.clone()]);
@@ -299,7 +305,10 @@ pub(super) fn reactions_count_distinct_emoji(db: &TestDb) {
             })
             .unwrap();
     }
-    assert_eq!(store.reaction_emoji_count(&p.id, "tada").unwrap(), (2, true));
+    assert_eq!(
+        store.reaction_emoji_count(&p.id, "tada").unwrap(),
+        (2, true)
+    );
     assert_eq!(
         store.reaction_emoji_count(&p.id, "rocket").unwrap(),
         (2, false)
@@ -320,10 +329,16 @@ pub(super) fn a_write_from_one_process_is_read_at_once_by_another(db: &TestDb) {
 
 pub(super) fn the_schema_is_at_the_latest_version_and_a_newer_release_is_refused(db: &TestDb) {
     let store = db.open();
-    assert_eq!(store.schema_version().unwrap(), migrations::latest_version());
+    assert_eq!(
+        store.schema_version().unwrap(),
+        migrations::latest_version()
+    );
     // Opening again migrates nothing.
     let again = db.open();
-    assert_eq!(again.schema_version().unwrap(), migrations::latest_version());
+    assert_eq!(
+        again.schema_version().unwrap(),
+        migrations::latest_version()
+    );
     store
         .writer
         .write(|c| {
@@ -343,6 +358,9 @@ pub(super) fn the_schema_is_at_the_latest_version_and_a_newer_release_is_refused
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains("99.0.0") && err.contains(migrations::RELEASE), "{err}");
+        assert!(
+            err.contains("99.0.0") && err.contains(migrations::RELEASE),
+            "{err}"
+        );
     }
 }
