@@ -19,6 +19,7 @@ mod kv_expiry;
 mod load;
 mod login;
 mod metrics;
+mod nodes;
 mod oauth;
 mod oauth_outgoing;
 mod outgoing;

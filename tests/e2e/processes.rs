@@ -30,6 +30,10 @@ pub(crate) fn binary() -> PathBuf {
     path
 }
 
+/// The at-rest key of every process of these tests: every process on one
+/// database needs the same, or it cannot open what the others sealed.
+const KEY: &str = "one-key-for-every-process-of-this-test";
+
 /// One running `host-shim`; killed (SIGKILL) when dropped.
 pub(crate) struct Process {
     pub(crate) child: Child,
@@ -74,9 +78,7 @@ impl Process {
                 "RetryScheduleMilliseconds": schedule,
                 "JitterPercent": 0,
             },
-            // Every process on one database needs the same at-rest key, or
-            // it cannot open what the others sealed (the plugin's hooks).
-            "SqlSettings": {"AtRestEncryptKey": "one-key-for-every-process-of-this-test"},
+            "SqlSettings": {"AtRestEncryptKey": KEY},
         });
         if let Some(data_source) = postgres_for(data).await {
             config["SqlSettings"]["DriverName"] = json!("postgres");
@@ -210,6 +212,20 @@ pub(crate) async fn postgres_for(data: &Path) -> Option<String> {
     })
     .await
     .unwrap()
+}
+
+/// The store the processes on `data` share, opened as they open it: the
+/// SQLite file in it, or on a PostgreSQL run their database.
+async fn shared_store(data: &Path) -> switchboard_host_shim::store::Store {
+    let mut sql = switchboard_host_shim::config::SqlSettings {
+        at_rest_encrypt_key: KEY.into(),
+        ..Default::default()
+    };
+    if let Some(data_source) = postgres_for(data).await {
+        sql.driver_name = switchboard_host_shim::config::DRIVER_POSTGRES.into();
+        sql.data_source = data_source;
+    }
+    switchboard_host_shim::store::Store::open_configured(&sql, data).unwrap()
 }
 
 pub(crate) async fn town_square(api: &Api) -> (String, String) {
@@ -392,11 +408,7 @@ async fn a_hooks_stats_survive_a_sigkill_and_show_in_its_list() {
         assert_eq!(sent.status, 200, "{}", sent.text);
     }
     // The counters are written every few seconds: wait until the store has them.
-    let store = switchboard_host_shim::store::Store::open_with_key(
-        &data.join("switchboard.db"),
-        "one-key-for-every-process-of-this-test",
-    )
-    .unwrap();
+    let store = shared_store(&data).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !store
         .metric_series()
@@ -569,11 +581,7 @@ async fn a_sigterm_during_two_hundred_webhook_posts_loses_no_acknowledged_post()
         }
     }
     assert!(!acknowledged.is_empty());
-    let store = switchboard_host_shim::store::Store::open_with_key(
-        &data.join("switchboard.db"),
-        "one-key-for-every-process-of-this-test",
-    )
-    .unwrap();
+    let store = shared_store(&data).await;
     let stored: std::collections::HashSet<String> = store
         .all_posts()
         .unwrap()
