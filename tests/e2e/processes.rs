@@ -261,6 +261,22 @@ async fn answers(api: &Api, channel_id: &str) -> Vec<String> {
         .collect()
 }
 
+/// The restart runs post hooks again: on SQLite its own config file (which
+/// has no pause) is the config; on PostgreSQL the installation's shared
+/// configuration lives in the database, where the first run's pause still
+/// is, so it is lifted there, as an operator would.
+async fn resume_post_hooks(api: &Api) {
+    if switchboard_tests::on_postgres() {
+        let patched = api
+            .put_json(
+                "/api/v4/config/patch",
+                &json!({"DeliverySettings": {"PausePostHooks": false}}),
+            )
+            .await;
+        assert_eq!(patched.status, 200, "{}", patched.text);
+    }
+}
+
 async fn wait_for_answers(api: &Api, channel_id: &str, n: usize, limit: Duration) -> Vec<String> {
     let deadline = Instant::now() + limit;
     loop {
@@ -474,6 +490,7 @@ async fn a_sigkill_after_a_posts_commit_and_before_its_hook_ran_loses_no_deliver
 
     let second = Process::start(&data, "second", &[0]).await;
     let api = second.api(&data);
+    resume_post_hooks(&api).await;
     let found = wait_for_answers(&api, &channel_id, 1, Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let requests = server.requests();
@@ -516,6 +533,7 @@ async fn a_command_reply_made_while_post_hooks_are_paused_is_delivered_after_a_s
 
     let second = Process::start(&data, "second", &[0]).await;
     let api = second.api(&data);
+    resume_post_hooks(&api).await;
     wait_for_answers(&api, &channel_id, 1, Duration::from_secs(60)).await;
     let requests = server.requests();
     assert_eq!(requests.len(), 1, "delivered once after the restart");
