@@ -25,6 +25,9 @@ const CONFIG_LOCK: i64 = 0x5357_434f_4e46; // "SWCONF"
 /// The session lock a first start runs under.
 const FIRST_START_LOCK: i64 = 0x5357_4649_5253; // "SWFIRS"
 /// How long messages are kept for a listener that lost its connection.
+/// The active configuration row: its id and document.
+const ACTIVE_CONFIG: &str = "SELECT id, value FROM configurations WHERE active = 1
+                             ORDER BY create_at DESC, id DESC LIMIT 1";
 const KEPT: Duration = Duration::from_secs(10 * 60);
 /// At most this many messages wait to be written while the database is
 /// away; more are dropped (and counted in the log): websocket clients
@@ -231,13 +234,7 @@ impl PgBus {
         let shared = self.shared.clone();
         self.call(async move {
             with_client(&shared, async |client| {
-                let row = client
-                    .query_opt(
-                        "SELECT id, value FROM configurations WHERE active = 1
-                         ORDER BY create_at DESC, id DESC LIMIT 1",
-                        &[],
-                    )
-                    .await?;
+                let row = client.query_opt(ACTIVE_CONFIG, &[]).await?;
                 Ok(row.map(|r| (r.get(0), r.get(1))))
             })
             .await
@@ -282,8 +279,7 @@ impl PgBus {
                     .await?;
                 let row = tx
                     .query_opt(
-                        "SELECT id, value FROM configurations WHERE active = 1
-                         ORDER BY create_at DESC, id DESC LIMIT 1",
+                        ACTIVE_CONFIG,
                         &[],
                     )
                     .await?;

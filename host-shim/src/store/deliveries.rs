@@ -597,10 +597,12 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn job(id: &str) -> JobRow {
+    /// A pending job to `http://example.com/`, signed with a Slack secret
+    /// (also the store suite's fixture).
+    pub(crate) fn job(id: &str) -> JobRow {
         JobRow {
             id: id.into(),
             group: "hook".into(),

@@ -2,7 +2,8 @@
 //! opens as many stores (processes, nodes) on it as it needs.
 
 use super::TestDb;
-use crate::store::deliveries::{Enqueued, JobRow, PENDING, StoredRequest};
+use crate::store::deliveries::tests::job;
+use crate::store::deliveries::{Enqueued, JobRow};
 use crate::store::{
     Channel, ChannelType, Post, Reaction, StoreError, User, migrations, new_id, now_millis,
 };
@@ -51,31 +52,6 @@ fn post(channel_id: &str, user_id: &str, message: &str, at: i64) -> Post {
         props: r#"{"from_webhook":"true"}"#.into(),
         metadata: "{}".into(),
         is_pinned: false,
-    }
-}
-
-fn job(id: &str) -> JobRow {
-    JobRow {
-        id: id.into(),
-        group: "hook".into(),
-        request: StoredRequest {
-            method: "POST".into(),
-            url: "http://example.com/".into(),
-            headers: vec![("Content-Type".into(), "application/json".into())],
-            timeout_ms: None,
-        },
-        body: b"{}".to_vec(),
-        signing: Vec::new(),
-        continuation: b"cont".to_vec(),
-        max_attempts: 3,
-        deadline: i64::MAX,
-        state: PENDING.into(),
-        attempts: Vec::new(),
-        outcome: None,
-        next_at: 0,
-        redelivery_of: String::new(),
-        create_at: 1,
-        callback_failures: 0,
     }
 }
 
